@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# dev.sh - the two commands of the README
+#
+#   ./dev.sh run    install what is missing, build, serve on 127.0.0.1:8080
+#                   with the embedded PostgreSQL under ./var
+#   ./dev.sh test   install what is missing, build (-Werror), check formatting,
+#                   lint the OpenAPI document, run the whole suite, then build
+#                   and run it again under AddressSanitizer + UBSan
+#
+# Works on a fresh Debian 12 as root (or with sudo available).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(build-essential cmake pkg-config git curl ca-certificates
+  libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev zlib1g-dev uuid-dev
+  libssl-dev libcmocka-dev postgresql-15 clang-format nodejs npm)
+
+log() { printf '== %s\n' "$*" >&2; }
+
+install_deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() { # build DIR [cmake options...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINGESTD_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+}
+
+check_format() {
+  log "clang-format check"
+  local files
+  files=$(git ls-files '*.c' '*.h' 2>/dev/null || find server handlers storage tests bench -name '*.[ch]')
+  # shellcheck disable=SC2086
+  clang-format --dry-run --Werror $files
+}
+
+lint_openapi() {
+  log "openapi lint"
+  (cd openapi && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npx --no-install redocly lint openapi.yaml)
+}
+
+run_tests() { # run_tests DIR
+  log "ctest in $1"
+  ctest --test-dir "$1" --output-on-failure -j2 --timeout 900
+}
+
+cmd=${1:-}
+case "$cmd" in
+run)
+  install_deps
+  build build
+  log "serving on http://${INGESTD_LISTEN:-127.0.0.1:8080} (embedded PostgreSQL in ${INGESTD_DATA_DIR:-./var})"
+  exec ./build/ingestd serve
+  ;;
+test)
+  install_deps
+  check_format
+  lint_openapi
+  build build
+  run_tests build
+  log "sanitizers: ASan + UBSan"
+  build build-asan -DINGESTD_SANITIZE=ON
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_tests build-asan
+  log "all tests passed"
+  ;;
+*)
+  echo "usage: $0 run | test" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,36 @@
+/*
+ * handlers.h - the resource handlers
+ *
+ * Each handler reads a struct request and fills a struct response; none
+ * sees the socket library. Handlers without ROUTE_INLINE run on a worker
+ * thread and use req->db; they must leave the connection outside any
+ * transaction when they return.
+ */
+#ifndef INGESTD_HANDLERS_H
+#define INGESTD_HANDLERS_H
+
+#include "../server/request.h"
+
+/* health.c */
+void handle_healthz_get(struct request *req, struct response *res);
+void handle_readyz_get(struct request *req, struct response *res);
+void handle_openapi_get(struct request *req, struct response *res);
+
+/* events.c */
+void handle_events_post(struct request *req, struct response *res);
+void handle_events_list(struct request *req, struct response *res);
+void handle_events_get(struct request *req, struct response *res);
+void handle_events_content(struct request *req, struct response *res);
+void handle_events_delete(struct request *req, struct response *res);
+
+/* merges.c */
+void handle_merges_post(struct request *req, struct response *res);
+void handle_merges_list(struct request *req, struct response *res);
+void handle_merges_get(struct request *req, struct response *res);
+
+/* repos.c */
+void handle_repos_csv_get(struct request *req, struct response *res);
+void handle_repos_csv_put(struct request *req, struct response *res);
+void handle_repos_list(struct request *req, struct response *res);
+
+#endif

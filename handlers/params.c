@@ -1,0 +1,91 @@
+/*
+ * params.c - small validators shared by the handlers
+ */
+#include "params.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+params_uuid_ok(const char *s)
+{
+    size_t i;
+
+    if (!s || strlen(s) != 36)
+        return 0;
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return 0;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+enum err
+params_int(const struct request *req, const char *name, int64_t min, int64_t max, int64_t def,
+           int64_t *out, char *errbuf, size_t errlen)
+{
+    const char *v = request_query(req, name);
+    char *end = NULL;
+    long long n;
+
+    *out = def;
+    if (!v)
+        return ERR_OK;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (!*v || errno || *end || n < min || n > max || !isdigit((unsigned char)v[v[0] == '-']))
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: must be an integer from %lld to %lld",
+                       name, (long long)min, (long long)max);
+    *out = n;
+    return ERR_OK;
+}
+
+enum err
+params_known(const struct request *req, const char *const *known, char *errbuf, size_t errlen)
+{
+    size_t i;
+    size_t k;
+
+    for (i = 0; i < req->nquery; i++) {
+        for (k = 0; known[k]; k++)
+            if (strcmp(req->query[i].name, known[k]) == 0)
+                break;
+        if (!known[k])
+            return err_set(ERR_BAD_INPUT, errbuf, errlen, "unknown query parameter \"%.64s\"",
+                           req->query[i].name);
+    }
+    return ERR_OK;
+}
+
+static void
+encode(struct buf *qs, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            buf_append_char(qs, (char)c);
+        } else {
+            buf_append_char(qs, '%');
+            buf_append_char(qs, hex[c >> 4]);
+            buf_append_char(qs, hex[c & 15]);
+        }
+    }
+}
+
+void
+params_append(struct buf *qs, const char *name, const char *value)
+{
+    buf_append_char(qs, qs->len ? '&' : '?');
+    encode(qs, name);
+    buf_append_char(qs, '=');
+    encode(qs, value);
+}

@@ -1,0 +1,29 @@
+/*
+ * params.h - small validators shared by the handlers
+ */
+#ifndef INGESTD_PARAMS_H
+#define INGESTD_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../server/request.h"
+
+/* 1 when s is a UUID in canonical text form (any case). */
+int params_uuid_ok(const char *s);
+/*
+ * Integer query parameter `name` in [min, max]; def when absent.
+ * ERR_BAD_INPUT with "name: ..." in errbuf otherwise.
+ */
+enum err params_int(const struct request *req, const char *name, int64_t min, int64_t max,
+                    int64_t def, int64_t *out, char *errbuf, size_t errlen);
+/*
+ * Reject query parameters not in `known` (NULL-terminated): ERR_BAD_INPUT
+ * naming the first unknown one, so a typo is not silently ignored.
+ */
+enum err params_known(const struct request *req, const char *const *known, char *errbuf,
+                      size_t errlen);
+/* Append "name=value" percent-encoded to a query string being built. */
+void params_append(struct buf *qs, const char *name, const char *value);
+
+#endif

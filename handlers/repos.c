@@ -1,0 +1,320 @@
+/*
+ * repos.c - /api/v1/repos.csv and /api/v1/repos
+ */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "../server/app.h"
+#include "../storage/repos_store.h"
+#include "params.h"
+#include "repos_cache.h"
+#include "repos_csv.h"
+#include "upload.h"
+
+/* 1 when an If-None-Match list names this entity tag (or is "*"). */
+static int
+etag_listed(const char *list, const char *etag)
+{
+    const char *p = list;
+    size_t n = strlen(etag);
+
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p == '*')
+            return 1;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+            return 1;
+        while (*p && *p != ',')
+            p++;
+    }
+    return 0;
+}
+
+/* 1 when Accept-Encoding allows gzip (present and not q=0). */
+static int
+accepts_gzip(const char *ae)
+{
+    const char *p;
+
+    if (!ae)
+        return 0;
+    for (p = strcasestr(ae, "gzip"); p; p = strcasestr(p + 4, "gzip")) {
+        const char *q = p + 4;
+
+        while (*q == ' ')
+            q++;
+        if (*q == ';') {
+            const char *qv = strstr(q, "q=");
+
+            if (qv && (!strchr(q, ',') || qv < strchr(q, ',')) && strtod(qv + 2, NULL) == 0.0)
+                return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static void
+http_date(long long ms, char out[64])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, 64, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+void
+handle_repos_csv_get(struct request *req, struct response *res)
+{
+    const struct repos_rendered *r = NULL;
+    const char *inm = request_header(req, "If-None-Match");
+    char errbuf[ERRBUF_SIZE];
+    char etag[32];
+    char date[64];
+    enum err rc;
+
+    rc = repos_cache_acquire(req->app->repos_cache, req->db, &r, errbuf, sizeof(errbuf));
+    if (rc) {
+        response_error(res, req, rc, errbuf);
+        return;
+    }
+    snprintf(etag, sizeof(etag), "\"%lld\"", (long long)r->generation);
+    http_date(r->updated_ms, date);
+    response_header(res, "ETag", "%s", etag);
+    response_header(res, "Last-Modified", "%s", date);
+    response_header(res, "X-Generation", "%lld", (long long)r->generation);
+    response_header(res, "Vary", "Accept-Encoding");
+    response_header(res, "Cache-Control", "no-cache");
+    if (inm && etag_listed(inm, etag)) {
+        res->status = 304;
+        repos_cache_release((void *)(uintptr_t)r);
+        return;
+    }
+    res->status = 200;
+    res->content_type = xstrdup("text/csv; charset=utf-8");
+    if (accepts_gzip(request_header(req, "Accept-Encoding"))) {
+        response_header(res, "Content-Encoding", "gzip");
+        res->shared_data = r->gz;
+        res->shared_len = r->gz_len;
+    } else {
+        res->shared_data = r->csv;
+        res->shared_len = r->csv_len;
+    }
+    res->shared_release = repos_cache_release;
+    res->shared_ctx = (void *)(uintptr_t)r;
+}
+
+/* Parse If-Match: "N" -> N; absent -> -1; anything else -> -2. */
+static int64_t
+if_match_generation(const struct request *req)
+{
+    const char *v = request_header(req, "If-Match");
+    char *end = NULL;
+    long long n;
+
+    if (!v)
+        return -1;
+    while (*v == ' ')
+        v++;
+    if (strcmp(v, "*") == 0)
+        return -1;
+    if (*v != '"')
+        return -2;
+    n = strtoll(v + 1, &end, 10);
+    if (end == v + 1 || *end != '"' || n < 0)
+        return -2;
+    return n;
+}
+
+/* FNV-1a over the key fields, separated so ("a","bc") differs from ("ab","c"). */
+static uint64_t
+key_hash(const struct repos_csv *doc, size_t r)
+{
+    const int idx[3] = {doc->idx_origin, doc->idx_path, doc->idx_branch};
+    uint64_t h = 1469598103934665603ULL;
+    size_t k;
+    size_t i;
+
+    for (k = 0; k < 3; k++) {
+        size_t len;
+        const char *v = repos_csv_value(doc, r, idx[k], &len);
+
+        for (i = 0; i < len; i++)
+            h = (h ^ (unsigned char)v[i]) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static int
+key_equal(const struct repos_csv *doc, size_t a, size_t b)
+{
+    const int idx[3] = {doc->idx_origin, doc->idx_path, doc->idx_branch};
+    size_t k;
+
+    for (k = 0; k < 3; k++) {
+        size_t la;
+        size_t lb;
+        const char *va = repos_csv_value(doc, a, idx[k], &la);
+        const char *vb = repos_csv_value(doc, b, idx[k], &lb);
+
+        if (la != lb || memcmp(va, vb, la) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Duplicate keys as a problem `errors` array, or NULL when every key is unique. */
+static json_t *
+duplicate_keys(const struct repos_csv *doc, size_t *count)
+{
+    size_t cap = 16;
+    size_t *slots;
+    size_t r;
+    json_t *errors = NULL;
+
+    *count = 0;
+    while (cap < doc->nrows * 2)
+        cap *= 2;
+    slots = xcalloc(cap, sizeof(size_t)); /* row + 1, 0 = empty */
+    for (r = 0; r < doc->nrows; r++) {
+        size_t i = (size_t)key_hash(doc, r) & (cap - 1);
+
+        while (slots[i] && !key_equal(doc, slots[i] - 1, r))
+            i = (i + 1) & (cap - 1);
+        if (!slots[i]) {
+            slots[i] = r + 1;
+            continue;
+        }
+        if (!errors)
+            errors = json_array();
+        (*count)++;
+        if (json_array_size(errors) < 100) {
+            char detail[96];
+
+            snprintf(detail, sizeof(detail), "duplicate key (origin, path, branch) of line %zu",
+                     doc->lines[slots[i] - 1]);
+            json_array_append_new(errors, json_pack("{s:I,s:s}", "line",
+                                                    (json_int_t)doc->lines[r], "detail", detail));
+        }
+    }
+    free(slots);
+    return errors;
+}
+
+void
+handle_repos_csv_put(struct request *req, struct response *res)
+{
+    struct repos_csv *doc = NULL;
+    json_t *dups;
+    json_t *cols;
+    char errbuf[ERRBUF_SIZE];
+    int64_t if_match = if_match_generation(req);
+    int64_t generation = 0;
+    size_t ndups = 0;
+    size_t i;
+    enum err rc;
+
+    if (if_match == -2) {
+        response_problem(res, req, 400, "If-Match must be an entity tag such as \"7\"", NULL);
+        return;
+    }
+    doc = upload_parse(req, res);
+    if (!doc)
+        return;
+    dups = duplicate_keys(doc, &ndups);
+    if (dups) {
+        snprintf(errbuf, sizeof(errbuf), "%zu duplicate keys (origin, path, branch)", ndups);
+        response_problem(res, req, 422, errbuf, dups);
+        repos_csv_free(doc);
+        return;
+    }
+    rc = repos_store_replace(req->db, doc, if_match, &generation, errbuf, sizeof(errbuf));
+    if (rc) {
+        repos_csv_free(doc);
+        response_error(res, req, rc, errbuf);
+        return;
+    }
+    cols = json_array();
+    for (i = 0; i < doc->ncols; i++)
+        json_array_append_new(cols, json_string(doc->cols[i]));
+    response_header(res, "ETag", "\"%lld\"", (long long)generation);
+    response_json(res, 200,
+                  json_pack("{s:I,s:I,s:o}", "generation", (json_int_t)generation, "rows",
+                            (json_int_t)doc->nrows, "columns", cols));
+    repos_csv_free(doc);
+}
+
+void
+handle_repos_list(struct request *req, struct response *res)
+{
+    static const char *const known[] = {"origin", "path",  "path_prefix", "branch",
+                                        "limit",  "after", NULL};
+    struct repos_filter f;
+    json_t *items = NULL;
+    json_t *body;
+    char errbuf[ERRBUF_SIZE];
+    int64_t limit;
+    int64_t next_after = 0;
+    int64_t generation = 0;
+    enum err rc;
+
+    memset(&f, 0, sizeof(f));
+    rc = params_known(req, known, errbuf, sizeof(errbuf));
+    if (!rc)
+        rc = params_int(req, "limit", 1, 1000, 100, &limit, errbuf, sizeof(errbuf));
+    if (!rc)
+        rc = params_int(req, "after", 0, INT64_MAX, 0, &f.after, errbuf, sizeof(errbuf));
+    if (rc) {
+        if (strncmp(errbuf, "after", 5) == 0)
+            snprintf(errbuf, sizeof(errbuf), "after: not a cursor returned by this API");
+        response_error(res, req, rc, errbuf);
+        return;
+    }
+    f.origin = request_query(req, "origin");
+    f.path = request_query(req, "path");
+    f.path_prefix = request_query(req, "path_prefix");
+    f.branch = request_query(req, "branch");
+    f.limit = (int)limit;
+    rc = repos_store_list(req->db, &f, &items, &next_after, &generation, errbuf,
+                          sizeof(errbuf));
+    if (rc) {
+        response_error(res, req, rc, errbuf);
+        return;
+    }
+    body = json_object();
+    json_object_set_new(body, "items", items);
+    if (next_after) {
+        struct buf qs;
+        char n[32];
+
+        buf_init(&qs, 0);
+        if (f.origin)
+            params_append(&qs, "origin", f.origin);
+        if (f.path)
+            params_append(&qs, "path", f.path);
+        if (f.path_prefix)
+            params_append(&qs, "path_prefix", f.path_prefix);
+        if (f.branch)
+            params_append(&qs, "branch", f.branch);
+        snprintf(n, sizeof(n), "%lld", (long long)limit);
+        params_append(&qs, "limit", n);
+        snprintf(n, sizeof(n), "%lld", (long long)next_after);
+        params_append(&qs, "after", n);
+        json_object_set_new(body, "next", json_sprintf("/api/v1/repos%s", qs.data));
+        buf_release(&qs);
+    } else {
+        json_object_set_new(body, "next", json_null());
+    }
+    json_object_set_new(body, "generation", json_integer(generation));
+    response_json(res, 200, body);
+}

@@ -1,0 +1,43 @@
+/*
+ * repos_cache.h - the effective repos.csv as rendered once per generation
+ *
+ * The bytes of one generation never change, so each process renders a
+ * generation once (plain and gzip) and serves those bytes to every request
+ * until a newer generation appears. Entries are reference counted: a
+ * response holds its entry until the last byte is sent.
+ * Thread-safe.
+ */
+#ifndef INGESTD_REPOS_CACHE_H
+#define INGESTD_REPOS_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../server/err.h"
+
+struct db;
+
+struct repos_rendered {
+    int64_t generation;
+    long long updated_ms;
+    const char *csv;
+    size_t csv_len;
+    const char *gz;
+    size_t gz_len;
+};
+
+struct repos_cache;
+
+struct repos_cache *repos_cache_new(void);
+void repos_cache_free(struct repos_cache *cache); /* NULL-safe */
+
+/*
+ * The rendering of the current generation (checked against the database),
+ * rendering it now if needed. Release with repos_cache_release().
+ */
+enum err repos_cache_acquire(struct repos_cache *cache, struct db *db,
+                             const struct repos_rendered **out, char *errbuf, size_t errlen);
+/* Drop a reference (NULL-safe); the signature fits response_release_fn. */
+void repos_cache_release(void *rendered);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * scheduler.h - automatic merges every INGESTD_MERGE_INTERVAL seconds
+ *
+ * A thread that, at each interval, queues a merge job on the worker pool
+ * when events are pending. Merges stay serialized by the database lock, so
+ * every replica may run a scheduler.
+ */
+#ifndef INGESTD_SCHEDULER_H
+#define INGESTD_SCHEDULER_H
+
+struct app;
+struct workers;
+struct scheduler;
+
+struct scheduler *scheduler_start(struct app *app, struct workers *workers, int interval_s);
+/* Stop the thread (a queued merge still runs); NULL-safe. */
+void scheduler_stop(struct scheduler *s);
+
+#endif

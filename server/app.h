@@ -1,0 +1,21 @@
+/*
+ * app.h - what the handlers share: configuration and process-wide caches
+ *
+ * One struct app per process, created in main before the HTTP server starts
+ * and released after it stopped. Read-only for handlers except through the
+ * thread-safe objects it points to.
+ */
+#ifndef INGESTD_APP_H
+#define INGESTD_APP_H
+
+#include "config.h"
+
+struct repos_cache;
+
+struct app {
+    const struct config *cfg;
+    const char *conninfo;
+    struct repos_cache *repos_cache; /* rendered effective repos.csv per generation */
+};
+
+#endif

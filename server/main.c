@@ -1,0 +1,192 @@
+/*
+ * main.c - ingestd entry point: serve, migrate, --help, --version
+ *
+ * Start-up order: configuration -> database (embedded PostgreSQL when no
+ * DATABASE_URL) -> migrations -> worker pool -> HTTP. Shutdown on
+ * SIGTERM/SIGINT runs it backwards, letting in-flight requests finish within
+ * INGESTD_SHUTDOWN_GRACE seconds. Signals are handled synchronously by the
+ * main thread (sigwait); every other thread has them blocked.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handlers/repos_cache.h"
+#include "handlers/scheduler.h"
+#include "server/app.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "server/workers.h"
+#include "storage/db.h"
+#include "storage/embedded_pg.h"
+#include "storage/migrate.h"
+
+static const char usage[] =
+    "usage: ingestd [serve | migrate | --version | --help]\n"
+    "\n"
+    "  serve      serve the HTTP API (the default)\n"
+    "  migrate    apply database migrations and exit\n"
+    "  --version  print the version and exit\n"
+    "  --help     print this help and exit\n"
+    "\n"
+    "Configuration comes from the environment:\n"
+    "  DATABASE_URL            libpq connection string or URL; unset = embedded PostgreSQL\n"
+    "  INGESTD_LISTEN          address:port to listen on (127.0.0.1:8080; port 0 = any)\n"
+    "  INGESTD_DATA_DIR        embedded database and spool files (./var)\n"
+    "  INGESTD_HTTP_THREADS    HTTP I/O threads (number of cores)\n"
+    "  INGESTD_DB_POOL         worker threads, one database connection each (4)\n"
+    "  INGESTD_MAX_BODY_BYTES  decoded and compressed body limit (67108864)\n"
+    "  INGESTD_MAX_COLUMNS     CSV columns per upload (1000)\n"
+    "  INGESTD_MAX_FIELD_BYTES CSV bytes per field (65536)\n"
+    "  INGESTD_MAX_ROWS        CSV data rows per upload (1000000)\n"
+    "  INGESTD_MERGE_INTERVAL  seconds between automatic merges, 0 = off (0)\n"
+    "  INGESTD_REQUEST_TIMEOUT idle HTTP connection timeout in seconds (60)\n"
+    "  INGESTD_SHUTDOWN_GRACE  seconds in-flight requests get on SIGTERM (20)\n";
+
+/* Connect and migrate, retrying while the database is not there yet. */
+static enum err
+prepare_database(const char *conninfo, char *errbuf, size_t errlen)
+{
+    struct db *db = db_new(conninfo);
+    enum err rc;
+    int tries;
+
+    for (tries = 0;; tries++) {
+        rc = migrate_apply(db, NULL, errbuf, errlen);
+        if (rc != ERR_UNAVAILABLE || tries >= 60)
+            break;
+        if (tries == 0)
+            log_msg(LOG_WARN, "database not reachable yet, retrying for 60 s");
+        sleep(1);
+    }
+    db_free(db);
+    return rc;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static int
+serve(struct app *app, const char *conninfo)
+{
+    struct workers *workers = NULL;
+    struct http_server *http = NULL;
+    struct scheduler *sched = NULL;
+    char errbuf[ERRBUF_SIZE];
+    sigset_t set;
+    int sig = 0;
+    int waited_ms = 0;
+    enum err rc;
+
+    workers = workers_start(app->cfg->db_pool, conninfo);
+    rc = http_server_start(&http, app, workers, errbuf, sizeof(errbuf));
+    if (rc) {
+        log_msg(LOG_ERROR, "%s", errbuf);
+        workers_stop(workers);
+        return 1;
+    }
+    log_json(LOG_INFO, "listening",
+             json_pack("{s:s,s:i}", "address", app->cfg->listen_host, "port",
+                       http_server_port(http)));
+    if (app->cfg->merge_interval_s > 0)
+        sched = scheduler_start(app, workers, app->cfg->merge_interval_s);
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigwait(&set, &sig);
+    log_json(LOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(sig)));
+
+    scheduler_stop(sched);
+    http_server_quiesce(http);
+    while (http_server_inflight(http) > 0 && waited_ms < app->cfg->shutdown_grace_s * 1000) {
+        sleep_ms(50);
+        waited_ms += 50;
+    }
+    workers_stop(workers);
+    http_server_stop(http);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct config cfg;
+    struct app app;
+    struct embedded_pg *pg = NULL;
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    const char *conninfo;
+    char errbuf[ERRBUF_SIZE];
+    sigset_t set;
+    int status = 1;
+    enum err rc;
+
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("ingestd %s\n", INGESTD_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (argc > 2 || (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0)) {
+        fprintf(stderr, "ingestd: unknown command \"%s\"\n%s", cmd, usage);
+        return 2;
+    }
+
+    /* every thread created from here on inherits this mask */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = config_load(&cfg, errbuf, sizeof(errbuf));
+    if (rc) {
+        log_msg(LOG_ERROR, "%s", errbuf);
+        return 2;
+    }
+    if (cfg.database_url) {
+        conninfo = cfg.database_url;
+    } else {
+        rc = embedded_pg_start(cfg.data_dir, &pg, errbuf, sizeof(errbuf));
+        if (rc) {
+            log_msg(LOG_ERROR, "%s", errbuf);
+            goto out;
+        }
+        conninfo = embedded_pg_conninfo(pg);
+        log_json(LOG_INFO, "embedded postgresql started",
+                 json_pack("{s:s}", "data_dir", cfg.data_dir));
+    }
+    rc = prepare_database(conninfo, errbuf, sizeof(errbuf));
+    if (rc) {
+        log_msg(LOG_ERROR, "database: %s", errbuf);
+        goto out;
+    }
+    if (strcmp(cmd, "migrate") == 0) {
+        log_msg(LOG_INFO, "migrations up to date");
+        status = 0;
+        goto out;
+    }
+    memset(&app, 0, sizeof(app));
+    app.cfg = &cfg;
+    app.conninfo = conninfo;
+    app.repos_cache = repos_cache_new();
+    status = serve(&app, conninfo);
+    repos_cache_free(app.repos_cache);
+out:
+    embedded_pg_free(pg);
+    config_release(&cfg);
+    if (status == 0)
+        log_msg(LOG_INFO, "stopped");
+    return status;
+}

@@ -1,0 +1,249 @@
+/*
+ * db.c - one PostgreSQL connection with error classification
+ */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../server/buf.h"
+#include "../server/log.h"
+
+struct db {
+    char *conninfo;
+    PGconn *conn;
+    char sqlstate[6];
+};
+
+struct db *
+db_new(const char *conninfo)
+{
+    struct db *db = xcalloc(1, sizeof(*db));
+
+    db->conninfo = xstrdup(conninfo);
+    return db;
+}
+
+void
+db_free(struct db *db)
+{
+    if (!db)
+        return;
+    if (db->conn)
+        PQfinish(db->conn);
+    free(db->conninfo);
+    free(db);
+}
+
+PGconn *
+db_conn(struct db *db)
+{
+    return db->conn;
+}
+
+const char *
+db_last_sqlstate(const struct db *db)
+{
+    return db->sqlstate;
+}
+
+static void
+on_notice(void *arg, const PGresult *res)
+{
+    (void)arg;
+    (void)res; /* NOTICEs (e.g. "relation already exists, skipping") are not logged */
+}
+
+enum err
+db_ensure(struct db *db, char *errbuf, size_t errlen)
+{
+    if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+        return ERR_OK;
+    if (db->conn) {
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+    db->conn = PQconnectdb(db->conninfo);
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        char msg[ERRBUF_SIZE];
+        size_t n;
+
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(db->conn));
+        n = strlen(msg);
+        while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+            msg[--n] = '\0';
+        log_json(LOG_WARN, "database connection failed", json_pack("{s:s}", "error", msg));
+        PQfinish(db->conn);
+        db->conn = NULL;
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "database unavailable");
+    }
+    PQsetNoticeReceiver(db->conn, on_notice, NULL);
+    return ERR_OK;
+}
+
+static int
+state_is_unavailable(const char *state)
+{
+    /* 08: connection exception; 57P01-57P03: shutdown / cannot connect now;
+     * 53: insufficient resources */
+    return strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+           strncmp(state, "53", 2) == 0;
+}
+
+enum err
+db_result_error(struct db *db, PGresult *res, const char *what, char *errbuf, size_t errlen)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    int lost = !db->conn || PQstatus(db->conn) != CONNECTION_OK;
+    char detail[ERRBUF_SIZE];
+
+    snprintf(detail, sizeof(detail), "%s",
+             msg ? msg : (db->conn ? PQerrorMessage(db->conn) : "connection lost"));
+    snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
+    if (lost || (state && state_is_unavailable(state))) {
+        if (db->conn && lost) {
+            PQfinish(db->conn);
+            db->conn = NULL;
+        }
+        log_json(LOG_WARN, "database unavailable",
+                 json_pack("{s:s,s:s}", "during", what, "error", detail));
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "database unavailable");
+    }
+    if (state && strcmp(state, "23505") == 0)
+        return err_set(ERR_CONFLICT, errbuf, errlen, "conflict");
+    if (state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
+        log_json(LOG_WARN, "transaction conflict", json_pack("{s:s,s:s}", "during", what,
+                                                             "sqlstate", state));
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "transaction conflict, retry");
+    }
+    log_json(LOG_ERROR, "database error",
+             json_pack("{s:s,s:s,s:s}", "during", what, "sqlstate", state ? state : "",
+                       "error", detail));
+    return err_set(ERR_INTERNAL, errbuf, errlen, "internal error");
+}
+
+enum err
+db_query_bin(struct db *db, PGresult **out, const char *sql, int nparams,
+             const char *const *params, const int *lengths, const int *formats, char *errbuf,
+             size_t errlen)
+{
+    PGresult *res = NULL;
+    ExecStatusType st;
+    enum err rc;
+
+    if (out)
+        *out = NULL;
+    db->sqlstate[0] = '\0';
+    rc = db_ensure(db, errbuf, errlen);
+    if (rc)
+        return rc;
+    res = PQexecParams(db->conn, sql, nparams, NULL, params, lengths, formats, 0);
+    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN) {
+        rc = db_result_error(db, res, sql, errbuf, errlen);
+        PQclear(res);
+        return rc;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return ERR_OK;
+}
+
+enum err
+db_query(struct db *db, PGresult **out, const char *sql, int nparams, const char *const *params,
+         char *errbuf, size_t errlen)
+{
+    return db_query_bin(db, out, sql, nparams, params, NULL, NULL, errbuf, errlen);
+}
+
+enum err
+db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen)
+{
+    PGresult *res;
+    ExecStatusType st;
+    enum err rc;
+
+    db->sqlstate[0] = '\0';
+    rc = db_ensure(db, errbuf, errlen);
+    if (rc)
+        return rc;
+    res = PQexec(db->conn, sql);
+    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = db_result_error(db, res, sql, errbuf, errlen);
+    PQclear(res);
+    return rc;
+}
+
+void
+db_rollback(struct db *db)
+{
+    PGresult *res;
+
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
+        return;
+    if (PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+        return;
+    res = PQexec(db->conn, "ROLLBACK");
+    PQclear(res);
+    if (PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+}
+
+enum err
+db_copy_start(struct db *db, const char *sql, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    rc = db_ensure(db, errbuf, errlen);
+    if (rc)
+        return rc;
+    res = PQexec(db->conn, sql);
+    if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = db_result_error(db, res, sql, errbuf, errlen);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    return ERR_OK;
+}
+
+enum err
+db_copy_send(struct db *db, const char *data, size_t len, char *errbuf, size_t errlen)
+{
+    if (!db->conn)
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "database unavailable");
+    while (len > 0) {
+        int n = len > (1 << 30) ? (1 << 30) : (int)len;
+
+        if (PQputCopyData(db->conn, data, n) != 1)
+            return db_result_error(db, NULL, "copy", errbuf, errlen);
+        data += n;
+        len -= (size_t)n;
+    }
+    return ERR_OK;
+}
+
+enum err
+db_copy_end(struct db *db, char *errbuf, size_t errlen)
+{
+    PGresult *res;
+    enum err rc = ERR_OK;
+
+    if (!db->conn)
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "database unavailable");
+    if (PQputCopyEnd(db->conn, NULL) != 1)
+        return db_result_error(db, NULL, "copy end", errbuf, errlen);
+    while ((res = PQgetResult(db->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc)
+            rc = db_result_error(db, res, "copy", errbuf, errlen);
+        PQclear(res);
+    }
+    return rc;
+}

@@ -1,0 +1,322 @@
+/*
+ * events_store.c - the events table family
+ *
+ * An upload is one transaction: INSERT the event (ON CONFLICT DO NOTHING
+ * covers both the idempotency key and the content digest), then COPY its
+ * rows into event_rows. Uploads hold ROW EXCLUSIVE on events; a merge takes
+ * SHARE on it, so a merge never runs while an accepted sequence number is
+ * still uncommitted (sequence order = commit order as the merge sees it).
+ */
+#include "events_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "../handlers/repos_csv.h"
+#include "../server/buf.h"
+#include "db.h"
+#include "locks.h"
+#include "pgcopy.h"
+
+#define TS(col) SQL_TS(col)
+
+#define EVENT_COLUMNS                                                                           \
+    "id, sequence, status, " TS("received_at") ", source, row_count, byte_count, sha256, "      \
+    "array_to_json(columns), merge_id, " TS("merged_at")
+
+/* Build an event object from row r of a result selected with EVENT_COLUMNS. */
+static json_t *
+event_json(PGresult *res, int r)
+{
+    json_t *o = json_object();
+    json_t *cols;
+
+#define VAL(c) PQgetvalue(res, r, c)
+#define NUL(c) PQgetisnull(res, r, c)
+    json_object_set_new(o, "id", json_string(VAL(0)));
+    json_object_set_new(o, "sequence", json_integer(strtoll(VAL(1), NULL, 10)));
+    json_object_set_new(o, "status", json_string(VAL(2)));
+    json_object_set_new(o, "received_at", json_string(VAL(3)));
+    json_object_set_new(o, "source", NUL(4) ? json_null() : json_string(VAL(4)));
+    json_object_set_new(o, "rows", json_integer(strtoll(VAL(5), NULL, 10)));
+    json_object_set_new(o, "bytes", json_integer(strtoll(VAL(6), NULL, 10)));
+    json_object_set_new(o, "sha256", json_string(VAL(7)));
+    cols = json_loads(VAL(8), 0, NULL);
+    json_object_set_new(o, "columns", cols ? cols : json_array());
+    json_object_set_new(o, "merge_id", NUL(9) ? json_null() : json_string(VAL(9)));
+    json_object_set_new(o, "merged_at", NUL(10) ? json_null() : json_string(VAL(10)));
+    json_object_set_new(o, "duplicate", json_false());
+#undef VAL
+#undef NUL
+    return o;
+}
+
+static enum err
+select_one(struct db *db, const char *where, const char *param, json_t **event, char *errbuf,
+           size_t errlen)
+{
+    char sql[512];
+    PGresult *res = NULL;
+    enum err rc;
+
+    *event = NULL;
+    snprintf(sql, sizeof(sql), "SELECT " EVENT_COLUMNS " FROM events WHERE %s", where);
+    rc = db_query(db, &res, sql, 1, &param, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "no such event");
+    else
+        *event = event_json(res, 0);
+    PQclear(res);
+    return rc;
+}
+
+enum err
+events_store_get(struct db *db, const char *id, json_t **event, char *errbuf, size_t errlen)
+{
+    return select_one(db, "id = $1", id, event, errbuf, errlen);
+}
+
+enum err
+events_store_find_key(struct db *db, const char *key, json_t **event, char *errbuf,
+                      size_t errlen)
+{
+    return select_one(db, "idempotency_key = $1", key, event, errbuf, errlen);
+}
+
+/* The event that made an insert conflict: same key, else same digest. */
+static enum err
+find_existing(struct db *db, const struct event_input *in, json_t **event, char *errbuf,
+              size_t errlen)
+{
+    enum err rc = ERR_NOT_FOUND;
+
+    if (in->idempotency_key)
+        rc = events_store_find_key(db, in->idempotency_key, event, errbuf, errlen);
+    if (rc == ERR_NOT_FOUND)
+        rc = select_one(db, "sha256 = $1", in->sha256_hex, event, errbuf, errlen);
+    if (rc == ERR_OK)
+        json_object_set_new(*event, "duplicate", json_true());
+    return rc;
+}
+
+/* COPY the document's rows as event_rows of sequence seq. */
+static enum err
+copy_rows(struct db *db, const char *seq, const struct repos_csv *doc, char *errbuf,
+          size_t errlen)
+{
+    struct buf out;
+    size_t r;
+    enum err rc;
+
+    buf_init(&out, 0);
+    rc = db_copy_start(db,
+                       "COPY event_rows (event_seq, row_no, origin, path, branch, changeset, "
+                       "publish_uri, vals) FROM STDIN",
+                       errbuf, errlen);
+    if (rc)
+        goto out;
+    for (r = 0; r < doc->nrows; r++) {
+        const int idx[5] = {doc->idx_origin, doc->idx_path, doc->idx_branch, doc->idx_changeset,
+                            doc->idx_publish_uri};
+        size_t k;
+
+        rc = buf_printf(&out, "%s\t%zu\t", seq, r + 1);
+        for (k = 0; k < 5 && !rc; k++) {
+            size_t len;
+            const char *v = repos_csv_value(doc, r, idx[k], &len);
+
+            rc = pgcopy_field(&out, v, len);
+            if (!rc)
+                rc = buf_append_char(&out, '\t');
+        }
+        if (!rc)
+            rc = pgcopy_array(&out, doc->vals + r * doc->ncols, doc->lens + r * doc->ncols,
+                              doc->ncols);
+        if (!rc)
+            rc = buf_append_char(&out, '\n');
+        if (rc)
+            goto out;
+        if (out.len >= 256 * 1024) {
+            rc = db_copy_send(db, out.data, out.len, errbuf, errlen);
+            if (rc)
+                goto out;
+            buf_reset(&out);
+        }
+    }
+    if (out.len)
+        rc = db_copy_send(db, out.data, out.len, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = db_copy_end(db, errbuf, errlen);
+out:
+    buf_release(&out);
+    return rc;
+}
+
+enum err
+events_store_insert(struct db *db, const struct event_input *in, json_t **event,
+                    int *duplicate, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    uuid_t u;
+    char id[37];
+    char rows[32];
+    char bytes[32];
+    struct buf cols;
+    const char *params[8];
+    int lengths[8] = {0};
+    int formats[8] = {0};
+    enum err rc;
+
+    *event = NULL;
+    *duplicate = 0;
+    buf_init(&cols, 0);
+    pgcopy_param_array(&cols, (const char *const *)in->doc->cols, NULL, in->doc->ncols);
+    uuid_generate(u);
+    uuid_unparse_lower(u, id);
+    snprintf(rows, sizeof(rows), "%zu", in->doc->nrows);
+    snprintf(bytes, sizeof(bytes), "%zu", in->content_len);
+    params[0] = id;
+    params[1] = in->source;
+    params[2] = rows;
+    params[3] = bytes;
+    params[4] = in->sha256_hex;
+    params[5] = cols.data;
+    params[6] = in->idempotency_key;
+    params[7] = in->content;
+    lengths[7] = (int)in->content_len;
+    formats[7] = 1;
+
+    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = db_query_bin(db, &res,
+                      "INSERT INTO events (id, source, row_count, byte_count, sha256, columns, "
+                      "idempotency_key, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                      "ON CONFLICT DO NOTHING RETURNING sequence",
+                      8, params, lengths, formats, errbuf, errlen);
+    if (rc)
+        goto out;
+    if (PQntuples(res) == 0) {
+        db_rollback(db);
+        *duplicate = 1;
+        rc = find_existing(db, in, event, errbuf, errlen);
+        if (rc == ERR_NOT_FOUND) /* the conflicting event was deleted meanwhile */
+            rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "concurrent change, retry");
+        goto out;
+    }
+    if (in->doc->nrows > 0) {
+        rc = copy_rows(db, PQgetvalue(res, 0, 0), in->doc, errbuf, errlen);
+        if (rc)
+            goto out;
+    }
+    rc = db_exec(db, "COMMIT", errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = events_store_get(db, id, event, errbuf, errlen);
+out:
+    PQclear(res);
+    buf_release(&cols);
+    if (rc)
+        db_rollback(db);
+    return rc;
+}
+
+enum err
+events_store_list(struct db *db, const struct events_filter *f, json_t **items, int *more,
+                  char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    char after[32];
+    char limit[16];
+    const char *params[4];
+    int i;
+    int n;
+    enum err rc;
+
+    *items = NULL;
+    *more = 0;
+    snprintf(after, sizeof(after), "%lld", (long long)f->after);
+    snprintf(limit, sizeof(limit), "%d", f->limit + 1);
+    params[0] = f->status;
+    params[1] = f->source;
+    params[2] = after;
+    params[3] = limit;
+    rc = db_query(db, &res,
+                  "SELECT " EVENT_COLUMNS " FROM events WHERE ($1::text IS NULL OR status = $1) "
+                  "AND ($2::text IS NULL OR source = $2) AND sequence > $3 "
+                  "ORDER BY sequence LIMIT $4",
+                  4, params, errbuf, errlen);
+    if (rc)
+        return rc;
+    n = PQntuples(res);
+    if (n > f->limit) {
+        *more = 1;
+        n = f->limit;
+    }
+    *items = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append_new(*items, event_json(res, i));
+    PQclear(res);
+    return ERR_OK;
+}
+
+enum err
+events_store_content(struct db *db, const char *id, char **data, size_t *len, char *errbuf,
+                     size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    *data = NULL;
+    *len = 0;
+    rc = db_query_bin(db, &res, "SELECT content FROM events WHERE id = $1", 1, &id, NULL, NULL,
+                      errbuf, errlen);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return err_set(ERR_NOT_FOUND, errbuf, errlen, "no such event");
+    }
+    {
+        size_t n = 0;
+        unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &n);
+
+        if (!raw) {
+            PQclear(res);
+            return err_set(ERR_INTERNAL, errbuf, errlen, "internal error");
+        }
+        *data = xstrndup((const char *)raw, n);
+        *len = n;
+        PQfreemem(raw);
+    }
+    PQclear(res);
+    return ERR_OK;
+}
+
+enum err
+events_store_delete(struct db *db, const char *id, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    rc = db_query(db, &res,
+                  "WITH d AS (DELETE FROM events WHERE id = $1 AND status = 'pending' "
+                  "RETURNING 1) SELECT (SELECT count(*) FROM d), "
+                  "(SELECT status FROM events WHERE id = $1)",
+                  1, &id, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (strcmp(PQgetvalue(res, 0, 0), "1") == 0)
+        rc = ERR_OK;
+    else if (PQgetisnull(res, 0, 1))
+        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "no such event");
+    else
+        rc = err_set(ERR_CONFLICT, errbuf, errlen, "event was already merged");
+    PQclear(res);
+    return rc;
+}

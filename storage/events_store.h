@@ -1,0 +1,60 @@
+/*
+ * events_store.h - the events table family (events, event_rows)
+ *
+ * Event objects are returned as jansson objects in the API's shape (API.md
+ * "Event object"), built from one SELECT column list; the caller owns them.
+ */
+#ifndef INGESTD_EVENTS_STORE_H
+#define INGESTD_EVENTS_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../server/err.h"
+
+struct db;
+struct repos_csv;
+
+struct event_input {
+    const char *source;          /* may be NULL */
+    const char *idempotency_key; /* may be NULL */
+    const char *content;         /* decoded body, exactly as received */
+    size_t content_len;
+    const char *sha256_hex; /* of content */
+    const struct repos_csv *doc;
+};
+
+/*
+ * Store a new event and its rows in one transaction. When the idempotency
+ * key or the content digest is already stored, nothing is written and the
+ * existing event is returned with *duplicate = 1.
+ */
+enum err events_store_insert(struct db *db, const struct event_input *in, json_t **event,
+                             int *duplicate, char *errbuf, size_t errlen);
+/* Existing event with this idempotency key: ERR_OK with *event, or ERR_NOT_FOUND. */
+enum err events_store_find_key(struct db *db, const char *key, json_t **event, char *errbuf,
+                               size_t errlen);
+/* ERR_NOT_FOUND when no such id (id must be a valid uuid text). */
+enum err events_store_get(struct db *db, const char *id, json_t **event, char *errbuf,
+                          size_t errlen);
+
+struct events_filter {
+    const char *status; /* NULL = any */
+    const char *source; /* NULL = any */
+    int64_t after;      /* sequence; 0 = from the start */
+    int limit;
+};
+/* Events matching f in ascending sequence; *more = 1 when more follow. */
+enum err events_store_list(struct db *db, const struct events_filter *f, json_t **items,
+                           int *more, char *errbuf, size_t errlen);
+/*
+ * The stored content. *data is malloc'd (caller frees), *len its length.
+ * ERR_NOT_FOUND when no such id.
+ */
+enum err events_store_content(struct db *db, const char *id, char **data, size_t *len,
+                              char *errbuf, size_t errlen);
+/* Delete a pending event: ERR_NOT_FOUND, or ERR_CONFLICT when it was merged. */
+enum err events_store_delete(struct db *db, const char *id, char *errbuf, size_t errlen);
+
+#endif

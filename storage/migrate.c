@@ -1,0 +1,123 @@
+/*
+ * migrate.c - forward-only schema migrations
+ */
+#include "migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../server/log.h"
+#include "db.h"
+#include "embedded.h"
+
+#define MIGRATE_LOCK_KEY 7400000001LL
+
+static long
+migration_version(const struct embedded_migration *m)
+{
+    return strtol(m->name, NULL, 10);
+}
+
+long
+migrate_latest(void)
+{
+    if (embedded_migrations_count == 0)
+        return 0;
+    return migration_version(&embedded_migrations[embedded_migrations_count - 1]);
+}
+
+static enum err
+apply_one(struct db *db, const struct embedded_migration *m, char *errbuf, size_t errlen)
+{
+    char version[32];
+    const char *params[2];
+    enum err rc;
+
+    snprintf(version, sizeof(version), "%ld", migration_version(m));
+    params[0] = version;
+    params[1] = m->name;
+    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = db_exec(db, m->sql, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = db_query(db, NULL, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+                  params, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = db_exec(db, "COMMIT", errbuf, errlen);
+out:
+    if (rc) {
+        db_rollback(db);
+        err_set(rc, errbuf, errlen, "migration %s failed", m->name);
+    }
+    return rc;
+}
+
+enum err
+migrate_apply(struct db *db, int *applied, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    long current;
+    size_t i;
+    int n = 0;
+    char lock_sql[96];
+    enum err rc;
+
+    snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_lock(%lld)", MIGRATE_LOCK_KEY);
+    rc = db_exec(db, lock_sql, errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = db_exec(db,
+                 "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, "
+                 "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                 errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = db_query(db, &res, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
+                  errbuf, errlen);
+    if (rc)
+        goto out;
+    current = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    for (i = 0; i < embedded_migrations_count; i++) {
+        if (migration_version(&embedded_migrations[i]) <= current)
+            continue;
+        rc = apply_one(db, &embedded_migrations[i], errbuf, errlen);
+        if (rc)
+            goto out;
+        log_json(LOG_INFO, "migration applied",
+                 json_pack("{s:s}", "name", embedded_migrations[i].name));
+        n++;
+    }
+out:
+    PQclear(res);
+    snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_unlock(%lld)", MIGRATE_LOCK_KEY);
+    if (db_conn(db))
+        db_exec(db, lock_sql, NULL, 0);
+    if (applied)
+        *applied = n;
+    return rc;
+}
+
+enum err
+migrate_check(struct db *db, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    long current;
+    enum err rc;
+
+    rc = db_query(db, &res,
+                  "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, errbuf,
+                  errlen);
+    if (rc) {
+        if (rc != ERR_UNAVAILABLE)
+            rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "migrations not applied");
+        return rc;
+    }
+    current = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    if (current < migrate_latest())
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "migrations not applied");
+    return ERR_OK;
+}

@@ -1,0 +1,312 @@
+/*
+ * repos_store.c - the effective repos.csv
+ *
+ * Rendering uses COPY ... TO STDOUT (FORMAT csv) over the effective columns:
+ * with empty values sent as NULL, PostgreSQL's CSV quoting is exactly the
+ * served format (quoted only for comma, quote, CR, LF; quotes doubled; LF
+ * line ends), and it never meets the single-column "\." case because the
+ * file always has at least origin and path.
+ */
+#include "repos_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../handlers/repos_csv.h"
+#include "db.h"
+#include "locks.h"
+#include "pgcopy.h"
+
+static enum err
+read_meta(struct db *db, json_t **cols, int64_t *generation, long long *updated_ms,
+          char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    rc = db_query(db, &res,
+                  "SELECT generation, (extract(epoch FROM updated_at) * 1000)::bigint, "
+                  "array_to_json(columns) FROM effective_meta",
+                  0, NULL, errbuf, errlen);
+    if (rc)
+        return rc;
+    *generation = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    if (updated_ms)
+        *updated_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    if (cols)
+        *cols = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+    PQclear(res);
+    if (cols && !*cols)
+        return err_set(ERR_INTERNAL, errbuf, errlen, "internal error");
+    return ERR_OK;
+}
+
+enum err
+repos_store_generation(struct db *db, int64_t *generation, long long *updated_ms, char *errbuf,
+                       size_t errlen)
+{
+    return read_meta(db, NULL, generation, updated_ms, errbuf, errlen);
+}
+
+static enum err
+copy_out(struct db *db, const char *sql, struct buf *out, char *errbuf, size_t errlen)
+{
+    PGconn *conn = db_conn(db);
+    PGresult *res;
+    char *data = NULL;
+    int n;
+    enum err rc = ERR_OK;
+
+    res = PQexec(conn, sql);
+    if (!res || PQresultStatus(res) != PGRES_COPY_OUT) {
+        rc = db_result_error(db, res, "copy out", errbuf, errlen);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    while ((n = PQgetCopyData(conn, &data, 0)) > 0) {
+        if (!rc)
+            rc = buf_append(out, data, (size_t)n);
+        PQfreemem(data);
+    }
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && !rc)
+            rc = db_result_error(db, res, "copy out", errbuf, errlen);
+        PQclear(res);
+    }
+    if (n == -2 && !rc)
+        rc = db_result_error(db, NULL, "copy out", errbuf, errlen);
+    return rc;
+}
+
+enum err
+repos_store_render(struct db *db, struct buf *out, int64_t *generation, long long *updated_ms,
+                   char *errbuf, size_t errlen)
+{
+    json_t *cols = NULL;
+    struct buf sql;
+    size_t i;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = read_meta(db, &cols, generation, updated_ms, errbuf, errlen);
+    if (rc)
+        goto out;
+    for (i = 0; i < json_array_size(cols); i++) {
+        const char *name = json_string_value(json_array_get(cols, i));
+
+        if (i)
+            buf_append_char(out, ',');
+        repos_csv_write_field(out, name, strlen(name));
+    }
+    buf_append_char(out, '\n');
+    buf_append_str(&sql, "COPY (SELECT ");
+    for (i = 0; i < json_array_size(cols); i++)
+        buf_printf(&sql, "%snullif(vals[%zu], '')", i ? ", " : "", i + 1);
+    buf_append_str(&sql, " FROM effective_rows ORDER BY pos) TO STDOUT WITH (FORMAT csv)");
+    rc = copy_out(db, sql.data, out, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = db_exec(db, "COMMIT", errbuf, errlen);
+out:
+    if (rc)
+        db_rollback(db);
+    json_decref(cols);
+    buf_release(&sql);
+    return rc;
+}
+
+static enum err
+copy_effective_rows(struct db *db, const struct repos_csv *doc, char *errbuf, size_t errlen)
+{
+    struct buf out;
+    size_t r;
+    enum err rc;
+
+    buf_init(&out, 0);
+    rc = db_copy_start(db, "COPY effective_rows (pos, origin, path, branch, vals) FROM STDIN",
+                       errbuf, errlen);
+    if (rc)
+        goto out;
+    for (r = 0; r < doc->nrows && !rc; r++) {
+        const int idx[3] = {doc->idx_origin, doc->idx_path, doc->idx_branch};
+        size_t k;
+
+        rc = buf_printf(&out, "%zu\t", r + 1);
+        for (k = 0; k < 3 && !rc; k++) {
+            size_t len;
+            const char *v = repos_csv_value(doc, r, idx[k], &len);
+
+            rc = pgcopy_field(&out, v, len);
+            if (!rc)
+                rc = buf_append_char(&out, '\t');
+        }
+        if (!rc)
+            rc = pgcopy_array(&out, doc->vals + r * doc->ncols, doc->lens + r * doc->ncols,
+                              doc->ncols);
+        if (!rc)
+            rc = buf_append_char(&out, '\n');
+        if (!rc && out.len >= 256 * 1024) {
+            rc = db_copy_send(db, out.data, out.len, errbuf, errlen);
+            buf_reset(&out);
+        }
+    }
+    if (!rc && out.len)
+        rc = db_copy_send(db, out.data, out.len, errbuf, errlen);
+    if (!rc)
+        rc = db_copy_end(db, errbuf, errlen);
+out:
+    buf_release(&out);
+    return rc;
+}
+
+enum err
+repos_store_replace(struct db *db, const struct repos_csv *doc, int64_t if_match,
+                    int64_t *generation, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    struct buf lit;
+    const char *param;
+    enum err rc;
+
+    buf_init(&lit, 0);
+    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, LOCK_EFFECTIVE_SQL, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = db_query(db, &res, "SELECT generation FROM effective_meta FOR UPDATE", 0, NULL, errbuf,
+                  errlen);
+    if (rc)
+        goto out;
+    if (if_match >= 0 && strtoll(PQgetvalue(res, 0, 0), NULL, 10) != if_match) {
+        rc = err_set(ERR_PRECONDITION, errbuf, errlen,
+                     "generation is %s, If-Match asked for %lld", PQgetvalue(res, 0, 0),
+                     (long long)if_match);
+        goto out;
+    }
+    PQclear(res);
+    res = NULL;
+    /* DELETE, not TRUNCATE: renders in REPEATABLE READ must keep seeing their generation */
+    rc = db_exec(db, "DELETE FROM effective_rows", errbuf, errlen);
+    if (!rc && doc->nrows)
+        rc = copy_effective_rows(db, doc, errbuf, errlen);
+    if (rc)
+        goto out;
+    pgcopy_param_array(&lit, (const char *const *)doc->cols, NULL, doc->ncols);
+    param = lit.data;
+    rc = db_query(db, &res,
+                  "UPDATE effective_meta SET generation = generation + 1, columns = $1, "
+                  "updated_at = now() RETURNING generation",
+                  1, &param, errbuf, errlen);
+    if (rc)
+        goto out;
+    *generation = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    rc = db_exec(db, "COMMIT", errbuf, errlen);
+out:
+    PQclear(res);
+    buf_release(&lit);
+    if (rc)
+        db_rollback(db);
+    return rc;
+}
+
+/* Row object of GET /api/v1/repos. */
+static json_t *
+repo_json(json_t *cols, PGresult *res, int r)
+{
+    json_t *o = json_object();
+    json_t *vals = json_loads(PQgetvalue(res, r, 4), 0, NULL);
+    json_t *map = json_object();
+    const char *changeset = "";
+    const char *publish_uri = "";
+    size_t i;
+
+    for (i = 0; i < json_array_size(cols); i++) {
+        const char *name = json_string_value(json_array_get(cols, i));
+        const char *v = json_string_value(json_array_get(vals, i));
+
+        if (!v)
+            v = "";
+        json_object_set_new(map, name, json_string(v));
+        if (strcmp(name, "changeset") == 0)
+            changeset = json_string_value(json_object_get(map, name));
+        else if (strcmp(name, "publishUri") == 0)
+            publish_uri = json_string_value(json_object_get(map, name));
+    }
+    json_object_set_new(o, "origin", json_string(PQgetvalue(res, r, 1)));
+    json_object_set_new(o, "path", json_string(PQgetvalue(res, r, 2)));
+    json_object_set_new(o, "branch", json_string(PQgetvalue(res, r, 3)));
+    json_object_set_new(o, "changeset", json_string(changeset));
+    json_object_set_new(o, "publishUri", json_string(publish_uri));
+    json_object_set_new(o, "columns", map);
+    json_object_set_new(o, "event_id",
+                        PQgetisnull(res, r, 5) ? json_null() : json_string(PQgetvalue(res, r, 5)));
+    json_object_set_new(o, "updated_at", json_string(PQgetvalue(res, r, 6)));
+    json_decref(vals);
+    return o;
+}
+
+enum err
+repos_store_list(struct db *db, const struct repos_filter *f, json_t **items,
+                 int64_t *next_after, int64_t *generation, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    json_t *cols = NULL;
+    char after[32];
+    char limit[16];
+    const char *params[6];
+    int i;
+    int n;
+    enum err rc;
+
+    *items = NULL;
+    *next_after = 0;
+    rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = read_meta(db, &cols, generation, NULL, errbuf, errlen);
+    if (rc)
+        goto out;
+    snprintf(after, sizeof(after), "%lld", (long long)f->after);
+    snprintf(limit, sizeof(limit), "%d", f->limit + 1);
+    params[0] = f->origin;
+    params[1] = f->path;
+    params[2] = f->path_prefix;
+    params[3] = f->branch;
+    params[4] = after;
+    params[5] = limit;
+    rc = db_query(db, &res,
+                  "SELECT pos, origin, path, branch, array_to_json(vals), event_id, " SQL_TS(
+                      "updated_at") " FROM effective_rows "
+                                    "WHERE ($1::text IS NULL OR origin = $1) "
+                                    "AND ($2::text IS NULL OR path = $2) "
+                                    "AND ($3::text IS NULL OR starts_with(path, $3)) "
+                                    "AND ($4::text IS NULL OR branch = $4) AND pos > $5 "
+                                    "ORDER BY pos LIMIT $6",
+                  6, params, errbuf, errlen);
+    if (rc)
+        goto out;
+    n = PQntuples(res);
+    if (n > f->limit)
+        n = f->limit;
+    *items = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append_new(*items, repo_json(cols, res, i));
+    if (PQntuples(res) > f->limit)
+        *next_after = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+    rc = db_exec(db, "COMMIT", errbuf, errlen);
+out:
+    PQclear(res);
+    json_decref(cols);
+    if (rc) {
+        db_rollback(db);
+        json_decref(*items);
+        *items = NULL;
+    }
+    return rc;
+}

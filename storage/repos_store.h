@@ -1,0 +1,53 @@
+/*
+ * repos_store.h - the effective repos.csv (effective_meta, effective_rows)
+ */
+#ifndef INGESTD_REPOS_STORE_H
+#define INGESTD_REPOS_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../server/buf.h"
+#include "../server/err.h"
+
+struct db;
+struct repos_csv;
+
+/* Current generation and when it was made (ms since the epoch). */
+enum err repos_store_generation(struct db *db, int64_t *generation, long long *updated_ms,
+                                char *errbuf, size_t errlen);
+
+/*
+ * Render the effective file as served (MERGE.md "Output") into out, from one
+ * consistent snapshot; *generation and *updated_ms describe what was rendered.
+ */
+enum err repos_store_render(struct db *db, struct buf *out, int64_t *generation,
+                            long long *updated_ms, char *errbuf, size_t errlen);
+
+/*
+ * Replace the effective file by doc (keys already checked unique) as a new
+ * generation. if_match >= 0 must equal the current generation, else
+ * ERR_PRECONDITION. *generation gets the new generation.
+ */
+enum err repos_store_replace(struct db *db, const struct repos_csv *doc, int64_t if_match,
+                             int64_t *generation, char *errbuf, size_t errlen);
+
+struct repos_filter {
+    const char *origin;
+    const char *path;
+    const char *path_prefix;
+    const char *branch;
+    int64_t after; /* position cursor, 0 = from the start */
+    int limit;
+};
+
+/*
+ * Rows as JSON objects (API.md GET /api/v1/repos) in file order; *next_after
+ * is the cursor of the next page or 0 when this is the last one.
+ */
+enum err repos_store_list(struct db *db, const struct repos_filter *f, json_t **items,
+                          int64_t *next_after, int64_t *generation, char *errbuf,
+                          size_t errlen);
+
+#endif
