@@ -80,25 +80,27 @@ struct csv_parser {
     size_t nfields, fields_alloc;
 };
 
-/* CL_* bits per byte: 0x80..0xFF stop every run; , " CR LF as noted above */
+/* CL_* bits per byte: LF 7, CR 1, '"' 3, ',' 1, 0x80..0xFF 7 (UTF-8 is checked byte-wise) */
+/* clang-format off */
 static const unsigned char byte_class[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 1, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 1, 0, 0,
+    /* 0x10 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x20 */ 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    /* 0x30 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x40 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x50 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x60 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x70 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x80 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0x90 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0xA0 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0xB0 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0xC0 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0xD0 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0xE0 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    /* 0xF0 */ 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
 };
+/* clang-format on */
 
 struct csv_parser *
 csv_parser_new(const struct csv_limits *lim, csv_record_fn on_record, csv_error_fn on_error,
@@ -294,58 +296,71 @@ record_end(struct csv_parser *p, char *errbuf, size_t errlen)
     return rc;
 }
 
-/* The CSV state machine, one byte. */
+/*
+ * The state machine, one byte, in three parts by state. Each part may move
+ * to a state that must look at the same byte again: it sets *redo.
+ */
 static enum err
-step(struct csv_parser *p, unsigned char c, char *errbuf, size_t errlen)
+step_line(struct csv_parser *p, unsigned char c, int *redo, char *errbuf, size_t errlen)
 {
     enum err rc = ERR_OK;
 
-again:
-    switch (p->state) {
-    case S_LINE_START:
-        if (c == '\n') {
-            p->line++;
-        } else if (c == '\r') {
-            p->state = S_LINE_START_CR;
-        } else if (c == '#') {
-            p->state = S_COMMENT;
-        } else {
-            rc = record_begin(p, errbuf, errlen);
-            if (rc)
-                goto out;
-            p->state = S_FIELD_START;
-            goto again;
-        }
-        break;
-    case S_LINE_START_CR:
+    if (p->state == S_COMMENT) {
         if (c == '\n') {
             p->line++;
             p->state = S_LINE_START;
-            break;
         }
+    } else if (c == '\n') {
+        p->line++; /* an empty line, LF or CRLF */
+        p->state = S_LINE_START;
+    } else if (p->state == S_LINE_START_CR) {
         /* a lone CR is data: it starts a record */
         rc = record_begin(p, errbuf, errlen);
         if (!rc)
             rc = append_byte(p, '\r', errbuf, errlen);
-        if (rc)
-            goto out;
         p->state = S_UNQUOTED;
-        goto again;
-    case S_COMMENT:
-        if (c == '\n') {
-            p->line++;
-            p->state = S_LINE_START;
-        }
-        break;
+        *redo = 1;
+    } else if (c == '\r') {
+        p->state = S_LINE_START_CR;
+    } else if (c == '#') {
+        p->state = S_COMMENT;
+    } else {
+        rc = record_begin(p, errbuf, errlen);
+        p->state = S_FIELD_START;
+        *redo = 1;
+    }
+    return rc;
+}
+
+static enum err
+step_unquoted(struct csv_parser *p, unsigned char c, int *redo, char *errbuf, size_t errlen)
+{
+    enum err rc = ERR_OK;
+
+    switch (p->state) {
     case S_FIELD_START:
         if (c == '"') {
             p->q_line = p->line;
             p->state = S_QUOTED;
+        } else {
+            p->state = S_UNQUOTED;
+            *redo = 1;
+        }
+        break;
+    case S_UNQUOTED_CR:
+    case S_AFTER_QUOTE_CR:
+        if (c == '\n') {
+            rc = record_end(p, errbuf, errlen);
+            p->line++;
             break;
         }
+        if (p->state == S_AFTER_QUOTE_CR)
+            syntax_error(p, SYN_TEXT_AFTER_QUOTE, p->line, "text after closing quote");
+        rc = append_byte(p, '\r', errbuf, errlen);
         p->state = S_UNQUOTED;
-        goto again;
-    case S_UNQUOTED:
+        *redo = 1;
+        break;
+    default: /* S_UNQUOTED */
         if (c == ',') {
             rc = field_begin(p, errbuf, errlen);
             p->state = S_FIELD_START;
@@ -360,49 +375,70 @@ again:
             rc = append_byte(p, c, errbuf, errlen);
         }
         break;
-    case S_UNQUOTED_CR:
-    case S_AFTER_QUOTE_CR:
-        if (c == '\n') {
-            rc = record_end(p, errbuf, errlen);
-            p->line++;
-            break;
-        }
-        if (p->state == S_AFTER_QUOTE_CR)
-            syntax_error(p, SYN_TEXT_AFTER_QUOTE, p->line, "text after closing quote");
-        rc = append_byte(p, '\r', errbuf, errlen);
-        if (rc)
-            goto out;
-        p->state = S_UNQUOTED;
-        goto again;
-    case S_QUOTED:
+    }
+    return rc;
+}
+
+static enum err
+step_quoted(struct csv_parser *p, unsigned char c, int *redo, char *errbuf, size_t errlen)
+{
+    enum err rc = ERR_OK;
+
+    if (p->state == S_QUOTED) {
         if (c == '"') {
             p->state = S_QUOTED_QUOTE;
-            break;
+            return ERR_OK;
         }
         if (c == '\n')
             p->line++;
-        rc = append_byte(p, c, errbuf, errlen);
-        break;
-    case S_QUOTED_QUOTE:
-        if (c == '"') {
-            rc = append_byte(p, '"', errbuf, errlen);
-            p->state = S_QUOTED;
-        } else if (c == ',') {
-            rc = field_begin(p, errbuf, errlen);
-            p->state = S_FIELD_START;
-        } else if (c == '\n') {
-            rc = record_end(p, errbuf, errlen);
-            p->line++;
-        } else if (c == '\r') {
-            p->state = S_AFTER_QUOTE_CR;
-        } else {
-            syntax_error(p, SYN_TEXT_AFTER_QUOTE, p->line, "text after closing quote");
-            p->state = S_UNQUOTED;
-            goto again;
-        }
-        break;
+        return append_byte(p, c, errbuf, errlen);
     }
-out:
+    /* S_QUOTED_QUOTE */
+    if (c == '"') {
+        rc = append_byte(p, '"', errbuf, errlen);
+        p->state = S_QUOTED;
+    } else if (c == ',') {
+        rc = field_begin(p, errbuf, errlen);
+        p->state = S_FIELD_START;
+    } else if (c == '\n') {
+        rc = record_end(p, errbuf, errlen);
+        p->line++;
+    } else if (c == '\r') {
+        p->state = S_AFTER_QUOTE_CR;
+    } else {
+        syntax_error(p, SYN_TEXT_AFTER_QUOTE, p->line, "text after closing quote");
+        p->state = S_UNQUOTED;
+        *redo = 1;
+    }
+    return rc;
+}
+
+static enum err
+step(struct csv_parser *p, unsigned char c, char *errbuf, size_t errlen)
+{
+    enum err rc = ERR_OK;
+    int redo = 1;
+
+    while (redo && !rc) {
+        redo = 0;
+        switch (p->state) {
+        case S_LINE_START:
+        case S_LINE_START_CR:
+        case S_COMMENT:
+            rc = step_line(p, c, &redo, errbuf, errlen);
+            break;
+        case S_FIELD_START:
+        case S_UNQUOTED:
+        case S_UNQUOTED_CR:
+        case S_AFTER_QUOTE_CR:
+            rc = step_unquoted(p, c, &redo, errbuf, errlen);
+            break;
+        case S_QUOTED:
+        case S_QUOTED_QUOTE:
+            rc = step_quoted(p, c, &redo, errbuf, errlen);
+            break;
+        }
+    }
     return rc;
 }
 

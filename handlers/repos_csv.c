@@ -85,8 +85,7 @@ arena_free(struct repos_priv *pv)
     pv->arena = NULL;
 }
 
-static void
-add_error(struct repos_csv *doc, size_t line, const char *fmt, ...)
+static void add_error(struct repos_csv *doc, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -284,8 +283,8 @@ store_row(struct repos_csv *doc, size_t line, const struct csv_field *f, size_t 
 }
 
 static enum err
-on_record(void *ctx, size_t line, const struct csv_field *f, size_t n, int had_error,
-          char *errbuf, size_t errlen)
+on_record(void *ctx, size_t line, const struct csv_field *f, size_t n, int had_error, char *errbuf,
+          size_t errlen)
 {
     struct repos_csv *doc = ctx;
     struct repos_priv *pv = doc->priv;
@@ -422,8 +421,7 @@ summarize(const struct repos_csv *doc, char *errbuf, size_t errlen)
     if (rest)
         snprintf(more, sizeof(more), " (and %zu more problem%s)", rest, rest == 1 ? "" : "s");
     if (e->line)
-        return err_set(ERR_BAD_INPUT, errbuf, errlen, "line %zu: %s%s", e->line, e->detail,
-                       more);
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "line %zu: %s%s", e->line, e->detail, more);
     return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s%s", e->detail, more);
 }
 

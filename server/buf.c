@@ -165,8 +165,10 @@ buf_take(struct buf *b, size_t *len)
 {
     char *p;
 
-    if (!b->data)
+    if (!b->data) {
         buf_reserve(b, 0);
+        b->data[0] = '\0';
+    }
     p = b->data;
     if (len)
         *len = b->len;

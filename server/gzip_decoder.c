@@ -17,8 +17,10 @@
 #define ZLIB_CONST
 #include "gzip_decoder.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zlib.h>
 
 #include "buf.h"
@@ -45,8 +47,10 @@ struct gzip_decoder {
 struct gzip_decoder *
 gzip_decoder_new(size_t max_out_bytes, gzip_sink_fn sink, void *ctx)
 {
-    struct gzip_decoder *d = xcalloc(1, sizeof(*d));
+    struct gzip_decoder *d = xmalloc(sizeof(*d));
 
+    /* everything but the output window, which is only ever written first */
+    memset(d, 0, offsetof(struct gzip_decoder, out));
     d->sink = sink;
     d->ctx = ctx;
     d->max_out_bytes = max_out_bytes;

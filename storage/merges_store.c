@@ -32,6 +32,8 @@
     SQL_TS("finished_at") ", duration_ms"
 
 struct merge_counts {
+    long long seq_lo; /* events (seq_lo, seq_hi] are merged */
+    long long seq_hi;
     long long events;
     long long rows;
     long long added;
@@ -81,21 +83,6 @@ merge_row_json(PGresult *res, int r)
 #undef VAL
 }
 
-/* Index (1-based) of name in a JSON array of strings, 0 when absent. */
-static int
-column_index(json_t *cols, const char *name)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(cols, i, v)
-    {
-        if (strcmp(json_string_value(v), name) == 0)
-            return (int)i + 1;
-    }
-    return 0;
-}
-
 /* A text[] literal of a JSON array of strings. */
 static void
 json_to_array_literal(json_t *cols, struct buf *out)
@@ -110,60 +97,85 @@ json_to_array_literal(json_t *cols, struct buf *out)
     free(names);
 }
 
-static const char apply_sql[] =
+/*
+ * Winners, updates, appends and counts in one statement. $1: the last merged
+ * sequence; the new rows' vals are built by a generated ARRAY[...] of one
+ * element per effective column (see vals_expr).
+ */
+static const char apply_sql_head[] =
     "WITH w AS MATERIALIZED ("
     "  SELECT DISTINCT ON (r.key_digest) r.key_digest, r.event_seq, r.row_no, r.origin, "
     "         r.path, r.branch, r.changeset, r.publish_uri, r.vals, e.columns AS ecols, "
     "         e.id AS event_id"
     "  FROM event_rows r JOIN events e ON e.sequence = r.event_seq"
-    "  WHERE e.status = 'pending' AND r.changeset <> '' AND r.publish_uri <> ''"
+    "  WHERE e.sequence > $1 AND r.changeset <> '' AND r.publish_uri <> ''"
     "  ORDER BY r.key_digest, r.event_seq DESC, r.row_no DESC),"
     " m AS MATERIALIZED ("
-    "  SELECT w.*, t.pos AS tpos, t.vals AS tvals"
+    "  SELECT w.*, t.pos AS tpos, t.changeset AS tcs, t.publish_uri AS tpu"
     "  FROM w LEFT JOIN effective_rows t ON t.key_digest = w.key_digest),"
     " upd AS ("
-    "  UPDATE effective_rows t SET vals[$1::int] = m.changeset, vals[$2::int] = m.publish_uri,"
+    "  UPDATE effective_rows t SET changeset = m.changeset, publish_uri = m.publish_uri,"
     "         event_id = m.event_id, updated_at = now()"
-    "  FROM m WHERE m.tpos = t.pos"
-    "   AND (coalesce(m.tvals[$1::int], '') <> m.changeset"
-    "        OR coalesce(m.tvals[$2::int], '') <> m.publish_uri)"
+    "  FROM m WHERE m.tpos = t.pos AND (m.tcs <> m.changeset OR m.tpu <> m.publish_uri)"
     "  RETURNING 1),"
     " ins AS ("
-    "  INSERT INTO effective_rows (pos, origin, path, branch, vals, event_id, updated_at)"
+    "  INSERT INTO effective_rows (pos, origin, path, branch, changeset, publish_uri, vals,"
+    "                              event_id, updated_at, key_digest)"
     "  SELECT (SELECT coalesce(max(pos), 0) FROM effective_rows)"
     "         + row_number() OVER (ORDER BY m.event_seq, m.row_no),"
-    "         m.origin, m.path, m.branch,"
-    "         ARRAY(SELECT coalesce(m.vals[array_position(m.ecols, c.name)], '')"
-    "               FROM unnest($3::text[]) WITH ORDINALITY AS c(name, i) ORDER BY c.i),"
-    "         m.event_id, now()"
+    "         m.origin, m.path, m.branch, m.changeset, m.publish_uri, ";
+
+static const char apply_sql_tail[] =
+    ", m.event_id, now(), m.key_digest"
     "  FROM m WHERE m.tpos IS NULL"
     "  RETURNING 1)"
     " SELECT (SELECT count(*) FROM m WHERE tpos IS NOT NULL),"
     "        (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)";
 
+/*
+ * ARRAY[coalesce(m.vals[array_position(m.ecols, 'name')], ''), ...] over the
+ * effective columns: a new row takes the event's value of each column it has.
+ */
+static void
+vals_expr(struct db *db, json_t *cols, struct buf *sql)
+{
+    size_t i;
+
+    buf_append_str(sql, "ARRAY[");
+    for (i = 0; i < json_array_size(cols); i++) {
+        const char *name = json_string_value(json_array_get(cols, i));
+        char *lit = PQescapeLiteral(db_conn(db), name, strlen(name));
+
+        buf_printf(sql, "%scoalesce(m.vals[array_position(m.ecols, %s::text)], '')",
+                   i ? ", " : "", lit ? lit : "''");
+        PQfreemem(lit);
+    }
+    buf_append_str(sql, "]::text[]");
+}
+
 static const char new_columns_sql[] =
     "SELECT coalesce(json_agg(name ORDER BY first_seen), '[]') FROM ("
     "  SELECT c.name, min(ARRAY[e.sequence, c.ord]) AS first_seen"
     "  FROM events e, unnest(e.columns) WITH ORDINALITY AS c(name, ord)"
-    "  WHERE e.status = 'pending' GROUP BY c.name) x, effective_meta m"
+    "  WHERE e.sequence > $1 GROUP BY c.name) x, effective_meta m"
     " WHERE NOT (x.name = ANY (m.columns))";
 
 /* Steps 2-4 inside the open transaction; fills c and *added_cols. */
 static enum err
-apply_pending(struct db *db, const char *id, int dry_run, struct merge_counts *c,
-              json_t **added_cols, char *errbuf, size_t errlen)
+apply_pending(struct db *db, const char *last, struct merge_counts *c, json_t **added_cols,
+              char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
     json_t *cols = NULL;
     struct buf lit;
-    char cs[16];
-    char pu[16];
-    const char *params[4];
+    struct buf sql;
+    const char *params[1];
     size_t i;
     json_t *v;
     enum err rc;
 
     buf_init(&lit, 0);
+    buf_init(&sql, 0);
     rc = db_query(db, &res, "SELECT array_to_json(columns), generation FROM effective_meta",
                   0, NULL, errbuf, errlen);
     if (rc)
@@ -172,7 +184,7 @@ apply_pending(struct db *db, const char *id, int dry_run, struct merge_counts *c
     c->generation = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
     res = NULL;
-    rc = db_query(db, &res, new_columns_sql, 0, NULL, errbuf, errlen);
+    rc = db_query(db, &res, new_columns_sql, 1, &last, errbuf, errlen);
     if (rc)
         goto out;
     *added_cols = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
@@ -184,13 +196,11 @@ apply_pending(struct db *db, const char *id, int dry_run, struct merge_counts *c
     }
     json_array_foreach(*added_cols, i, v) json_array_append(cols, v);
     json_to_array_literal(cols, &lit);
-    /* a winner has a non-empty changeset and publishUri, so both columns exist then */
-    snprintf(cs, sizeof(cs), "%d", column_index(cols, "changeset"));
-    snprintf(pu, sizeof(pu), "%d", column_index(cols, "publishUri"));
-    params[0] = cs;
-    params[1] = pu;
-    params[2] = lit.data;
-    rc = db_query(db, &res, apply_sql, 3, params, errbuf, errlen);
+    buf_append_str(&sql, apply_sql_head);
+    vals_expr(db, cols, &sql);
+    buf_append_str(&sql, apply_sql_tail);
+    params[0] = last;
+    rc = db_query(db, &res, sql.data, 1, params, errbuf, errlen);
     if (rc)
         goto out;
     c->unchanged = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -200,13 +210,8 @@ apply_pending(struct db *db, const char *id, int dry_run, struct merge_counts *c
     PQclear(res);
     res = NULL;
 
-    params[0] = id;
-    rc = db_query(db, NULL,
-                  "UPDATE events SET status = 'merged', merge_id = $1, merged_at = now() "
-                  "WHERE status = 'pending'",
-                  1, params, errbuf, errlen);
-    if (!rc)
-        rc = db_exec(db, "TRUNCATE event_rows", errbuf, errlen);
+    /* the merged events are marked by the merge's (seq_lo, seq_hi] */
+    rc = db_exec(db, "TRUNCATE event_rows", errbuf, errlen);
     if (rc)
         goto out;
     if (c->added || c->updated || json_array_size(*added_cols)) {
@@ -219,20 +224,21 @@ apply_pending(struct db *db, const char *id, int dry_run, struct merge_counts *c
             goto out;
         c->generation = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     }
-    (void)dry_run;
 out:
     PQclear(res);
     json_decref(cols);
     buf_release(&lit);
+    buf_release(&sql);
     return rc;
 }
 
 static enum err
-record_merge(struct db *db, json_t *m, char *errbuf, size_t errlen)
+record_merge(struct db *db, json_t *m, const struct merge_counts *c, char *errbuf,
+             size_t errlen)
 {
-    char buf[8][32];
+    char buf[10][32];
     struct buf lit;
-    const char *params[13];
+    const char *params[15];
     const char *keys[] = {"events", "rows", "added", "updated", "unchanged", "skipped",
                           "generation", "duration_ms"};
     size_t i;
@@ -250,11 +256,16 @@ record_merge(struct db *db, json_t *m, char *errbuf, size_t errlen)
     params[10] = lit.data;
     params[11] = json_string_value(json_object_get(m, "started_at"));
     params[12] = json_string_value(json_object_get(m, "finished_at"));
+    snprintf(buf[8], sizeof(buf[8]), "%lld", c->seq_lo);
+    snprintf(buf[9], sizeof(buf[9]), "%lld", c->seq_hi);
+    params[13] = c->events ? buf[8] : NULL;
+    params[14] = c->events ? buf[9] : NULL;
     rc = db_query(db, NULL,
                   "INSERT INTO merges (id, status, event_count, row_count, added, updated, "
                   "unchanged, skipped, generation, duration_ms, columns_added, started_at, "
-                  "finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                  13, params, errbuf, errlen);
+                  "finished_at, seq_lo, seq_hi) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                  "$10, $11, $12, $13, $14, $15)",
+                  15, params, errbuf, errlen);
     buf_release(&lit);
     return rc;
 }
@@ -279,7 +290,7 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
     uuid_unparse_lower(u, id);
     log_timestamp(started, t0);
 
-    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
     if (!rc)
         rc = db_exec(db, LOCK_EFFECTIVE_SQL, errbuf, errlen);
     if (!rc)
@@ -288,17 +299,19 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
         goto out;
     rc = db_query(db, &res,
                   "SELECT count(*), coalesce(sum(row_count), 0), "
-                  "(SELECT generation FROM effective_meta) FROM events WHERE status = 'pending'",
+                  "(SELECT generation FROM effective_meta), l.last, coalesce(max(sequence), 0) "
+                  "FROM (SELECT coalesce(max(seq_hi), 0) AS last FROM merges) l "
+                  "LEFT JOIN events ON sequence > l.last GROUP BY l.last",
                   0, NULL, errbuf, errlen);
     if (rc)
         goto out;
     c.events = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     c.rows = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     c.generation = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    PQclear(res);
-    res = NULL;
+    c.seq_lo = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    c.seq_hi = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     if (c.events > 0) {
-        rc = apply_pending(db, id, dry_run, &c, &added_cols, errbuf, errlen);
+        rc = apply_pending(db, PQgetvalue(res, 0, 3), &c, &added_cols, errbuf, errlen);
         if (rc)
             goto out;
     }
@@ -310,7 +323,7 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
         db_rollback(db);
         goto out;
     }
-    rc = record_merge(db, *merge, errbuf, errlen);
+    rc = record_merge(db, *merge, &c, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
     if (!rc)
@@ -398,8 +411,10 @@ merges_store_pending(struct db *db, long long *count, char *errbuf, size_t errle
     enum err rc;
 
     *count = 0;
-    rc = db_query(db, &res, "SELECT count(*) FROM events WHERE status = 'pending'", 0, NULL,
-                  errbuf, errlen);
+    rc = db_query(db, &res,
+                  "SELECT count(*) FROM events "
+                  "WHERE sequence > (SELECT coalesce(max(seq_hi), 0) FROM merges)",
+                  0, NULL, errbuf, errlen);
     if (rc)
         return rc;
     *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -3,6 +3,8 @@
  */
 #include "pgcopy.h"
 
+#include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Append data escaped for COPY text; `array` adds array-literal escaping first. */
@@ -82,27 +84,88 @@ enum err
 pgcopy_param_array(struct buf *out, const char *const *vals, const size_t *lens, size_t n)
 {
     size_t i;
-    size_t k;
     enum err rc;
 
     rc = buf_append_char(out, '{');
-    for (i = 0; i < n && !rc; i++) {
-        size_t len = lens ? lens[i] : strlen(vals[i]);
-
-        if (i)
-            rc = buf_append_char(out, ',');
-        if (!rc)
-            rc = buf_append_char(out, '"');
-        for (k = 0; k < len && !rc; k++) {
-            if (vals[i][k] == '"' || vals[i][k] == '\\')
-                rc = buf_append_char(out, '\\');
-            if (!rc)
-                rc = buf_append_char(out, vals[i][k]);
-        }
-        if (!rc)
-            rc = buf_append_char(out, '"');
-    }
+    for (i = 0; i < n && !rc; i++)
+        rc = pgcopy_param_elem(out, vals[i], lens ? lens[i] : strlen(vals[i]), i == 0);
     if (!rc)
         rc = buf_append_char(out, '}');
+    return rc;
+}
+
+static void
+digest_part(EVP_MD_CTX *ctx, const char *data, size_t len, int with_length)
+{
+    unsigned char be[4];
+
+    if (with_length) {
+        be[0] = (unsigned char)(len >> 24);
+        be[1] = (unsigned char)(len >> 16);
+        be[2] = (unsigned char)(len >> 8);
+        be[3] = (unsigned char)len;
+        EVP_DigestUpdate(ctx, be, 4);
+    }
+    EVP_DigestUpdate(ctx, data, len);
+}
+
+void
+pgcopy_key_digest_hex(char out[65], const char *origin, size_t origin_len, const char *path,
+                      size_t path_len, const char *branch, size_t branch_len)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[32];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t i;
+
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+        abort();
+    digest_part(ctx, origin, origin_len, 1);
+    digest_part(ctx, path, path_len, 1);
+    digest_part(ctx, branch, branch_len, 0);
+    EVP_DigestFinal_ex(ctx, md, NULL);
+    EVP_MD_CTX_free(ctx);
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+enum err
+pgcopy_key_digest(struct buf *out, const char *origin, size_t origin_len, const char *path,
+                  size_t path_len, const char *branch, size_t branch_len)
+{
+    char hex[65];
+    enum err rc;
+
+    pgcopy_key_digest_hex(hex, origin, origin_len, path, path_len, branch, branch_len);
+    rc = buf_append_str(out, "\\\\x"); /* COPY text for \x */
+    return rc ? rc : buf_append(out, hex, 64);
+}
+
+enum err
+pgcopy_param_elem(struct buf *out, const char *data, size_t len, int first)
+{
+    size_t i;
+    size_t start = 0;
+    enum err rc = ERR_OK;
+
+    if (!first)
+        rc = buf_append_char(out, ',');
+    if (!rc)
+        rc = buf_append_char(out, '"');
+    for (i = 0; i < len && !rc; i++) {
+        if (data[i] != '"' && data[i] != '\\')
+            continue;
+        rc = buf_append(out, data + start, i - start);
+        if (!rc)
+            rc = buf_append_char(out, '\\');
+        start = i;
+    }
+    if (!rc)
+        rc = buf_append(out, data + start, len - start);
+    if (!rc)
+        rc = buf_append_char(out, '"');
     return rc;
 }

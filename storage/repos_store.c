@@ -105,8 +105,18 @@ repos_store_render(struct db *db, struct buf *out, int64_t *generation, long lon
     }
     buf_append_char(out, '\n');
     buf_append_str(&sql, "COPY (SELECT ");
-    for (i = 0; i < json_array_size(cols); i++)
-        buf_printf(&sql, "%snullif(vals[%zu], '')", i ? ", " : "", i + 1);
+    for (i = 0; i < json_array_size(cols); i++) {
+        const char *name = json_string_value(json_array_get(cols, i));
+
+        if (i)
+            buf_append_str(&sql, ", ");
+        if (strcmp(name, "changeset") == 0)
+            buf_append_str(&sql, "nullif(changeset, '')");
+        else if (strcmp(name, "publishUri") == 0)
+            buf_append_str(&sql, "nullif(publish_uri, '')");
+        else
+            buf_printf(&sql, "nullif(vals[%zu], '')", i + 1);
+    }
     buf_append_str(&sql, " FROM effective_rows ORDER BY pos) TO STDOUT WITH (FORMAT csv)");
     rc = copy_out(db, sql.data, out, errbuf, errlen);
     if (rc)
@@ -128,16 +138,18 @@ copy_effective_rows(struct db *db, const struct repos_csv *doc, char *errbuf, si
     enum err rc;
 
     buf_init(&out, 0);
-    rc = db_copy_start(db, "COPY effective_rows (pos, origin, path, branch, vals) FROM STDIN",
+    rc = db_copy_start(db, "COPY effective_rows (pos, origin, path, branch, changeset, publish_uri, vals, "
+                       "key_digest) FROM STDIN",
                        errbuf, errlen);
     if (rc)
         goto out;
     for (r = 0; r < doc->nrows && !rc; r++) {
-        const int idx[3] = {doc->idx_origin, doc->idx_path, doc->idx_branch};
+        const int idx[5] = {doc->idx_origin, doc->idx_path, doc->idx_branch,
+                            doc->idx_changeset, doc->idx_publish_uri};
         size_t k;
 
         rc = buf_printf(&out, "%zu\t", r + 1);
-        for (k = 0; k < 3 && !rc; k++) {
+        for (k = 0; k < 5 && !rc; k++) {
             size_t len;
             const char *v = repos_csv_value(doc, r, idx[k], &len);
 
@@ -148,6 +160,18 @@ copy_effective_rows(struct db *db, const struct repos_csv *doc, char *errbuf, si
         if (!rc)
             rc = pgcopy_array(&out, doc->vals + r * doc->ncols, doc->lens + r * doc->ncols,
                               doc->ncols);
+        if (!rc) {
+            size_t lo;
+            size_t lp;
+            size_t lb;
+            const char *o = repos_csv_value(doc, r, doc->idx_origin, &lo);
+            const char *p = repos_csv_value(doc, r, doc->idx_path, &lp);
+            const char *b = repos_csv_value(doc, r, doc->idx_branch, &lb);
+
+            rc = buf_append_char(&out, '\t');
+            if (!rc)
+                rc = pgcopy_key_digest(&out, o, lo, p, lp, b, lb);
+        }
         if (!rc)
             rc = buf_append_char(&out, '\n');
         if (!rc && out.len >= 256 * 1024) {
@@ -222,21 +246,19 @@ repo_json(json_t *cols, PGresult *res, int r)
     json_t *o = json_object();
     json_t *vals = json_loads(PQgetvalue(res, r, 4), 0, NULL);
     json_t *map = json_object();
-    const char *changeset = "";
-    const char *publish_uri = "";
+    const char *changeset = PQgetvalue(res, r, 7);
+    const char *publish_uri = PQgetvalue(res, r, 8);
     size_t i;
 
     for (i = 0; i < json_array_size(cols); i++) {
         const char *name = json_string_value(json_array_get(cols, i));
         const char *v = json_string_value(json_array_get(vals, i));
 
-        if (!v)
-            v = "";
-        json_object_set_new(map, name, json_string(v));
         if (strcmp(name, "changeset") == 0)
-            changeset = json_string_value(json_object_get(map, name));
+            v = changeset;
         else if (strcmp(name, "publishUri") == 0)
-            publish_uri = json_string_value(json_object_get(map, name));
+            v = publish_uri;
+        json_object_set_new(map, name, json_string(v ? v : ""));
     }
     json_object_set_new(o, "origin", json_string(PQgetvalue(res, r, 1)));
     json_object_set_new(o, "path", json_string(PQgetvalue(res, r, 2)));
@@ -282,7 +304,7 @@ repos_store_list(struct db *db, const struct repos_filter *f, json_t **items,
     params[5] = limit;
     rc = db_query(db, &res,
                   "SELECT pos, origin, path, branch, array_to_json(vals), event_id, " SQL_TS(
-                      "updated_at") " FROM effective_rows "
+                      "updated_at") ", changeset, publish_uri FROM effective_rows "
                                     "WHERE ($1::text IS NULL OR origin = $1) "
                                     "AND ($2::text IS NULL OR path = $2) "
                                     "AND ($3::text IS NULL OR starts_with(path, $3)) "

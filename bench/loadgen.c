@@ -1,0 +1,279 @@
+/*
+ * loadgen.c - the client side of bench/merge
+ *
+ * Generates a deterministic effective repos.csv of N repositories and E
+ * repos-lock.csv events of 10 rows (updates of existing repositories, new
+ * repositories, failed builds with an empty changeset or publishUri, quoted
+ * fields with commas and doubled quotes), then against a running ingestd:
+ *   1. PUT /api/v1/repos.csv with the N repositories;
+ *   2. POST every event to /api/v1/events from C concurrent keep-alive
+ *      connections (libcurl multi), timing the whole upload;
+ *   3. POST /api/v1/merges, timing it;
+ *   4. GET /api/v1/repos.csv once and writes it to OUT (for the GET benchmark).
+ * Prints one "name value unit" line per figure.
+ *
+ * usage: loadgen BASE_URL REPOS EVENTS CLIENTS OUT_FILE
+ */
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct text {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+static void
+text_add(struct text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->data = realloc(t->data, t->cap);
+        if (!t->data)
+            abort();
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+}
+
+static void
+text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+text_printf(struct text *t, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    text_add(t, line, (size_t)n);
+}
+
+static unsigned long long rng_state = 88172645463325252ULL;
+
+static unsigned long long
+rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static size_t
+sink(char *p, size_t size, size_t n, void *ud)
+{
+    struct text *t = ud;
+
+    if (t)
+        text_add(t, p, size * n);
+    return size * n;
+}
+
+/* The path of repository i; every 20th one needs quoting. */
+static void
+repo_path(char *out, size_t len, unsigned long i)
+{
+    if (i % 20 == 7)
+        snprintf(out, len, "\"org%lu/repo-%lu, \"\"quoted\"\"\"", i / 100, i);
+    else
+        snprintf(out, len, "org%lu/repo-%lu", i / 100, i);
+}
+
+static long
+request(CURL *h, const char *method, const char *url, const char *ctype, const struct text *body,
+        struct text *out)
+{
+    struct curl_slist *hdrs = NULL;
+    char ct[128];
+    long code = 0;
+
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    if (body) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+        hdrs = curl_slist_append(hdrs, ct);
+        hdrs = curl_slist_append(hdrs, "Expect:");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    }
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hdrs);
+    return code;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *base;
+    unsigned long nrepos;
+    unsigned long nevents;
+    int nclients;
+    struct text effective = {0};
+    struct text *events;
+    struct text out = {0};
+    char url[512];
+    char path[128];
+    CURL *h;
+    CURLM *multi;
+    CURL **handles;
+    struct curl_slist *hdrs = NULL;
+    unsigned long next = 0;
+    unsigned long done = 0;
+    unsigned long failed = 0;
+    unsigned long e;
+    unsigned long i;
+    double t0;
+    double t1;
+    int k;
+    FILE *f;
+
+    if (argc != 6) {
+        fprintf(stderr, "usage: loadgen BASE_URL REPOS EVENTS CLIENTS OUT_FILE\n");
+        return 2;
+    }
+    base = argv[1];
+    nrepos = strtoul(argv[2], NULL, 10);
+    nevents = strtoul(argv[3], NULL, 10);
+    nclients = atoi(argv[4]);
+    curl_global_init(CURL_GLOBAL_ALL);
+
+    text_add(&effective, "origin,path,branch,cloneUrl,changeset,publishUri\n", 49);
+    for (i = 0; i < nrepos; i++) {
+        repo_path(path, sizeof(path), i);
+        text_printf(&effective,
+                    "github.com,%s,main,https://github.com/org%lu/repo-%lu.git,%016llx,"
+                    "https://artifactory.example.com/lst/repo-%lu/%016llx.jar\n",
+                    path, i / 100, i, rng(), i, rng());
+    }
+    events = calloc(nevents, sizeof(*events));
+    for (e = 0; e < nevents; e++) {
+        text_add(&events[e], "origin,path,branch,changeset,publishUri,buildTool\n", 50);
+        for (k = 0; k < 10; k++) {
+            unsigned long long r = rng();
+            /* 60% updates of known repositories, 40% new ones (with repeats) */
+            unsigned long id = (r % 100) < 60 ? (unsigned long)((r >> 8) % nrepos)
+                                              : nrepos + (unsigned long)((r >> 8) % (nrepos / 2 + 1));
+            int failed_build = (r >> 40) % 100 < 30;
+
+            char changeset[32] = "";
+
+            if (!failed_build)
+                snprintf(changeset, sizeof(changeset), "%016llx", rng());
+            repo_path(path, sizeof(path), id);
+            text_printf(&events[e],
+                        "github.com,%s,main,%s,https://artifactory.example.com/lst/"
+                        "repo-%lu/e%lu.jar,maven\n",
+                        path, changeset, id, e);
+        }
+    }
+    fprintf(stderr, "generated %lu repositories (%zu bytes) and %lu events\n", nrepos,
+            effective.len, nevents);
+
+    h = curl_easy_init();
+    snprintf(url, sizeof(url), "%s/api/v1/repos.csv", base);
+    t0 = now_s();
+    if (request(h, "PUT", url, "text/csv", &effective, NULL) != 200) {
+        fprintf(stderr, "PUT repos.csv failed\n");
+        return 1;
+    }
+    printf("put_seconds %.3f s\n", now_s() - t0);
+
+    /* uploads: nclients connections kept busy */
+    multi = curl_multi_init();
+    handles = calloc((size_t)nclients, sizeof(CURL *));
+    hdrs = curl_slist_append(hdrs, "Content-Type: text/csv");
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    snprintf(url, sizeof(url), "%s/api/v1/events", base);
+    t0 = now_s();
+    for (k = 0; k < nclients && next < nevents; k++) {
+        handles[k] = curl_easy_init();
+        curl_easy_setopt(handles[k], CURLOPT_URL, url);
+        curl_easy_setopt(handles[k], CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(handles[k], CURLOPT_WRITEFUNCTION, sink);
+        curl_easy_setopt(handles[k], CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt(handles[k], CURLOPT_POSTFIELDS, events[next].data);
+        curl_easy_setopt(handles[k], CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)events[next].len);
+        curl_easy_setopt(handles[k], CURLOPT_PRIVATE, (void *)(uintptr_t)next);
+        next++;
+        curl_multi_add_handle(multi, handles[k]);
+    }
+    while (done < nevents) {
+        int running = 0;
+        int left = 0;
+        CURLMsg *msg;
+
+        curl_multi_perform(multi, &running);
+        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+            CURL *eh = msg->easy_handle;
+            long code = 0;
+
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(eh, CURLINFO_RESPONSE_CODE, &code);
+            if (msg->data.result != CURLE_OK || (code != 201 && code != 200))
+                failed++;
+            done++;
+            curl_multi_remove_handle(multi, eh);
+            if (next < nevents) {
+                curl_easy_setopt(eh, CURLOPT_POSTFIELDS, events[next].data);
+                curl_easy_setopt(eh, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)events[next].len);
+                next++;
+                curl_multi_add_handle(multi, eh);
+            }
+        }
+        if (done < nevents)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    }
+    t1 = now_s();
+    printf("upload_events %lu events\n", nevents);
+    printf("upload_failed %lu events\n", failed);
+    printf("upload_seconds %.3f s\n", t1 - t0);
+    printf("upload_rate %.0f events/s\n", (double)nevents / (t1 - t0));
+
+    snprintf(url, sizeof(url), "%s/api/v1/merges", base);
+    t0 = now_s();
+    if (request(h, "POST", url, NULL, NULL, &out) != 200) {
+        fprintf(stderr, "merge failed: %s\n", out.data ? out.data : "");
+        return 1;
+    }
+    t1 = now_s();
+    printf("merge_seconds %.3f s\n", t1 - t0);
+    printf("merge_result %s\n", out.data);
+
+    free(out.data);
+    memset(&out, 0, sizeof(out));
+    snprintf(url, sizeof(url), "%s/api/v1/repos.csv", base);
+    t0 = now_s();
+    if (request(h, "GET", url, NULL, NULL, &out) != 200)
+        return 1;
+    printf("first_get_seconds %.3f s\n", now_s() - t0);
+    printf("repos_csv_bytes %zu bytes\n", out.len);
+    f = fopen(argv[5], "wb");
+    if (!f || fwrite(out.data, 1, out.len, f) != out.len || fclose(f) != 0)
+        return 1;
+    return failed ? 1 : 0;
+}

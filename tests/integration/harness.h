@@ -1,0 +1,158 @@
+/*
+ * harness.h - helpers for the integration tests (prefix th_)
+ *
+ * Integration tests are cmocka programs that start their own PostgreSQL
+ * (struct th_pg, an embedded_pg in a short temp dir under /tmp), run the real
+ * ingestd binary (struct th_ingestd, INGESTD_BIN) and talk to it over real
+ * loopback HTTP with libcurl (th_http and friends).
+ *
+ * Failure policy: helpers whose failure means the test cannot go on fail the
+ * current cmocka test (fail_msg) instead of returning an error; the ones that
+ * return a status say so. Call them from the test's thread only.
+ * Ownership: every pointer returned is owned by the caller and released with
+ * the function named in its comment; every pointer passed is borrowed.
+ */
+#ifndef INGESTD_TEST_HARNESS_H
+#define INGESTD_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* ---- PostgreSQL ------------------------------------------------------ */
+
+struct th_pg;
+
+/* Start a fresh embedded PostgreSQL in a new /tmp/thpg.XXXXXX; fails the test on error. */
+struct th_pg *th_pg_start(void);
+/* libpq conninfo of the `ingestd` database (borrowed, valid until th_pg_free). */
+const char *th_pg_url(const struct th_pg *pg);
+/* The embedded_pg directory (borrowed): pgdata/, run/, postgres.log live under it. */
+const char *th_pg_dir(const struct th_pg *pg);
+/* Fast-shutdown the server and wait; fails the test on error. */
+void th_pg_stop(struct th_pg *pg);
+/* Start a stopped server again and wait until it accepts connections; fails the test on error. */
+void th_pg_restart(struct th_pg *pg);
+/* Stop the server if running and remove its directory; NULL-safe. */
+void th_pg_free(struct th_pg *pg);
+/*
+ * Run `sql` on a new connection to the ingestd database. Returns the result
+ * (PGRES_COMMAND_OK or PGRES_TUPLES_OK; the caller PQclear()s it); fails the
+ * test on a connection error or any other result status.
+ */
+PGresult *th_pg_exec(const struct th_pg *pg, const char *sql);
+/*
+ * The first cell of the result of `sql` as a malloc'd string (caller frees),
+ * or NULL when there is no row or the cell is SQL NULL; fails like th_pg_exec.
+ */
+char *th_pg_scalar(const struct th_pg *pg, const char *sql);
+
+/* ---- the ingestd binary ---------------------------------------------- */
+
+struct th_ingestd;
+
+/*
+ * Run `INGESTD_BIN serve` in a new temp dir /tmp/thi.XXXXXX (traversable by
+ * the postgres user) with a clean environment: INGESTD_LISTEN=127.0.0.1:0,
+ * INGESTD_DATA_DIR=<tmp>/var, DATABASE_URL=database_url (unset when NULL:
+ * embedded mode), and PATH, INGESTD_PG_BINDIR, ASAN_OPTIONS, UBSAN_OPTIONS,
+ * LSAN_OPTIONS passed through when set. `env` adds "K=V" entries (NULL-
+ * terminated, may be NULL); an entry overrides a default of the same name.
+ * stdout and stderr go to <tmp>/ingestd.log. Waits up to 30 s for the
+ * "msg":"listening" log line (takes its "port"), then until GET /healthz
+ * answers 200. Fails the test (with the log's tail) when the binary exits or
+ * does not get ready; the temp dir is kept then for inspection.
+ * Free with th_ingestd_free.
+ */
+struct th_ingestd *th_ingestd_start(const char *database_url, const char *const *env);
+/*
+ * Start the binary again after th_ingestd_kill9/th_ingestd_term, with the
+ * same environment and data directory (so the embedded PostgreSQL left by a
+ * kill -9 is adopted); the log is appended to. Waits and fails like
+ * th_ingestd_start; the port may change.
+ */
+void th_ingestd_restart(struct th_ingestd *p);
+/* "http://127.0.0.1:PORT" of the running instance (borrowed). */
+const char *th_ingestd_base(const struct th_ingestd *p);
+/* The listening port of the running instance. */
+int th_ingestd_port(const struct th_ingestd *p);
+/* The process id of the running instance, or -1 when it has exited. */
+pid_t th_ingestd_pid(const struct th_ingestd *p);
+/* SIGKILL the process and reap it (no-op when it has exited). */
+void th_ingestd_kill9(struct th_ingestd *p);
+/*
+ * SIGTERM the process and wait up to 30 s. Returns its exit code, or
+ * 128 + signal when a signal ended it; fails the test (after SIGKILL) on
+ * timeout. Returns the recorded status when it had exited already.
+ */
+int th_ingestd_term(struct th_ingestd *p);
+/* Path of the log file (stdout + stderr of every run; borrowed). */
+const char *th_ingestd_log(const struct th_ingestd *p);
+/* INGESTD_DATA_DIR of the instance (borrowed). */
+const char *th_ingestd_data_dir(const struct th_ingestd *p);
+/*
+ * Terminate the process if still running (SIGTERM, SIGKILL after 30 s), stop
+ * an embedded PostgreSQL left in its data dir, remove the temp dir; NULL-safe.
+ */
+void th_ingestd_free(struct th_ingestd *p);
+
+/* ---- HTTP ------------------------------------------------------------ */
+
+/*
+ * A response. `status` is 0 when no response arrived. `body` is exactly as
+ * received (Content-Encoding is not decoded), NUL-terminated beyond `len`.
+ * `headers` holds the raw header lines of the final response ("Name: value\r\n"
+ * each, after the status line). Release with th_resp_release.
+ */
+struct th_resp {
+    long status;
+    char *body;
+    size_t len;
+    char *headers;
+};
+
+/*
+ * Send one request over a new connection. `headers` are "Name: value" lines
+ * (NULL-terminated, may be NULL); "Content-Type" and "Expect" are sent only
+ * when given there. `body` NULL sends no body; otherwise `body_len` bytes with
+ * a Content-Length. "HEAD" uses CURLOPT_NOBODY. Redirects are not followed;
+ * proxies are not used; 60 s timeout. Fills *out (always, also on failure)
+ * and returns 0, or the nonzero CURLcode of a transport failure (status 0).
+ */
+int th_http(const char *method, const char *url, const char *const *headers, const void *body,
+            size_t body_len, struct th_resp *out);
+/*
+ * As th_http, but the body is sent with Transfer-Encoding: chunked (no
+ * Content-Length), in chunks of at most `chunk_bytes` (0: as libcurl asks).
+ */
+int th_http_chunked(const char *method, const char *url, const char *const *headers,
+                    const void *body, size_t body_len, size_t chunk_bytes, struct th_resp *out);
+/* Value of the last header named `name` (case-insensitive), trimmed, malloc'd; NULL if absent. */
+char *th_resp_header(const struct th_resp *r, const char *name);
+/* The body parsed as JSON (caller json_decref()s); fails the test when it is not JSON. */
+json_t *th_resp_json(const struct th_resp *r);
+/* Free body and headers and zero *r; NULL-safe, idempotent. */
+void th_resp_release(struct th_resp *r);
+
+/*
+ * base + path with th_http; fail the test on a transport failure. The result
+ * is the caller's (th_resp_release). th_post_csv adds "Content-Type: text/csv"
+ * and th_post_json "Content-Type: application/json" unless `headers` has one.
+ */
+struct th_resp th_request(const char *method, const char *base, const char *path,
+                          const char *const *headers, const void *body, size_t body_len);
+struct th_resp th_get(const char *base, const char *path, const char *const *headers);
+struct th_resp th_post_csv(const char *base, const char *path, const char *csv,
+                           const char *const *headers);
+struct th_resp th_post_json(const char *base, const char *path, const char *json,
+                            const char *const *headers);
+
+/* ---- files ----------------------------------------------------------- */
+
+/* Whole file as a malloc'd, NUL-terminated buffer (caller frees); *len if non-NULL. Fails the
+ * test when it cannot be read. */
+char *th_read_file(const char *path, size_t *len);
+
+#endif
