@@ -42,8 +42,7 @@ text_add(struct text *t, const char *s, size_t n)
     t->data[t->len] = '\0';
 }
 
-static void
-text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 text_printf(struct text *t, const char *fmt, ...)
@@ -175,8 +174,9 @@ main(int argc, char **argv)
         for (k = 0; k < 10; k++) {
             unsigned long long r = rng();
             /* 60% updates of known repositories, 40% new ones (with repeats) */
-            unsigned long id = (r % 100) < 60 ? (unsigned long)((r >> 8) % nrepos)
-                                              : nrepos + (unsigned long)((r >> 8) % (nrepos / 2 + 1));
+            unsigned long id = (r % 100) < 60
+                                   ? (unsigned long)((r >> 8) % nrepos)
+                                   : nrepos + (unsigned long)((r >> 8) % (nrepos / 2 + 1));
             int failed_build = (r >> 40) % 100 < 30;
 
             char changeset[32] = "";

@@ -67,14 +67,13 @@ handle_events_post(struct request *req, struct response *res)
     enum err rc;
 
     if (key && !header_value_ok(key, 1)) {
-        response_problem(res, req, 400,
-                         "Idempotency-Key must be 1 to 255 visible ASCII characters", NULL);
+        response_problem(res, req, 400, "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                         NULL);
         return;
     }
     if (source && !header_value_ok(source, 0)) {
         response_problem(res, req, 400,
-                         "X-Event-Source must be 1 to 255 characters, no control characters",
-                         NULL);
+                         "X-Event-Source must be 1 to 255 characters, no control characters", NULL);
         return;
     }
     if (key) {
@@ -128,8 +127,7 @@ handle_events_list(struct request *req, struct response *res)
         rc = params_int(req, "after", 0, INT64_MAX, 0, &f.after, errbuf, sizeof(errbuf));
     f.status = request_query(req, "status");
     if (!rc && f.status && strcmp(f.status, "pending") != 0 && strcmp(f.status, "merged") != 0)
-        rc = err_set(ERR_BAD_INPUT, errbuf, sizeof(errbuf),
-                     "status: must be pending or merged");
+        rc = err_set(ERR_BAD_INPUT, errbuf, sizeof(errbuf), "status: must be pending or merged");
     if (rc) {
         response_error(res, req, rc, errbuf);
         return;

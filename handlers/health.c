@@ -34,6 +34,5 @@ void
 handle_openapi_get(struct request *req, struct response *res)
 {
     (void)req;
-    response_bytes(res, 200, "application/yaml", embedded_openapi_yaml,
-                   embedded_openapi_yaml_len);
+    response_bytes(res, 200, "application/yaml", embedded_openapi_yaml, embedded_openapi_yaml_len);
 }

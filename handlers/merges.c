@@ -81,8 +81,7 @@ handle_merges_list(struct request *req, struct response *res)
     if (!rc && before && !params_uuid_ok(before))
         rc = err_set(ERR_BAD_INPUT, errbuf, sizeof(errbuf), "before: must be a merge id");
     if (!rc)
-        rc = merges_store_list(req->db, before, (int)limit, &items, &more, errbuf,
-                               sizeof(errbuf));
+        rc = merges_store_list(req->db, before, (int)limit, &items, &more, errbuf, sizeof(errbuf));
     if (rc == ERR_NOT_FOUND)
         rc = ERR_BAD_INPUT;
     if (rc) {

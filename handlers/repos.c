@@ -203,8 +203,8 @@ duplicate_keys(const struct repos_csv *doc, size_t *count)
 
             snprintf(detail, sizeof(detail), "duplicate key (origin, path, branch) of line %zu",
                      doc->lines[slots[i] - 1]);
-            json_array_append_new(errors, json_pack("{s:I,s:s}", "line",
-                                                    (json_int_t)doc->lines[r], "detail", detail));
+            json_array_append_new(errors, json_pack("{s:I,s:s}", "line", (json_int_t)doc->lines[r],
+                                                    "detail", detail));
         }
     }
     free(slots);
@@ -285,8 +285,7 @@ handle_repos_list(struct request *req, struct response *res)
     f.path_prefix = request_query(req, "path_prefix");
     f.branch = request_query(req, "branch");
     f.limit = (int)limit;
-    rc = repos_store_list(req->db, &f, &items, &next_after, &generation, errbuf,
-                          sizeof(errbuf));
+    rc = repos_store_list(req->db, &f, &items, &next_after, &generation, errbuf, sizeof(errbuf));
     if (rc) {
         response_error(res, req, rc, errbuf);
         return;

@@ -72,8 +72,7 @@ scheduler_main(void *arg)
     while (!s->stopping) {
         clock_gettime(CLOCK_REALTIME, &deadline);
         deadline.tv_sec += s->interval_s;
-        while (!s->stopping &&
-               pthread_cond_timedwait(&s->cond, &s->lock, &deadline) != ETIMEDOUT) {
+        while (!s->stopping && pthread_cond_timedwait(&s->cond, &s->lock, &deadline) != ETIMEDOUT) {
         }
         if (s->stopping)
             break;

@@ -109,16 +109,15 @@ body_intake_new(struct body_intake **out, enum body_kind kind, const char *conte
     buf_init(&bi->out, max_bytes);
     if (multipart)
         bi->mp = multipart_new(boundary, sink_out, bi);
-    if (content_encoding && (strcasecmp(content_encoding, "gzip") == 0 ||
-                             strcasecmp(content_encoding, "x-gzip") == 0))
+    if (content_encoding &&
+        (strcasecmp(content_encoding, "gzip") == 0 || strcasecmp(content_encoding, "x-gzip") == 0))
         bi->gz = gzip_decoder_new(max_bytes, sink_after_gzip, bi);
     *out = bi;
     return ERR_OK;
 }
 
 enum err
-body_intake_feed(struct body_intake *bi, const char *data, size_t len, char *errbuf,
-                 size_t errlen)
+body_intake_feed(struct body_intake *bi, const char *data, size_t len, char *errbuf, size_t errlen)
 {
     if (len > bi->max_bytes || bi->raw_len > bi->max_bytes - len)
         return err_set(ERR_TOO_LARGE, errbuf, errlen, "body exceeds %zu bytes", bi->max_bytes);

@@ -32,7 +32,8 @@ enum err buf_append(struct buf *b, const void *data, size_t len);
 enum err buf_append_str(struct buf *b, const char *s);
 enum err buf_append_char(struct buf *b, char c);
 enum err buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-enum err buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+enum err buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Hand the data to the caller (who free()s it) and reset b to empty. */
 char *buf_take(struct buf *b, size_t *len);

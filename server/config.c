@@ -132,8 +132,7 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
                   errbuf, errlen);
     if (rc)
         goto out;
-    rc = env_size("INGESTD_MAX_ROWS", 1000000, 1, (size_t)1 << 40, &cfg->max_rows, errbuf,
-                  errlen);
+    rc = env_size("INGESTD_MAX_ROWS", 1000000, 1, (size_t)1 << 40, &cfg->max_rows, errbuf, errlen);
     if (rc)
         goto out;
     rc = env_int("INGESTD_MERGE_INTERVAL", 0, 0, 86400 * 7, &n, errbuf, errlen);

@@ -14,15 +14,15 @@
 
 enum err {
     ERR_OK = 0,
-    ERR_BAD_INPUT,      /* malformed client input: 400 */
-    ERR_TOO_LARGE,      /* a size cap was exceeded: 413 */
-    ERR_UNSUPPORTED,    /* unsupported media type or encoding: 415 */
-    ERR_NOT_FOUND,      /* 404 */
-    ERR_CONFLICT,       /* 409 */
-    ERR_PRECONDITION,   /* 412 */
-    ERR_UNPROCESSABLE,  /* well-formed but semantically invalid: 422 */
-    ERR_UNAVAILABLE,    /* a dependency (PostgreSQL, S3) is unavailable: 503 */
-    ERR_INTERNAL,       /* a bug or an unexpected system failure: 500 */
+    ERR_BAD_INPUT,     /* malformed client input: 400 */
+    ERR_TOO_LARGE,     /* a size cap was exceeded: 413 */
+    ERR_UNSUPPORTED,   /* unsupported media type or encoding: 415 */
+    ERR_NOT_FOUND,     /* 404 */
+    ERR_CONFLICT,      /* 409 */
+    ERR_PRECONDITION,  /* 412 */
+    ERR_UNPROCESSABLE, /* well-formed but semantically invalid: 422 */
+    ERR_UNAVAILABLE,   /* a dependency (PostgreSQL, S3) is unavailable: 503 */
+    ERR_INTERNAL,      /* a bug or an unexpected system failure: 500 */
 };
 
 /* Write a formatted message into errbuf (NULL-safe); returns rc for chaining. */

@@ -166,8 +166,7 @@ next_member_byte(struct gzip_decoder *d, unsigned char c, char *errbuf, size_t e
 }
 
 enum err
-gzip_decoder_feed(struct gzip_decoder *d, const void *data, size_t len, char *errbuf,
-                  size_t errlen)
+gzip_decoder_feed(struct gzip_decoder *d, const void *data, size_t len, char *errbuf, size_t errlen)
 {
     const unsigned char *p = data;
     enum err rc = ERR_OK;

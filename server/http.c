@@ -279,8 +279,8 @@ start_body(struct exchange *ex)
         return;
     }
     rc = body_intake_new(&ex->intake, kind, request_header(&ex->req, "Content-Type"),
-                         request_header(&ex->req, "Content-Encoding"), cfg->max_body_bytes,
-                         errbuf, sizeof(errbuf));
+                         request_header(&ex->req, "Content-Encoding"), cfg->max_body_bytes, errbuf,
+                         sizeof(errbuf));
     if (rc) {
         response_error(&ex->res, &ex->req, rc, errbuf);
         ex->latched = 1;
@@ -303,8 +303,8 @@ first_call(struct exchange *ex)
     if (rr == ROUTER_BAD_METHOD) {
         char detail[128];
 
-        snprintf(detail, sizeof(detail), "method %s is not allowed here (allowed: %s)",
-                 ex->method, allow);
+        snprintf(detail, sizeof(detail), "method %s is not allowed here (allowed: %s)", ex->method,
+                 allow);
         response_problem(&ex->res, &ex->req, 405, detail, NULL);
         response_header(&ex->res, "Allow", "%s", allow);
         ex->latched = 1;
@@ -365,8 +365,7 @@ dispatch(struct exchange *ex)
 
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-           const char *version, const char *upload_data, size_t *upload_data_size,
-           void **con_cls)
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     struct http_server *srv = cls;
     struct exchange *ex = *con_cls;
@@ -430,9 +429,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!ex)
         return;
     log_json(LOG_INFO, "request",
-             json_pack("{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:b}", "request_id", ex->request_id,
-                       "method", ex->method, "path", ex->path, "status", ex->res.status,
-                       "duration_ms", (json_int_t)(log_now_ms() - ex->start_ms), "bytes_in",
+             json_pack("{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:b}", "request_id", ex->request_id, "method",
+                       ex->method, "path", ex->path, "status", ex->res.status, "duration_ms",
+                       (json_int_t)(log_now_ms() - ex->start_ms), "bytes_in",
                        (json_int_t)(ex->req.body_raw_len + ex->discarded), "bytes_out",
                        (json_int_t)ex->res.shared_len, "completed",
                        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
@@ -455,8 +454,8 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 }
 
 enum err
-http_server_start(struct http_server **out, struct app *app, struct workers *workers,
-                  char *errbuf, size_t errlen)
+http_server_start(struct http_server **out, struct app *app, struct workers *workers, char *errbuf,
+                  size_t errlen)
 {
     const struct config *cfg = app->cfg;
     struct http_server *srv = xcalloc(1, sizeof(*srv));
@@ -486,13 +485,13 @@ http_server_start(struct http_server **out, struct app *app, struct workers *wor
     srv->app = app;
     srv->workers = workers;
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->request_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_error, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->request_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)128 * 1024, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {
         free(srv);
         return err_set(ERR_INTERNAL, errbuf, errlen, "INGESTD_LISTEN: cannot listen on %s:%d",

@@ -7,6 +7,7 @@
  * INGESTD_SHUTDOWN_GRACE seconds. Signals are handled synchronously by the
  * main thread (sigwait); every other thread has them blocked.
  */
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +27,14 @@
 #include "storage/migrate.h"
 
 static const char usage[] =
-    "usage: ingestd [serve | migrate | --version | --help]\n"
+    "usage: ingestd [serve | migrate | healthcheck | --version | --help]\n"
     "\n"
-    "  serve      serve the HTTP API (the default)\n"
-    "  migrate    apply database migrations and exit\n"
-    "  --version  print the version and exit\n"
-    "  --help     print this help and exit\n"
+    "  serve        serve the HTTP API (the default)\n"
+    "  migrate      apply database migrations and exit\n"
+    "  healthcheck  exit 0 when the server at INGESTD_LISTEN answers /healthz (for\n"
+    "               container health checks)\n"
+    "  --version    print the version and exit\n"
+    "  --help       print this help and exit\n"
     "\n"
     "Configuration comes from the environment:\n"
     "  DATABASE_URL            libpq connection string or URL; unset = embedded PostgreSQL\n"
@@ -67,6 +70,45 @@ prepare_database(const char *conninfo, char *errbuf, size_t errlen)
     return rc;
 }
 
+static size_t
+discard(char *ptr, size_t size, size_t n, void *ud)
+{
+    (void)ptr;
+    (void)ud;
+    return size * n;
+}
+
+/* GET /healthz on the configured address (a wildcard address means loopback). */
+static int
+healthcheck(const struct config *cfg)
+{
+    const char *host = cfg->listen_host;
+    char url[128];
+    CURL *h;
+    long code = 0;
+
+    if (strcmp(host, "0.0.0.0") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    snprintf(url, sizeof(url),
+             strchr(host, ':') ? "http://[%s]:%d/healthz" : "http://%s:%d/healthz", host,
+             cfg->listen_port);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    h = curl_easy_init();
+    if (h) {
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+        if (curl_easy_perform(h) == CURLE_OK)
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_cleanup(h);
+    }
+    curl_global_cleanup();
+    return code == 200 ? 0 : 1;
+}
+
 static void
 sleep_ms(int ms)
 {
@@ -94,9 +136,9 @@ serve(struct app *app, const char *conninfo)
         workers_stop(workers);
         return 1;
     }
-    log_json(LOG_INFO, "listening",
-             json_pack("{s:s,s:i}", "address", app->cfg->listen_host, "port",
-                       http_server_port(http)));
+    log_json(
+        LOG_INFO, "listening",
+        json_pack("{s:s,s:i}", "address", app->cfg->listen_host, "port", http_server_port(http)));
     if (app->cfg->merge_interval_s > 0)
         sched = scheduler_start(app, workers, app->cfg->merge_interval_s);
 
@@ -138,7 +180,8 @@ main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
-    if (argc > 2 || (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0)) {
+    if (argc > 2 || (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
+                     strcmp(cmd, "healthcheck") != 0)) {
         fprintf(stderr, "ingestd: unknown command \"%s\"\n%s", cmd, usage);
         return 2;
     }
@@ -154,6 +197,11 @@ main(int argc, char **argv)
     if (rc) {
         log_msg(LOG_ERROR, "%s", errbuf);
         return 2;
+    }
+    if (strcmp(cmd, "healthcheck") == 0) {
+        status = healthcheck(&cfg);
+        config_release(&cfg);
+        return status;
     }
     if (cfg.database_url) {
         conninfo = cfg.database_url;

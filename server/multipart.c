@@ -41,12 +41,12 @@ enum mp_state {
 struct multipart {
     multipart_sink_fn sink;
     void *ctx;
-    char *delim;   /* CRLF "--" boundary */
+    char *delim; /* CRLF "--" boundary */
     size_t dlen;
-    size_t *fail;  /* KMP failure function of delim, dlen + 1 entries */
-    size_t k;      /* bytes of delim matched (and held back) so far */
+    size_t *fail; /* KMP failure function of delim, dlen + 1 entries */
+    size_t k;     /* bytes of delim matched (and held back) so far */
     enum mp_state state;
-    int in_file;   /* the current part is the file part */
+    int in_file; /* the current part is the file part */
     unsigned files;
     char *filename;
     struct buf hdr; /* the current part's header block */
@@ -103,28 +103,23 @@ multipart_filename(const struct multipart *m)
 }
 
 /*
- * Bytes from a virtual stream: `old` held bytes from earlier chunks (equal to
- * delim[0..old)) followed by data. Emit the virtual range [from, to).
+ * Content of the file part, as the first `n` bytes of a virtual stream: the
+ * `old` bytes held back from earlier chunks (equal to delim[0..old))
+ * followed by data. Other parts and the preamble are dropped.
  */
 static enum err
-emit(struct multipart *m, size_t old, const char *data, size_t from, size_t to, char *errbuf,
-     size_t errlen)
+emit(struct multipart *m, size_t old, const char *data, size_t n, char *errbuf, size_t errlen)
 {
     enum err rc;
 
-    if (!m->in_file || from >= to)
+    if (!m->in_file || n == 0)
         return ERR_OK;
-    if (from < old) {
-        size_t end = to < old ? to : old;
-
-        rc = m->sink(m->ctx, m->delim + from, end - from, errbuf, errlen);
-        if (rc)
+    if (old > 0) {
+        rc = m->sink(m->ctx, m->delim, n < old ? n : old, errbuf, errlen);
+        if (rc || n <= old)
             return rc;
-        from = end;
     }
-    if (from < to)
-        return m->sink(m->ctx, data + (from - old), to - from, errbuf, errlen);
-    return ERR_OK;
+    return m->sink(m->ctx, data, n - old, errbuf, errlen);
 }
 
 /*
@@ -137,7 +132,6 @@ scan_body(struct multipart *m, const char *data, size_t len, size_t *used, char 
           size_t errlen)
 {
     size_t old = m->k; /* held bytes that came before data */
-    size_t sent = 0;   /* virtual offset up to which bytes were emitted */
     size_t i = 0;
     enum err rc;
 
@@ -156,7 +150,7 @@ scan_body(struct multipart *m, const char *data, size_t len, size_t *used, char 
             i++;
             if (m->k == m->dlen) {
                 /* everything before the delimiter is content */
-                rc = emit(m, old, data, sent, old + i - m->dlen, errbuf, errlen);
+                rc = emit(m, old, data, old + i - m->dlen, errbuf, errlen);
                 m->k = 0;
                 m->state = MP_DELIM_TAIL;
                 *used = i;
@@ -170,7 +164,7 @@ scan_body(struct multipart *m, const char *data, size_t len, size_t *used, char 
     }
     *used = len;
     /* all but the k held bytes are content */
-    return emit(m, old, data, sent, old + len - m->k, errbuf, errlen);
+    return emit(m, old, data, old + len - m->k, errbuf, errlen);
 }
 
 static int
@@ -188,18 +182,19 @@ skip_ows(const char *p, const char *end)
 }
 
 /*
- * Parse a parameter value (token or quoted-string) at *pp into out. In a
- * quoted string a backslash escapes only '"' and '\', so Windows paths that
- * browsers send unescaped survive. Returns 0 on a syntax error.
+ * Parse a parameter value (token or quoted-string) at *pp into out. Unless
+ * escape_all, a backslash in a quoted string escapes only '"' and '\', so
+ * Windows paths that browsers send unescaped in filenames survive. Returns 0
+ * on a syntax error.
  */
 static int
-param_value(const char **pp, const char *end, struct buf *out)
+param_value(const char **pp, const char *end, int escape_all, struct buf *out)
 {
     const char *p = *pp;
 
     if (p < end && *p == '"') {
         for (p++; p < end && *p != '"'; p++) {
-            if (*p == '\\' && p + 1 < end && (p[1] == '"' || p[1] == '\\'))
+            if (*p == '\\' && p + 1 < end && (escape_all || p[1] == '"' || p[1] == '\\'))
                 p++;
             if (*p == '\0')
                 return 0;
@@ -298,7 +293,7 @@ parse_disposition(const char *p, const char *end, char **filename)
         if (name.len == 0 || p == end || *p != '=')
             goto out;
         p = skip_ows(p + 1, end);
-        if (!param_value(&p, end, &val))
+        if (!param_value(&p, end, 0, &val))
             goto out;
         if (strcasecmp(name.data, "filename") == 0) {
             if (plain)
@@ -351,7 +346,7 @@ start_part(struct multipart *m, char *errbuf, size_t errlen)
         const char *eol = memchr(p, '\r', (size_t)(end - p));
         const char *colon;
 
-        if (!eol || eol + 1 >= end + 2 || eol[1] != '\n' || memchr(p, '\n', (size_t)(eol - p)) ||
+        if (!eol || eol[1] != '\n' || memchr(p, '\n', (size_t)(eol - p)) ||
             memchr(p, '\0', (size_t)(eol - p)))
             goto malformed;
         if (*p == ' ' || *p == '\t') { /* obs-fold: continues the previous line */
@@ -376,8 +371,12 @@ start_part(struct multipart *m, char *errbuf, size_t errlen)
         }
         p = eol + 2;
     }
-    if (have_cd && !parse_disposition(cd.data ? cd.data : "", cd.data + cd.len, &filename))
-        goto malformed;
+    if (have_cd) {
+        const char *v = cd.data ? cd.data : "";
+
+        if (!parse_disposition(v, v + cd.len, &filename))
+            goto malformed;
+    }
     m->in_file = filename != NULL;
     if (filename) {
         if (m->files > 0) {
@@ -406,14 +405,14 @@ scan_headers(struct multipart *m, const char *data, size_t len, size_t *used, ch
     size_t i;
 
     for (i = 0; i < len; i++) {
-        const char *h = m->hdr.data;
+        const char *h;
         size_t n;
 
         if (buf_append_char(&m->hdr, data[i]))
             return err_set(ERR_BAD_INPUT, errbuf, errlen, "part headers too large");
         h = m->hdr.data;
         n = m->hdr.len;
-        if (data[i] != '\n' || h[n - 2] != '\r')
+        if (data[i] != '\n' || n < 2 || h[n - 2] != '\r')
             continue;
         if (n == 2 || (n >= 4 && h[n - 4] == '\r' && h[n - 3] == '\n')) {
             *used = i + 1;
@@ -428,13 +427,12 @@ scan_headers(struct multipart *m, const char *data, size_t len, size_t *used, ch
 static enum err
 delim_tail(struct multipart *m, char c, char *errbuf, size_t errlen)
 {
+    if (m->state == MP_DELIM_TAIL && c == '-') {
+        m->state = MP_DELIM_DASH;
+        return ERR_OK;
+    }
     switch (m->state) {
     case MP_DELIM_TAIL:
-        if (c == '-') {
-            m->state = MP_DELIM_DASH;
-            return ERR_OK;
-        }
-        /* fall through */
     case MP_DELIM_PAD:
         if (c == ' ' || c == '\t') {
             m->state = MP_DELIM_PAD;
@@ -487,6 +485,7 @@ multipart_feed(struct multipart *m, const char *data, size_t len, char *errbuf, 
     if (m->failed)
         return err_set(m->failed, errbuf, errlen, "%s", m->failmsg);
     while (len > 0) {
+        used = 0;
         switch (m->state) {
         case MP_PREAMBLE:
         case MP_BODY:
@@ -529,55 +528,81 @@ multipart_finish(struct multipart *m, char *errbuf, size_t errlen)
 
 /* Find the boundary parameter's value in a Content-Type value. */
 enum err
-multipart_boundary(const char *content_type, char *out, size_t outlen, char *errbuf,
-                   size_t errlen)
+multipart_boundary(const char *content_type, char *out, size_t outlen, char *errbuf, size_t errlen)
 {
-    const char *p = content_type;
-    const char *end = p + strlen(p);
+    const char *end = content_type + strlen(content_type);
+    const char *p = memchr(content_type, ';', (size_t)(end - content_type));
     struct buf name;
     struct buf val;
+    struct buf boundary;
     int found = 0;
     enum err rc = ERR_OK;
 
     buf_init(&name, 0);
     buf_init(&val, 0);
-    p = memchr(p, ';', (size_t)(end - p));
-    while (p && p < end) {
+    buf_init(&boundary, 0);
+    while (p) { /* p is at a ';' */
         p = skip_ows(p + 1, end);
         if (p == end)
             break;
+        if (*p == ';')
+            continue;
         buf_reset(&name);
+        buf_reset(&val);
         while (p < end && is_tchar((unsigned char)*p) && *p != '=')
             buf_append_char(&name, *p++);
         p = skip_ows(p, end);
         if (name.len == 0 || p == end || *p != '=')
             goto malformed;
         p = skip_ows(p + 1, end);
+        if (!param_value(&p, end, 1, &val))
+            goto malformed;
         if (strcasecmp(name.data, "boundary") == 0) {
             if (found) {
                 rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "duplicate boundary parameter");
                 goto out;
             }
             found = 1;
-            buf_reset(&val);
-            if (!param_value_strict(&p, end, &val))
-                goto malformed;
-        } else {
-            struct buf skip;
-
-            buf_init(&skip, 0);
-            found = found; /* placeholder */
-            buf_release(&skip);
+            buf_append(&boundary, val.data ? val.data : "", val.len);
         }
         p = skip_ows(p, end);
-        if (p < end && *p != ';')
+        if (p == end)
+            break;
+        if (*p != ';')
             goto malformed;
     }
+    if (!found) {
+        rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "missing multipart boundary");
+        goto out;
+    }
+    if (boundary.len == 0) {
+        rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "empty multipart boundary");
+        goto out;
+    }
+    if (boundary.len > MULTIPART_BOUNDARY_MAX) {
+        rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "multipart boundary longer than %d characters",
+                     MULTIPART_BOUNDARY_MAX);
+        goto out;
+    }
+    for (size_t i = 0; i < boundary.len; i++) {
+        unsigned char c = (unsigned char)boundary.data[i];
+
+        if (c < 0x20 || c == 0x7f) {
+            rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "invalid character in multipart boundary");
+            goto out;
+        }
+    }
+    if (boundary.len >= outlen) {
+        rc = err_set(ERR_INTERNAL, errbuf, errlen, "boundary buffer too small");
+        goto out;
+    }
+    memcpy(out, boundary.data, boundary.len + 1);
     goto out;
 malformed:
     rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "malformed content-type parameters");
 out:
     buf_release(&name);
     buf_release(&val);
+    buf_release(&boundary);
     return rc;
 }

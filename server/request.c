@@ -117,8 +117,8 @@ response_bytes(struct response *res, int status, const char *content_type, const
 }
 
 void
-response_problem(struct response *res, const struct request *req, int status,
-                 const char *detail, json_t *errors)
+response_problem(struct response *res, const struct request *req, int status, const char *detail,
+                 json_t *errors)
 {
     json_t *p = json_object();
 

@@ -40,8 +40,8 @@ struct request {
     size_t nparams;
     const char *body; /* decoded body (gzip/multipart removed), NUL-terminated */
     size_t body_len;
-    size_t body_raw_len;          /* bytes on the wire */
-    const char *upload_filename;  /* multipart file name, else NULL */
+    size_t body_raw_len;         /* bytes on the wire */
+    const char *upload_filename; /* multipart file name, else NULL */
     const struct route *route;
     struct app *app;
     struct db *db; /* the worker's connection; NULL for inline handlers */
@@ -78,8 +78,8 @@ const char *response_get_header(const struct response *res, const char *name);
 /* Status + JSON body; `body` is stolen. */
 void response_json(struct response *res, int status, json_t *body);
 /* Status + raw body with a content type (copied). */
-void response_bytes(struct response *res, int status, const char *content_type,
-                    const void *data, size_t len);
+void response_bytes(struct response *res, int status, const char *content_type, const void *data,
+                    size_t len);
 /*
  * RFC 9457 problem+json with title from the status, `detail`, the request
  * id, and optional `errors` (stolen, may be NULL). 401/405/503 callers add

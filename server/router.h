@@ -39,8 +39,7 @@ enum router_result { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_BAD_METHOD };
  */
 enum router_result router_match(const struct route *routes, size_t n, const char *method,
                                 const char *path, char *scratch, const struct route **out,
-                                const char **params, size_t *nparams, char *allow,
-                                size_t allowlen);
+                                const char **params, size_t *nparams, char *allow, size_t allowlen);
 
 /* The route table of the service (server/routes.c). */
 extern const struct route app_routes[];

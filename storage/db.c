@@ -13,6 +13,8 @@ struct db {
     char *conninfo;
     PGconn *conn;
     char sqlstate[6];
+    const char *prepared[DB_MAX_PREPARED]; /* names prepared on conn */
+    int nprepared;
 };
 
 struct db *
@@ -63,6 +65,7 @@ db_ensure(struct db *db, char *errbuf, size_t errlen)
         PQfinish(db->conn);
         db->conn = NULL;
     }
+    db->nprepared = 0;
     db->conn = PQconnectdb(db->conninfo);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         char msg[ERRBUF_SIZE];
@@ -113,20 +116,19 @@ db_result_error(struct db *db, PGresult *res, const char *what, char *errbuf, si
     if (state && strcmp(state, "23505") == 0)
         return err_set(ERR_CONFLICT, errbuf, errlen, "conflict");
     if (state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
-        log_json(LOG_WARN, "transaction conflict", json_pack("{s:s,s:s}", "during", what,
-                                                             "sqlstate", state));
+        log_json(LOG_WARN, "transaction conflict",
+                 json_pack("{s:s,s:s}", "during", what, "sqlstate", state));
         return err_set(ERR_UNAVAILABLE, errbuf, errlen, "transaction conflict, retry");
     }
     log_json(LOG_ERROR, "database error",
-             json_pack("{s:s,s:s,s:s}", "during", what, "sqlstate", state ? state : "",
-                       "error", detail));
+             json_pack("{s:s,s:s,s:s}", "during", what, "sqlstate", state ? state : "", "error",
+                       detail));
     return err_set(ERR_INTERNAL, errbuf, errlen, "internal error");
 }
 
 enum err
-db_query_bin(struct db *db, PGresult **out, const char *sql, int nparams,
-             const char *const *params, const int *lengths, const int *formats, char *errbuf,
-             size_t errlen)
+db_query_bin(struct db *db, PGresult **out, const char *sql, int nparams, const char *const *params,
+             const int *lengths, const int *formats, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
     ExecStatusType st;
@@ -150,6 +152,56 @@ db_query_bin(struct db *db, PGresult **out, const char *sql, int nparams,
     else
         PQclear(res);
     return ERR_OK;
+}
+
+/* Map a result onto enum err; keeps it in *out on success. */
+static enum err
+take_result(struct db *db, PGresult *res, PGresult **out, const char *what, char *errbuf,
+            size_t errlen)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    enum err rc;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rc = db_result_error(db, res, what, errbuf, errlen);
+        PQclear(res);
+        return rc;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return ERR_OK;
+}
+
+enum err
+db_query_prepared(struct db *db, PGresult **out, const char *name, const char *sql, int nparams,
+                  const char *const *params, const int *lengths, const int *formats, char *errbuf,
+                  size_t errlen)
+{
+    PGresult *res;
+    enum err rc;
+    int i;
+
+    if (out)
+        *out = NULL;
+    db->sqlstate[0] = '\0';
+    rc = db_ensure(db, errbuf, errlen);
+    if (rc)
+        return rc;
+    for (i = 0; i < db->nprepared; i++)
+        if (db->prepared[i] == name)
+            break;
+    if (i == db->nprepared) {
+        res = PQprepare(db->conn, name, sql, nparams, NULL);
+        rc = take_result(db, res, NULL, sql, errbuf, errlen);
+        if (rc)
+            return rc;
+        if (db->nprepared < DB_MAX_PREPARED)
+            db->prepared[db->nprepared++] = name;
+    }
+    res = PQexecPrepared(db->conn, name, nparams, params, lengths, formats, 0);
+    return take_result(db, res, out, sql, errbuf, errlen);
 }
 
 enum err

@@ -38,6 +38,15 @@ enum err db_query(struct db *db, PGresult **out, const char *sql, int nparams,
 enum err db_query_bin(struct db *db, PGresult **out, const char *sql, int nparams,
                       const char *const *params, const int *lengths, const int *formats,
                       char *errbuf, size_t errlen);
+/*
+ * Same as db_query_bin, through a statement prepared once per connection
+ * under `name` (a static string; at most DB_MAX_PREPARED names). Saves the
+ * parse and plan of hot statements.
+ */
+#define DB_MAX_PREPARED 16
+enum err db_query_prepared(struct db *db, PGresult **out, const char *name, const char *sql,
+                           int nparams, const char *const *params, const int *lengths,
+                           const int *formats, char *errbuf, size_t errlen);
 /* Statements without parameters, several allowed (simple query protocol). */
 enum err db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen);
 /* ROLLBACK if a transaction is open; never fails (a broken connection is dropped). */

@@ -45,8 +45,8 @@
 #define PG_SOCKET_PATH_MAX 107 /* sun_path is 108 bytes with the NUL */
 #define PG_WAIT_SECONDS "60"
 #define PG_ADOPT_WAIT_MS 30000
-#define PG_SERVER_OPTIONS                                                                       \
-    "-c max_connections=200 -c shared_buffers=256MB -c wal_buffers=32MB -c max_wal_size=4GB "   \
+#define PG_SERVER_OPTIONS                                                                          \
+    "-c max_connections=200 -c shared_buffers=256MB -c wal_buffers=32MB -c max_wal_size=4GB "      \
     "-c checkpoint_timeout=15min -c work_mem=32MB -c wal_compression=lz4"
 #define CHILD_CANNOT_CHDIR 126 /* the child could not enter dir */
 

@@ -25,8 +25,7 @@
 struct embedded_pg;
 
 /* Initialise if needed and start; *out is set on success (free with embedded_pg_free). */
-enum err embedded_pg_start(const char *dir, struct embedded_pg **out, char *errbuf,
-                           size_t errlen);
+enum err embedded_pg_start(const char *dir, struct embedded_pg **out, char *errbuf, size_t errlen);
 /* libpq connection string for the `ingestd` database (borrowed). */
 const char *embedded_pg_conninfo(const struct embedded_pg *pg);
 /* Stop the server (fast shutdown) and wait for it; the struct stays usable. */

@@ -23,13 +23,13 @@
 #define TS(col) SQL_TS(col)
 
 /* An event is merged when a merge's (seq_lo, seq_hi] holds its sequence. */
-#define EVENT_COLUMNS                                                                           \
-    "e.id, e.sequence, CASE WHEN mg.id IS NULL THEN 'pending' ELSE 'merged' END, "             \
-    TS("e.received_at") ", e.source, e.row_count, e.byte_count, e.sha256, "                    \
-    "array_to_json(e.columns), mg.id, " TS("mg.finished_at")
-#define EVENT_FROM                                                                              \
-    "events e LEFT JOIN LATERAL (SELECT m.id, m.finished_at FROM merges m "                    \
-    "WHERE m.seq_hi >= e.sequence AND m.seq_lo < e.sequence ORDER BY m.seq_hi LIMIT 1) mg "    \
+#define EVENT_COLUMNS                                                                              \
+    "e.id, e.sequence, CASE WHEN mg.id IS NULL THEN 'pending' ELSE 'merged' END, " TS(             \
+        "e.received_at") ", e.source, e.row_count, e.byte_count, e.sha256, "                       \
+                         "array_to_json(e.columns), mg.id, " TS("mg.finished_at")
+#define EVENT_FROM                                                                                 \
+    "events e LEFT JOIN LATERAL (SELECT m.id, m.finished_at FROM merges m "                        \
+    "WHERE m.seq_hi >= e.sequence AND m.seq_lo < e.sequence ORDER BY m.seq_hi LIMIT 1) mg "        \
     "ON true"
 #define LAST_MERGED_SQL "(SELECT coalesce(max(seq_hi), 0) FROM merges)"
 
@@ -88,8 +88,7 @@ events_store_get(struct db *db, const char *id, json_t **event, char *errbuf, si
 }
 
 enum err
-events_store_find_key(struct db *db, const char *key, json_t **event, char *errbuf,
-                      size_t errlen)
+events_store_find_key(struct db *db, const char *key, json_t **event, char *errbuf, size_t errlen)
 {
     return select_one(db, "e.idempotency_key = $1", key, event, errbuf, errlen);
 }
@@ -127,8 +126,7 @@ append_key_digest(struct buf *out, const struct repos_csv *doc, size_t r)
 
 /* COPY the document's rows as event_rows of sequence seq. */
 static enum err
-copy_rows(struct db *db, const char *seq, const struct repos_csv *doc, char *errbuf,
-          size_t errlen)
+copy_rows(struct db *db, const char *seq, const struct repos_csv *doc, char *errbuf, size_t errlen)
 {
     struct buf out;
     size_t r;
@@ -264,8 +262,8 @@ new_event_json(const char *id, const struct event_input *in, PGresult *res)
 }
 
 enum err
-events_store_insert(struct db *db, const struct event_input *in, json_t **event,
-                    int *duplicate, char *errbuf, size_t errlen)
+events_store_insert(struct db *db, const struct event_input *in, json_t **event, int *duplicate,
+                    char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
     uuid_t u;
@@ -307,8 +305,8 @@ events_store_insert(struct db *db, const struct event_input *in, json_t **event,
         inline_row_arrays(in->doc, arrays);
         for (k = 0; k < 7; k++)
             params[8 + k] = arrays[k].data;
-        rc = db_query_bin(db, &res, insert_inline_sql, 15, params, lengths, formats, errbuf,
-                          errlen);
+        rc = db_query_prepared(db, &res, "insert_event_inline", insert_inline_sql, 15, params,
+                               lengths, formats, errbuf, errlen);
     } else {
         rc = db_exec(db, "BEGIN", errbuf, errlen);
         in_txn = !rc;

@@ -46,14 +46,14 @@ struct events_filter {
     int limit;
 };
 /* Events matching f in ascending sequence; *more = 1 when more follow. */
-enum err events_store_list(struct db *db, const struct events_filter *f, json_t **items,
-                           int *more, char *errbuf, size_t errlen);
+enum err events_store_list(struct db *db, const struct events_filter *f, json_t **items, int *more,
+                           char *errbuf, size_t errlen);
 /*
  * The stored content. *data is malloc'd (caller frees), *len its length.
  * ERR_NOT_FOUND when no such id.
  */
-enum err events_store_content(struct db *db, const char *id, char **data, size_t *len,
-                              char *errbuf, size_t errlen);
+enum err events_store_content(struct db *db, const char *id, char **data, size_t *len, char *errbuf,
+                              size_t errlen);
 /* Delete a pending event: ERR_NOT_FOUND, or ERR_CONFLICT when it was merged. */
 enum err events_store_delete(struct db *db, const char *id, char *errbuf, size_t errlen);
 

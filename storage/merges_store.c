@@ -26,10 +26,10 @@
 #include "locks.h"
 #include "pgcopy.h"
 
-#define MERGE_COLUMNS                                                                           \
-    "id, status, dry_run, event_count, row_count, added, updated, unchanged, skipped, "       \
-    "array_to_json(columns_added), generation, " SQL_TS("started_at") ", "                    \
-    SQL_TS("finished_at") ", duration_ms"
+#define MERGE_COLUMNS                                                                              \
+    "id, status, dry_run, event_count, row_count, added, updated, unchanged, skipped, "            \
+    "array_to_json(columns_added), generation, " SQL_TS("started_at") ", " SQL_TS(                 \
+        "finished_at") ", duration_ms"
 
 struct merge_counts {
     long long seq_lo; /* events (seq_lo, seq_hi] are merged */
@@ -56,8 +56,7 @@ merge_json(const char *id, const char *status, int dry_run, const struct merge_c
     json_object_set_new(o, "added", json_integer(c->added));
     json_object_set_new(o, "updated", json_integer(c->updated));
     json_object_set_new(o, "unchanged", json_integer(c->unchanged));
-    json_object_set_new(o, "skipped",
-                        json_integer(c->rows - c->added - c->updated - c->unchanged));
+    json_object_set_new(o, "skipped", json_integer(c->rows - c->added - c->updated - c->unchanged));
     json_object_set_new(o, "columns_added", columns_added ? columns_added : json_array());
     json_object_set_new(o, "generation", json_integer(c->generation));
     json_object_set_new(o, "started_at", json_string(started));
@@ -78,8 +77,8 @@ merge_row_json(PGresult *res, int r)
     c.updated = strtoll(VAL(6), NULL, 10);
     c.unchanged = strtoll(VAL(7), NULL, 10);
     c.generation = strtoll(VAL(10), NULL, 10);
-    return merge_json(VAL(0), VAL(1), VAL(2)[0] == 't', &c, json_loads(VAL(9), 0, NULL),
-                      VAL(11), VAL(12), strtoll(VAL(13), NULL, 10));
+    return merge_json(VAL(0), VAL(1), VAL(2)[0] == 't', &c, json_loads(VAL(9), 0, NULL), VAL(11),
+                      VAL(12), strtoll(VAL(13), NULL, 10));
 #undef VAL
 }
 
@@ -146,8 +145,8 @@ vals_expr(struct db *db, json_t *cols, struct buf *sql)
         const char *name = json_string_value(json_array_get(cols, i));
         char *lit = PQescapeLiteral(db_conn(db), name, strlen(name));
 
-        buf_printf(sql, "%scoalesce(m.vals[array_position(m.ecols, %s::text)], '')",
-                   i ? ", " : "", lit ? lit : "''");
+        buf_printf(sql, "%scoalesce(m.vals[array_position(m.ecols, %s::text)], '')", i ? ", " : "",
+                   lit ? lit : "''");
         PQfreemem(lit);
     }
     buf_append_str(sql, "]::text[]");
@@ -176,8 +175,8 @@ apply_pending(struct db *db, const char *last, struct merge_counts *c, json_t **
 
     buf_init(&lit, 0);
     buf_init(&sql, 0);
-    rc = db_query(db, &res, "SELECT array_to_json(columns), generation FROM effective_meta",
-                  0, NULL, errbuf, errlen);
+    rc = db_query(db, &res, "SELECT array_to_json(columns), generation FROM effective_meta", 0,
+                  NULL, errbuf, errlen);
     if (rc)
         goto out;
     cols = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
@@ -233,14 +232,13 @@ out:
 }
 
 static enum err
-record_merge(struct db *db, json_t *m, const struct merge_counts *c, char *errbuf,
-             size_t errlen)
+record_merge(struct db *db, json_t *m, const struct merge_counts *c, char *errbuf, size_t errlen)
 {
     char buf[10][32];
     struct buf lit;
     const char *params[15];
-    const char *keys[] = {"events", "rows", "added", "updated", "unchanged", "skipped",
-                          "generation", "duration_ms"};
+    const char *keys[] = {"events",    "rows",    "added",      "updated",
+                          "unchanged", "skipped", "generation", "duration_ms"};
     size_t i;
     enum err rc;
 
@@ -346,8 +344,8 @@ merges_store_get(struct db *db, const char *id, json_t **merge, char *errbuf, si
     enum err rc;
 
     *merge = NULL;
-    rc = db_query(db, &res, "SELECT " MERGE_COLUMNS " FROM merges WHERE id = $1", 1, &id,
-                  errbuf, errlen);
+    rc = db_query(db, &res, "SELECT " MERGE_COLUMNS " FROM merges WHERE id = $1", 1, &id, errbuf,
+                  errlen);
     if (rc)
         return rc;
     if (PQntuples(res) == 0)
@@ -372,8 +370,7 @@ merges_store_list(struct db *db, const char *before, int limit, json_t **items, 
     *items = NULL;
     *more = 0;
     if (before) {
-        rc = db_query(db, &res, "SELECT 1 FROM merges WHERE id = $1", 1, &before, errbuf,
-                      errlen);
+        rc = db_query(db, &res, "SELECT 1 FROM merges WHERE id = $1", 1, &before, errbuf, errlen);
         if (rc)
             return rc;
         n = PQntuples(res);

@@ -21,14 +21,14 @@ struct db;
  * dry_run the same work is done and rolled back: the summary is what a real
  * merge would report, nothing is stored.
  */
-enum err merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf,
-                          size_t errlen);
+enum err merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_t errlen);
 /* ERR_NOT_FOUND when no such merge. */
 enum err merges_store_get(struct db *db, const char *id, json_t **merge, char *errbuf,
                           size_t errlen);
-/* Newest first; `before` (a merge id, may be NULL) pages back. ERR_NOT_FOUND for an unknown before. */
-enum err merges_store_list(struct db *db, const char *before, int limit, json_t **items,
-                           int *more, char *errbuf, size_t errlen);
+/* Newest first; `before` (a merge id, may be NULL) pages back. ERR_NOT_FOUND for an unknown before.
+ */
+enum err merges_store_list(struct db *db, const char *before, int limit, json_t **items, int *more,
+                           char *errbuf, size_t errlen);
 /* Number of pending events (for the merge scheduler). */
 enum err merges_store_pending(struct db *db, long long *count, char *errbuf, size_t errlen);
 

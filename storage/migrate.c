@@ -107,9 +107,8 @@ migrate_check(struct db *db, char *errbuf, size_t errlen)
     long current;
     enum err rc;
 
-    rc = db_query(db, &res,
-                  "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, errbuf,
-                  errlen);
+    rc = db_query(db, &res, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
+                  errbuf, errlen);
     if (rc) {
         if (rc != ERR_UNAVAILABLE)
             rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "migrations not applied");

@@ -21,21 +21,18 @@ enum err pgcopy_array(struct buf *out, const char *const *vals, const size_t *le
  * A text[] literal for a bound query parameter (no COPY escaping):
  * {"a","b\"c"}. lens NULL means the values are NUL-terminated.
  */
-enum err pgcopy_param_array(struct buf *out, const char *const *vals, const size_t *lens,
-                            size_t n);
+enum err pgcopy_param_array(struct buf *out, const char *const *vals, const size_t *lens, size_t n);
 
 /*
  * The key digest of a repository: SHA-256 over the 4-byte big-endian length
  * and bytes of origin, of path, then the bytes of branch. Appended as a
  * COPY text bytea field (\\x followed by 64 hex digits).
  */
-enum err pgcopy_key_digest(struct buf *out, const char *origin, size_t origin_len,
-                           const char *path, size_t path_len, const char *branch,
-                           size_t branch_len);
+enum err pgcopy_key_digest(struct buf *out, const char *origin, size_t origin_len, const char *path,
+                           size_t path_len, const char *branch, size_t branch_len);
 /* The same digest as 64 lower-case hex digits plus NUL. */
-void pgcopy_key_digest_hex(char out[65], const char *origin, size_t origin_len,
-                           const char *path, size_t path_len, const char *branch,
-                           size_t branch_len);
+void pgcopy_key_digest_hex(char out[65], const char *origin, size_t origin_len, const char *path,
+                           size_t path_len, const char *branch, size_t branch_len);
 /*
  * Append one element to an array literal being built for a bound parameter:
  * a ',' unless first, then the value double-quoted with '"' and '\\'

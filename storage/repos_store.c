@@ -19,8 +19,8 @@
 #include "pgcopy.h"
 
 static enum err
-read_meta(struct db *db, json_t **cols, int64_t *generation, long long *updated_ms,
-          char *errbuf, size_t errlen)
+read_meta(struct db *db, json_t **cols, int64_t *generation, long long *updated_ms, char *errbuf,
+          size_t errlen)
 {
     PGresult *res = NULL;
     enum err rc;
@@ -138,14 +138,16 @@ copy_effective_rows(struct db *db, const struct repos_csv *doc, char *errbuf, si
     enum err rc;
 
     buf_init(&out, 0);
-    rc = db_copy_start(db, "COPY effective_rows (pos, origin, path, branch, changeset, publish_uri, vals, "
-                       "key_digest) FROM STDIN",
-                       errbuf, errlen);
+    rc = db_copy_start(
+        db,
+        "COPY effective_rows (pos, origin, path, branch, changeset, publish_uri, vals, "
+        "key_digest) FROM STDIN",
+        errbuf, errlen);
     if (rc)
         goto out;
     for (r = 0; r < doc->nrows && !rc; r++) {
-        const int idx[5] = {doc->idx_origin, doc->idx_path, doc->idx_branch,
-                            doc->idx_changeset, doc->idx_publish_uri};
+        const int idx[5] = {doc->idx_origin, doc->idx_path, doc->idx_branch, doc->idx_changeset,
+                            doc->idx_publish_uri};
         size_t k;
 
         rc = buf_printf(&out, "%zu\t", r + 1);
@@ -208,9 +210,8 @@ repos_store_replace(struct db *db, const struct repos_csv *doc, int64_t if_match
     if (rc)
         goto out;
     if (if_match >= 0 && strtoll(PQgetvalue(res, 0, 0), NULL, 10) != if_match) {
-        rc = err_set(ERR_PRECONDITION, errbuf, errlen,
-                     "generation is %s, If-Match asked for %lld", PQgetvalue(res, 0, 0),
-                     (long long)if_match);
+        rc = err_set(ERR_PRECONDITION, errbuf, errlen, "generation is %s, If-Match asked for %lld",
+                     PQgetvalue(res, 0, 0), (long long)if_match);
         goto out;
     }
     PQclear(res);
@@ -274,8 +275,8 @@ repo_json(json_t *cols, PGresult *res, int r)
 }
 
 enum err
-repos_store_list(struct db *db, const struct repos_filter *f, json_t **items,
-                 int64_t *next_after, int64_t *generation, char *errbuf, size_t errlen)
+repos_store_list(struct db *db, const struct repos_filter *f, json_t **items, int64_t *next_after,
+                 int64_t *generation, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
     json_t *cols = NULL;

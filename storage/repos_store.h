@@ -47,7 +47,6 @@ struct repos_filter {
  * is the cursor of the next page or 0 when this is the last one.
  */
 enum err repos_store_list(struct db *db, const struct repos_filter *f, json_t **items,
-                          int64_t *next_after, int64_t *generation, char *errbuf,
-                          size_t errlen);
+                          int64_t *next_after, int64_t *generation, char *errbuf, size_t errlen);
 
 #endif

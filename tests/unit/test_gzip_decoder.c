@@ -310,8 +310,8 @@ test_multi_member(void **state)
     buf_append(&want, text + 5, 90000);
     check(gz.data, gz.len, 0, ERR_OK, NULL, want.data, want.len);
     check(gz.data, gz.len, want.len, ERR_OK, NULL, want.data, want.len);
-    check(gz.data, gz.len, want.len - 1, ERR_TOO_LARGE, "decoded body exceeds 259999 bytes",
-          NULL, 0);
+    check(gz.data, gz.len, want.len - 1, ERR_TOO_LARGE, "decoded body exceeds 259999 bytes", NULL,
+          0);
     free(text);
     buf_release(&gz);
     buf_release(&want);
@@ -465,8 +465,7 @@ make_bomb(struct buf *out)
     int zrc;
 
     memset(&zs, 0, sizeof(zs));
-    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY),
-                     Z_OK);
+    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY), Z_OK);
     for (int i = 0; i < 1024; i++) {
         zs.next_in = zeros;
         zs.avail_in = (uInt)MIB;
@@ -543,8 +542,7 @@ test_sink_error_and_latch(void **state)
     d = gzip_decoder_new(0, sink, &r);
     sink_rc = ERR_OK;
     assert_int_equal(gzip_decoder_feed(d, "nope", 4, NULL, 0), ERR_BAD_INPUT);
-    assert_int_equal(gzip_decoder_feed(d, gz.data, gz.len, errbuf, sizeof(errbuf)),
-                     ERR_BAD_INPUT);
+    assert_int_equal(gzip_decoder_feed(d, gz.data, gz.len, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
     assert_int_equal(gzip_decoder_finish(d, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
     gzip_decoder_free(d);
     result_release(&r);
@@ -556,11 +554,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single_member),   cmocka_unit_test(test_incompressible),
-        cmocka_unit_test(test_multi_member),    cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_corrupt),         cmocka_unit_test(test_trailing),
-        cmocka_unit_test(test_empty_input),     cmocka_unit_test(test_cap_boundary),
-        cmocka_unit_test(test_bomb),            cmocka_unit_test(test_sink_error_and_latch),
+        cmocka_unit_test(test_single_member), cmocka_unit_test(test_incompressible),
+        cmocka_unit_test(test_multi_member),  cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_corrupt),       cmocka_unit_test(test_trailing),
+        cmocka_unit_test(test_empty_input),   cmocka_unit_test(test_cap_boundary),
+        cmocka_unit_test(test_bomb),          cmocka_unit_test(test_sink_error_and_latch),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

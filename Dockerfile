@@ -1,0 +1,44 @@
+# ingestd: build on Debian 12, run on a slim Debian 12 with only the runtime libraries.
+#   docker build -t ingestd .
+#   docker run -e DATABASE_URL=postgres://... -p 8080:8080 ingestd
+# Without DATABASE_URL the image can run the embedded PostgreSQL too (the
+# postgresql-15 server package is included for that), keeping its data in
+# /var/lib/ingestd (mount a volume there).
+
+FROM debian:12 AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential cmake pkg-config \
+      libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev zlib1g-dev uuid-dev \
+      libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY CMakeLists.txt ./
+COPY cmake cmake
+COPY server server
+COPY handlers handlers
+COPY storage storage
+COPY migrations migrations
+COPY openapi/openapi.yaml openapi/openapi.yaml
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF \
+ && cmake --build build -j"$(nproc)" \
+ && strip build/ingestd
+
+FROM debian:12-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libmicrohttpd12 libjansson4 libcurl4 libpq5 zlib1g libuuid1 libssl3 ca-certificates \
+      postgresql-15 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /var/lib/ingestd --create-home ingestd
+COPY --from=build /src/build/ingestd /usr/local/bin/ingestd
+USER ingestd
+WORKDIR /var/lib/ingestd
+ENV INGESTD_LISTEN=0.0.0.0:8080 \
+    INGESTD_DATA_DIR=/var/lib/ingestd \
+    INGESTD_PG_BINDIR=/usr/lib/postgresql/15/bin
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["/usr/local/bin/ingestd", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/ingestd"]
+CMD ["serve"]
