@@ -71,9 +71,10 @@ handle_events_post(struct request *req, struct response *res)
                          NULL);
         return;
     }
-    if (source && !header_value_ok(source, 0)) {
+    if (source && (!header_value_ok(source, 0) || !params_utf8_ok(source))) {
         response_problem(res, req, 400,
-                         "X-Event-Source must be 1 to 255 characters, no control characters", NULL);
+                         "X-Event-Source must be 1 to 255 bytes of UTF-8, no control characters",
+                         NULL);
         return;
     }
     if (key) {
@@ -126,13 +127,14 @@ handle_events_list(struct request *req, struct response *res)
     if (!rc)
         rc = params_int(req, "after", 0, INT64_MAX, 0, &f.after, errbuf, sizeof(errbuf));
     f.status = request_query(req, "status");
+    if (!rc)
+        f.source = params_text(req, "source", &rc, errbuf, sizeof(errbuf));
     if (!rc && f.status && strcmp(f.status, "pending") != 0 && strcmp(f.status, "merged") != 0)
         rc = err_set(ERR_BAD_INPUT, errbuf, sizeof(errbuf), "status: must be pending or merged");
     if (rc) {
         response_error(res, req, rc, errbuf);
         return;
     }
-    f.source = request_query(req, "source");
     f.limit = (int)limit;
     rc = events_store_list(req->db, &f, &items, &more, errbuf, sizeof(errbuf));
     if (rc) {

@@ -63,6 +63,58 @@ params_known(const struct request *req, const char *const *known, char *errbuf, 
     return ERR_OK;
 }
 
+int
+params_utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned int c = *p;
+        unsigned int cp;
+        int n;
+        int i;
+
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        for (i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
+const char *
+params_text(const struct request *req, const char *name, enum err *rc, char *errbuf, size_t errlen)
+{
+    const char *v = request_query(req, name);
+
+    if (v && !params_utf8_ok(v)) {
+        *rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: not valid UTF-8", name);
+        return NULL;
+    }
+    return v;
+}
+
 static void
 encode(struct buf *qs, const char *s)
 {

@@ -23,6 +23,14 @@ enum err params_int(const struct request *req, const char *name, int64_t min, in
  */
 enum err params_known(const struct request *req, const char *const *known, char *errbuf,
                       size_t errlen);
+/* 1 when s is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+int params_utf8_ok(const char *s);
+/*
+ * The query parameter `name` when present and valid UTF-8; *bad is set (and
+ * errbuf filled) when present and not. NULL when absent.
+ */
+const char *params_text(const struct request *req, const char *name, enum err *rc, char *errbuf,
+                        size_t errlen);
 /* Append "name=value" percent-encoded to a query string being built. */
 void params_append(struct buf *qs, const char *name, const char *value);
 

@@ -113,26 +113,56 @@ handle_repos_csv_get(struct request *req, struct response *res)
     res->shared_ctx = (void *)(uintptr_t)r;
 }
 
-/* Parse If-Match: "N" -> N; absent -> -1; anything else -> -2. */
-static int64_t
-if_match_generation(const struct request *req)
+/*
+ * Parse If-Match (RFC 9110): "*" or a list of entity tags. Weak tags never
+ * match (strong comparison) and neither do tags that are not generations.
+ * ERR_BAD_INPUT when the header is not a list of entity tags.
+ */
+static enum err
+parse_if_match(const struct request *req, struct repos_if_match *m)
 {
-    const char *v = request_header(req, "If-Match");
-    char *end = NULL;
-    long long n;
+    const char *p = request_header(req, "If-Match");
 
-    if (!v)
-        return -1;
-    while (*v == ' ')
-        v++;
-    if (strcmp(v, "*") == 0)
-        return -1;
-    if (*v != '"')
-        return -2;
-    n = strtoll(v + 1, &end, 10);
-    if (end == v + 1 || *end != '"' || n < 0)
-        return -2;
-    return n;
+    memset(m, 0, sizeof(*m));
+    if (!p)
+        return ERR_OK;
+    m->present = 1;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (strcmp(p, "*") == 0) {
+        m->any = 1;
+        return ERR_OK;
+    }
+    for (;;) {
+        int weak = 0;
+        const char *end;
+        char *num_end = NULL;
+        long long n;
+
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        if (strncmp(p, "W/", 2) == 0) {
+            weak = 1;
+            p += 2;
+        }
+        if (*p != '"')
+            return ERR_BAD_INPUT;
+        end = strchr(p + 1, '"');
+        if (!end)
+            return ERR_BAD_INPUT;
+        n = strtoll(p + 1, &num_end, 10);
+        if (!weak && num_end == end && end > p + 1 && p[1] != '-' && p[1] != '+' &&
+            m->ngens < REPOS_IF_MATCH_MAX)
+            m->gens[m->ngens++] = n;
+        p = end + 1;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p && *p != ',')
+            return ERR_BAD_INPUT;
+    }
+    return ERR_OK;
 }
 
 /* FNV-1a over the key fields, separated so ("a","bc") differs from ("ab","c"). */
@@ -218,14 +248,15 @@ handle_repos_csv_put(struct request *req, struct response *res)
     json_t *dups;
     json_t *cols;
     char errbuf[ERRBUF_SIZE];
-    int64_t if_match = if_match_generation(req);
+    struct repos_if_match if_match;
     int64_t generation = 0;
     size_t ndups = 0;
     size_t i;
     enum err rc;
 
-    if (if_match == -2) {
-        response_problem(res, req, 400, "If-Match must be an entity tag such as \"7\"", NULL);
+    if (parse_if_match(req, &if_match)) {
+        response_problem(res, req, 400, "If-Match must be \"*\" or entity tags such as \"7\"",
+                         NULL);
         return;
     }
     doc = upload_parse(req, res);
@@ -238,7 +269,7 @@ handle_repos_csv_put(struct request *req, struct response *res)
         repos_csv_free(doc);
         return;
     }
-    rc = repos_store_replace(req->db, doc, if_match, &generation, errbuf, sizeof(errbuf));
+    rc = repos_store_replace(req->db, doc, &if_match, &generation, errbuf, sizeof(errbuf));
     if (rc) {
         repos_csv_free(doc);
         response_error(res, req, rc, errbuf);
@@ -274,16 +305,20 @@ handle_repos_list(struct request *req, struct response *res)
         rc = params_int(req, "limit", 1, 1000, 100, &limit, errbuf, sizeof(errbuf));
     if (!rc)
         rc = params_int(req, "after", 0, INT64_MAX, 0, &f.after, errbuf, sizeof(errbuf));
+    if (rc && strncmp(errbuf, "after", 5) == 0)
+        snprintf(errbuf, sizeof(errbuf), "after: not a cursor returned by this API");
+    if (!rc)
+        f.origin = params_text(req, "origin", &rc, errbuf, sizeof(errbuf));
+    if (!rc)
+        f.path = params_text(req, "path", &rc, errbuf, sizeof(errbuf));
+    if (!rc)
+        f.path_prefix = params_text(req, "path_prefix", &rc, errbuf, sizeof(errbuf));
+    if (!rc)
+        f.branch = params_text(req, "branch", &rc, errbuf, sizeof(errbuf));
     if (rc) {
-        if (strncmp(errbuf, "after", 5) == 0)
-            snprintf(errbuf, sizeof(errbuf), "after: not a cursor returned by this API");
         response_error(res, req, rc, errbuf);
         return;
     }
-    f.origin = request_query(req, "origin");
-    f.path = request_query(req, "path");
-    f.path_prefix = request_query(req, "path_prefix");
-    f.branch = request_query(req, "branch");
     f.limit = (int)limit;
     rc = repos_store_list(req->db, &f, &items, &next_after, &generation, errbuf, sizeof(errbuf));
     if (rc) {

@@ -52,7 +52,7 @@ struct exchange {
     struct MHD_Connection *conn;
     enum exchange_state state;
     long long start_ms;
-    char request_id[64];
+    char request_id[130];
     char *method;
     char *path;
     char *path_scratch;

@@ -190,8 +190,21 @@ out:
     return rc;
 }
 
+static int
+if_match_holds(const struct repos_if_match *m, int64_t generation)
+{
+    size_t i;
+
+    if (!m->present || m->any)
+        return 1;
+    for (i = 0; i < m->ngens; i++)
+        if (m->gens[i] == generation)
+            return 1;
+    return 0;
+}
+
 enum err
-repos_store_replace(struct db *db, const struct repos_csv *doc, int64_t if_match,
+repos_store_replace(struct db *db, const struct repos_csv *doc, const struct repos_if_match *m,
                     int64_t *generation, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
@@ -209,9 +222,9 @@ repos_store_replace(struct db *db, const struct repos_csv *doc, int64_t if_match
                   errlen);
     if (rc)
         goto out;
-    if (if_match >= 0 && strtoll(PQgetvalue(res, 0, 0), NULL, 10) != if_match) {
-        rc = err_set(ERR_PRECONDITION, errbuf, errlen, "generation is %s, If-Match asked for %lld",
-                     PQgetvalue(res, 0, 0), (long long)if_match);
+    if (!if_match_holds(m, strtoll(PQgetvalue(res, 0, 0), NULL, 10))) {
+        rc = err_set(ERR_PRECONDITION, errbuf, errlen,
+                     "If-Match does not name the current generation \"%s\"", PQgetvalue(res, 0, 0));
         goto out;
     }
     PQclear(res);

@@ -25,13 +25,23 @@ enum err repos_store_generation(struct db *db, int64_t *generation, long long *u
 enum err repos_store_render(struct db *db, struct buf *out, int64_t *generation,
                             long long *updated_ms, char *errbuf, size_t errlen);
 
+/* If-Match as the store checks it: the current generation must be listed. */
+#define REPOS_IF_MATCH_MAX 16
+struct repos_if_match {
+    int present; /* no header: unconditional */
+    int any;     /* "*": the file always exists */
+    size_t ngens;
+    int64_t gens[REPOS_IF_MATCH_MAX]; /* strong tags "N" */
+};
+
 /*
  * Replace the effective file by doc (keys already checked unique) as a new
- * generation. if_match >= 0 must equal the current generation, else
- * ERR_PRECONDITION. *generation gets the new generation.
+ * generation, when `m` holds for the current generation (ERR_PRECONDITION
+ * otherwise). *generation gets the new generation.
  */
-enum err repos_store_replace(struct db *db, const struct repos_csv *doc, int64_t if_match,
-                             int64_t *generation, char *errbuf, size_t errlen);
+enum err repos_store_replace(struct db *db, const struct repos_csv *doc,
+                             const struct repos_if_match *m, int64_t *generation, char *errbuf,
+                             size_t errlen);
 
 struct repos_filter {
     const char *origin;
