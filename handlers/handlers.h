@@ -33,4 +33,12 @@ void handle_repos_csv_get(struct request *req, struct response *res);
 void handle_repos_csv_put(struct request *req, struct response *res);
 void handle_repos_list(struct request *req, struct response *res);
 
+/* s3_events.c */
+void handle_s3_events_post(struct request *req, struct response *res);
+
+/* objects.c */
+void handle_objects_list(struct request *req, struct response *res);
+void handle_objects_count(struct request *req, struct response *res);
+void handle_objects_get(struct request *req, struct response *res);
+
 #endif

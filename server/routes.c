@@ -26,6 +26,11 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/repos.csv", handle_repos_csv_get, 0, "read"},
     {"PUT", "/api/v1/repos.csv", handle_repos_csv_put, ROUTE_BODY_CSV, "admin"},
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
+
+    {"POST", "/api/v1/s3/events", handle_s3_events_post, ROUTE_BODY_JSON, "write"},
+    {"GET", "/api/v1/s3/objects", handle_objects_list, 0, "read"},
+    {"GET", "/api/v1/s3/objects/count", handle_objects_count, 0, "read"},
+    {"GET", "/api/v1/s3/objects/{id}", handle_objects_get, 0, "read"},
 };
 
 const size_t app_routes_count = sizeof(app_routes) / sizeof(app_routes[0]);

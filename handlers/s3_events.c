@@ -1,0 +1,39 @@
+/*
+ * s3_events.c - POST /api/v1/s3/events
+ */
+#include "handlers.h"
+
+#include "../storage/s3_store.h"
+#include "s3_event_decoder.h"
+
+/* Records one request may carry (checked before the decoder allocates). */
+#define S3_EVENTS_MAX_RECORDS 100000
+
+void
+handle_s3_events_post(struct request *req, struct response *res)
+{
+    struct s3_batch batch = {0};
+    struct s3_ingest_result r = {0};
+    char errbuf[ERRBUF_SIZE];
+    enum err rc;
+
+    if (req->body_len == 0) {
+        response_problem(res, req, 400, "empty body", NULL);
+        return;
+    }
+    rc = s3_events_decode(req->body, req->body_len, S3_EVENTS_MAX_RECORDS, &batch, errbuf,
+                          sizeof(errbuf));
+    if (!rc)
+        rc = s3_store_ingest(req->db, batch.records, batch.nrecords, &r, errbuf, sizeof(errbuf));
+    if (rc) {
+        response_error(res, req, rc, errbuf);
+        s3_batch_release(&batch);
+        return;
+    }
+    response_json(res, 200,
+                  json_pack("{s:I,s:I,s:I,s:I}", "records",
+                            (json_int_t)(batch.nrecords + batch.ignored), "ingested",
+                            (json_int_t)r.ingested, "duplicates", (json_int_t)r.duplicates,
+                            "ignored", (json_int_t)batch.ignored));
+    s3_batch_release(&batch);
+}

@@ -1,0 +1,680 @@
+/*
+ * s3_store.c - the S3 object catalog
+ */
+#include "s3_store.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "locks.h"
+#include "pgcopy.h"
+
+#define OBJECT_COLUMNS                                                                             \
+    "id, event_type, bucket, key, version_id, " SQL_TS(                                            \
+        "event_time") ", size, etag, "                                                             \
+                      "storage_class, " SQL_TS(                                                    \
+                          "last_modified") ", coalesce(sequencer_raw, sequencer), "                \
+                                           "is_delete_marker, is_current, reason, "                \
+                                           "number_duplicate_events, " SQL_TS(                     \
+                                               "ingested_at") ", source"
+
+#define GENERATED_DIGITS 20
+
+enum err
+s3_sequencer_normalize(const char *raw, struct buf *out)
+{
+    size_t n = strlen(raw);
+    size_t i;
+
+    buf_reset(out);
+    while (n > 0 && raw[n - 1] == '0')
+        n--;
+    for (i = 0; i < n; i++) {
+        if (!isxdigit((unsigned char)raw[i]))
+            return ERR_BAD_INPUT;
+        buf_append_char(out, (char)toupper((unsigned char)raw[i]));
+    }
+    if (!out->data)
+        buf_append(out, "", 0);
+    return ERR_OK;
+}
+
+void
+s3_sequencer_next(const char *max, struct buf *out)
+{
+    const char *dash = max ? strchr(max, '-') : NULL;
+    unsigned long long counter = 0;
+
+    buf_reset(out);
+    if (!max) {
+        buf_append(out, "", 0);
+    } else if (dash) {
+        buf_append(out, max, (size_t)(dash - max));
+        counter = strtoull(dash + 1, NULL, 10);
+    } else {
+        buf_append_str(out, max);
+    }
+    buf_printf(out, "-%0*llu", GENERATED_DIGITS, counter + 1);
+}
+
+void
+s3_like_pattern(const char *p, struct buf *out)
+{
+    buf_reset(out);
+    for (; *p; p++) {
+        if (*p == '\\' && (p[1] == '*' || p[1] == '?' || p[1] == '\\')) {
+            p++;
+            if (*p == '\\')
+                buf_append_str(out, "\\\\");
+            else
+                buf_append_char(out, *p);
+        } else if (*p == '*') {
+            buf_append_char(out, '%');
+        } else if (*p == '?') {
+            buf_append_char(out, '_');
+        } else if (*p == '%' || *p == '_' || *p == '\\') {
+            buf_append_char(out, '\\');
+            buf_append_char(out, *p);
+        } else {
+            buf_append_char(out, *p);
+        }
+    }
+    if (!out->data)
+        buf_append(out, "", 0);
+}
+
+/* ---- a small string -> index map for one batch ---- */
+
+struct strmap {
+    char **keys;
+    size_t *vals;
+    size_t cap;
+};
+
+static uint64_t
+str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void
+strmap_init(struct strmap *m, size_t n)
+{
+    m->cap = 16;
+    while (m->cap < n * 2)
+        m->cap *= 2;
+    m->keys = xcalloc(m->cap, sizeof(char *));
+    m->vals = xcalloc(m->cap, sizeof(size_t));
+}
+
+/* Slot of key: *found says whether it was there; else the key is inserted with val. */
+static size_t
+strmap_put(struct strmap *m, const char *key, size_t val, int *found)
+{
+    size_t i = (size_t)str_hash(key) & (m->cap - 1);
+
+    while (m->keys[i] && strcmp(m->keys[i], key) != 0)
+        i = (i + 1) & (m->cap - 1);
+    *found = m->keys[i] != NULL;
+    if (!*found) {
+        m->keys[i] = xstrdup(key);
+        m->vals[i] = val;
+    }
+    return i;
+}
+
+static void
+strmap_release(struct strmap *m)
+{
+    size_t i;
+
+    for (i = 0; i < m->cap; i++)
+        free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+}
+
+/* ---- ingestion ---- */
+
+struct row {
+    const struct s3_record *rec;
+    char *sequencer; /* normalised or generated */
+    int dups;        /* repeats of this record within the batch */
+    int keep;        /* 0 when it is a repeat of an earlier row */
+};
+
+static char *
+join3(const char *a, const char *b, const char *c)
+{
+    struct buf k;
+
+    buf_init(&k, 0);
+    buf_printf(&k, "%s\x1f%s\x1f%s", a, b, c ? c : "");
+    return buf_take(&k, NULL);
+}
+
+/* Normalise sequencers and fold repeats within the batch. */
+static enum err
+prepare_rows(const struct s3_record *recs, size_t n, struct row *rows, char *errbuf, size_t errlen)
+{
+    struct strmap seen;
+    struct buf norm;
+    size_t i;
+    enum err rc = ERR_OK;
+
+    strmap_init(&seen, n);
+    buf_init(&norm, 0);
+    for (i = 0; i < n && !rc; i++) {
+        char *k;
+        char *full;
+        int found;
+        size_t slot;
+
+        rows[i].rec = &recs[i];
+        rows[i].keep = 1;
+        if (strlen(recs[i].bucket) > 255 || strlen(recs[i].key) > 1024 ||
+            strlen(recs[i].version_id) > 1024) {
+            rc = err_set(ERR_BAD_INPUT, errbuf, errlen,
+                         "record %zu: bucket, key or versionId too long", i + 1);
+            break;
+        }
+        if (!recs[i].sequencer)
+            continue;
+        if (strlen(recs[i].sequencer) > 256 || s3_sequencer_normalize(recs[i].sequencer, &norm)) {
+            rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "record %zu: invalid sequencer", i + 1);
+            break;
+        }
+        rows[i].sequencer = xstrdup(norm.data);
+        k = join3(recs[i].bucket, recs[i].key, recs[i].version_id);
+        full = join3(k, recs[i].event_type == S3_CREATED ? "C" : "D", norm.data);
+        slot = strmap_put(&seen, full, i, &found);
+        if (found) {
+            rows[seen.vals[slot]].dups++;
+            rows[i].keep = 0;
+        }
+        free(k);
+        free(full);
+    }
+    buf_release(&norm);
+    strmap_release(&seen);
+    return rc;
+}
+
+/* Transaction advisory locks on every touched (bucket, key), in hash order. */
+static enum err
+lock_keys(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen)
+{
+    struct buf b;
+    struct buf k;
+    const char *params[2];
+    size_t i;
+    enum err rc;
+
+    buf_init(&b, 0);
+    buf_init(&k, 0);
+    buf_append_char(&b, '{');
+    buf_append_char(&k, '{');
+    for (i = 0; i < n; i++) {
+        pgcopy_param_elem(&b, rows[i].rec->bucket, strlen(rows[i].rec->bucket), i == 0);
+        pgcopy_param_elem(&k, rows[i].rec->key, strlen(rows[i].rec->key), i == 0);
+    }
+    buf_append_char(&b, '}');
+    buf_append_char(&k, '}');
+    params[0] = b.data;
+    params[1] = k.data;
+    rc = db_query_prepared(db, NULL, "s3_lock_keys",
+                           "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT "
+                           "hashtextextended(b || E'\\x1f' || k, 7400) AS h "
+                           "FROM unnest($1::text[], $2::text[]) AS x(b, k) ORDER BY h) s",
+                           2, params, NULL, NULL, errbuf, errlen);
+    buf_release(&b);
+    buf_release(&k);
+    return rc;
+}
+
+/* Generated sequencers, in body order, after the greatest one stored per version. */
+static enum err
+generate_sequencers(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen)
+{
+    struct strmap versions;
+    char **max = NULL; /* greatest so far per version slot */
+    struct buf b, k, v, next;
+    const char *params[3];
+    PGresult *res = NULL;
+    size_t i;
+    size_t nv = 0;
+    int found;
+    enum err rc = ERR_OK;
+
+    for (i = 0; i < n; i++)
+        if (!rows[i].sequencer)
+            nv++;
+    if (nv == 0)
+        return ERR_OK;
+    strmap_init(&versions, n);
+    buf_init(&b, 0);
+    buf_init(&k, 0);
+    buf_init(&v, 0);
+    buf_init(&next, 0);
+    buf_append_char(&b, '{');
+    buf_append_char(&k, '{');
+    buf_append_char(&v, '{');
+    nv = 0;
+    for (i = 0; i < n; i++) {
+        char *key;
+        const struct s3_record *r = rows[i].rec;
+
+        if (rows[i].sequencer)
+            continue;
+        key = join3(r->bucket, r->key, r->version_id);
+        strmap_put(&versions, key, nv, &found);
+        free(key);
+        if (found)
+            continue;
+        pgcopy_param_elem(&b, r->bucket, strlen(r->bucket), nv == 0);
+        pgcopy_param_elem(&k, r->key, strlen(r->key), nv == 0);
+        pgcopy_param_elem(&v, r->version_id, strlen(r->version_id), nv == 0);
+        nv++;
+    }
+    buf_append_char(&b, '}');
+    buf_append_char(&k, '}');
+    buf_append_char(&v, '}');
+    params[0] = b.data;
+    params[1] = k.data;
+    params[2] = v.data;
+    rc = db_query_prepared(db, &res, "s3_max_sequencer",
+                           "SELECT (SELECT max(o.sequencer) FROM s3_objects o WHERE o.bucket = "
+                           "x.b AND o.key = x.k AND o.version_id = x.v) "
+                           "FROM unnest($1::text[], $2::text[], $3::text[]) "
+                           "WITH ORDINALITY AS x(b, k, v, i) ORDER BY x.i",
+                           3, params, NULL, NULL, errbuf, errlen);
+    if (rc)
+        goto out;
+    max = xcalloc(nv, sizeof(char *));
+    for (i = 0; i < nv; i++)
+        max[i] = PQgetisnull(res, (int)i, 0) ? NULL : xstrdup(PQgetvalue(res, (int)i, 0));
+    for (i = 0; i < n; i++) {
+        const struct s3_record *r = rows[i].rec;
+        char *key = join3(r->bucket, r->key, r->version_id);
+        size_t slot = strmap_put(&versions, key, 0, &found);
+        size_t vi;
+
+        free(key);
+        if (!found) /* a version with delivered sequencers only */
+            continue;
+        vi = versions.vals[slot];
+        if (rows[i].sequencer) {
+            if (!max[vi] || strcmp(rows[i].sequencer, max[vi]) > 0) {
+                free(max[vi]);
+                max[vi] = xstrdup(rows[i].sequencer);
+            }
+            continue;
+        }
+        s3_sequencer_next(max[vi], &next);
+        rows[i].sequencer = xstrdup(next.data);
+        free(max[vi]);
+        max[vi] = xstrdup(next.data);
+    }
+out:
+    if (max)
+        for (i = 0; i < nv; i++)
+            free(max[i]);
+    free(max);
+    PQclear(res);
+    buf_release(&b);
+    buf_release(&k);
+    buf_release(&v);
+    buf_release(&next);
+    strmap_release(&versions);
+    return rc;
+}
+
+/* Columns of the insert, as parameter arrays. */
+#define INSERT_COLUMNS 12
+
+static const char insert_sql[] =
+    "INSERT INTO s3_objects AS o (id, bucket, key, version_id, event_type, event_time, size, "
+    "etag, storage_class, sequencer, sequencer_raw, is_delete_marker, reason, "
+    "number_duplicate_events, source) "
+    "SELECT gen_random_uuid(), x.b, x.k, x.v, x.et, x.t, x.s, x.e, x.sc, x.seq, x.raw, x.dm, "
+    "x.r, x.d, 'event' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+    "$5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], "
+    "$11::boolean[], $12::text[], $13::int[]) AS x(b, k, v, et, t, s, e, sc, seq, raw, dm, r, d) "
+    "ON CONFLICT (bucket, key, sequencer, version_id, event_type) DO UPDATE SET "
+    "number_duplicate_events = o.number_duplicate_events + excluded.number_duplicate_events + 1 "
+    "RETURNING (xmax = 0)";
+
+static void
+elem_or_null(struct buf *a, const char *v, int first)
+{
+    if (!first)
+        buf_append_char(a, ',');
+    if (v)
+        pgcopy_param_elem(a, v, strlen(v), 1);
+    else
+        buf_append_str(a, "NULL");
+}
+
+static enum err
+insert_rows(struct db *db, struct row *rows, size_t n, struct s3_ingest_result *out, char *errbuf,
+            size_t errlen)
+{
+    struct buf a[INSERT_COLUMNS + 1];
+    const char *params[INSERT_COLUMNS + 1];
+    PGresult *res = NULL;
+    size_t i;
+    size_t k;
+    int first = 1;
+    int r;
+    enum err rc;
+
+    for (k = 0; k <= INSERT_COLUMNS; k++) {
+        buf_init(&a[k], 0);
+        buf_append_char(&a[k], '{');
+    }
+    for (i = 0; i < n; i++) {
+        const struct s3_record *rec = rows[i].rec;
+        char size[32];
+        char dups[16];
+
+        if (!rows[i].keep)
+            continue;
+        snprintf(size, sizeof(size), "%lld", (long long)rec->size);
+        snprintf(dups, sizeof(dups), "%d", rows[i].dups);
+        elem_or_null(&a[0], rec->bucket, first);
+        elem_or_null(&a[1], rec->key, first);
+        elem_or_null(&a[2], rec->version_id, first);
+        elem_or_null(&a[3], rec->event_type == S3_CREATED ? "Created" : "Deleted", first);
+        elem_or_null(&a[4], rec->event_time, first);
+        elem_or_null(&a[5], rec->has_size ? size : NULL, first);
+        elem_or_null(&a[6], rec->etag, first);
+        elem_or_null(&a[7], rec->storage_class, first);
+        elem_or_null(&a[8], rows[i].sequencer, first);
+        elem_or_null(&a[9], rec->sequencer, first);
+        elem_or_null(&a[10], rec->is_delete_marker ? "t" : "f", first);
+        elem_or_null(&a[11], rec->reason, first);
+        elem_or_null(&a[12], dups, first);
+        first = 0;
+    }
+    for (k = 0; k <= INSERT_COLUMNS; k++) {
+        buf_append_char(&a[k], '}');
+        params[k] = a[k].data;
+    }
+    rc = db_query_prepared(db, &res, "s3_insert", insert_sql, INSERT_COLUMNS + 1, params, NULL,
+                           NULL, errbuf, errlen);
+    if (!rc) {
+        for (r = 0; r < PQntuples(res); r++) {
+            if (PQgetvalue(res, r, 0)[0] == 't')
+                out->ingested++;
+            else
+                out->duplicates++;
+        }
+        for (i = 0; i < n; i++)
+            out->duplicates += (size_t)rows[i].dups;
+    }
+    PQclear(res);
+    for (k = 0; k <= INSERT_COLUMNS; k++)
+        buf_release(&a[k]);
+    return rc;
+}
+
+/* S3.md "Current state" for every touched key: clear, then set, the one current record. */
+static const char current_sql[] =
+    "WITH t AS (SELECT DISTINCT b, k FROM unnest($1::text[], $2::text[]) AS x(b, k)), "
+    "lv AS (SELECT DISTINCT ON (o.bucket, o.key, o.version_id) o.id, o.bucket, o.key, "
+    "  o.sequencer, o.event_type, o.is_delete_marker "
+    "  FROM s3_objects o JOIN t ON o.bucket = t.b AND o.key = t.k "
+    "  ORDER BY o.bucket, o.key, o.version_id, o.sequencer DESC, o.event_type DESC, o.id DESC), "
+    "top AS (SELECT DISTINCT ON (bucket, key) id, is_delete_marker FROM lv "
+    "  WHERE event_type = 'Created' OR is_delete_marker "
+    "  ORDER BY bucket, key, sequencer DESC, id DESC), "
+    "cur AS (SELECT id FROM top WHERE NOT is_delete_marker), "
+    "cleared AS (UPDATE s3_objects o SET is_current = false FROM t "
+    "  WHERE o.bucket = t.b AND o.key = t.k AND o.is_current "
+    "  AND o.id NOT IN (SELECT id FROM cur) RETURNING o.id) "
+    "SELECT array_agg(id) FROM cur "
+    "WHERE (SELECT count(*) FROM cleared) >= 0";
+
+static enum err
+update_current(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen)
+{
+    struct buf b;
+    struct buf k;
+    const char *params[2];
+    PGresult *res = NULL;
+    size_t i;
+    enum err rc;
+
+    buf_init(&b, 0);
+    buf_init(&k, 0);
+    buf_append_char(&b, '{');
+    buf_append_char(&k, '{');
+    for (i = 0; i < n; i++) {
+        pgcopy_param_elem(&b, rows[i].rec->bucket, strlen(rows[i].rec->bucket), i == 0);
+        pgcopy_param_elem(&k, rows[i].rec->key, strlen(rows[i].rec->key), i == 0);
+    }
+    buf_append_char(&b, '}');
+    buf_append_char(&k, '}');
+    params[0] = b.data;
+    params[1] = k.data;
+    rc = db_query_prepared(db, &res, "s3_current_clear", current_sql, 2, params, NULL, NULL, errbuf,
+                           errlen);
+    if (!rc && !PQgetisnull(res, 0, 0)) {
+        params[0] = PQgetvalue(res, 0, 0);
+        rc = db_query_prepared(db, NULL, "s3_current_set",
+                               "UPDATE s3_objects SET is_current = true "
+                               "WHERE id = ANY ($1::uuid[]) AND NOT is_current",
+                               1, params, NULL, NULL, errbuf, errlen);
+    }
+    PQclear(res);
+    buf_release(&b);
+    buf_release(&k);
+    return rc;
+}
+
+enum err
+s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
+                struct s3_ingest_result *out, char *errbuf, size_t errlen)
+{
+    struct row *rows;
+    size_t i;
+    enum err rc;
+
+    memset(out, 0, sizeof(*out));
+    if (n == 0)
+        return ERR_OK;
+    rows = xcalloc(n, sizeof(*rows));
+    rc = prepare_rows(records, n, rows, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = lock_keys(db, rows, n, errbuf, errlen);
+    if (!rc)
+        rc = generate_sequencers(db, rows, n, errbuf, errlen);
+    if (!rc)
+        rc = insert_rows(db, rows, n, out, errbuf, errlen);
+    if (!rc)
+        rc = update_current(db, rows, n, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, "COMMIT", errbuf, errlen);
+    if (rc) {
+        db_rollback(db);
+        memset(out, 0, sizeof(*out));
+    }
+out:
+    for (i = 0; i < n; i++)
+        free(rows[i].sequencer);
+    free(rows);
+    return rc;
+}
+
+/* ---- queries ---- */
+
+static json_t *
+object_json(PGresult *res, int r)
+{
+    json_t *o = json_object();
+
+#define VAL(c) PQgetvalue(res, r, c)
+#define STR_OR_NULL(c) (PQgetisnull(res, r, c) ? json_null() : json_string(VAL(c)))
+    json_object_set_new(o, "s3ObjectId", json_string(VAL(0)));
+    json_object_set_new(o, "eventType", json_string(VAL(1)));
+    json_object_set_new(o, "bucket", json_string(VAL(2)));
+    json_object_set_new(o, "key", json_string(VAL(3)));
+    json_object_set_new(o, "versionId", json_string(VAL(4)));
+    json_object_set_new(o, "eventTime", STR_OR_NULL(5));
+    json_object_set_new(
+        o, "size", PQgetisnull(res, r, 6) ? json_null() : json_integer(strtoll(VAL(6), NULL, 10)));
+    json_object_set_new(o, "eTag", STR_OR_NULL(7));
+    json_object_set_new(o, "storageClass", STR_OR_NULL(8));
+    json_object_set_new(o, "lastModifiedDate", STR_OR_NULL(9));
+    json_object_set_new(o, "sequencer", STR_OR_NULL(10));
+    json_object_set_new(o, "isDeleteMarker", json_boolean(VAL(11)[0] == 't'));
+    json_object_set_new(o, "isCurrentState", json_boolean(VAL(12)[0] == 't'));
+    json_object_set_new(o, "reason", json_string(VAL(13)));
+    json_object_set_new(o, "numberDuplicateEvents", json_integer(strtoll(VAL(14), NULL, 10)));
+    json_object_set_new(o, "ingestedAt", json_string(VAL(15)));
+    json_object_set_new(o, "source", json_string(VAL(16)));
+#undef VAL
+#undef STR_OR_NULL
+    return o;
+}
+
+enum err
+s3_store_get(struct db *db, const char *id, json_t **object, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    *object = NULL;
+    rc = db_query(db, &res, "SELECT " OBJECT_COLUMNS " FROM s3_objects WHERE id = $1", 1, &id,
+                  errbuf, errlen);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "no such object record");
+    else
+        *object = object_json(res, 0);
+    PQclear(res);
+    return rc;
+}
+
+/* WHERE clause and parameters of a filter; params point into bufs. */
+struct where {
+    struct buf sql;
+    struct buf arrays[2];
+    const char *params[8];
+    char num[2][32];
+    int n;
+};
+
+static void
+where_build(const struct s3_filter *f, struct where *w)
+{
+    const char *const *lists[2] = {f->buckets, f->keys};
+    size_t counts[2] = {f->nbuckets, f->nkeys};
+    const char *cols[2] = {"bucket", "key"};
+    size_t i;
+    size_t j;
+
+    memset(w, 0, sizeof(*w));
+    buf_init(&w->sql, 0);
+    buf_append_str(&w->sql, " WHERE true");
+    for (i = 0; i < 2; i++) {
+        if (!lists[i] || counts[i] == 0)
+            continue;
+        buf_init(&w->arrays[i], 0);
+        buf_append_char(&w->arrays[i], '{');
+        for (j = 0; j < counts[i]; j++)
+            pgcopy_param_elem(&w->arrays[i], lists[i][j], strlen(lists[i][j]), j == 0);
+        buf_append_char(&w->arrays[i], '}');
+        w->params[w->n++] = w->arrays[i].data;
+        buf_printf(&w->sql, " AND %s LIKE ANY ($%d::text[])", cols[i], w->n);
+    }
+    if (f->version_id) {
+        w->params[w->n++] = f->version_id;
+        buf_printf(&w->sql, " AND version_id = $%d", w->n);
+    }
+    if (f->event_type) {
+        w->params[w->n++] = f->event_type;
+        buf_printf(&w->sql, " AND event_type = $%d", w->n);
+    }
+    if (f->is_delete_marker >= 0)
+        buf_printf(&w->sql, " AND %sis_delete_marker", f->is_delete_marker ? "" : "NOT ");
+    if (f->current_only)
+        buf_append_str(&w->sql, " AND is_current");
+}
+
+static void
+where_release(struct where *w)
+{
+    buf_release(&w->sql);
+    buf_release(&w->arrays[0]);
+    buf_release(&w->arrays[1]);
+}
+
+enum err
+s3_store_count(struct db *db, const struct s3_filter *f, int64_t *total, char *errbuf,
+               size_t errlen)
+{
+    struct where w;
+    struct buf sql;
+    PGresult *res = NULL;
+    enum err rc;
+
+    where_build(f, &w);
+    buf_init(&sql, 0);
+    buf_printf(&sql, "SELECT count(*) FROM s3_objects%s", w.sql.data);
+    rc = db_query(db, &res, sql.data, w.n, w.params, errbuf, errlen);
+    if (!rc)
+        *total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    buf_release(&sql);
+    where_release(&w);
+    return rc;
+}
+
+enum err
+s3_store_list(struct db *db, const struct s3_filter *f, json_t **items, int64_t *total,
+              char *errbuf, size_t errlen)
+{
+    struct where w;
+    struct buf sql;
+    PGresult *res = NULL;
+    int i;
+    enum err rc;
+
+    *items = NULL;
+    rc = s3_store_count(db, f, total, errbuf, errlen);
+    if (rc)
+        return rc;
+    where_build(f, &w);
+    buf_init(&sql, 0);
+    snprintf(w.num[0], sizeof(w.num[0]), "%lld", (long long)f->limit);
+    snprintf(w.num[1], sizeof(w.num[1]), "%lld", (long long)f->offset);
+    w.params[w.n++] = w.num[0];
+    w.params[w.n++] = w.num[1];
+    buf_printf(&sql,
+               "SELECT " OBJECT_COLUMNS " FROM s3_objects%s "
+               "ORDER BY bucket, key, sequencer, id LIMIT $%d OFFSET $%d",
+               w.sql.data, w.n - 1, w.n);
+    rc = db_query(db, &res, sql.data, w.n, w.params, errbuf, errlen);
+    if (!rc) {
+        *items = json_array();
+        for (i = 0; i < PQntuples(res); i++)
+            json_array_append_new(*items, object_json(res, i));
+    }
+    PQclear(res);
+    buf_release(&sql);
+    where_release(&w);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/*
+ * s3_store.h - the S3 object catalog (s3_objects)
+ *
+ * Ingestion is one transaction per batch: advisory locks on the touched
+ * keys (hash order), generated sequencers for records without one, insert
+ * with duplicate counting, then the current state recomputed for every
+ * touched (bucket, key) (S3.md "Current state"). Object records are jansson
+ * objects in the API's camelCase shape, owned by the caller.
+ */
+#ifndef INGESTD_S3_STORE_H
+#define INGESTD_S3_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../handlers/s3_event_decoder.h"
+#include "../server/buf.h"
+#include "../server/err.h"
+
+struct db;
+
+/* Sequencer ordering key: upper case, trailing '0's removed. ERR_BAD_INPUT unless hex. */
+enum err s3_sequencer_normalize(const char *raw, struct buf *out);
+/*
+ * The generated sequencer that follows `max` (the greatest stored for the
+ * version, or NULL): <base>-<counter+1> where max is <base>[-<counter>].
+ */
+void s3_sequencer_next(const char *max, struct buf *out);
+
+struct s3_ingest_result {
+    size_t ingested;   /* new records */
+    size_t duplicates; /* repeat deliveries counted on existing records */
+};
+
+/* Ingest records[0..n) (source "event") as one atomic batch. */
+enum err s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
+                         struct s3_ingest_result *out, char *errbuf, size_t errlen);
+
+/* ERR_NOT_FOUND when no such record. */
+enum err s3_store_get(struct db *db, const char *id, json_t **object, char *errbuf, size_t errlen);
+
+struct s3_filter {
+    const char *const *buckets; /* LIKE patterns (already translated), OR-ed; NULL = any */
+    size_t nbuckets;
+    const char *const *keys;
+    size_t nkeys;
+    const char *version_id;
+    const char *event_type; /* "Created" / "Deleted" or NULL */
+    int is_delete_marker;   /* -1 = any */
+    int current_only;       /* currentState=true */
+    int64_t offset;
+    int64_t limit;
+};
+
+/* Matching records in (bucket, key, sequencer, id) order, and the total count. */
+enum err s3_store_list(struct db *db, const struct s3_filter *f, json_t **items, int64_t *total,
+                       char *errbuf, size_t errlen);
+enum err s3_store_count(struct db *db, const struct s3_filter *f, int64_t *total, char *errbuf,
+                        size_t errlen);
+
+/*
+ * Translate an API wildcard pattern (`*` any run, `?` one character, `\*`
+ * `\?` `\\` literal) into a LIKE pattern with `\` as escape.
+ */
+void s3_like_pattern(const char *pattern, struct buf *out);
+
+#endif
