@@ -61,8 +61,7 @@ static const struct event_class eventbridge_classes[] = {
     {"Object Restore Expired", S3_CREATED, 0, "RestoreExpired", NULL},
     {"Object Storage Class Changed", S3_CREATED, 0, "StorageClassChanged",
      "destination-storage-class"},
-    {"Object Access Tier Changed", S3_CREATED, 0, "StorageClassChanged",
-     "destination-access-tier"},
+    {"Object Access Tier Changed", S3_CREATED, 0, "StorageClassChanged", "destination-access-tier"},
     {"Object Deleted", S3_DELETED, 0, "Deleted", NULL},
 };
 
@@ -272,8 +271,8 @@ time_normalise(const char *s)
         !digits(s + 11, 2, &hour) || s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' ||
         !digits(s + 17, 2, &sec))
         return NULL;
-    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
-        min > 59 || sec > 60)
+    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 || min > 59 ||
+        sec > 60)
         return NULL;
     if (*p == '.') {
         p++;
@@ -286,8 +285,8 @@ time_normalise(const char *s)
     }
     if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
         sign = 0;
-    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, &oh) &&
-               p[3] == ':' && digits(p + 4, 2, &om) && oh <= 23 && om <= 59) {
+    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, &oh) && p[3] == ':' &&
+               digits(p + 4, 2, &om) && oh <= 23 && om <= 59) {
         sign = *p == '+' ? 1 : -1;
     } else {
         return NULL;
