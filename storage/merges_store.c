@@ -296,7 +296,7 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
     if (rc)
         goto out;
     rc = db_query(db, &res,
-                  "SELECT count(*), coalesce(sum(row_count), 0), "
+                  "SELECT count(sequence), coalesce(sum(row_count), 0), "
                   "(SELECT generation FROM effective_meta), l.last, coalesce(max(sequence), 0) "
                   "FROM (SELECT coalesce(max(seq_hi), 0) AS last FROM merges) l "
                   "LEFT JOIN events ON sequence > l.last GROUP BY l.last",
