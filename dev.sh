@@ -4,8 +4,9 @@
 #   ./dev.sh run    install what is missing, build, serve on 127.0.0.1:8080
 #                   with the embedded PostgreSQL under ./var
 #   ./dev.sh test   install what is missing, build (-Werror), check formatting,
-#                   lint the OpenAPI document, run the whole suite, then build
-#                   and run it again under AddressSanitizer + UBSan
+#                   lint the OpenAPI document, install s3rver (npm), run the
+#                   whole suite (the tests start their own PostgreSQL and
+#                   s3rver), then build and run it again under ASan + UBSan
 #
 # Works on a fresh Debian 12 as root (or with sudo available).
 set -euo pipefail
@@ -49,6 +50,11 @@ check_format() {
   clang-format --dry-run --Werror $files
 }
 
+s3rver_install() {
+  log "s3rver (npm) for the S3 integration tests"
+  (cd tests/s3rver && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 lint_openapi() {
   log "openapi lint"
   (cd openapi && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npx --no-install redocly lint openapi.yaml)
@@ -71,6 +77,7 @@ test)
   install_deps test
   check_format
   lint_openapi
+  s3rver_install
   build build
   run_tests build
   log "sanitizers: ASan + UBSan"

@@ -1,0 +1,650 @@
+/*
+ * test_s3_client.c - the S3 client against a real s3rver
+ *
+ * The group setup starts s3rver from the project-local npm install
+ * (tests/s3rver: `npm ci` there) on 127.0.0.1 with --port 0, reads the port
+ * from its "S3rver listening on ADDRESS:PORT" line, and creates the test
+ * bucket with --configure-bucket; the teardown stops it and removes its temp
+ * dir. The client is configured through the AWS_* variables (key S3RVER,
+ * which s3rver knows; it does not check SigV4 signatures, but it does want
+ * x-amz-content-sha256 and a fresh x-amz-date).
+ *
+ * The repository is found through __FILE__ (CMake compiles with absolute
+ * paths) unless INGESTD_SOURCE_DIR is defined; S3RVER_JS in the environment
+ * overrides the path of s3rver.js.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/buf.h"
+#include "server/err.h"
+#include "storage/s3_client.h"
+
+#define BUCKET "test-bucket"
+#define S3RVER_READY_MS 30000
+#define S3RVER_REL "/tests/s3rver/node_modules/s3rver/bin/s3rver.js"
+#define THIS_FILE_REL "/tests/integration/test_s3_client.c"
+#define BIG_BYTES (5u * 1024u * 1024u)
+
+struct s3rver {
+    pid_t pid;
+    int out_fd; /* its stdout, kept open so that it never gets EPIPE */
+    int port;
+    char dir[64];
+    char endpoint[64];
+};
+
+static struct s3rver srv = {-1, -1, 0, "", ""};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static long
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The repository root (malloc'd). */
+static char *
+source_dir(void)
+{
+#ifdef INGESTD_SOURCE_DIR
+    return xstrdup(INGESTD_SOURCE_DIR);
+#else
+    const char *file = __FILE__;
+    size_t n = strlen(file), rel = strlen(THIS_FILE_REL);
+
+    if (n > rel && strcmp(file + n - rel, THIS_FILE_REL) == 0)
+        return xstrndup(file, n - rel);
+    return xstrdup("."); /* compiled from the repository root with a relative path */
+#endif
+}
+
+static char *
+s3rver_js(void)
+{
+    const char *env = getenv("S3RVER_JS");
+    char *root;
+    struct buf b;
+
+    if (env && *env)
+        return xstrdup(env);
+    root = source_dir();
+    buf_init(&b, 0);
+    buf_printf(&b, "%s%s", root, S3RVER_REL);
+    free(root);
+    return buf_take(&b, NULL);
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void
+print_log_tail(const char *dir)
+{
+    char path[128], tail[2001];
+    FILE *f;
+    size_t n;
+    long size;
+
+    snprintf(path, sizeof(path), "%s/s3rver.log", dir);
+    f = fopen(path, "r");
+    if (!f)
+        return;
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    fseek(f, size > 2000 ? size - 2000 : 0, SEEK_SET);
+    n = fread(tail, 1, 2000, f);
+    tail[n] = '\0';
+    fclose(f);
+    print_error("s3rver.log:\n%s\n", tail);
+}
+
+/* Run node s3rver.js in srv.dir with stdout to a pipe and stderr to s3rver.log. */
+static int
+s3rver_spawn(const char *js, int *out_fd)
+{
+    char data[96], log[96];
+    int pipefd[2], logfd;
+    pid_t pid;
+
+    snprintf(data, sizeof(data), "%s/data", srv.dir);
+    snprintf(log, sizeof(log), "%s/s3rver.log", srv.dir);
+    if (mkdir(data, 0700) != 0 || pipe2(pipefd, O_CLOEXEC) != 0)
+        return -1;
+    logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (logfd < 0)
+        return -1;
+    setenv("NODE_OPTIONS", "--openssl-legacy-provider", 1);
+    pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        dup2(pipefd[1], STDOUT_FILENO);
+        dup2(logfd, STDERR_FILENO);
+        execlp("node", "node", js, "--directory", data, "--address", "127.0.0.1", "--port", "0",
+               "--silent", "--configure-bucket", BUCKET, (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    close(logfd);
+    if (pid < 0) {
+        close(pipefd[0]);
+        return -1;
+    }
+    *out_fd = pipefd[0];
+    return pid;
+}
+
+/* Read s3rver's stdout until "S3rver listening on 127.0.0.1:PORT"; the port or -1. */
+static int
+s3rver_wait_port(int fd)
+{
+    struct buf out;
+    long deadline = now_ms() + S3RVER_READY_MS;
+    struct pollfd p = {fd, POLLIN, 0};
+    const char *at, *colon;
+    char chunk[512];
+    ssize_t n;
+    int port = -1;
+
+    buf_init(&out, 65536);
+    while (port < 0 && now_ms() < deadline) {
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        n = read(fd, chunk, sizeof(chunk));
+        if (n <= 0 || buf_append(&out, chunk, (size_t)n))
+            break;
+        at = strstr(out.data, "listening on ");
+        colon = at ? strchr(at, '\n') : NULL;
+        if (!colon)
+            continue; /* wait for the whole line */
+        colon = strrchr(at, ':');
+        port = colon ? atoi(colon + 1) : -1;
+    }
+    buf_release(&out);
+    return port > 0 ? port : -1;
+}
+
+static int
+group_setup(void **state)
+{
+    char *js = s3rver_js();
+    struct stat st;
+
+    (void)state;
+    if (stat(js, &st) != 0) {
+        print_error("%s is missing: run `npm ci` in tests/s3rver\n", js);
+        free(js);
+        return -1;
+    }
+    snprintf(srv.dir, sizeof(srv.dir), "/tmp/ts3.XXXXXX");
+    if (!mkdtemp(srv.dir)) {
+        free(js);
+        return -1;
+    }
+    srv.pid = s3rver_spawn(js, &srv.out_fd);
+    free(js);
+    if (srv.pid < 0)
+        return -1;
+    srv.port = s3rver_wait_port(srv.out_fd);
+    if (srv.port < 0) {
+        print_error("s3rver did not report its port\n");
+        print_log_tail(srv.dir);
+        return -1;
+    }
+    snprintf(srv.endpoint, sizeof(srv.endpoint), "http://127.0.0.1:%d", srv.port);
+    setenv("AWS_ENDPOINT_URL", srv.endpoint, 1);
+    setenv("AWS_REGION", "us-east-1", 1);
+    setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    int status;
+
+    (void)state;
+    if (srv.pid > 0) {
+        kill(srv.pid, SIGTERM);
+        waitpid(srv.pid, &status, 0);
+        srv.pid = -1;
+    }
+    if (srv.out_fd >= 0)
+        close(srv.out_fd);
+    if (srv.dir[0])
+        nftw(srv.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+/* A client from the AWS_* variables set by the group setup. */
+static struct s3_client *
+env_client(void)
+{
+    struct s3_client_config cfg;
+    struct s3_client *c;
+
+    s3_client_config_from_env(&cfg);
+    c = s3_client_new(&cfg);
+    assert_non_null(c);
+    return c;
+}
+
+struct collect {
+    struct buf data;
+    size_t calls;
+};
+
+static enum err
+collect_sink(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
+{
+    struct collect *col = ctx;
+
+    (void)errbuf;
+    (void)errlen;
+    col->calls++;
+    return buf_append(&col->data, data, len);
+}
+
+static unsigned char
+pattern_byte(size_t i)
+{
+    return (unsigned char)((i * 2654435761u) >> 13);
+}
+
+static unsigned char *
+pattern_new(size_t len)
+{
+    unsigned char *p = xmalloc(len);
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        p[i] = pattern_byte(i);
+    return p;
+}
+
+/* Compares the body with pattern_byte() as it streams by; stops after stop_after calls. */
+struct verify {
+    size_t off;
+    size_t calls;
+    size_t mismatches;
+    size_t stop_after; /* 0: never */
+};
+
+static enum err
+verify_sink(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
+{
+    struct verify *v = ctx;
+    size_t i;
+
+    v->calls++;
+    if (v->stop_after && v->calls >= v->stop_after)
+        return err_set(ERR_TOO_LARGE, errbuf, errlen, "test sink: enough after %zu bytes",
+                       v->off + len);
+    for (i = 0; i < len; i++)
+        if ((unsigned char)data[i] != pattern_byte(v->off + i))
+            v->mismatches++;
+    v->off += len;
+    return ERR_OK;
+}
+
+static void
+put_ok(struct s3_client *c, const char *key, const void *body, size_t len)
+{
+    char errbuf[ERRBUF_SIZE] = "";
+    enum err rc = s3_client_put(c, BUCKET, key, body, len, "application/octet-stream", errbuf,
+                                sizeof(errbuf));
+
+    if (rc)
+        print_error("put %s: %s\n", key, errbuf);
+    assert_int_equal(rc, ERR_OK);
+}
+
+/* GET key, expecting exactly body. */
+static void
+get_expect(struct s3_client *c, const char *key, const char *body, size_t len)
+{
+    struct collect col;
+    char errbuf[ERRBUF_SIZE] = "";
+    long status = 0;
+    enum err rc;
+
+    buf_init(&col.data, 0);
+    col.calls = 0;
+    rc = s3_client_get(c, BUCKET, key, collect_sink, &col, &status, errbuf, sizeof(errbuf));
+    if (rc)
+        print_error("get %s: %s\n", key, errbuf);
+    assert_int_equal(rc, ERR_OK);
+    assert_int_equal(status, 200);
+    assert_int_equal(col.data.len, len);
+    if (len)
+        assert_memory_equal(col.data.data, body, len);
+    buf_release(&col.data);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void
+test_put_then_get(void **state)
+{
+    struct s3_client *c = env_client();
+
+    (void)state;
+    put_ok(c, "small.txt", "hello, s3\n", 10);
+    get_expect(c, "small.txt", "hello, s3\n", 10);
+    put_ok(c, "small.txt", "replaced", 8);
+    get_expect(c, "small.txt", "replaced", 8);
+    put_ok(c, "empty", "", 0);
+    get_expect(c, "empty", "", 0);
+    s3_client_free(c);
+}
+
+static void
+test_big_object_streams_in_chunks(void **state)
+{
+    struct s3_client *c = env_client();
+    unsigned char *body = pattern_new(BIG_BYTES);
+    struct verify v = {0, 0, 0, 0};
+    char errbuf[ERRBUF_SIZE] = "";
+    long status = 0;
+    enum err rc;
+
+    (void)state;
+    put_ok(c, "big/object.bin", body, BIG_BYTES);
+    rc = s3_client_get(c, BUCKET, "big/object.bin", verify_sink, &v, &status, errbuf,
+                       sizeof(errbuf));
+    if (rc)
+        print_error("%s\n", errbuf);
+    assert_int_equal(rc, ERR_OK);
+    assert_int_equal(status, 200);
+    assert_int_equal(v.off, BIG_BYTES);
+    assert_int_equal(v.mismatches, 0);
+    assert_true(v.calls > 1);
+    free(body);
+    s3_client_free(c);
+}
+
+static size_t
+append_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    if (buf_append(userdata, data, size * nmemb))
+        return 0;
+    return size * nmemb;
+}
+
+/* ListObjectsV2 of the test bucket with plain libcurl (s3rver takes anonymous requests). */
+static void
+list_bucket(struct buf *xml)
+{
+    CURL *h = curl_easy_init();
+    char url[128];
+    long status = 0;
+
+    assert_non_null(h);
+    snprintf(url, sizeof(url), "%s/%s?list-type=2&max-keys=1000", srv.endpoint, BUCKET);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, xml);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    assert_int_equal(status, 200);
+    curl_easy_cleanup(h);
+}
+
+static void
+test_keys_that_need_encoding(void **state)
+{
+    static const char *const keys[] = {
+        "dir/sub dir/caf\xC3\xA9 +plus=eq&amp.csv",
+        "\xE6\x97\xA5\xE6\x9C\xAC/\xE3\x83\x95\xE3\x82\xA1\xE3\x82\xA4\xE3\x83\xAB.txt",
+        "100% (copy)!*'.txt",
+        "a~b_c-d.e,f;g:h@i$j",
+        "q?x=1#frag",
+    };
+    /* the same keys as S3 lists them (XML-escaped): stored decoded, '+' not a space */
+    static const char *const listed[] = {
+        "<Key>dir/sub dir/caf\xC3\xA9 +plus=eq&amp;amp.csv</Key>",
+        "<Key>\xE6\x97\xA5\xE6\x9C\xAC/\xE3\x83\x95\xE3\x82\xA1\xE3\x82\xA4\xE3\x83\xAB.txt</Key>",
+        "<Key>100% (copy)!*", /* the quote is escaped as &#x27; or &apos; */
+        "<Key>a~b_c-d.e,f;g:h@i$j</Key>",
+        "<Key>q?x=1#frag</Key>",
+    };
+    struct s3_client *c = env_client();
+    struct buf xml;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        put_ok(c, keys[i], keys[i], strlen(keys[i]));
+        get_expect(c, keys[i], keys[i], strlen(keys[i]));
+    }
+    buf_init(&xml, 0);
+    list_bucket(&xml);
+    for (i = 0; i < sizeof(listed) / sizeof(listed[0]); i++) {
+        if (!strstr(xml.data, listed[i]))
+            print_error("not listed: %s\nlisting: %s\n", listed[i], xml.data);
+        assert_non_null(strstr(xml.data, listed[i]));
+    }
+    buf_release(&xml);
+    s3_client_free(c);
+}
+
+static void
+test_missing_key(void **state)
+{
+    struct s3_client *c = env_client();
+    struct collect col;
+    char errbuf[ERRBUF_SIZE] = "";
+    long status = 0;
+
+    (void)state;
+    buf_init(&col.data, 0);
+    col.calls = 0;
+    assert_int_equal(s3_client_get(c, BUCKET, "no/such key", collect_sink, &col, &status, errbuf,
+                                   sizeof(errbuf)),
+                     ERR_NOT_FOUND);
+    assert_int_equal(status, 404);
+    assert_string_equal(errbuf, "s3 GET " BUCKET "/no/such key: 404 NoSuchKey");
+    assert_int_equal(col.calls, 0);
+    buf_release(&col.data);
+    s3_client_free(c);
+}
+
+static void
+test_missing_bucket(void **state)
+{
+    struct s3_client *c = env_client();
+    struct collect col;
+    char errbuf[ERRBUF_SIZE] = "";
+    long status = 0;
+
+    (void)state;
+    buf_init(&col.data, 0);
+    col.calls = 0;
+    assert_int_equal(s3_client_get(c, "no-such-bucket", "k", collect_sink, &col, &status, errbuf,
+                                   sizeof(errbuf)),
+                     ERR_NOT_FOUND);
+    assert_int_equal(status, 404);
+    assert_string_equal(errbuf, "s3 GET no-such-bucket/k: 404 NoSuchBucket");
+    assert_int_equal(s3_client_put(c, "no-such-bucket", "k", "x", 1, NULL, errbuf, sizeof(errbuf)),
+                     ERR_NOT_FOUND);
+    assert_non_null(strstr(errbuf, "NoSuchBucket"));
+    assert_int_equal(col.calls, 0);
+    buf_release(&col.data);
+    s3_client_free(c);
+}
+
+/* A loopback port that nothing listens on. */
+static int
+closed_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t salen = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port;
+
+    assert_true(fd >= 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &salen), 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static void
+test_unreachable_endpoint(void **state)
+{
+    struct s3_client_config cfg;
+    struct s3_client *c;
+    struct collect col;
+    char endpoint[64], errbuf[ERRBUF_SIZE] = "";
+    long status = -1, start, elapsed;
+    enum err rc;
+
+    (void)state;
+    s3_client_config_from_env(&cfg);
+    snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", closed_port());
+    cfg.endpoint_url = endpoint;
+    c = s3_client_new(&cfg);
+    buf_init(&col.data, 0);
+    col.calls = 0;
+    start = now_ms();
+    rc = s3_client_get(c, BUCKET, "k", collect_sink, &col, &status, errbuf, sizeof(errbuf));
+    elapsed = now_ms() - start;
+    print_message("unreachable: %ld ms: %s\n", elapsed, errbuf);
+    assert_int_equal(rc, ERR_UNAVAILABLE);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(errbuf, "s3 GET " BUCKET "/k: connection refused"));
+    assert_non_null(strstr(errbuf, "after 5 attempts"));
+    /* 4 backoffs of at least 100 + 200 + 400 + 800 ms, at most 200 + 400 + 800 + 1600 */
+    assert_true(elapsed >= 1400);
+    assert_true(elapsed < 10000);
+    assert_int_equal(s3_client_put(c, BUCKET, "k", "x", 1, NULL, errbuf, sizeof(errbuf)),
+                     ERR_UNAVAILABLE);
+    buf_release(&col.data);
+    s3_client_free(c);
+}
+
+static void
+test_sink_error_aborts(void **state)
+{
+    struct s3_client *c = env_client();
+    unsigned char *body = pattern_new(BIG_BYTES);
+    struct verify v = {0, 0, 0, 2};
+    char errbuf[ERRBUF_SIZE] = "";
+    long status = 0;
+    enum err rc;
+
+    (void)state;
+    put_ok(c, "abort/object.bin", body, BIG_BYTES);
+    rc = s3_client_get(c, BUCKET, "abort/object.bin", verify_sink, &v, &status, errbuf,
+                       sizeof(errbuf));
+    assert_int_equal(rc, ERR_TOO_LARGE);
+    assert_int_equal(v.calls, 2); /* no retry, no more data */
+    assert_non_null(strstr(errbuf, "test sink: enough after"));
+    assert_int_equal(status, 200);
+    /* the handle is fine afterwards */
+    put_ok(c, "after-abort", "still works", 11);
+    get_expect(c, "after-abort", "still works", 11);
+    free(body);
+    s3_client_free(c);
+}
+
+static void
+test_session_token(void **state)
+{
+    struct s3_client *c;
+
+    (void)state;
+    setenv("AWS_SESSION_TOKEN", "FQoGZXIvYXdzEBYaDG/session+token==", 1);
+    c = env_client();
+    unsetenv("AWS_SESSION_TOKEN");
+    put_ok(c, "token/object", "with a session token", 20);
+    get_expect(c, "token/object", "with a session token", 20);
+    s3_client_free(c);
+}
+
+static void
+test_unknown_access_key(void **state)
+{
+    struct s3_client_config cfg;
+    struct s3_client *c;
+    struct collect col;
+    char errbuf[ERRBUF_SIZE] = "";
+    long status = 0;
+
+    (void)state;
+    s3_client_config_from_env(&cfg);
+    cfg.access_key_id = "NOSUCHKEY";
+    c = s3_client_new(&cfg);
+    buf_init(&col.data, 0);
+    col.calls = 0;
+    assert_int_equal(
+        s3_client_get(c, BUCKET, "small.txt", collect_sink, &col, &status, errbuf, sizeof(errbuf)),
+        ERR_BAD_INPUT);
+    assert_int_equal(status, 403);
+    assert_string_equal(errbuf, "s3 GET " BUCKET "/small.txt: 403 InvalidAccessKeyId");
+    assert_int_equal(col.calls, 0);
+    buf_release(&col.data);
+    s3_client_free(c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_then_get),
+        cmocka_unit_test(test_big_object_streams_in_chunks),
+        cmocka_unit_test(test_keys_that_need_encoding),
+        cmocka_unit_test(test_missing_key),
+        cmocka_unit_test(test_missing_bucket),
+        cmocka_unit_test(test_unreachable_endpoint),
+        cmocka_unit_test(test_sink_error_aborts),
+        cmocka_unit_test(test_session_token),
+        cmocka_unit_test(test_unknown_access_key),
+    };
+    int failed;
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    curl_global_cleanup();
+    return failed;
+}
