@@ -41,4 +41,9 @@ void handle_objects_list(struct request *req, struct response *res);
 void handle_objects_count(struct request *req, struct response *res);
 void handle_objects_get(struct request *req, struct response *res);
 
+/* inventories.c */
+void handle_inventories_post(struct request *req, struct response *res);
+void handle_inventories_list(struct request *req, struct response *res);
+void handle_inventories_get(struct request *req, struct response *res);
+
 #endif

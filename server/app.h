@@ -8,14 +8,19 @@
 #ifndef INGESTD_APP_H
 #define INGESTD_APP_H
 
+#include <stdatomic.h>
+
 #include "config.h"
 
 struct repos_cache;
+struct inventory_runner;
 
 struct app {
     const struct config *cfg;
     const char *conninfo;
-    struct repos_cache *repos_cache; /* rendered effective repos.csv per generation */
+    struct repos_cache *repos_cache;           /* rendered effective repos.csv per generation */
+    struct inventory_runner *inventory_runner; /* woken when a job is submitted */
+    atomic_int stopping;                       /* set on SIGTERM: long waits give up */
 };
 
 #endif

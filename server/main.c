@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handlers/inventory_runner.h"
 #include "handlers/repos_cache.h"
 #include "handlers/scheduler.h"
 #include "server/app.h"
@@ -129,11 +130,13 @@ serve(struct app *app, const char *conninfo)
     int waited_ms = 0;
     enum err rc;
 
+    app->inventory_runner = inventory_runner_start(conninfo);
     workers = workers_start(app->cfg->db_pool, conninfo);
     rc = http_server_start(&http, app, workers, errbuf, sizeof(errbuf));
     if (rc) {
         log_msg(LOG_ERROR, "%s", errbuf);
         workers_stop(workers);
+        inventory_runner_stop(app->inventory_runner);
         return 1;
     }
     log_json(
@@ -148,6 +151,7 @@ serve(struct app *app, const char *conninfo)
     sigwait(&set, &sig);
     log_json(LOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(sig)));
 
+    atomic_store(&app->stopping, 1);
     scheduler_stop(sched);
     http_server_quiesce(http);
     while (http_server_inflight(http) > 0 && waited_ms < app->cfg->shutdown_grace_s * 1000) {
@@ -155,6 +159,9 @@ serve(struct app *app, const char *conninfo)
         waited_ms += 50;
     }
     workers_stop(workers);
+    /* no handler runs any more: the runner stops after its current data file */
+    inventory_runner_stop(app->inventory_runner);
+    app->inventory_runner = NULL;
     http_server_stop(http);
     return 0;
 }

@@ -28,6 +28,9 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
 
     {"POST", "/api/v1/s3/events", handle_s3_events_post, ROUTE_BODY_JSON, "write"},
+    {"POST", "/api/v1/s3/inventories", handle_inventories_post, ROUTE_BODY_JSON, "write"},
+    {"GET", "/api/v1/s3/inventories", handle_inventories_list, 0, "read"},
+    {"GET", "/api/v1/s3/inventories/{id}", handle_inventories_get, 0, "read"},
     {"GET", "/api/v1/s3/objects", handle_objects_list, 0, "read"},
     {"GET", "/api/v1/s3/objects/count", handle_objects_count, 0, "read"},
     {"GET", "/api/v1/s3/objects/{id}", handle_objects_get, 0, "read"},

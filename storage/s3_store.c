@@ -207,7 +207,10 @@ prepare_rows(const struct s3_record *recs, size_t n, struct row *rows, char *err
     return rc;
 }
 
-/* Transaction advisory locks on every touched (bucket, key), in hash order. */
+/*
+ * Transaction advisory locks: every touched bucket shared, then every touched
+ * (bucket, key) exclusive, each set in hash order.
+ */
 static enum err
 lock_keys(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen)
 {
@@ -229,11 +232,18 @@ lock_keys(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen
     buf_append_char(&k, '}');
     params[0] = b.data;
     params[1] = k.data;
-    rc = db_query_prepared(db, NULL, "s3_lock_keys",
-                           "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT "
-                           "hashtextextended(b || E'\\x1f' || k, 7400) AS h "
-                           "FROM unnest($1::text[], $2::text[]) AS x(b, k) ORDER BY h) s",
-                           2, params, NULL, NULL, errbuf, errlen);
+    /* buckets shared first (an inventory apply holds them exclusively), then the keys */
+    rc = db_query_prepared(db, NULL, "s3_lock_buckets",
+                           "SELECT pg_advisory_xact_lock_shared(h) FROM (SELECT DISTINCT "
+                           "hashtextextended('bucket' || E'\\x1f' || b, 7401) AS h "
+                           "FROM unnest($1::text[]) AS b ORDER BY h) s",
+                           1, params, NULL, NULL, errbuf, errlen);
+    if (!rc)
+        rc = db_query_prepared(db, NULL, "s3_lock_keys",
+                               "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT "
+                               "hashtextextended(b || E'\\x1f' || k, 7400) AS h "
+                               "FROM unnest($1::text[], $2::text[]) AS x(b, k) ORDER BY h) s",
+                               2, params, NULL, NULL, errbuf, errlen);
     buf_release(&b);
     buf_release(&k);
     return rc;

@@ -1,0 +1,184 @@
+/*
+ * inventories.c - /api/v1/s3/inventories: inventory ingestion jobs
+ */
+#include "handlers.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "../server/app.h"
+#include "../storage/inventory_store.h"
+#include "inventory_decoder.h"
+#include "inventory_runner.h"
+#include "params.h"
+
+/* How long ?wait=true waits for a job before answering with its state (seconds). */
+#define WAIT_MAX_S 3600
+
+static void
+sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* The job's HTTP answer: 200/422/502 when it ended (wait), else 202. */
+static void
+respond_job(struct response *res, json_t *job, int waited)
+{
+    const char *status = json_string_value(json_object_get(job, "status"));
+    json_t *es = json_object_get(job, "_error_status");
+    int code = 202;
+
+    if (waited && strcmp(status, "succeeded") == 0)
+        code = 200;
+    else if (waited && strcmp(status, "failed") == 0)
+        code = es ? (int)json_integer_value(es) : 422;
+    json_object_del(job, "_error_status");
+    if (code == 202)
+        response_header(res, "Location", "/api/v1/s3/inventories/%s",
+                        json_string_value(json_object_get(job, "id")));
+    response_json(res, code, job);
+}
+
+void
+handle_inventories_post(struct request *req, struct response *res)
+{
+    const char *wait = request_query(req, "wait");
+    json_t *body = NULL;
+    json_t *job = NULL;
+    json_error_t jerr;
+    const char *bucket = NULL;
+    const char *key = NULL;
+    char errbuf[ERRBUF_SIZE];
+    int resumed = 0;
+    int waited = 0;
+    enum err rc;
+
+    if (wait && strcmp(wait, "true") != 0 && strcmp(wait, "false") != 0) {
+        response_problem(res, req, 400, "wait: must be true or false", NULL);
+        return;
+    }
+    body = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!body) {
+        snprintf(errbuf, sizeof(errbuf), "invalid JSON at line %d: %s", jerr.line, jerr.text);
+        response_problem(res, req, 400, errbuf, NULL);
+        return;
+    }
+    if (!json_is_object(body)) {
+        response_problem(res, req, 422, "body must be {\"bucket\", \"key\"} or a manifest", NULL);
+        json_decref(body);
+        return;
+    }
+    if (json_object_get(body, "files") || json_object_get(body, "fileFormat") ||
+        json_object_get(body, "destinationBucket")) {
+        /* an inline manifest: validated now (422), stored with the job */
+        rc = inventory_store_submit(req->db, NULL, NULL, req->body, req->body_len, &job, &resumed,
+                                    errbuf, sizeof(errbuf));
+    } else {
+        bucket = json_string_value(json_object_get(body, "bucket"));
+        key = json_string_value(json_object_get(body, "key"));
+        if (!bucket || !*bucket || !key || !*key || !params_utf8_ok(bucket) ||
+            !params_utf8_ok(key) || strlen(bucket) > 255 || strlen(key) > 1024) {
+            response_problem(res, req, 422,
+                             "bucket and key (of a manifest.json or manifest.checksum) are "
+                             "required",
+                             NULL);
+            json_decref(body);
+            return;
+        }
+        rc = inventory_store_submit(req->db, bucket, key, NULL, 0, &job, &resumed, errbuf,
+                                    sizeof(errbuf));
+    }
+    json_decref(body);
+    if (rc) {
+        response_error(res, req, rc == ERR_BAD_INPUT ? ERR_UNPROCESSABLE : rc, errbuf);
+        return;
+    }
+    inventory_runner_wake(req->app->inventory_runner);
+    if (wait && strcmp(wait, "true") == 0) {
+        char id[37];
+        long slept = 0;
+        long step = 50;
+
+        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(job, "id")));
+        while (slept < WAIT_MAX_S * 1000L && !atomic_load(&req->app->stopping)) {
+            const char *status = json_string_value(json_object_get(job, "status"));
+
+            if (strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0) {
+                waited = 1;
+                break;
+            }
+            sleep_ms(step);
+            slept += step;
+            step = step < 500 ? step * 2 : 500;
+            json_decref(job);
+            job = NULL;
+            rc = inventory_store_get(req->db, id, &job, errbuf, sizeof(errbuf));
+            if (rc) {
+                response_error(res, req, rc, errbuf);
+                return;
+            }
+        }
+    }
+    respond_job(res, job, waited);
+}
+
+void
+handle_inventories_list(struct request *req, struct response *res)
+{
+    static const char *const known[] = {"limit", "before", NULL};
+    const char *before = request_query(req, "before");
+    json_t *items = NULL;
+    json_t *body;
+    char errbuf[ERRBUF_SIZE];
+    int64_t limit;
+    int more = 0;
+    size_t i;
+    enum err rc;
+
+    rc = params_known(req, known, errbuf, sizeof(errbuf));
+    if (!rc)
+        rc = params_int(req, "limit", 1, 1000, 100, &limit, errbuf, sizeof(errbuf));
+    if (!rc && before && !params_uuid_ok(before))
+        rc = err_set(ERR_BAD_INPUT, errbuf, sizeof(errbuf), "before: must be a job id");
+    if (!rc)
+        rc = inventory_store_list(req->db, before, (int)limit, &items, &more, errbuf,
+                                  sizeof(errbuf));
+    if (rc) {
+        response_error(res, req, rc, errbuf);
+        return;
+    }
+    for (i = 0; i < json_array_size(items); i++)
+        json_object_del(json_array_get(items, i), "_error_status");
+    body = json_object();
+    json_object_set_new(body, "items", items);
+    json_object_set_new(
+        body, "next",
+        more ? json_sprintf("/api/v1/s3/inventories?limit=%lld&before=%s", (long long)limit,
+                            json_string_value(json_object_get(
+                                json_array_get(items, json_array_size(items) - 1), "id")))
+             : json_null());
+    response_json(res, 200, body);
+}
+
+void
+handle_inventories_get(struct request *req, struct response *res)
+{
+    json_t *job = NULL;
+    char errbuf[ERRBUF_SIZE];
+    enum err rc;
+
+    if (!params_uuid_ok(req->params[0])) {
+        response_problem(res, req, 404, "no such inventory job", NULL);
+        return;
+    }
+    rc = inventory_store_get(req->db, req->params[0], &job, errbuf, sizeof(errbuf));
+    if (rc) {
+        response_error(res, req, rc, errbuf);
+        return;
+    }
+    json_object_del(job, "_error_status");
+    response_json(res, 200, job);
+}

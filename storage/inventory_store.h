@@ -1,0 +1,81 @@
+/*
+ * inventory_store.h - inventory jobs: records, claiming, staging, applying
+ *
+ * Job objects are jansson objects in the API's shape (API.md "Job object").
+ */
+#ifndef INGESTD_INVENTORY_STORE_H
+#define INGESTD_INVENTORY_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../handlers/inventory_decoder.h"
+#include "../server/err.h"
+
+struct db;
+
+/*
+ * Queue a job for the manifest at s3://bucket/key (manifest_json NULL) or
+ * for an inline manifest (bucket/key NULL). A failed, queued or interrupted
+ * job of the same source is resumed (queued again) instead: *resumed = 1.
+ */
+enum err inventory_store_submit(struct db *db, const char *bucket, const char *key,
+                                const char *manifest_json, size_t manifest_len, json_t **job,
+                                int *resumed, char *errbuf, size_t errlen);
+enum err inventory_store_get(struct db *db, const char *id, json_t **job, char *errbuf,
+                             size_t errlen);
+/* Newest first; `before` (a job id, may be NULL) pages back. */
+enum err inventory_store_list(struct db *db, const char *before, int limit, json_t **items,
+                              int *more, char *errbuf, size_t errlen);
+
+/* A claimed job, as the runner sees it. */
+struct inventory_claim {
+    char id[37];
+    char *bucket; /* manifest location, or NULL for inline */
+    char *key;
+    char *manifest; /* stored manifest JSON, or NULL when not fetched yet */
+};
+void inventory_claim_release(struct inventory_claim *c);
+
+/*
+ * Claim the oldest runnable job (queued, or running with its runner gone):
+ * ERR_OK with c filled, ERR_NOT_FOUND when none. The connection holds the
+ * job's session lock until inventory_store_release().
+ */
+enum err inventory_store_claim(struct db *db, struct inventory_claim *c, char *errbuf,
+                               size_t errlen);
+enum err inventory_store_release(struct db *db, const char *id, char *errbuf, size_t errlen);
+/* Store the fetched manifest and its file list (files not yet known). */
+enum err inventory_store_set_manifest(struct db *db, const char *id, const char *json,
+                                      const struct inventory_manifest *m, char *errbuf,
+                                      size_t errlen);
+/* Indexes of files not staged yet, ascending; *n of them (caller frees *idx). */
+enum err inventory_store_pending_files(struct db *db, const char *id, int **idx, size_t *n,
+                                       char *errbuf, size_t errlen);
+/* Refresh the heartbeat of a running job. */
+enum err inventory_store_heartbeat(struct db *db, const char *id, char *errbuf, size_t errlen);
+
+/*
+ * Staging one data file: begin() opens the file's transaction and its COPY;
+ * add() appends a decoded line; commit() ends the COPY, marks the file
+ * staged with its counts and adds them to the job's progress; abort() rolls
+ * everything of this file back.
+ */
+struct inventory_stage;
+enum err inventory_stage_begin(struct db *db, const char *job_id, int file_idx,
+                               struct inventory_stage **out, char *errbuf, size_t errlen);
+enum err inventory_stage_add(struct inventory_stage *s, const struct inventory_line *line,
+                             char *errbuf, size_t errlen);
+enum err inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *errbuf,
+                                size_t errlen);
+void inventory_stage_abort(struct inventory_stage *s);
+
+/* The final transaction: apply the staged lines to the catalog; job succeeded. */
+enum err inventory_store_apply(struct db *db, const char *job_id,
+                               const struct inventory_manifest *m, char *errbuf, size_t errlen);
+/* Mark the job failed with a message (staged files stay for a resume). */
+enum err inventory_store_fail(struct db *db, const char *job_id, const char *message, char *errbuf,
+                              size_t errlen);
+
+#endif
