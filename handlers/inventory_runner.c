@@ -48,7 +48,7 @@ sink_small(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
     struct buf *b = ctx;
 
     if (buf_append(b, data, len))
-        return err_set(ERR_BAD_INPUT, errbuf, errlen, "manifest larger than %u bytes",
+        return err_set(ERR_UNPROCESSABLE, errbuf, errlen, "manifest larger than %u bytes",
                        MANIFEST_MAX_BYTES);
     return ERR_OK;
 }
