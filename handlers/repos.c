@@ -152,9 +152,10 @@ parse_if_match(const struct request *req, struct repos_if_match *m)
         end = strchr(p + 1, '"');
         if (!end)
             return ERR_BAD_INPUT;
+        /* a generation's tag is its decimal digits exactly: no sign, space or leading 0 */
         n = strtoll(p + 1, &num_end, 10);
-        if (!weak && num_end == end && end > p + 1 && p[1] != '-' && p[1] != '+' &&
-            m->ngens < REPOS_IF_MATCH_MAX)
+        if (!weak && num_end == end && end > p + 1 && p[1] >= '0' && p[1] <= '9' &&
+            (p[1] != '0' || end == p + 2) && m->ngens < REPOS_IF_MATCH_MAX)
             m->gens[m->ngens++] = n;
         p = end + 1;
         while (*p == ' ' || *p == '\t')

@@ -42,10 +42,12 @@ upload_parse(const struct request *req, struct response *res)
         json_object_set_new(e, "detail", json_string(doc->errors[i].detail));
         json_array_append_new(errors, e);
     }
-    response_problem(res, req, rc == ERR_TOO_LARGE ? 413 : 400, errbuf,
-                     json_array_size(errors) ? errors : NULL);
-    if (!json_array_size(errors))
+    if (json_array_size(errors) == 0) {
         json_decref(errors);
+        errors = NULL;
+    }
+    /* response_problem takes errors */
+    response_problem(res, req, rc == ERR_TOO_LARGE ? 413 : 400, errbuf, errors);
     repos_csv_free(doc);
     return NULL;
 }

@@ -204,6 +204,16 @@ release_shared(void *cls)
     free(holder);
 }
 
+static ssize_t
+no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
 static enum MHD_Result
 queue(struct exchange *ex)
 {
@@ -223,6 +233,9 @@ queue(struct exchange *ex)
         res->shared_release = NULL;
         mr = MHD_create_response_from_buffer_with_free_callback_cls(
             res->shared_len, (void *)(uintptr_t)res->shared_data, release_shared, holder);
+    } else if (res->status == 304 || res->status == 204) {
+        /* no body and no Content-Length (RFC 9110 8.6) */
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, no_body, NULL, NULL);
     } else {
         size_t len = 0;
         char *data = buf_take(&res->body, &len);

@@ -37,8 +37,8 @@ s3_sequencer_normalize(const char *raw, struct buf *out)
             return ERR_BAD_INPUT;
         buf_append_char(out, (char)toupper((unsigned char)raw[i]));
     }
-    if (!out->data)
-        buf_append(out, "", 0);
+    if (out->len == 0) /* all zeros: "0", still above every generated value */
+        buf_append_char(out, '0');
     return ERR_OK;
 }
 
@@ -156,7 +156,8 @@ join3(const char *a, const char *b, const char *c)
     struct buf k;
 
     buf_init(&k, 0);
-    buf_printf(&k, "%s\x1f%s\x1f%s", a, b, c ? c : "");
+    /* length-prefixed, so no byte inside a field can make two keys equal */
+    buf_printf(&k, "%zu:%s%zu:%s%zu:%s", strlen(a), a, strlen(b), b, c ? strlen(c) : 0, c ? c : "");
     return buf_take(&k, NULL);
 }
 

@@ -20,7 +20,10 @@
 
 struct db;
 
-/* Sequencer ordering key: upper case, trailing '0's removed. ERR_BAD_INPUT unless hex. */
+/*
+ * Sequencer ordering key: upper case, trailing '0's removed ("0" when nothing
+ * else is left). ERR_BAD_INPUT unless hex.
+ */
 enum err s3_sequencer_normalize(const char *raw, struct buf *out);
 /*
  * The generated sequencer that follows `max` (the greatest stored for the
