@@ -385,11 +385,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     char errbuf[ERRBUF_SIZE];
     enum err rc;
 
-    (void)version;
     if (!ex) {
         ex = exchange_new(srv, conn, method, url);
         *con_cls = ex;
         first_call(ex);
+        if (!ex->latched && strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+            !request_header(&ex->req, "Host")) {
+            response_problem(&ex->res, &ex->req, 400, "HTTP/1.1 requests need a Host header", NULL);
+            ex->latched = 1;
+        }
         if (ex->latched && ex->res.status == 413 && body_expected(ex))
             return queue(ex); /* do not read a body we will not take */
         ex->state = EX_BODY;
