@@ -70,14 +70,13 @@ struct inventory_line {
 };
 
 /* Receives each line; strings are valid during the call only. */
-typedef enum err (*inventory_line_fn)(void *ctx, const struct inventory_line *line,
-                                      char *errbuf, size_t errlen);
+typedef enum err (*inventory_line_fn)(void *ctx, const struct inventory_line *line, char *errbuf,
+                                      size_t errlen);
 
 struct inventory_csv;
 
 /* file_schema may be NULL. Never NULL. */
-struct inventory_csv *inventory_csv_new(const char *file_schema, inventory_line_fn fn,
-                                        void *ctx);
+struct inventory_csv *inventory_csv_new(const char *file_schema, inventory_line_fn fn, void *ctx);
 enum err inventory_csv_feed(struct inventory_csv *d, const char *data, size_t len, char *errbuf,
                             size_t errlen);
 enum err inventory_csv_finish(struct inventory_csv *d, char *errbuf, size_t errlen);

@@ -47,3 +47,8 @@ CREATE TABLE inventory_files (
     versioned boolean NOT NULL DEFAULT false, -- its lines have a VersionId column
     PRIMARY KEY (job_id, idx)
 );
+
+-- when a record was observed: an inventory's creation time for its records
+-- (events carry eventTime); deletion detection compares it with a newer
+-- inventory's creation time
+ALTER TABLE s3_objects ADD COLUMN observed_at timestamptz;

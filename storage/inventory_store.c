@@ -242,13 +242,17 @@ inventory_store_submit(struct db *db, const char *bucket, const char *key,
     params[0] = identity.data;
     rc = db_query(db, NULL, "SELECT pg_advisory_xact_lock(hashtextextended($1, 7402))", 1, params,
                   errbuf, errlen);
+    /* the newest unfinished job of this source: running ones are returned as they are,
+     * failed and abandoned ones are queued again */
     if (!rc)
         rc = db_query(db, &res,
-                      "UPDATE inventory_jobs SET status = 'queued', error = NULL, "
-                      "error_status = NULL, finished_at = NULL WHERE id = (SELECT id FROM "
-                      "inventory_jobs WHERE identity = $1 AND (status IN ('failed', 'queued') "
-                      "OR (status = 'running' AND " JOB_ABANDONED ")) "
-                      "ORDER BY created_at DESC LIMIT 1) RETURNING id",
+                      "WITH j AS (SELECT id, status, status = 'running' AND " JOB_ABANDONED
+                      " AS abandoned FROM inventory_jobs WHERE identity = $1 AND status IN "
+                      "('queued', 'running', 'failed') ORDER BY created_at DESC LIMIT 1) "
+                      "UPDATE inventory_jobs o SET status = CASE WHEN j.status = 'running' AND "
+                      "NOT j.abandoned THEN 'running' ELSE 'queued' END, error = NULL, "
+                      "error_status = NULL, finished_at = NULL FROM j WHERE o.id = j.id "
+                      "RETURNING o.id",
                       1, params, errbuf, errlen);
     if (rc)
         goto out;
@@ -521,24 +525,28 @@ copy_text_or_null(struct buf *out, const char *v)
     buf_append_char(out, '\t');
 }
 
-/* Write the buffered group: the IsLatest line (else the last) is the candidate. */
+/*
+ * Write the buffered group. The candidate for current is the IsLatest line;
+ * without an IsLatest column, the group's last line. Order within the key:
+ * file, then line; candidates after all others, IsLatest ones last of all
+ * (also when a key's versions are spread over several files).
+ */
 static enum err
 flush_group(struct inventory_stage *s, char *errbuf, size_t errlen)
 {
-    size_t cand = s->ngroup ? s->ngroup - 1 : 0;
     size_t i;
 
-    for (i = 0; i < s->ngroup; i++)
-        if (s->group[i].is_latest == 1)
-            cand = i;
     for (i = 0; i < s->ngroup; i++) {
-        /* order within the key: file, line; the candidate after all others */
         long long ord = (long long)s->file_idx * 1000000000000LL + (long long)s->group[i].line;
+        int latest = s->group[i].is_latest;
+        int cand = latest == 1 || (latest == -1 && i == s->ngroup - 1);
 
-        if (i == cand)
+        if (latest == 1)
+            ord += 2000000000000000LL;
+        else if (cand)
             ord += 1000000000000000LL;
         buf_append(&s->out, s->group[i].row.data, s->group[i].row.len);
-        buf_printf(&s->out, "%s\t%lld\n", i == cand ? "t" : "f", ord);
+        buf_printf(&s->out, "%s\t%lld\n", cand ? "t" : "f", ord);
         buf_release(&s->group[i].row);
     }
     s->ngroup = 0;
@@ -717,6 +725,7 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
     struct buf sql;
     char table[64];
     char creation[32];
+    char inv_time[64];
     char *buckets = NULL;
     int versioned = 0;
     long long inserted = 0;
@@ -741,6 +750,18 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
         goto out;
     buckets = xstrdup(PQgetvalue(res, 0, 0));
     versioned = PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+    res = NULL;
+    /* when the inventory was taken: the manifest's creationTimestamp, else the job's creation */
+    params[0] = m->has_creation_ms ? creation : NULL;
+    params[1] = job_id;
+    rc = db_query(db, &res,
+                  "SELECT coalesce(to_timestamp($1::bigint / 1000.0), (SELECT created_at FROM "
+                  "inventory_jobs WHERE id = $2))",
+                  2, params, errbuf, errlen);
+    if (rc)
+        goto out;
+    snprintf(inv_time, sizeof(inv_time), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     res = NULL;
     params[0] = buckets;
@@ -783,11 +804,12 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
         &sql,
         "WITH ins AS (INSERT INTO s3_objects (id, bucket, key, version_id, event_type, size, "
         "etag, storage_class, last_modified, sequencer, is_delete_marker, is_current, reason, "
-        "source) SELECT s.id, s.bucket, s.key, s.version_id, CASE WHEN s.is_delete_marker THEN "
+        "source, observed_at) SELECT s.id, s.bucket, s.key, s.version_id, CASE WHEN "
+        "s.is_delete_marker THEN "
         "'Deleted' ELSE 'Created' END, s.size, s.etag, s.storage_class, s.last_modified, "
         "coalesce(split_part(kb.maxseq, '-', 1), '') || '-' || lpad((coalesce(nullif("
         "split_part(kb.maxseq, '-', 2), ''), '0')::numeric + s.ord)::text, 20, '0'), "
-        "s.is_delete_marker, %s, 'Crawl', 'inventory' FROM %s s "
+        "s.is_delete_marker, %s, 'Crawl', 'inventory', $1::timestamptz FROM %s s "
         "LEFT JOIN inv_kb kb ON kb.bucket = s.bucket AND kb.key = s.key "
         "LEFT JOIN inv_lv lv ON lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "
         "s.version_id WHERE lv.key IS NULL OR NOT (lv.is_delete_marker = s.is_delete_marker "
@@ -797,7 +819,8 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
         "AND lv.last_modified IS NOT DISTINCT FROM s.last_modified) RETURNING 1) "
         "SELECT count(*), (SELECT count(*) FROM %s) FROM ins",
         fast ? "(kb.key IS NULL AND s.cand AND NOT s.is_delete_marker)" : "false", table, table);
-    rc = db_query(db, &res, sql.data, 0, NULL, errbuf, errlen);
+    params[0] = inv_time;
+    rc = db_query(db, &res, sql.data, 1, params, errbuf, errlen);
     if (rc)
         goto out;
     inserted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -810,26 +833,27 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
     buf_printf(&sql,
                "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT o.bucket, o.key, "
                "o.version_id FROM s3_objects o WHERE o.bucket = ANY ($1::text[]) AND "
-               "o.is_current AND coalesce(o.event_time, o.ingested_at) <= coalesce("
-               "to_timestamp($2::bigint / 1000.0), (SELECT created_at FROM inventory_jobs WHERE "
-               "id = $3)) AND NOT EXISTS (SELECT 1 FROM %s s WHERE s.bucket = o.bucket AND "
-               "s.key = o.key AND (NOT $4::boolean OR s.version_id = o.version_id))",
+               "o.is_current AND coalesce(o.event_time, o.observed_at, o.ingested_at) <= "
+               "$2::timestamptz AND NOT EXISTS (SELECT 1 FROM %s s WHERE s.bucket = o.bucket AND "
+               "s.key = o.key AND (NOT $3::boolean OR s.version_id = o.version_id))",
                table);
-    params[1] = m->has_creation_ms ? creation : NULL;
-    params[2] = job_id;
-    params[3] = versioned ? "t" : "f";
-    rc = db_query(db, NULL, sql.data, 4, params, errbuf, errlen);
+    params[0] = buckets;
+    params[1] = inv_time;
+    params[2] = versioned ? "t" : "f";
+    rc = db_query(db, NULL, sql.data, 3, params, errbuf, errlen);
     if (!rc)
         rc = db_query(db, &res,
                       "WITH d AS (INSERT INTO s3_objects (id, bucket, key, version_id, "
-                      "event_type, sequencer, is_delete_marker, reason, source) SELECT "
+                      "event_type, sequencer, is_delete_marker, reason, source, observed_at) "
+                      "SELECT "
                       "gen_random_uuid(), d.bucket, d.key, d.version_id, 'Deleted', "
                       "coalesce(split_part(mx.m, '-', 1), '') || '-' || lpad((coalesce(nullif("
                       "split_part(mx.m, '-', 2), ''), '0')::numeric + 1)::text, 20, '0'), false, "
-                      "'Crawl', 'inventory' FROM inv_deleted d, LATERAL (SELECT max(x.sequencer) "
+                      "'Crawl', 'inventory', $1::timestamptz FROM inv_deleted d, LATERAL "
+                      "(SELECT max(x.sequencer) "
                       "AS m FROM s3_objects x WHERE x.bucket = d.bucket AND x.key = d.key) mx "
                       "RETURNING 1) SELECT count(*) FROM d",
-                      0, NULL, errbuf, errlen);
+                      1, params + 1, errbuf, errlen);
     if (rc)
         goto out;
     deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

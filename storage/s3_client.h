@@ -54,14 +54,12 @@ typedef enum err (*s3_sink_fn)(void *ctx, const char *data, size_t len, char *er
  * for other 4xx (403 access denied...). *http_status (if not NULL) gets the
  * last status (0 without an answer).
  */
-enum err s3_client_get(struct s3_client *c, const char *bucket, const char *key,
-                       s3_sink_fn sink, void *ctx, long *http_status, char *errbuf,
-                       size_t errlen);
+enum err s3_client_get(struct s3_client *c, const char *bucket, const char *key, s3_sink_fn sink,
+                       void *ctx, long *http_status, char *errbuf, size_t errlen);
 
 /* PUT bucket/key with a body in memory (used for exports and tests). */
-enum err s3_client_put(struct s3_client *c, const char *bucket, const char *key,
-                       const void *body, size_t len, const char *content_type, char *errbuf,
-                       size_t errlen);
+enum err s3_client_put(struct s3_client *c, const char *bucket, const char *key, const void *body,
+                       size_t len, const char *content_type, char *errbuf, size_t errlen);
 
 /*
  * The SigV4 Authorization header value for a request, exposed for the unit

@@ -609,7 +609,13 @@ where_build(const struct s3_filter *f, struct where *w)
             pgcopy_param_elem(&w->arrays[i], lists[i][j], strlen(lists[i][j]), j == 0);
         buf_append_char(&w->arrays[i], '}');
         w->params[w->n++] = w->arrays[i].data;
-        buf_printf(&w->sql, " AND %s LIKE ANY ($%d::text[])", cols[i], w->n);
+        /* one plain LIKE per pattern: a prefix pattern becomes an index range
+         * (the columns are COLLATE "C"); LIKE ANY (array) would scan everything */
+        buf_printf(&w->sql, " AND (");
+        for (j = 0; j < counts[i]; j++)
+            buf_printf(&w->sql, "%s%s LIKE ($%d::text[])[%zu]", j ? " OR " : "", cols[i], w->n,
+                       j + 1);
+        buf_append_char(&w->sql, ')');
     }
     if (f->version_id) {
         w->params[w->n++] = f->version_id;
