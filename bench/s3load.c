@@ -126,9 +126,9 @@ mix(unsigned long long x)
 enum kind { K_PUT, K_MPU, K_COPY, K_DELETE, K_TRANSITION, K_RESTORE };
 
 static const char *const event_names[] = {
-    "ObjectCreated:Put",    "ObjectCreated:CompleteMultipartUpload",
-    "ObjectCreated:Copy",   "ObjectRemoved:Delete",
-    "LifecycleTransition",  "ObjectRestore:Completed"};
+    "ObjectCreated:Put",   "ObjectCreated:CompleteMultipartUpload",
+    "ObjectCreated:Copy",  "ObjectRemoved:Delete",
+    "LifecycleTransition", "ObjectRestore:Completed"};
 
 struct rec {
     uint32_t key;
@@ -167,19 +167,19 @@ rec_json(struct text *t, const struct rec *r, int first)
 
     gmtime_r(&secs, &tm);
     snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (unsigned)(ms % 1000));
-    text_printf(t,
-                "%s{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"awsRegion\":"
-                "\"ap-southeast-2\",\"eventTime\":\"%s\",\"eventName\":\"%s\",\"userIdentity\":"
-                "{\"principalId\":\"AWS:AROAEXAMPLE:pipeline\"},\"requestParameters\":"
-                "{\"sourceIPAddress\":\"10.2.%u.%u\"},\"responseElements\":{\"x-amz-request-id\":"
-                "\"%016llX\",\"x-amz-id-2\":\"%016llx%016llx\"},\"s3\":{\"s3SchemaVersion\":\"1.0\","
-                "\"configurationId\":\"ingestd-events\",\"bucket\":{\"name\":\"%s\","
-                "\"ownerIdentity\":{\"principalId\":\"A3NL1KOZZKEXAMPLE\"},\"arn\":"
-                "\"arn:aws:s3:::%s\"},\"object\":{\"key\":\"%s\"",
-                first ? "" : ",", when, event_names[r->kind], (unsigned)(h & 0xff),
-                (unsigned)((h >> 8) & 0xff), h2, h, h2, bucket, bucket, key);
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+    text_printf(
+        t,
+        "%s{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"awsRegion\":"
+        "\"ap-southeast-2\",\"eventTime\":\"%s\",\"eventName\":\"%s\",\"userIdentity\":"
+        "{\"principalId\":\"AWS:AROAEXAMPLE:pipeline\"},\"requestParameters\":"
+        "{\"sourceIPAddress\":\"10.2.%u.%u\"},\"responseElements\":{\"x-amz-request-id\":"
+        "\"%016llX\",\"x-amz-id-2\":\"%016llx%016llx\"},\"s3\":{\"s3SchemaVersion\":\"1.0\","
+        "\"configurationId\":\"ingestd-events\",\"bucket\":{\"name\":\"%s\","
+        "\"ownerIdentity\":{\"principalId\":\"A3NL1KOZZKEXAMPLE\"},\"arn\":"
+        "\"arn:aws:s3:::%s\"},\"object\":{\"key\":\"%s\"",
+        first ? "" : ",", when, event_names[r->kind], (unsigned)(h & 0xff),
+        (unsigned)((h >> 8) & 0xff), h2, h, h2, bucket, bucket, key);
     if (!deleted) {
         /* sizes: .bam large, indexes and json small */
         unsigned long long size = strstr(key, ".bam") && !strstr(key, ".bai")
@@ -196,8 +196,8 @@ rec_json(struct text *t, const struct rec *r, int first)
 }
 
 struct gen {
-    uint64_t g;                  /* last event number */
-    uint32_t nkeys;              /* keys 0..nkeys-1 have been created */
+    uint64_t g;                   /* last event number */
+    uint32_t nkeys;               /* keys 0..nkeys-1 have been created */
     struct rec ring[RECENT_RING]; /* recent records */
     uint64_t nring;
 };
@@ -530,7 +530,8 @@ main(int argc, char **argv)
     int r;
 
     if (argc < 2 || argc > 7) {
-        fprintf(stderr, "usage: s3load BASE_URL [PREFILL [CLIENTS [BATCHES [BATCH [LIST_RUNS]]]]]\n");
+        fprintf(stderr,
+                "usage: s3load BASE_URL [PREFILL [CLIENTS [BATCHES [BATCH [LIST_RUNS]]]]]\n");
         return 2;
     }
     base = argv[1];
