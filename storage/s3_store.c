@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uuid/uuid.h>
+
 #include "db.h"
 #include "locks.h"
 #include "pgcopy.h"
@@ -347,20 +349,24 @@ out:
     return rc;
 }
 
-/* Columns of the insert, as parameter arrays. */
-#define INSERT_COLUMNS 12
-
-static const char insert_sql[] =
-    "INSERT INTO s3_objects AS o (id, bucket, key, version_id, event_type, event_time, size, "
-    "etag, storage_class, sequencer, sequencer_raw, is_delete_marker, reason, "
-    "number_duplicate_events, source) "
-    "SELECT gen_random_uuid(), x.b, x.k, x.v, x.et, x.t, x.s, x.e, x.sc, x.seq, x.raw, x.dm, "
-    "x.r, x.d, 'event' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-    "$5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], "
-    "$11::boolean[], $12::text[], $13::int[]) AS x(b, k, v, et, t, s, e, sc, seq, raw, dm, r, d) "
-    "ON CONFLICT (bucket, key, sequencer, version_id, event_type) DO UPDATE SET "
-    "number_duplicate_events = o.number_duplicate_events + excluded.number_duplicate_events + 1 "
-    "RETURNING (xmax = 0)";
+/* The kept rows of a batch as parameter arrays (one per column). */
+enum batch_column {
+    COL_BUCKET,
+    COL_KEY,
+    COL_VERSION,
+    COL_TYPE,
+    COL_TIME,
+    COL_SIZE,
+    COL_ETAG,
+    COL_CLASS,
+    COL_SEQUENCER,
+    COL_RAW,
+    COL_MARKER,
+    COL_REASON,
+    COL_DUPS,
+    COL_ID,
+    COL_COUNT
+};
 
 static void
 elem_or_null(struct buf *a, const char *v, int first)
@@ -373,20 +379,14 @@ elem_or_null(struct buf *a, const char *v, int first)
         buf_append_str(a, "NULL");
 }
 
-static enum err
-insert_rows(struct db *db, struct row *rows, size_t n, struct s3_ingest_result *out, char *errbuf,
-            size_t errlen)
+static void
+batch_arrays(struct row *rows, size_t n, struct buf a[COL_COUNT])
 {
-    struct buf a[INSERT_COLUMNS + 1];
-    const char *params[INSERT_COLUMNS + 1];
-    PGresult *res = NULL;
     size_t i;
     size_t k;
     int first = 1;
-    int r;
-    enum err rc;
 
-    for (k = 0; k <= INSERT_COLUMNS; k++) {
+    for (k = 0; k < COL_COUNT; k++) {
         buf_init(&a[k], 0);
         buf_append_char(&a[k], '{');
     }
@@ -394,99 +394,132 @@ insert_rows(struct db *db, struct row *rows, size_t n, struct s3_ingest_result *
         const struct s3_record *rec = rows[i].rec;
         char size[32];
         char dups[16];
+        char id[37];
+        uuid_t u;
 
         if (!rows[i].keep)
             continue;
         snprintf(size, sizeof(size), "%lld", (long long)rec->size);
         snprintf(dups, sizeof(dups), "%d", rows[i].dups);
-        elem_or_null(&a[0], rec->bucket, first);
-        elem_or_null(&a[1], rec->key, first);
-        elem_or_null(&a[2], rec->version_id, first);
-        elem_or_null(&a[3], rec->event_type == S3_CREATED ? "Created" : "Deleted", first);
-        elem_or_null(&a[4], rec->event_time, first);
-        elem_or_null(&a[5], rec->has_size ? size : NULL, first);
-        elem_or_null(&a[6], rec->etag, first);
-        elem_or_null(&a[7], rec->storage_class, first);
-        elem_or_null(&a[8], rows[i].sequencer, first);
-        elem_or_null(&a[9], rec->sequencer, first);
-        elem_or_null(&a[10], rec->is_delete_marker ? "t" : "f", first);
-        elem_or_null(&a[11], rec->reason, first);
-        elem_or_null(&a[12], dups, first);
+        uuid_generate(u);
+        uuid_unparse_lower(u, id);
+        elem_or_null(&a[COL_BUCKET], rec->bucket, first);
+        elem_or_null(&a[COL_KEY], rec->key, first);
+        elem_or_null(&a[COL_VERSION], rec->version_id, first);
+        elem_or_null(&a[COL_TYPE], rec->event_type == S3_CREATED ? "Created" : "Deleted", first);
+        elem_or_null(&a[COL_TIME], rec->event_time, first);
+        elem_or_null(&a[COL_SIZE], rec->has_size ? size : NULL, first);
+        elem_or_null(&a[COL_ETAG], rec->etag, first);
+        elem_or_null(&a[COL_CLASS], rec->storage_class, first);
+        elem_or_null(&a[COL_SEQUENCER], rows[i].sequencer, first);
+        elem_or_null(&a[COL_RAW], rec->sequencer, first);
+        elem_or_null(&a[COL_MARKER], rec->is_delete_marker ? "t" : "f", first);
+        elem_or_null(&a[COL_REASON], rec->reason, first);
+        elem_or_null(&a[COL_DUPS], dups, first);
+        elem_or_null(&a[COL_ID], id, first);
         first = 0;
     }
-    for (k = 0; k <= INSERT_COLUMNS; k++) {
+    for (k = 0; k < COL_COUNT; k++)
         buf_append_char(&a[k], '}');
-        params[k] = a[k].data;
-    }
-    rc = db_query_prepared(db, &res, "s3_insert", insert_sql, INSERT_COLUMNS + 1, params, NULL,
-                           NULL, errbuf, errlen);
-    if (!rc) {
-        for (r = 0; r < PQntuples(res); r++) {
-            if (PQgetvalue(res, r, 0)[0] == 't')
-                out->ingested++;
-            else
-                out->duplicates++;
-        }
-        for (i = 0; i < n; i++)
-            out->duplicates += (size_t)rows[i].dups;
-    }
-    PQclear(res);
-    for (k = 0; k <= INSERT_COLUMNS; k++)
-        buf_release(&a[k]);
-    return rc;
 }
 
-/* S3.md "Current state" for every touched key: clear, then set, the one current record. */
-static const char current_sql[] =
-    "WITH t AS (SELECT DISTINCT b, k FROM unnest($1::text[], $2::text[]) AS x(b, k)), "
-    "lv AS (SELECT DISTINCT ON (o.bucket, o.key, o.version_id) o.id, o.bucket, o.key, "
-    "  o.sequencer, o.event_type, o.is_delete_marker "
-    "  FROM s3_objects o JOIN t ON o.bucket = t.b AND o.key = t.k "
-    "  ORDER BY o.bucket, o.key, o.version_id, o.sequencer DESC, o.event_type DESC, o.id DESC), "
-    "top AS (SELECT DISTINCT ON (bucket, key) id, is_delete_marker FROM lv "
-    "  WHERE event_type = 'Created' OR is_delete_marker "
-    "  ORDER BY bucket, key, sequencer DESC, id DESC), "
-    "cur AS (SELECT id FROM top WHERE NOT is_delete_marker), "
-    "cleared AS (UPDATE s3_objects o SET is_current = false FROM t "
-    "  WHERE o.bucket = t.b AND o.key = t.k AND o.is_current "
-    "  AND o.id NOT IN (SELECT id FROM cur) RETURNING o.id) "
-    "SELECT array_agg(id) FROM cur "
-    "WHERE (SELECT count(*) FROM cleared) >= 0";
+/*
+ * S3.md "Current state" for every touched key, decided before the batch is
+ * inserted: over the key's stored records plus the batch's new ones, the
+ * latest record per version, then the latest existing version. Stored
+ * records that lose it are cleared here; the batch's winners are inserted
+ * current, so a new current record costs no second write. Returns the
+ * winners' ids and the stored winners that must become current again.
+ */
+static const char plan_current_sql[] =
+    "WITH x AS (SELECT b COLLATE \"C\" AS b, k COLLATE \"C\" AS k, v COLLATE \"C\" AS v, et, "
+    "  seq COLLATE \"C\" AS seq, dm, id FROM unnest($1::text[], $2::text[], $3::text[], "
+    "  $4::text[], $5::text[], $6::boolean[], $7::uuid[]) AS x(b, k, v, et, seq, dm, id)), "
+    "t AS (SELECT DISTINCT b, k FROM x), "
+    "e AS (SELECT o.id, o.bucket AS b, o.key AS k, o.version_id AS v, o.sequencer AS seq, "
+    "  o.event_type AS et, o.is_delete_marker AS dm, o.is_current AS cur "
+    "  FROM s3_objects o JOIN t ON o.bucket = t.b AND o.key = t.k), "
+    "allr AS (SELECT id, b, k, v, seq, et, dm, cur FROM e UNION ALL "
+    "  SELECT x.id, x.b, x.k, x.v, x.seq, x.et, x.dm, NULL FROM x WHERE NOT EXISTS (SELECT 1 "
+    "  FROM e WHERE e.b = x.b AND e.k = x.k AND e.v = x.v AND e.et = x.et AND e.seq = x.seq)), "
+    "lv AS (SELECT DISTINCT ON (b, k, v) id, b, k, seq, et, dm, cur FROM allr "
+    "  ORDER BY b, k, v, seq DESC, et DESC, id DESC), "
+    "top AS (SELECT DISTINCT ON (b, k) id, dm, cur FROM lv WHERE et = 'Created' OR dm "
+    "  ORDER BY b, k, seq DESC, id DESC), "
+    "w AS (SELECT id, cur FROM top WHERE NOT dm), "
+    "clr AS (UPDATE s3_objects o SET is_current = false FROM t WHERE o.bucket = t.b "
+    "  AND o.key = t.k AND o.is_current AND o.id NOT IN (SELECT id FROM w) RETURNING 1) "
+    "SELECT (SELECT coalesce(array_agg(id), '{}') FROM w), "
+    "  (SELECT coalesce(array_agg(id), '{}') FROM w WHERE cur IS FALSE), "
+    "  (SELECT count(*) FROM clr)";
 
+static const char insert_sql[] =
+    "INSERT INTO s3_objects AS o (id, bucket, key, version_id, event_type, event_time, size, "
+    "etag, storage_class, sequencer, sequencer_raw, is_delete_marker, reason, "
+    "number_duplicate_events, source, is_current) "
+    "SELECT x.id, x.b, x.k, x.v, x.et, x.t, x.s, x.e, x.sc, x.seq, x.raw, x.dm, "
+    "x.r, x.d, 'event', x.id = ANY ($15::uuid[]) FROM unnest($1::text[], $2::text[], $3::text[], "
+    "$4::text[], $5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::text[], "
+    "$10::text[], $11::boolean[], $12::text[], $13::int[], $14::uuid[]) "
+    "AS x(b, k, v, et, t, s, e, sc, seq, raw, dm, r, d, id) "
+    "ON CONFLICT (bucket, key, sequencer, version_id, event_type) DO UPDATE SET "
+    "number_duplicate_events = o.number_duplicate_events + excluded.number_duplicate_events + 1 "
+    "RETURNING (xmax = 0)";
+
+/* Decide the current records, then insert the batch with them. */
 static enum err
-update_current(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen)
+insert_rows(struct db *db, struct row *rows, size_t n, struct s3_ingest_result *out, char *errbuf,
+            size_t errlen)
 {
-    struct buf b;
-    struct buf k;
-    const char *params[2];
+    struct buf a[COL_COUNT];
+    const char *params[COL_COUNT + 1];
+    PGresult *plan = NULL;
     PGresult *res = NULL;
     size_t i;
+    size_t k;
+    int r;
     enum err rc;
 
-    buf_init(&b, 0);
-    buf_init(&k, 0);
-    buf_append_char(&b, '{');
-    buf_append_char(&k, '{');
-    for (i = 0; i < n; i++) {
-        pgcopy_param_elem(&b, rows[i].rec->bucket, strlen(rows[i].rec->bucket), i == 0);
-        pgcopy_param_elem(&k, rows[i].rec->key, strlen(rows[i].rec->key), i == 0);
+    batch_arrays(rows, n, a);
+    params[0] = a[COL_BUCKET].data;
+    params[1] = a[COL_KEY].data;
+    params[2] = a[COL_VERSION].data;
+    params[3] = a[COL_TYPE].data;
+    params[4] = a[COL_SEQUENCER].data;
+    params[5] = a[COL_MARKER].data;
+    params[6] = a[COL_ID].data;
+    rc = db_query_prepared(db, &plan, "s3_plan_current", plan_current_sql, 7, params, NULL, NULL,
+                           errbuf, errlen);
+    if (rc)
+        goto out;
+    for (k = 0; k < COL_COUNT; k++)
+        params[k] = a[k].data;
+    params[COL_COUNT] = PQgetvalue(plan, 0, 0);
+    rc = db_query_prepared(db, &res, "s3_insert", insert_sql, COL_COUNT + 1, params, NULL, NULL,
+                           errbuf, errlen);
+    if (rc)
+        goto out;
+    for (r = 0; r < PQntuples(res); r++) {
+        if (PQgetvalue(res, r, 0)[0] == 't')
+            out->ingested++;
+        else
+            out->duplicates++;
     }
-    buf_append_char(&b, '}');
-    buf_append_char(&k, '}');
-    params[0] = b.data;
-    params[1] = k.data;
-    rc = db_query_prepared(db, &res, "s3_current_clear", current_sql, 2, params, NULL, NULL, errbuf,
-                           errlen);
-    if (!rc && !PQgetisnull(res, 0, 0)) {
-        params[0] = PQgetvalue(res, 0, 0);
+    for (i = 0; i < n; i++)
+        out->duplicates += (size_t)rows[i].dups;
+    if (strcmp(PQgetvalue(plan, 0, 1), "{}") != 0) {
+        /* a stored record is current again (e.g. its newer version was deleted) */
+        params[0] = PQgetvalue(plan, 0, 1);
         rc = db_query_prepared(db, NULL, "s3_current_set",
                                "UPDATE s3_objects SET is_current = true "
                                "WHERE id = ANY ($1::uuid[]) AND NOT is_current",
                                1, params, NULL, NULL, errbuf, errlen);
     }
+out:
+    PQclear(plan);
     PQclear(res);
-    buf_release(&b);
-    buf_release(&k);
+    for (k = 0; k < COL_COUNT; k++)
+        buf_release(&a[k]);
     return rc;
 }
 
@@ -513,8 +546,6 @@ s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
         rc = generate_sequencers(db, rows, n, errbuf, errlen);
     if (!rc)
         rc = insert_rows(db, rows, n, out, errbuf, errlen);
-    if (!rc)
-        rc = update_current(db, rows, n, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
     if (rc) {
