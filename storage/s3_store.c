@@ -235,18 +235,17 @@ lock_keys(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen
     buf_append_char(&k, '}');
     params[0] = b.data;
     params[1] = k.data;
-    /* buckets shared first (an inventory apply holds them exclusively), then the keys */
-    rc = db_query_prepared(db, NULL, "s3_lock_buckets",
+    /* buckets shared first (an inventory apply holds them exclusively), then the keys;
+     * Append runs its branches in order */
+    rc = db_query_prepared(db, NULL, "s3_lock",
                            "SELECT pg_advisory_xact_lock_shared(h) FROM (SELECT DISTINCT "
                            "hashtextextended('bucket' || E'\\x1f' || b, 7401) AS h "
-                           "FROM unnest($1::text[]) AS b ORDER BY h) s",
-                           1, params, NULL, NULL, errbuf, errlen);
-    if (!rc)
-        rc = db_query_prepared(db, NULL, "s3_lock_keys",
-                               "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT "
-                               "hashtextextended(b || E'\\x1f' || k, 7400) AS h "
-                               "FROM unnest($1::text[], $2::text[]) AS x(b, k) ORDER BY h) s",
-                               2, params, NULL, NULL, errbuf, errlen);
+                           "FROM unnest($1::text[]) AS b ORDER BY h) s "
+                           "UNION ALL "
+                           "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT "
+                           "hashtextextended(b || E'\\x1f' || k, 7400) AS h "
+                           "FROM unnest($1::text[], $2::text[]) AS x(b, k) ORDER BY h) s",
+                           2, params, NULL, NULL, errbuf, errlen);
     buf_release(&b);
     buf_release(&k);
     return rc;
