@@ -155,4 +155,45 @@ struct th_resp th_post_json(const char *base, const char *path, const char *json
  * test when it cannot be read. */
 char *th_read_file(const char *path, size_t *len);
 
+/* ---- s3rver (harness_s3rver.c) ----------------------------------------- */
+
+/*
+ * Start s3rver from the project-local npm install (tests/s3rver; S3RVER_JS
+ * in the environment overrides the path of s3rver.js) in a new temp dir
+ * /tmp/ts3.XXXXXX on 127.0.0.1 with a free port, creating each bucket of
+ * `buckets` (NULL-terminated, at most 8, may be NULL). Waits up to 30 s for
+ * its port, then sets AWS_ENDPOINT_URL, AWS_REGION=us-east-1 and
+ * AWS_ACCESS_KEY_ID = AWS_SECRET_ACCESS_KEY = S3RVER and unsets
+ * AWS_SESSION_TOKEN in this process. Returns 0, or -1 after printing why
+ * (for a group setup to return); call th_s3rver_free either way. One s3rver
+ * per process.
+ */
+int th_s3rver_start(const char *const *buckets);
+/* "http://127.0.0.1:PORT" of the running s3rver (borrowed; "" before a start). */
+const char *th_s3rver_endpoint(void);
+/* SIGTERM and reap s3rver, remove its temp dir; a no-op when not started. */
+void th_s3rver_free(void);
+/*
+ * The repository root (malloc'd): INGESTD_SOURCE_DIR when defined, else
+ * derived from __FILE__ (CMake compiles with absolute paths), else ".".
+ */
+char *th_source_dir(void);
+
+/* ---- small helpers (harness_util.c) ------------------------------------- */
+
+/* printf into a new malloc'd string ("" for empty output; caller frees). */
+char *th_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* CLOCK_MONOTONIC in milliseconds. */
+long th_now_ms(void);
+/* Sleep `ms` milliseconds, resuming after signals. */
+void th_sleep_ms(long ms);
+/* 1 when `s` is a lower-case hex UUID (8-4-4-4-12), else 0; NULL gives 0. */
+int th_is_uuid(const char *s);
+/* 1 when `s` is RFC 3339 UTC with milliseconds (2026-11-21T10:15:30.123Z), else 0. */
+int th_is_ts(const char *s);
+/* The string member `key` of `o` (borrowed); fails the test when it is not a string. */
+const char *th_jstr(json_t *o, const char *key);
+/* The integer member `key` of `o`; fails the test when it is not an integer. */
+json_int_t th_jint(json_t *o, const char *key);
+
 #endif

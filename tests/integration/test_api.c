@@ -39,21 +39,6 @@ static struct {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-strf(const char *fmt, ...)
-{
-    struct buf b;
-    va_list ap;
-
-    buf_init(&b, 0);
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    return buf_take(&b, NULL);
-}
-
 static const char *
 B(void)
 {
@@ -97,26 +82,6 @@ want_body(const struct th_resp *r, const char *data, size_t len)
                  r->body, len, (int)len, data);
 }
 
-static json_int_t
-jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_integer(v))
-        fail_msg("\"%s\" is not an integer", key);
-    return json_integer_value(v);
-}
-
-static const char *
-jstr(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_string(v))
-        fail_msg("\"%s\" is not a string", key);
-    return json_string_value(v);
-}
-
 /* Fail unless `got` equals the JSON text `expected`. */
 static void
 want_json(json_t *got, const char *expected)
@@ -132,40 +97,6 @@ want_json(json_t *got, const char *expected)
         fail_msg("JSON\n  %s\nwant\n  %s", g, expected);
     }
     json_decref(want);
-}
-
-static int
-is_uuid(const char *s)
-{
-    size_t i;
-
-    if (!s || strlen(s) != 36)
-        return 0;
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
-        } else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* RFC 3339 UTC with milliseconds: 2026-11-21T10:15:30.123Z */
-static int
-is_ts(const char *s)
-{
-    static const char pat[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-    size_t i;
-
-    if (!s || strlen(s) != sizeof(pat) - 1)
-        return 0;
-    for (i = 0; pat[i]; i++) {
-        if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
-            return 0;
-    }
-    return 1;
 }
 
 static void
@@ -249,19 +180,19 @@ check_event(json_t *e)
     json_t *cols = json_object_get(e, "columns");
     json_t *mid = json_object_get(e, "merge_id");
     json_t *mat = json_object_get(e, "merged_at");
-    const char *status = jstr(e, "status");
-    const char *sha = jstr(e, "sha256");
+    const char *status = th_jstr(e, "status");
+    const char *sha = th_jstr(e, "sha256");
     size_t i;
 
     assert_int_equal(json_object_size(e), 12);
-    assert_true(is_uuid(jstr(e, "id")));
-    assert_true(jint(e, "sequence") >= 1);
+    assert_true(th_is_uuid(th_jstr(e, "id")));
+    assert_true(th_jint(e, "sequence") >= 1);
     assert_true(!strcmp(status, "pending") || !strcmp(status, "merged"));
-    assert_true(is_ts(jstr(e, "received_at")));
+    assert_true(th_is_ts(th_jstr(e, "received_at")));
     assert_true(json_is_null(json_object_get(e, "source")) ||
                 json_is_string(json_object_get(e, "source")));
-    assert_true(jint(e, "rows") >= 0);
-    assert_true(jint(e, "bytes") >= 1);
+    assert_true(th_jint(e, "rows") >= 0);
+    assert_true(th_jint(e, "bytes") >= 1);
     assert_int_equal(strlen(sha), 64);
     assert_int_equal(strspn(sha, "0123456789abcdef"), 64);
     assert_true(json_is_array(cols));
@@ -271,8 +202,8 @@ check_event(json_t *e)
         assert_true(json_is_null(mid));
         assert_true(json_is_null(mat));
     } else {
-        assert_true(is_uuid(json_string_value(mid)));
-        assert_true(is_ts(json_string_value(mat)));
+        assert_true(th_is_uuid(json_string_value(mid)));
+        assert_true(th_is_ts(json_string_value(mat)));
     }
     assert_true(json_is_boolean(json_object_get(e, "duplicate")));
 }
@@ -289,12 +220,12 @@ upload(const char *base, const char *csv, const char *const *headers, long statu
     e = th_resp_json(&r);
     check_event(e);
     if (status == 201) {
-        char *loc = strf("/api/v1/events/%s", jstr(e, "id"));
+        char *loc = th_strf("/api/v1/events/%s", th_jstr(e, "id"));
 
         want_header(&r, "Location", loc);
         free(loc);
         assert_false(json_is_true(json_object_get(e, "duplicate")));
-        assert_string_equal(jstr(e, "status"), "pending");
+        assert_string_equal(th_jstr(e, "status"), "pending");
     } else {
         assert_true(json_is_true(json_object_get(e, "duplicate")));
     }
@@ -309,21 +240,21 @@ check_merge(json_t *m)
     json_t *ca = json_object_get(m, "columns_added");
 
     assert_int_equal(json_object_size(m), 14);
-    assert_true(is_uuid(jstr(m, "id")));
-    assert_string_equal(jstr(m, "status"), "succeeded");
+    assert_true(th_is_uuid(th_jstr(m, "id")));
+    assert_string_equal(th_jstr(m, "status"), "succeeded");
     assert_true(json_is_boolean(json_object_get(m, "dry_run")));
     assert_true(json_is_array(ca));
-    assert_true(is_ts(jstr(m, "started_at")));
-    assert_true(is_ts(jstr(m, "finished_at")));
-    assert_true(strcmp(jstr(m, "started_at"), jstr(m, "finished_at")) <= 0);
-    assert_true(jint(m, "duration_ms") >= 0);
-    assert_true(jint(m, "events") >= 0);
-    assert_true(jint(m, "generation") >= 0);
-    assert_true(jint(m, "added") >= 0 && jint(m, "updated") >= 0 && jint(m, "unchanged") >= 0 &&
-                jint(m, "skipped") >= 0);
-    assert_int_equal(jint(m, "added") + jint(m, "updated") + jint(m, "unchanged") +
-                         jint(m, "skipped"),
-                     jint(m, "rows"));
+    assert_true(th_is_ts(th_jstr(m, "started_at")));
+    assert_true(th_is_ts(th_jstr(m, "finished_at")));
+    assert_true(strcmp(th_jstr(m, "started_at"), th_jstr(m, "finished_at")) <= 0);
+    assert_true(th_jint(m, "duration_ms") >= 0);
+    assert_true(th_jint(m, "events") >= 0);
+    assert_true(th_jint(m, "generation") >= 0);
+    assert_true(th_jint(m, "added") >= 0 && th_jint(m, "updated") >= 0 &&
+                th_jint(m, "unchanged") >= 0 && th_jint(m, "skipped") >= 0);
+    assert_int_equal(th_jint(m, "added") + th_jint(m, "updated") + th_jint(m, "unchanged") +
+                         th_jint(m, "skipped"),
+                     th_jint(m, "rows"));
 }
 
 /* POST /api/v1/merges with `body` (NULL: no body at all); want 200; the merge. */
@@ -355,9 +286,9 @@ want_counts(json_t *m, json_int_t events, json_int_t rows, json_int_t added, jso
 {
     char *got = json_dumps(m, JSON_COMPACT);
 
-    if (jint(m, "events") != events || jint(m, "rows") != rows || jint(m, "added") != added ||
-        jint(m, "updated") != updated || jint(m, "unchanged") != unchanged ||
-        jint(m, "skipped") != skipped)
+    if (th_jint(m, "events") != events || th_jint(m, "rows") != rows ||
+        th_jint(m, "added") != added || th_jint(m, "updated") != updated ||
+        th_jint(m, "unchanged") != unchanged || th_jint(m, "skipped") != skipped)
         fail_msg("merge %s\nwant events %lld rows %lld added %lld updated %lld unchanged %lld "
                  "skipped %lld",
                  got, (long long)events, (long long)rows, (long long)added, (long long)updated,
@@ -382,9 +313,9 @@ put_repos(const char *base, const char *csv, const char *const *headers)
     {
         json_t *j = th_resp_json(&r);
 
-        gen = jint(j, "generation");
+        gen = th_jint(j, "generation");
         assert_true(gen >= 1);
-        etag = strf("\"%lld\"", (long long)gen);
+        etag = th_strf("\"%lld\"", (long long)gen);
         want_header(&r, "ETag", etag);
         free(etag);
         json_decref(j);
@@ -465,10 +396,10 @@ group_setup(void **state)
     PQclear(th_pg_exec(G.pg, "CREATE DATABASE ingestd_fresh"));
     PQclear(th_pg_exec(G.pg, "CREATE DATABASE ingestd_example"));
     G.srv = th_ingestd_start(th_pg_url(G.pg), NULL);
-    url = strf("%s dbname=ingestd_fresh", th_pg_url(G.pg));
+    url = th_strf("%s dbname=ingestd_fresh", th_pg_url(G.pg));
     G.fresh = th_ingestd_start(url, NULL);
     free(url);
-    url = strf("%s dbname=ingestd_example", th_pg_url(G.pg));
+    url = th_strf("%s dbname=ingestd_example", th_pg_url(G.pg));
     G.example = th_ingestd_start(url, NULL);
     free(url);
     return 0;
@@ -602,13 +533,13 @@ test_worked_example(void **state)
 
     e1 = upload(base, example_event1, NULL, 201);
     e2 = upload(base, example_event2, NULL, 201);
-    assert_true(jint(e2, "sequence") > jint(e1, "sequence"));
-    assert_int_equal(jint(e1, "rows"), 2);
-    assert_int_equal(jint(e1, "bytes"), strlen(example_event1));
+    assert_true(th_jint(e2, "sequence") > th_jint(e1, "sequence"));
+    assert_int_equal(th_jint(e1, "rows"), 2);
+    assert_int_equal(th_jint(e1, "bytes"), strlen(example_event1));
 
     m = merge_now(base, NULL);
     want_counts(m, 2, 4, 2, 2, 0, 0);
-    assert_int_equal(jint(m, "generation"), 2);
+    assert_int_equal(th_jint(m, "generation"), 2);
     assert_false(json_is_true(json_object_get(m, "dry_run")));
     assert_int_equal(json_array_size(json_object_get(m, "columns_added")), 0);
 
@@ -622,12 +553,12 @@ test_worked_example(void **state)
     for (i = 0; i < 2; i++) {
         json_t *e = i ? e2 : e1;
 
-        path = strf("/api/v1/events/%s", jstr(e, "id"));
+        path = th_strf("/api/v1/events/%s", th_jstr(e, "id"));
         j = get_json(base, path, 200);
         check_event(j);
-        assert_string_equal(jstr(j, "status"), "merged");
-        assert_string_equal(jstr(j, "merge_id"), jstr(m, "id"));
-        assert_string_equal(jstr(j, "merged_at"), jstr(m, "finished_at"));
+        assert_string_equal(th_jstr(j, "status"), "merged");
+        assert_string_equal(th_jstr(j, "merge_id"), th_jstr(m, "id"));
+        assert_string_equal(th_jstr(j, "merged_at"), th_jstr(m, "finished_at"));
         assert_false(json_is_true(json_object_get(j, "duplicate")));
         json_decref(j);
         free(path);
@@ -639,19 +570,19 @@ test_worked_example(void **state)
     assert_int_equal(json_array_size(items), 2);
     json_decref(items);
 
-    path = strf("/api/v1/merges/%s", jstr(m, "id"));
+    path = th_strf("/api/v1/merges/%s", th_jstr(m, "id"));
     j = get_json(base, path, 200);
     assert_true(json_equal(j, m));
     json_decref(j);
     free(path);
 
     /* the JSON rows tell which event wrote each row */
-    ev_ids[0] = jstr(e1, "id");
-    ev_ids[1] = jstr(e2, "id");
-    ev_ids[2] = jstr(e1, "id");
-    ev_ids[3] = jstr(e2, "id");
+    ev_ids[0] = th_jstr(e1, "id");
+    ev_ids[1] = th_jstr(e2, "id");
+    ev_ids[2] = th_jstr(e1, "id");
+    ev_ids[3] = th_jstr(e2, "id");
     j = get_json(base, "/api/v1/repos", 200);
-    assert_int_equal(jint(j, "generation"), 2);
+    assert_int_equal(th_jint(j, "generation"), 2);
     items = json_object_get(j, "items");
     assert_int_equal(json_array_size(items), 4);
     for (i = 0; i < 4; i++) {
@@ -659,8 +590,8 @@ test_worked_example(void **state)
                                             "org/third-repo"};
         json_t *row = json_array_get(items, i);
 
-        assert_string_equal(jstr(row, "path"), paths[i]);
-        assert_string_equal(jstr(row, "event_id"), ev_ids[i]);
+        assert_string_equal(th_jstr(row, "path"), paths[i]);
+        assert_string_equal(th_jstr(row, "event_id"), ev_ids[i]);
     }
     json_decref(j);
     json_decref(m);
@@ -721,7 +652,7 @@ test_operations(void **state)
     /* the served document is openapi/openapi.yaml, byte for byte */
     dir = xstrdup(__FILE__);
     *strrchr(dir, '/') = '\0';
-    spec_path = strf("%s/../../openapi/openapi.yaml", dir);
+    spec_path = th_strf("%s/../../openapi/openapi.yaml", dir);
     spec = th_read_file(spec_path, &spec_len);
     r = th_get(B(), "/openapi.yaml", NULL);
     want_status(&r, 200, "GET /openapi.yaml");
@@ -746,7 +677,7 @@ want_generated_id(const struct th_resp *r, const char *not_this)
     char *id = th_resp_header(r, "X-Request-Id");
 
     assert_non_null(id);
-    if (!is_uuid(id))
+    if (!th_is_uuid(id))
         fail_msg("X-Request-Id \"%s\" is not a generated UUID", id);
     if (not_this)
         assert_string_not_equal(id, not_this);
@@ -773,7 +704,7 @@ test_request_id(void **state)
     /* up to 128 characters are echoed, longer ids are replaced */
     memset(id128, 'a', 128);
     id128[128] = '\0';
-    h = strf("X-Request-Id: %s", id128);
+    h = th_strf("X-Request-Id: %s", id128);
     r = th_get(B(), "/healthz", (const char *[]){h, NULL});
     want_header(&r, "X-Request-Id", id128);
     th_resp_release(&r);
@@ -781,7 +712,7 @@ test_request_id(void **state)
 
     memset(id129, 'b', 129);
     id129[129] = '\0';
-    h = strf("X-Request-Id: %s", id129);
+    h = th_strf("X-Request-Id: %s", id129);
     r = th_get(B(), "/healthz", (const char *[]){h, NULL});
     want_generated_id(&r, id129);
     th_resp_release(&r);
@@ -805,7 +736,7 @@ test_request_id(void **state)
     r2 = th_get(B(), "/healthz", NULL);
     a = th_resp_header(&r, "X-Request-Id");
     b = th_resp_header(&r2, "X-Request-Id");
-    assert_true(is_uuid(a) && is_uuid(b));
+    assert_true(th_is_uuid(a) && th_is_uuid(b));
     assert_string_not_equal(a, b);
     free(a);
     free(b);
@@ -817,14 +748,14 @@ test_request_id(void **state)
     want_status(&r, 404, "GET /no/such/path");
     want_header(&r, "X-Request-Id", "trace-404");
     j = th_resp_json(&r);
-    assert_string_equal(jstr(j, "request_id"), "trace-404");
+    assert_string_equal(th_jstr(j, "request_id"), "trace-404");
     json_decref(j);
     th_resp_release(&r);
     r = th_get(B(), "/no/such/path", (const char *[]){"X-Request-Id: not ok", NULL});
     a = th_resp_header(&r, "X-Request-Id");
     j = th_resp_json(&r);
-    assert_true(is_uuid(a));
-    assert_string_equal(jstr(j, "request_id"), a);
+    assert_true(th_is_uuid(a));
+    assert_string_equal(th_jstr(j, "request_id"), a);
     json_decref(j);
     free(a);
     th_resp_release(&r);
@@ -850,18 +781,18 @@ test_event_create_and_get(void **state)
     (void)state;
     e = upload(B(), csv, src, 201);
     sha256_hex(csv, strlen(csv), sha);
-    assert_string_equal(jstr(e, "status"), "pending");
-    assert_string_equal(jstr(e, "source"), "worker-3");
-    assert_int_equal(jint(e, "rows"), 2);
-    assert_int_equal(jint(e, "bytes"), strlen(csv));
-    assert_string_equal(jstr(e, "sha256"), sha);
+    assert_string_equal(th_jstr(e, "status"), "pending");
+    assert_string_equal(th_jstr(e, "source"), "worker-3");
+    assert_int_equal(th_jint(e, "rows"), 2);
+    assert_int_equal(th_jint(e, "bytes"), strlen(csv));
+    assert_string_equal(th_jstr(e, "sha256"), sha);
     want_json(json_object_get(e, "columns"),
               "[\"origin\",\"path\",\"branch\",\"cloneUrl\",\"changeset\",\"publishUri\"]");
     assert_true(json_is_null(json_object_get(e, "merge_id")));
     assert_true(json_is_null(json_object_get(e, "merged_at")));
     assert_true(json_is_false(json_object_get(e, "duplicate")));
 
-    path = strf("/api/v1/events/%s", jstr(e, "id"));
+    path = th_strf("/api/v1/events/%s", th_jstr(e, "id"));
     j = get_json(B(), path, 200);
     if (!json_equal(j, e))
         fail_msg("GET %s differs from the 201 answer", path);
@@ -872,7 +803,7 @@ test_event_create_and_get(void **state)
     th_resp_release(&r);
     free(path);
 
-    path = strf("/api/v1/events/%s/content", jstr(e, "id"));
+    path = th_strf("/api/v1/events/%s/content", th_jstr(e, "id"));
     r = th_get(B(), path, NULL);
     want_status(&r, 200, "GET content");
     want_header(&r, "Content-Type", "text/csv; charset=utf-8");
@@ -881,7 +812,7 @@ test_event_create_and_get(void **state)
     free(path);
 
     /* no X-Event-Source: null; no Content-Type: read as text/csv; utf-8 charsets */
-    seq = jint(e, "sequence");
+    seq = th_jint(e, "sequence");
     r = th_request("POST", B(), "/api/v1/events", NULL, "origin,path\ngh,create/no-ct\n",
                    strlen("origin,path\ngh,create/no-ct\n"));
     want_status(&r, 201, "POST without Content-Type");
@@ -889,8 +820,8 @@ test_event_create_and_get(void **state)
     check_event(e2);
     assert_true(json_is_null(json_object_get(e2, "source")));
     want_json(json_object_get(e2, "columns"), "[\"origin\",\"path\"]");
-    assert_true(jint(e2, "sequence") > seq);
-    seq = jint(e2, "sequence");
+    assert_true(th_jint(e2, "sequence") > seq);
+    seq = th_jint(e2, "sequence");
     json_decref(e2);
     th_resp_release(&r);
     {
@@ -901,11 +832,11 @@ test_event_create_and_get(void **state)
         size_t i;
 
         for (i = 0; i < sizeof(cts) / sizeof(cts[0]); i++) {
-            char *body = strf("origin,path\ngh,create/ct-%zu\n", i);
+            char *body = th_strf("origin,path\ngh,create/ct-%zu\n", i);
 
             e2 = upload(B(), body, (const char *[]){cts[i], NULL}, 201);
-            assert_true(jint(e2, "sequence") > seq);
-            seq = jint(e2, "sequence");
+            assert_true(th_jint(e2, "sequence") > seq);
+            seq = th_jint(e2, "sequence");
             json_decref(e2);
             free(body);
         }
@@ -932,9 +863,9 @@ test_event_duplicates(void **state)
 
     /* the same bytes again: 200, the stored event, nothing stored */
     x = upload(B(), a, NULL, 200);
-    assert_string_equal(jstr(x, "id"), jstr(ea, "id"));
-    assert_int_equal(jint(x, "sequence"), jint(ea, "sequence"));
-    assert_string_equal(jstr(x, "source"), "first");
+    assert_string_equal(th_jstr(x, "id"), th_jstr(ea, "id"));
+    assert_int_equal(th_jint(x, "sequence"), th_jint(ea, "sequence"));
+    assert_string_equal(th_jstr(x, "source"), "first");
     json_object_set_new(x, "duplicate", json_false());
     assert_true(json_equal(x, ea));
     json_decref(x);
@@ -944,26 +875,26 @@ test_event_duplicates(void **state)
     eb = upload(B(), b, (const char *[]){"Idempotency-Key: key-b-1", NULL}, 201);
     n = count_events(B());
     x = upload(B(), c, (const char *[]){"Idempotency-Key: key-b-1", NULL}, 200);
-    assert_string_equal(jstr(x, "id"), jstr(eb, "id"));
-    assert_int_equal(jint(x, "sequence"), jint(eb, "sequence"));
+    assert_string_equal(th_jstr(x, "id"), th_jstr(eb, "id"));
+    assert_int_equal(th_jint(x, "sequence"), th_jint(eb, "sequence"));
     json_decref(x);
     x = upload(B(), "this is,\"not a csv", (const char *[]){"Idempotency-Key: key-b-1", NULL}, 200);
-    assert_string_equal(jstr(x, "id"), jstr(eb, "id"));
+    assert_string_equal(th_jstr(x, "id"), th_jstr(eb, "id"));
     json_decref(x);
     assert_int_equal(count_events(B()), n);
     /* c was not stored under the key: uploading it alone makes a new event */
     x = upload(B(), c, NULL, 201);
-    assert_true(jint(x, "sequence") > jint(eb, "sequence"));
+    assert_true(th_jint(x, "sequence") > th_jint(eb, "sequence"));
     json_decref(x);
 
     /* identical content with a new key and source: the original; key and source not recorded */
     x = upload(B(), a, (const char *[]){"Idempotency-Key: key-a-2", "X-Event-Source: second", NULL},
                200);
-    assert_string_equal(jstr(x, "id"), jstr(ea, "id"));
-    assert_string_equal(jstr(x, "source"), "first");
+    assert_string_equal(th_jstr(x, "id"), th_jstr(ea, "id"));
+    assert_string_equal(th_jstr(x, "source"), "first");
     json_decref(x);
     y = upload(B(), d, (const char *[]){"Idempotency-Key: key-a-2", NULL}, 201);
-    assert_string_not_equal(jstr(y, "id"), jstr(ea, "id"));
+    assert_string_not_equal(th_jstr(y, "id"), th_jstr(ea, "id"));
     json_decref(y);
     x = get_json(B(), "/api/v1/events?source=second", 200);
     want_json(x, "{\"items\":[],\"next\":null}");
@@ -976,7 +907,7 @@ test_event_duplicates(void **state)
 static void
 want_content(const char *id, const char *data, size_t len)
 {
-    char *path = strf("/api/v1/events/%s/content", id);
+    char *path = th_strf("/api/v1/events/%s/content", id);
     struct th_resp r = th_get(B(), path, NULL);
 
     want_status(&r, 200, path);
@@ -1017,7 +948,7 @@ test_event_multipart(void **state)
     static const char file2[] = "origin,path\ngh,mp/three\n";
     static const char file3[] = "origin,path\ngh,mp/gzip-of-form\n";
     static const char file4[] = "origin,path\ngh,mp/chunked-form\n";
-    char *ct = strf("Content-Type: multipart/form-data; boundary=%s", boundary);
+    char *ct = th_strf("Content-Type: multipart/form-data; boundary=%s", boundary);
     const char *h[] = {ct, NULL};
     const char *hgz[] = {ct, "Content-Encoding: gzip", NULL};
     struct th_resp r;
@@ -1034,9 +965,9 @@ test_event_multipart(void **state)
     want_status(&r, 201, "POST multipart");
     e = th_resp_json(&r);
     check_event(e);
-    assert_int_equal(jint(e, "rows"), 2);
-    assert_int_equal(jint(e, "bytes"), strlen(file1));
-    want_content(jstr(e, "id"), file1, strlen(file1));
+    assert_int_equal(th_jint(e, "rows"), 2);
+    assert_int_equal(th_jint(e, "bytes"), strlen(file1));
+    want_content(th_jstr(e, "id"), file1, strlen(file1));
     json_decref(e);
     th_resp_release(&r);
     free(body);
@@ -1046,8 +977,8 @@ test_event_multipart(void **state)
     r = th_request("POST", B(), "/api/v1/events", h, body, len);
     want_status(&r, 201, "POST multipart with a text field");
     e = th_resp_json(&r);
-    assert_int_equal(jint(e, "bytes"), strlen(file2));
-    want_content(jstr(e, "id"), file2, strlen(file2));
+    assert_int_equal(th_jint(e, "bytes"), strlen(file2));
+    want_content(th_jstr(e, "id"), file2, strlen(file2));
     json_decref(e);
     th_resp_release(&r);
     free(body);
@@ -1058,7 +989,7 @@ test_event_multipart(void **state)
     r = th_request("POST", B(), "/api/v1/events", hgz, gz, gz_len);
     want_status(&r, 201, "POST gzip multipart");
     e = th_resp_json(&r);
-    want_content(jstr(e, "id"), file3, strlen(file3));
+    want_content(th_jstr(e, "id"), file3, strlen(file3));
     json_decref(e);
     th_resp_release(&r);
     free(gz);
@@ -1066,11 +997,11 @@ test_event_multipart(void **state)
 
     /* and the form may come chunked, in small pieces */
     body = multipart_body(boundary, file4, strlen(file4), 0, &len);
-    url = strf("%s/api/v1/events", B());
+    url = th_strf("%s/api/v1/events", B());
     assert_int_equal(th_http_chunked("POST", url, h, body, len, 7, &r), 0);
     want_status(&r, 201, "POST chunked multipart");
     e = th_resp_json(&r);
-    want_content(jstr(e, "id"), file4, strlen(file4));
+    want_content(th_jstr(e, "id"), file4, strlen(file4));
     json_decref(e);
     th_resp_release(&r);
     free(url);
@@ -1105,9 +1036,9 @@ test_event_gzip(void **state)
         want_status(&r, 201, encodings[i]);
         e = th_resp_json(&r);
         check_event(e);
-        assert_int_equal(jint(e, "rows"), 500);
-        assert_int_equal(jint(e, "bytes"), csv.len);
-        want_content(jstr(e, "id"), csv.data, csv.len);
+        assert_int_equal(th_jint(e, "rows"), 500);
+        assert_int_equal(th_jint(e, "bytes"), csv.len);
+        want_content(th_jstr(e, "id"), csv.data, csv.len);
         json_decref(e);
         th_resp_release(&r);
         free(gz);
@@ -1134,8 +1065,8 @@ test_event_gzip(void **state)
                        both, l1 + l2);
         want_status(&r, 201, "two gzip members");
         e = th_resp_json(&r);
-        assert_int_equal(jint(e, "rows"), 2);
-        want_content(jstr(e, "id"), whole, strlen(whole));
+        assert_int_equal(th_jint(e, "rows"), 2);
+        want_content(th_jstr(e, "id"), whole, strlen(whole));
         json_decref(e);
         th_resp_release(&r);
         free(both);
@@ -1146,7 +1077,7 @@ test_event_gzip(void **state)
         static const char plain[] = "origin,path\ngh,gz/identity\n";
         json_t *e = upload(B(), plain, (const char *[]){"Content-Encoding: identity", NULL}, 201);
 
-        want_content(jstr(e, "id"), plain, strlen(plain));
+        want_content(th_jstr(e, "id"), plain, strlen(plain));
         json_decref(e);
     }
 }
@@ -1156,7 +1087,7 @@ test_event_chunked(void **state)
 {
     struct buf csv;
     struct th_resp r;
-    char *url = strf("%s/api/v1/events", B());
+    char *url = th_strf("%s/api/v1/events", B());
     const char *h[] = {"Content-Type: text/csv", NULL};
     json_t *e;
     size_t k;
@@ -1173,8 +1104,8 @@ test_event_chunked(void **state)
         want_status(&r, 201, "chunked POST");
         e = th_resp_json(&r);
         check_event(e);
-        assert_int_equal(jint(e, "bytes"), csv.len);
-        want_content(jstr(e, "id"), csv.data, csv.len);
+        assert_int_equal(th_jint(e, "bytes"), csv.len);
+        want_content(th_jstr(e, "id"), csv.data, csv.len);
         json_decref(e);
         th_resp_release(&r);
         buf_release(&csv);
@@ -1203,28 +1134,28 @@ test_event_content_exact(void **state)
     drain();
     e = upload(B(), csv, NULL, 201);
     sha256_hex(csv, sizeof(csv) - 1, sha);
-    assert_int_equal(jint(e, "rows"), 3);
-    assert_int_equal(jint(e, "bytes"), sizeof(csv) - 1);
-    assert_string_equal(jstr(e, "sha256"), sha);
+    assert_int_equal(th_jint(e, "rows"), 3);
+    assert_int_equal(th_jint(e, "bytes"), sizeof(csv) - 1);
+    assert_string_equal(th_jstr(e, "sha256"), sha);
     want_json(json_object_get(e, "columns"),
               "[\"origin\",\"path\",\"branch\",\"changeset\",\"publishUri\",\"notes\"]");
-    want_content(jstr(e, "id"), csv, sizeof(csv) - 1);
+    want_content(th_jstr(e, "id"), csv, sizeof(csv) - 1);
 
     /* values are kept exactly as parsed */
     json_decref(merge_now(B(), NULL));
-    want_content(jstr(e, "id"), csv, sizeof(csv) - 1); /* merged events keep their content */
+    want_content(th_jstr(e, "id"), csv, sizeof(csv) - 1); /* merged events keep their content */
     j = get_json(B(), "/api/v1/repos?path=content/a", 200);
     row = json_array_get(json_object_get(j, "items"), 0);
     assert_non_null(row);
-    assert_string_equal(jstr(json_object_get(row, "columns"), "notes"),
+    assert_string_equal(th_jstr(json_object_get(row, "columns"), "notes"),
                         "multi\r\nline, with \"quotes\"");
-    assert_string_equal(jstr(row, "event_id"), jstr(e, "id"));
+    assert_string_equal(th_jstr(row, "event_id"), th_jstr(e, "id"));
     json_decref(j);
     j = get_json(B(), "/api/v1/repos?path=content/b", 200);
     row = json_array_get(json_object_get(j, "items"), 0);
     assert_non_null(row);
-    assert_string_equal(jstr(row, "branch"), "");
-    assert_string_equal(jstr(json_object_get(row, "columns"), "notes"), "lf\nonly");
+    assert_string_equal(th_jstr(row, "branch"), "");
+    assert_string_equal(th_jstr(json_object_get(row, "columns"), "notes"), "lf\nonly");
     json_decref(j);
     json_decref(e);
 }
@@ -1272,7 +1203,7 @@ test_events_list(void **state)
 
     (void)state;
     for (i = 0; i < 5; i++) {
-        char *csv = strf("origin,path\ngh,list/%zu\n", i);
+        char *csv = th_strf("origin,path\ngh,list/%zu\n", i);
 
         made[i] = upload(B(), csv, (const char *[]){srcs[i], NULL}, 201);
         free(csv);
@@ -1282,17 +1213,17 @@ test_events_list(void **state)
     j = get_json(B(), "/api/v1/events?source=list-a&limit=2", 200);
     items = json_object_get(j, "items");
     assert_int_equal(json_array_size(items), 2);
-    assert_string_equal(jstr(json_array_get(items, 0), "id"), jstr(made[0], "id"));
-    assert_string_equal(jstr(json_array_get(items, 1), "id"), jstr(made[2], "id"));
-    want = strf("/api/v1/events?source=list-a&limit=2&after=%lld",
-                (long long)jint(made[2], "sequence"));
-    assert_string_equal(jstr(j, "next"), want);
+    assert_string_equal(th_jstr(json_array_get(items, 0), "id"), th_jstr(made[0], "id"));
+    assert_string_equal(th_jstr(json_array_get(items, 1), "id"), th_jstr(made[2], "id"));
+    want = th_strf("/api/v1/events?source=list-a&limit=2&after=%lld",
+                   (long long)th_jint(made[2], "sequence"));
+    assert_string_equal(th_jstr(j, "next"), want);
     free(want);
     json_decref(j);
     items = follow_pages(B(), "/api/v1/events?source=list-a&limit=2", &pages);
     assert_int_equal(pages, 2);
     assert_int_equal(json_array_size(items), 3);
-    assert_string_equal(jstr(json_array_get(items, 2), "id"), jstr(made[3], "id"));
+    assert_string_equal(th_jstr(json_array_get(items, 2), "id"), th_jstr(made[3], "id"));
     json_decref(items);
     /* a page that ends exactly at the last event has no next */
     j = get_json(B(), "/api/v1/events?source=list-a&limit=3", 200);
@@ -1304,35 +1235,36 @@ test_events_list(void **state)
     j = get_json(B(), "/api/v1/events?source=list%20src%2F%C3%BC&limit=1", 200);
     items = json_object_get(j, "items");
     assert_int_equal(json_array_size(items), 1);
-    assert_string_equal(jstr(json_array_get(items, 0), "id"), jstr(made[1], "id"));
-    assert_string_equal(jstr(json_array_get(items, 0), "source"), "list src/\xC3\xBC");
-    want = strf("/api/v1/events?source=list%%20src%%2F%%C3%%BC&limit=1&after=%lld",
-                (long long)jint(made[1], "sequence"));
-    assert_string_equal(jstr(j, "next"), want);
+    assert_string_equal(th_jstr(json_array_get(items, 0), "id"), th_jstr(made[1], "id"));
+    assert_string_equal(th_jstr(json_array_get(items, 0), "source"), "list src/\xC3\xBC");
+    want = th_strf("/api/v1/events?source=list%%20src%%2F%%C3%%BC&limit=1&after=%lld",
+                   (long long)th_jint(made[1], "sequence"));
+    assert_string_equal(th_jstr(j, "next"), want);
     free(want);
     json_decref(j);
     items = follow_pages(B(), "/api/v1/events?source=list%20src%2F%C3%BC&limit=1", &pages);
     assert_int_equal(json_array_size(items), 2);
-    assert_string_equal(jstr(json_array_get(items, 1), "id"), jstr(made[4], "id"));
+    assert_string_equal(th_jstr(json_array_get(items, 1), "id"), th_jstr(made[4], "id"));
     json_decref(items);
 
     /* after */
-    path = strf("/api/v1/events?source=list-a&after=%lld", (long long)jint(made[0], "sequence"));
+    path =
+        th_strf("/api/v1/events?source=list-a&after=%lld", (long long)th_jint(made[0], "sequence"));
     items = list_items(B(), path);
     assert_int_equal(json_array_size(items), 2);
-    assert_string_equal(jstr(json_array_get(items, 0), "id"), jstr(made[2], "id"));
+    assert_string_equal(th_jstr(json_array_get(items, 0), "id"), th_jstr(made[2], "id"));
     json_decref(items);
     free(path);
 
     /* every event, in ascending sequence, also when paged with status */
     items = follow_pages(B(), "/api/v1/events?status=pending&limit=2", &pages);
     for (i = 1; i < json_array_size(items); i++)
-        assert_true(jint(json_array_get(items, i), "sequence") >
-                    jint(json_array_get(items, i - 1), "sequence"));
+        assert_true(th_jint(json_array_get(items, i), "sequence") >
+                    th_jint(json_array_get(items, i - 1), "sequence"));
     json_decref(items);
     j = get_json(B(), "/api/v1/events?status=pending&limit=1", 200);
-    assert_int_equal(strncmp(jstr(j, "next"), "/api/v1/events?status=pending&limit=1&after=", 44),
-                     0);
+    assert_int_equal(
+        strncmp(th_jstr(j, "next"), "/api/v1/events?status=pending&limit=1&after=", 44), 0);
     json_decref(j);
     items = list_items(B(), "/api/v1/events?status=merged&source=list-a");
     assert_int_equal(json_array_size(items), 0);
@@ -1347,7 +1279,7 @@ test_events_list(void **state)
     assert_int_equal(json_array_size(items), 3);
     for (i = 0; i < 3; i++) {
         check_event(json_array_get(items, i));
-        assert_string_equal(jstr(json_array_get(items, i), "status"), "merged");
+        assert_string_equal(th_jstr(json_array_get(items, i), "status"), "merged");
     }
     json_decref(items);
     items = list_items(B(), "/api/v1/events?status=pending");
@@ -1370,7 +1302,7 @@ test_events_default_limit(void **state)
 
     (void)state;
     for (i = 0; i < 101; i++) {
-        char *csv = strf("origin,path\ngh,bulk/%zu\n", i);
+        char *csv = th_strf("origin,path\ngh,bulk/%zu\n", i);
         json_t *e = upload(B(), csv, src, 201);
 
         if (i == 99)
@@ -1381,9 +1313,9 @@ test_events_default_limit(void **state)
     }
     j = get_json(B(), "/api/v1/events?source=bulk", 200);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 100);
-    want =
-        strf("/api/v1/events?source=bulk&limit=100&after=%lld", (long long)jint(first, "sequence"));
-    assert_string_equal(jstr(j, "next"), want);
+    want = th_strf("/api/v1/events?source=bulk&limit=100&after=%lld",
+                   (long long)th_jint(first, "sequence"));
+    assert_string_equal(th_jstr(j, "next"), want);
     free(want);
     json_decref(j);
     items = follow_pages(B(), "/api/v1/events?source=bulk", &pages);
@@ -1410,12 +1342,12 @@ want_problem(const struct th_resp *r, long status)
     want_header(r, "Content-Type", "application/problem+json");
     j = th_resp_json(r);
     rid = th_resp_header(r, "X-Request-Id");
-    assert_string_equal(jstr(j, "type"), "about:blank");
-    assert_int_equal(jint(j, "status"), status);
-    assert_true(strlen(jstr(j, "title")) > 0);
-    assert_true(strlen(jstr(j, "detail")) > 0);
+    assert_string_equal(th_jstr(j, "type"), "about:blank");
+    assert_int_equal(th_jint(j, "status"), status);
+    assert_true(strlen(th_jstr(j, "title")) > 0);
+    assert_true(strlen(th_jstr(j, "detail")) > 0);
     assert_non_null(rid);
-    assert_string_equal(jstr(j, "request_id"), rid);
+    assert_string_equal(th_jstr(j, "request_id"), rid);
     free(rid);
     json_decref(j);
 }
@@ -1435,8 +1367,8 @@ test_event_delete(void **state)
 
     (void)state;
     e = upload(B(), x, (const char *[]){"Idempotency-Key: del-key", NULL}, 201);
-    path = strf("/api/v1/events/%s", jstr(e, "id"));
-    cpath = strf("/api/v1/events/%s/content", jstr(e, "id"));
+    path = th_strf("/api/v1/events/%s", th_jstr(e, "id"));
+    cpath = th_strf("/api/v1/events/%s/content", th_jstr(e, "id"));
     r = th_request("DELETE", B(), path, (const char *[]){"X-Request-Id: del-1", NULL}, NULL, 0);
     want_status(&r, 204, "DELETE pending event");
     assert_int_equal(r.len, 0);
@@ -1456,8 +1388,8 @@ test_event_delete(void **state)
 
     /* gone completely: content and key may come again as new events */
     e2 = upload(B(), x, NULL, 201);
-    assert_string_not_equal(jstr(e2, "id"), jstr(e, "id"));
-    assert_true(jint(e2, "sequence") > jint(e, "sequence"));
+    assert_string_not_equal(th_jstr(e2, "id"), th_jstr(e, "id"));
+    assert_true(th_jint(e2, "sequence") > th_jint(e, "sequence"));
     json_decref(e2);
     e2 = upload(B(), y, (const char *[]){"Idempotency-Key: del-key", NULL}, 201);
     json_decref(e2);
@@ -1468,18 +1400,18 @@ test_event_delete(void **state)
     /* merged: 409, and it stays */
     e = upload(B(), z, NULL, 201);
     json_decref(merge_now(B(), NULL));
-    path = strf("/api/v1/events/%s", jstr(e, "id"));
+    path = th_strf("/api/v1/events/%s", th_jstr(e, "id"));
     r = th_request("DELETE", B(), path, NULL, NULL, 0);
     want_problem(&r, 409);
     {
         json_t *j = th_resp_json(&r);
 
-        assert_string_equal(jstr(j, "detail"), "event was already merged");
+        assert_string_equal(th_jstr(j, "detail"), "event was already merged");
         json_decref(j);
     }
     th_resp_release(&r);
     e2 = get_json(B(), path, 200);
-    assert_string_equal(jstr(e2, "status"), "merged");
+    assert_string_equal(th_jstr(e2, "status"), "merged");
     json_decref(e2);
     free(path);
     json_decref(e);
@@ -1541,12 +1473,12 @@ test_merge_dry_run(void **state)
     assert_true(json_is_true(json_object_get(dry, "dry_run")));
     want_counts(dry, 2, 4, 2, 1, 0, 1);
     want_json(json_object_get(dry, "columns_added"), "[\"team\"]");
-    assert_int_equal(jint(dry, "generation"), gen + 1);
+    assert_int_equal(th_jint(dry, "generation"), gen + 1);
 
     /* nothing changed */
     r = th_request("HEAD", B(), "/api/v1/repos.csv", NULL, NULL, 0);
     {
-        char *g = strf("%lld", (long long)gen);
+        char *g = th_strf("%lld", (long long)gen);
 
         want_header(&r, "X-Generation", g);
         free(g);
@@ -1556,28 +1488,28 @@ test_merge_dry_run(void **state)
     pending2 = list_items(B(), "/api/v1/events?status=pending");
     assert_true(json_equal(pending, pending2));
     json_decref(pending2);
-    path = strf("/api/v1/merges/%s", jstr(dry, "id"));
+    path = th_strf("/api/v1/merges/%s", th_jstr(dry, "id"));
     r = th_get(B(), path, NULL);
     want_problem(&r, 404);
     th_resp_release(&r);
     free(path);
     list = list_items(B(), "/api/v1/merges?limit=1000");
     for (i = 0; i < json_array_size(list); i++)
-        assert_string_not_equal(jstr(json_array_get(list, i), "id"), jstr(dry, "id"));
+        assert_string_not_equal(th_jstr(json_array_get(list, i), "id"), th_jstr(dry, "id"));
     json_decref(list);
 
     /* the real merge reports what the dry run did */
     real = merge_now(B(), "{\"dry_run\":false}");
     assert_true(json_is_false(json_object_get(real, "dry_run")));
-    assert_string_not_equal(jstr(real, "id"), jstr(dry, "id"));
-    want_counts(real, jint(dry, "events"), jint(dry, "rows"), jint(dry, "added"),
-                jint(dry, "updated"), jint(dry, "unchanged"), jint(dry, "skipped"));
+    assert_string_not_equal(th_jstr(real, "id"), th_jstr(dry, "id"));
+    want_counts(real, th_jint(dry, "events"), th_jint(dry, "rows"), th_jint(dry, "added"),
+                th_jint(dry, "updated"), th_jint(dry, "unchanged"), th_jint(dry, "skipped"));
     assert_true(
         json_equal(json_object_get(real, "columns_added"), json_object_get(dry, "columns_added")));
-    assert_int_equal(jint(real, "generation"), jint(dry, "generation"));
+    assert_int_equal(th_jint(real, "generation"), th_jint(dry, "generation"));
     want_repos_csv(B(), after);
     assert_int_equal(generation_now(B()), gen + 1);
-    path = strf("/api/v1/merges/%s", jstr(real, "id"));
+    path = th_strf("/api/v1/merges/%s", th_jstr(real, "id"));
     list = get_json(B(), path, 200);
     assert_true(json_equal(list, real));
     json_decref(list);
@@ -1586,9 +1518,9 @@ test_merge_dry_run(void **state)
     for (i = 0; i < 2; i++) {
         json_t *e = i ? e2 : e1;
 
-        path = strf("/api/v1/events/%s", jstr(e, "id"));
+        path = th_strf("/api/v1/events/%s", th_jstr(e, "id"));
         list = get_json(B(), path, 200);
-        assert_string_equal(jstr(list, "merge_id"), jstr(real, "id"));
+        assert_string_equal(th_jstr(list, "merge_id"), th_jstr(real, "id"));
         json_decref(list);
         free(path);
     }
@@ -1628,9 +1560,9 @@ test_merge_empty(void **state)
     /* nothing pending: events 0, generation unchanged, and still recorded */
     m = merge_now(B(), NULL);
     assert_int_equal(json_array_size(json_object_get(m, "columns_added")), 0);
-    assert_int_equal(jint(m, "generation"), gen);
+    assert_int_equal(th_jint(m, "generation"), gen);
     assert_int_equal(generation_now(B()), gen);
-    path = strf("/api/v1/merges/%s", jstr(m, "id"));
+    path = th_strf("/api/v1/merges/%s", th_jstr(m, "id"));
     j = get_json(B(), path, 200);
     assert_true(json_equal(j, m));
     json_decref(j);
@@ -1639,7 +1571,7 @@ test_merge_empty(void **state)
     json_decref(m);
     /* a dry run with nothing pending */
     m = merge_now(B(), "{\"dry_run\":true}");
-    assert_int_equal(jint(m, "generation"), gen);
+    assert_int_equal(th_jint(m, "generation"), gen);
     want_counts(m, 0, 0, 0, 0, 0, 0);
     json_decref(m);
 }
@@ -1667,8 +1599,8 @@ test_merges_list(void **state)
     assert_int_equal(json_array_size(items), 2);
     assert_true(json_equal(json_array_get(items, 0), m[2]));
     assert_true(json_equal(json_array_get(items, 1), m[1]));
-    want = strf("/api/v1/merges?limit=2&before=%s", jstr(m[1], "id"));
-    assert_string_equal(jstr(j, "next"), want);
+    want = th_strf("/api/v1/merges?limit=2&before=%s", th_jstr(m[1], "id"));
+    assert_string_equal(th_jstr(j, "next"), want);
     json_decref(j);
     j = get_json(B(), want, 200);
     assert_true(json_equal(json_array_get(json_object_get(j, "items"), 0), m[0]));
@@ -1684,19 +1616,19 @@ test_merges_list(void **state)
     assert_int_equal(pages, (total + 1) / 2);
     for (i = 1; i < json_array_size(all); i++) {
         check_merge(json_array_get(all, i));
-        assert_true(strcmp(jstr(json_array_get(all, i), "started_at"),
-                           jstr(json_array_get(all, i - 1), "started_at")) <= 0);
-        assert_string_not_equal(jstr(json_array_get(all, i), "id"),
-                                jstr(json_array_get(all, i - 1), "id"));
+        assert_true(strcmp(th_jstr(json_array_get(all, i), "started_at"),
+                           th_jstr(json_array_get(all, i - 1), "started_at")) <= 0);
+        assert_string_not_equal(th_jstr(json_array_get(all, i), "id"),
+                                th_jstr(json_array_get(all, i - 1), "id"));
     }
     json_decref(all);
-    path = strf("/api/v1/merges?before=%s", jstr(m[0], "id"));
+    path = th_strf("/api/v1/merges?before=%s", th_jstr(m[0], "id"));
     items = list_items(B(), path);
     assert_int_equal(json_array_size(items), total - 3);
     json_decref(items);
     free(path);
     for (i = 0; i < 3; i++) {
-        path = strf("/api/v1/merges/%s", jstr(m[i], "id"));
+        path = th_strf("/api/v1/merges/%s", th_jstr(m[i], "id"));
         j = get_json(B(), path, 200);
         assert_true(json_equal(j, m[i]));
         json_decref(j);
@@ -1737,7 +1669,7 @@ test_merge_failed_builds_never_overwrite(void **state)
     e2 = upload(B(), ev2, NULL, 201);
     m = merge_now(B(), NULL);
     want_counts(m, 2, 6, 1, 0, 0, 5);
-    assert_int_equal(jint(m, "generation"), gen + 1);
+    assert_int_equal(th_jint(m, "generation"), gen + 1);
     want_repos_csv(B(), after);
     j = get_json(B(), "/api/v1/repos?path=fb/one", 200);
     assert_true(
@@ -1745,11 +1677,11 @@ test_merge_failed_builds_never_overwrite(void **state)
     json_decref(j);
     /* an event whose rows all failed is merged too */
     {
-        char *path = strf("/api/v1/events/%s", jstr(e1, "id"));
+        char *path = th_strf("/api/v1/events/%s", th_jstr(e1, "id"));
 
         j = get_json(B(), path, 200);
-        assert_string_equal(jstr(j, "status"), "merged");
-        assert_string_equal(jstr(j, "merge_id"), jstr(m, "id"));
+        assert_string_equal(th_jstr(j, "status"), "merged");
+        assert_string_equal(th_jstr(j, "merge_id"), th_jstr(m, "id"));
         json_decref(j);
         free(path);
     }
@@ -1790,19 +1722,19 @@ test_merge_superseded_rows(void **state)
     eb = upload(B(), ev_b, NULL, 201);
     m = merge_now(B(), NULL);
     want_counts(m, 2, 8, 3, 1, 1, 3);
-    assert_int_equal(jint(m, "generation"), gen + 1);
+    assert_int_equal(th_jint(m, "generation"), gen + 1);
     want_repos_csv(B(), after);
 
     j = get_json(B(), "/api/v1/repos?path_prefix=ss/", 200);
     items = json_object_get(j, "items");
     assert_int_equal(json_array_size(items), 5);
-    assert_string_equal(jstr(json_array_get(items, 0), "event_id"), jstr(ea, "id"));
-    assert_string_equal(jstr(json_array_get(items, 0), "changeset"), "c1-a2");
+    assert_string_equal(th_jstr(json_array_get(items, 0), "event_id"), th_jstr(ea, "id"));
+    assert_string_equal(th_jstr(json_array_get(items, 0), "changeset"), "c1-a2");
     /* unchanged: not rewritten */
     assert_true(json_is_null(json_object_get(json_array_get(items, 1), "event_id")));
-    assert_string_equal(jstr(json_array_get(items, 2), "event_id"), jstr(eb, "id"));
-    assert_string_equal(jstr(json_array_get(items, 3), "event_id"), jstr(eb, "id"));
-    assert_string_equal(jstr(json_array_get(items, 4), "branch"), "dev");
+    assert_string_equal(th_jstr(json_array_get(items, 2), "event_id"), th_jstr(eb, "id"));
+    assert_string_equal(th_jstr(json_array_get(items, 3), "event_id"), th_jstr(eb, "id"));
+    assert_string_equal(th_jstr(json_array_get(items, 4), "branch"), "dev");
     json_decref(j);
     json_decref(m);
     json_decref(ea);
@@ -1842,7 +1774,7 @@ test_merge_columns_added(void **state)
     m = merge_now(B(), NULL);
     want_counts(m, 2, 4, 2, 2, 0, 0);
     want_json(json_object_get(m, "columns_added"), "[\"team\",\"lang\",\"zone\"]");
-    assert_int_equal(jint(m, "generation"), gen + 1);
+    assert_int_equal(th_jint(m, "generation"), gen + 1);
     want_repos_csv(B(), after);
 
     j = get_json(B(), "/api/v1/repos?path=ca/new2", 200);
@@ -1883,17 +1815,17 @@ test_merge_nothing_changed(void **state)
     gen = put_repos(B(), base_csv, NULL);
     e1 = upload(B(), ev1, NULL, 201);
     e2 = upload(B(), ev2, NULL, 201);
-    assert_int_equal(jint(e2, "rows"), 0);
+    assert_int_equal(th_jint(e2, "rows"), 0);
     m = merge_now(B(), NULL);
     want_counts(m, 2, 2, 0, 0, 1, 1);
     assert_int_equal(json_array_size(json_object_get(m, "columns_added")), 0);
-    assert_int_equal(jint(m, "generation"), gen);
+    assert_int_equal(th_jint(m, "generation"), gen);
     assert_int_equal(generation_now(B()), gen);
     want_repos_csv(B(), base_csv);
-    path = strf("/api/v1/events/%s", jstr(e2, "id"));
+    path = th_strf("/api/v1/events/%s", th_jstr(e2, "id"));
     j = get_json(B(), path, 200);
-    assert_string_equal(jstr(j, "status"), "merged");
-    assert_string_equal(jstr(j, "merge_id"), jstr(m, "id"));
+    assert_string_equal(th_jstr(j, "status"), "merged");
+    assert_string_equal(th_jstr(j, "merge_id"), th_jstr(m, "id"));
     json_decref(j);
     free(path);
     json_decref(m);
@@ -1965,7 +1897,7 @@ test_values_round_trip(void **state)
         buf_init(&ev, 0);
         buf_append_str(&ev, "origin,path,changeset,publishUri,notes\r\n");
         for (i = 0; i < counts[e]; i++) {
-            char *path = strf("rt%zu/%04zu %s", e, i, special_values[i % NSPECIAL]);
+            char *path = th_strf("rt%zu/%04zu %s", e, i, special_values[i % NSPECIAL]);
             const char *cs = special_values[(i + 1) % NSPECIAL];
             const char *notes = special_values[(i + 2) % NSPECIAL];
 
@@ -2000,11 +1932,12 @@ test_values_round_trip(void **state)
     for (i = 0; i < total; i++) {
         json_t *row = json_array_get(items, i);
         size_t k = i < counts[0] ? i : i - counts[0];
-        char *path = strf("rt%d/%04zu %s", i < counts[0] ? 0 : 1, k, special_values[k % NSPECIAL]);
+        char *path =
+            th_strf("rt%d/%04zu %s", i < counts[0] ? 0 : 1, k, special_values[k % NSPECIAL]);
 
-        assert_string_equal(jstr(row, "path"), path);
-        assert_string_equal(jstr(row, "changeset"), special_values[(k + 1) % NSPECIAL]);
-        assert_string_equal(jstr(json_object_get(row, "columns"), "notes"),
+        assert_string_equal(th_jstr(row, "path"), path);
+        assert_string_equal(th_jstr(row, "changeset"), special_values[(k + 1) % NSPECIAL]);
+        assert_string_equal(th_jstr(json_object_get(row, "columns"), "notes"),
                             special_values[(k + 2) % NSPECIAL]);
         free(path);
     }
@@ -2083,16 +2016,16 @@ test_repos_csv_conditional(void **state)
             free(v);
         }
     }
-    h = strf("%zu", n);
+    h = th_strf("%zu", n);
     want_header(&rh, "Content-Length", h);
     free(h);
     th_resp_release(&rh);
 
     /* If-None-Match: 304 with the same validators and no body */
     {
-        char *forms[] = {strf("If-None-Match: %s", etag), strf("If-None-Match: W/%s", etag),
-                         strf("If-None-Match: \"nope\", %s", etag),
-                         strf("If-None-Match: W/\"x\",W/%s", etag), xstrdup("If-None-Match: *")};
+        char *forms[] = {th_strf("If-None-Match: %s", etag), th_strf("If-None-Match: W/%s", etag),
+                         th_strf("If-None-Match: \"nope\", %s", etag),
+                         th_strf("If-None-Match: W/\"x\",W/%s", etag), xstrdup("If-None-Match: *")};
 
         for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
             rh = th_get(B(), "/api/v1/repos.csv", (const char *[]){forms[i], NULL});
@@ -2237,10 +2170,10 @@ test_repos_csv_put(void **state)
     want_status(&r, 200, "PUT");
     j = th_resp_json(&r);
     assert_int_equal(json_object_size(j), 3);
-    assert_int_equal(jint(j, "rows"), 3);
+    assert_int_equal(th_jint(j, "rows"), 3);
     want_json(json_object_get(j, "columns"),
               "[\"origin\",\"path\",\"branch\",\"cloneUrl\",\"changeset\",\"publishUri\"]");
-    gen = jint(j, "generation");
+    gen = th_jint(j, "generation");
     json_decref(j);
     th_resp_release(&r);
     want_repos_csv(B(), out);
@@ -2253,11 +2186,11 @@ test_repos_csv_put(void **state)
               "\"changeset\":\"has \\\"quote\\\"\",\"publishUri\":\"multi\\nline\"}");
     assert_true(
         json_is_null(json_object_get(json_array_get(json_object_get(j, "items"), 0), "event_id")));
-    assert_true(is_ts(jstr(json_array_get(json_object_get(j, "items"), 0), "updated_at")));
+    assert_true(th_is_ts(th_jstr(json_array_get(json_object_get(j, "items"), 0), "updated_at")));
     json_decref(j);
 
     /* If-Match: current -> 200; stale -> 412; "*" -> 200; a list naming the current -> 200 */
-    im = strf("If-Match: \"%lld\"", (long long)gen);
+    im = th_strf("If-Match: \"%lld\"", (long long)gen);
     g2 = put_repos(B(), out, (const char *[]){im, NULL});
     assert_int_equal(g2, gen + 1);
     r = th_request("PUT", B(), "/api/v1/repos.csv", (const char *[]){ct[0], im, NULL}, out,
@@ -2268,8 +2201,8 @@ test_repos_csv_put(void **state)
     assert_int_equal(put_repos(B(), out, (const char *[]){"If-Match: *", NULL}), g2 + 1);
     {
         char *list =
-            strf("If-Match: \"%lld\", W/\"x\",\"%lld\"", (long long)gen, (long long)(g2 + 1));
-        char *weak = strf("If-Match: W/\"%lld\"", (long long)(g2 + 2));
+            th_strf("If-Match: \"%lld\", W/\"x\",\"%lld\"", (long long)gen, (long long)(g2 + 1));
+        char *weak = th_strf("If-Match: W/\"%lld\"", (long long)(g2 + 2));
 
         assert_int_equal(put_repos(B(), out, (const char *[]){list, NULL}), g2 + 2);
         /* a weak tag never matches (strong comparison) */
@@ -2307,7 +2240,7 @@ test_repos_csv_put(void **state)
     want_repos_csv(B(), empty_file);
     j = get_json(B(), "/api/v1/repos", 200);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 0);
-    assert_int_equal(jint(j, "generation"), gen + 2);
+    assert_int_equal(th_jint(j, "generation"), gen + 2);
     json_decref(j);
 
     /* gzip, multipart and chunked bodies, as for events */
@@ -2317,8 +2250,8 @@ test_repos_csv_put(void **state)
         size_t gz_len;
         char *body;
         size_t len;
-        char *ctm = strf("Content-Type: multipart/form-data; boundary=%s", boundary);
-        char *url = strf("%s/api/v1/repos.csv", B());
+        char *ctm = th_strf("Content-Type: multipart/form-data; boundary=%s", boundary);
+        char *url = th_strf("%s/api/v1/repos.csv", B());
 
         gz = gzip_bytes(out, strlen(out), &gz_len);
         r = th_request("PUT", B(), "/api/v1/repos.csv",
@@ -2386,35 +2319,35 @@ test_repos_list(void **state)
 
     j = get_json(B(), "/api/v1/repos", 200);
     assert_int_equal(json_object_size(j), 3);
-    assert_int_equal(jint(j, "generation"), gen);
+    assert_int_equal(th_jint(j, "generation"), gen);
     assert_true(json_is_null(json_object_get(j, "next")));
     row = json_array_get(json_object_get(j, "items"), 1);
     assert_int_equal(json_object_size(row), 8);
-    assert_string_equal(jstr(row, "origin"), "gh");
-    assert_string_equal(jstr(row, "path"), "org/a");
-    assert_string_equal(jstr(row, "branch"), "dev");
-    assert_string_equal(jstr(row, "changeset"), "c2");
-    assert_string_equal(jstr(row, "publishUri"), "p2");
+    assert_string_equal(th_jstr(row, "origin"), "gh");
+    assert_string_equal(th_jstr(row, "path"), "org/a");
+    assert_string_equal(th_jstr(row, "branch"), "dev");
+    assert_string_equal(th_jstr(row, "changeset"), "c2");
+    assert_string_equal(th_jstr(row, "publishUri"), "p2");
     assert_true(json_is_null(json_object_get(row, "event_id")));
-    assert_true(is_ts(jstr(row, "updated_at")));
+    assert_true(th_is_ts(th_jstr(row, "updated_at")));
     want_json(json_object_get(row, "columns"),
               "{\"origin\":\"gh\",\"path\":\"org/a\",\"branch\":\"dev\",\"changeset\":\"c2\","
               "\"publishUri\":\"p2\",\"team\":\"blue\"}");
     json_decref(j);
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        path = strf("/api/v1/repos%s", cases[i].query);
+        path = th_strf("/api/v1/repos%s", cases[i].query);
         j = get_json(B(), path, 200);
         items = json_object_get(j, "items");
-        assert_int_equal(jint(j, "generation"), gen);
+        assert_int_equal(th_jint(j, "generation"), gen);
         if (json_array_size(items) != strlen(cases[i].rows))
             fail_msg("%s: %zu rows, want %zu", path, json_array_size(items), strlen(cases[i].rows));
         for (k = 0; k < json_array_size(items); k++) {
-            char *want = strf("c%c", cases[i].rows[k]);
-            const char *got = jstr(json_array_get(items, k), "changeset");
+            char *want = th_strf("c%c", cases[i].rows[k]);
+            const char *got = th_jstr(json_array_get(items, k), "changeset");
 
             if (cases[i].rows[k] == '7')
-                assert_string_equal(jstr(json_array_get(items, k), "path"), "org/c");
+                assert_string_equal(th_jstr(json_array_get(items, k), "path"), "org/c");
             else if (strcmp(got, want) != 0)
                 fail_msg("%s: row %zu is %s, want %s", path, k, got, want);
             free(want);
@@ -2427,22 +2360,22 @@ test_repos_list(void **state)
     items = follow_pages(B(), "/api/v1/repos?limit=2", &pages);
     assert_int_equal(pages, 4);
     assert_int_equal(json_array_size(items), 7);
-    assert_string_equal(jstr(json_array_get(items, 6), "path"), "org/c");
-    assert_string_equal(jstr(json_array_get(items, 2), "path"), "org/ab");
+    assert_string_equal(th_jstr(json_array_get(items, 6), "path"), "org/c");
+    assert_string_equal(th_jstr(json_array_get(items, 2), "path"), "org/ab");
     json_decref(items);
     j = get_json(B(), "/api/v1/repos?path_prefix=org%2Fa&limit=2", 200);
-    assert_int_equal(strncmp(jstr(j, "next"), "/api/v1/repos?path_prefix=org%2Fa&limit=2&after=",
+    assert_int_equal(strncmp(th_jstr(j, "next"), "/api/v1/repos?path_prefix=org%2Fa&limit=2&after=",
                              strlen("/api/v1/repos?path_prefix=org%2Fa&limit=2&after=")),
                      0);
     json_decref(j);
     items = follow_pages(B(), "/api/v1/repos?path_prefix=org%2Fa&limit=2", &pages);
     assert_int_equal(pages, 3);
     assert_int_equal(json_array_size(items), 5);
-    assert_string_equal(jstr(json_array_get(items, 4), "path"), "org/a b");
+    assert_string_equal(th_jstr(json_array_get(items, 4), "path"), "org/a b");
     json_decref(items);
     items = follow_pages(B(), "/api/v1/repos?branch=&origin=gl&limit=1", &pages);
     assert_int_equal(json_array_size(items), 1);
-    assert_string_equal(jstr(json_array_get(items, 0), "path"), "other/x");
+    assert_string_equal(th_jstr(json_array_get(items, 0), "path"), "other/x");
     json_decref(items);
     j = get_json(B(), "/api/v1/repos?limit=7", 200);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 7);

@@ -40,40 +40,6 @@
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-strf(const char *fmt, ...)
-{
-    struct buf b;
-    va_list ap;
-
-    buf_init(&b, 0);
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    buf_append(&b, "", 0);
-    return buf_take(&b, NULL);
-}
-
 static void
 sha256_hex(const void *data, size_t len, char out[65])
 {
@@ -134,7 +100,7 @@ static int
 log_has_msg(const char *path, const char *msg)
 {
     char *log = th_read_file(path, NULL);
-    char *needle = strf("\"msg\":\"%s\"", msg);
+    char *needle = th_strf("\"msg\":\"%s\"", msg);
     int found = strstr(log, needle) != NULL;
 
     free(needle);
@@ -310,8 +276,8 @@ list_events(const char *base, const char *status)
     long long after = 0;
 
     for (;;) {
-        char *path = strf("/api/v1/events?limit=1000&after=%lld%s%s", after,
-                          status ? "&status=" : "", status ? status : "");
+        char *path = th_strf("/api/v1/events?limit=1000&after=%lld%s%s", after,
+                             status ? "&status=" : "", status ? status : "");
         struct th_resp r = th_get(base, path, NULL);
         json_t *j;
         json_t *items;
@@ -396,7 +362,7 @@ uploader_main(void *arg)
 {
     struct uploader *u = arg;
     CURL *h = curl_easy_init();
-    char *url = strf("%s/api/v1/events", u->base);
+    char *url = th_strf("%s/api/v1/events", u->base);
     int i;
 
     for (i = 0; !atomic_load(u->stop); i++) {
@@ -470,10 +436,10 @@ test_kill9_during_uploads(void **state)
         up[t].busy = &busy;
         assert_int_equal(pthread_create(&up[t].tid, NULL, uploader_main, &up[t]), 0);
     }
-    sleep_ms(1000);
+    th_sleep_ms(1000);
     /* kill while at least one request is in flight */
-    deadline = now_ms() + 2000;
-    while ((busy_at_kill = atomic_load(&busy)) == 0 && now_ms() < deadline)
+    deadline = th_now_ms() + 2000;
+    while ((busy_at_kill = atomic_load(&busy)) == 0 && th_now_ms() < deadline)
         ;
     th_ingestd_kill9(p);
     atomic_store(&stop, 1);
@@ -511,7 +477,7 @@ test_kill9_during_uploads(void **state)
 
         if (a->status != 201)
             continue;
-        url = strf("%s/api/v1/events/%s", th_ingestd_base(p), a->id);
+        url = th_strf("%s/api/v1/events/%s", th_ingestd_base(p), a->id);
         client_do(h, "GET", url, NULL, NULL, 0, &r);
         free(url);
         if (r.status != 200)
@@ -525,7 +491,7 @@ test_kill9_during_uploads(void **state)
         json_decref(j);
         reply_release(&r);
 
-        url = strf("%s/api/v1/events/%s/content", th_ingestd_base(p), a->id);
+        url = th_strf("%s/api/v1/events/%s/content", th_ingestd_base(p), a->id);
         client_do(h, "GET", url, NULL, NULL, 0, &r);
         free(url);
         assert_int_equal(r.status, 200);
@@ -559,7 +525,7 @@ test_kill9_during_uploads(void **state)
             matched201++;
         } else {
             struct th_resp c;
-            char *path = strf("/api/v1/events/%s/content", id);
+            char *path = th_strf("/api/v1/events/%s/content", id);
 
             stored_unanswered++;
             c = th_get(th_ingestd_base(p), path, NULL);
@@ -641,7 +607,7 @@ batch_uploader_main(void *arg)
 {
     struct batch_uploader *u = arg;
     CURL *h = curl_easy_init();
-    char *url = strf("%s/api/v1/events", u->base);
+    char *url = th_strf("%s/api/v1/events", u->base);
     int j;
 
     for (j = u->first; j < BATCH_EVENTS; j += u->step) {
@@ -693,9 +659,9 @@ merge_call_main(void *arg)
 {
     struct merge_call *m = arg;
     CURL *h = curl_easy_init();
-    char *url = strf("%s/api/v1/merges", m->base);
+    char *url = th_strf("%s/api/v1/merges", m->base);
 
-    m->started_ms = now_ms();
+    m->started_ms = th_now_ms();
     client_do(h, "POST", url, "application/json", NULL, 0, &m->r);
     atomic_store(&m->done, 1);
     free(url);
@@ -787,25 +753,25 @@ test_kill9_during_merge(void **state)
                                    "(SELECT coalesce(max(seq_hi), 0) FROM merges)");
 
         merge_call_start(&mc, th_ingestd_base(p));
-        deadline = now_ms() + 30000;
-        while (!atomic_load(&mc.done) && now_ms() < deadline) {
+        deadline = th_now_ms() + 30000;
+        while (!atomic_load(&mc.done) && th_now_ms() < deadline) {
             if (conn_ll(mon, active_apply_sql) > 0) {
-                seen_ms = now_ms();
+                seen_ms = th_now_ms();
                 break;
             }
-            sleep_ms(2);
+            th_sleep_ms(2);
         }
         /* about 100-300 ms after the request, as long as the merge is still at work */
         delay_ms = attempt == 0 ? 150 : 0;
-        while (seen_ms && now_ms() - mc.started_ms < delay_ms && !atomic_load(&mc.done) &&
+        while (seen_ms && th_now_ms() - mc.started_ms < delay_ms && !atomic_load(&mc.done) &&
                conn_ll(mon, active_apply_sql) > 0)
-            sleep_ms(5);
+            th_sleep_ms(5);
         if (seen_ms && !atomic_load(&mc.done) && conn_ll(mon, merge_lock_held_sql) == 1 &&
             conn_ll(mon, active_apply_sql) > 0) {
             th_ingestd_kill9(p);
             killed = 1;
             print_message("killed ingestd %ld ms after POST /api/v1/merges\n",
-                          now_ms() - mc.started_ms);
+                          th_now_ms() - mc.started_ms);
         }
         pthread_join(mc.tid, NULL);
         if (killed && mc.r.status != 0)
@@ -831,7 +797,7 @@ test_kill9_during_merge(void **state)
     assert_memory_equal(r.body, before, before_len);
     {
         char *xg = th_resp_header(&r, "X-Generation");
-        char *want = strf("%lld", gen_before);
+        char *want = th_strf("%lld", gen_before);
 
         assert_non_null(xg);
         assert_string_equal(xg, want);
@@ -945,10 +911,10 @@ upload_until_accepted(const char *base, const char *csv, long deadline)
                 print_message("upload accepted after %d 503s\n", refused);
             return j;
         }
-        if (r.status != 503 || now_ms() >= deadline)
+        if (r.status != 503 || th_now_ms() >= deadline)
             fail_msg("upload after the database came back: %ld %s", r.status, r.body);
         th_resp_release(&r);
-        sleep_ms(100);
+        th_sleep_ms(100);
     }
 }
 
@@ -994,39 +960,39 @@ test_postgres_outage(void **state)
 
     th_pg_restart(pg);
 
-    deadline = now_ms() + 10000;
+    deadline = th_now_ms() + 10000;
     for (;;) {
         r = th_get(base, "/readyz", NULL);
         if (r.status == 200)
             break;
-        if (r.status != 503 || now_ms() >= deadline)
+        if (r.status != 503 || th_now_ms() >= deadline)
             fail_msg("/readyz after the database came back: %ld %s", r.status, r.body);
         th_resp_release(&r);
-        sleep_ms(100);
+        th_sleep_ms(100);
     }
     j = th_resp_json(&r);
     assert_string_equal(json_str(j, "status"), "ready");
     json_decref(j);
     th_resp_release(&r);
 
-    deadline = now_ms() + 10000;
+    deadline = th_now_ms() + 10000;
     for (i = 1; i <= 8; i++) {
-        char *csv = strf(CSV_HEADER "github.com,org/o-%d,main,c%d,u%d\n", i, i, i);
+        char *csv = th_strf(CSV_HEADER "github.com,org/o-%d,main,c%d,u%d\n", i, i, i);
 
         j = upload_until_accepted(base, csv, deadline);
         assert_string_equal(json_str(j, "status"), "pending");
         json_decref(j);
         free(csv);
     }
-    deadline = now_ms() + 10000;
+    deadline = th_now_ms() + 10000;
     for (;;) {
         r = th_post_json(base, "/api/v1/merges", "", NULL);
         if (r.status == 200)
             break;
-        if (r.status != 503 || now_ms() >= deadline)
+        if (r.status != 503 || th_now_ms() >= deadline)
             fail_msg("merge after the database came back: %ld %s", r.status, r.body);
         th_resp_release(&r);
-        sleep_ms(100);
+        th_sleep_ms(100);
     }
     j = th_resp_json(&r);
     th_resp_release(&r);
@@ -1065,7 +1031,7 @@ slow_read(char *dst, size_t size, size_t nitems, void *ud)
     if (u->off >= u->len)
         return 0;
     if (u->off > 0)
-        sleep_ms(20);
+        th_sleep_ms(20);
     if (n > 4096)
         n = 4096;
     if (n > u->len - u->off)
@@ -1082,7 +1048,7 @@ slow_upload_main(void *arg)
     struct slow_upload *u = arg;
     CURL *h = curl_easy_init();
     struct curl_slist *list = NULL;
-    char *url = strf("%s/api/v1/events", u->base);
+    char *url = th_strf("%s/api/v1/events", u->base);
     struct buf b;
 
     buf_init(&b, 0);
@@ -1129,12 +1095,12 @@ test_graceful_shutdown(void **state)
     /* a merge that waits for the merge lock the test holds */
     conn_exec_or_fail(locker, "SELECT pg_advisory_lock(" MERGE_LOCK_KEY ")");
     merge_call_start(&mc, th_ingestd_base(p));
-    deadline = now_ms() + 10000;
+    deadline = th_now_ms() + 10000;
     while (conn_ll(locker, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                            "AND NOT granted") != 1) {
-        if (now_ms() > deadline)
+        if (th_now_ms() > deadline)
             fail_msg("the merge never waited for the merge lock");
-        sleep_ms(10);
+        th_sleep_ms(10);
     }
 
     /* an upload that takes about 2 s to send */
@@ -1148,23 +1114,23 @@ test_graceful_shutdown(void **state)
     up.body = buf_take(&b, &up.len);
     atomic_init(&up.sent, 0);
     assert_int_equal(pthread_create(&up.tid, NULL, slow_upload_main, &up), 0);
-    deadline = now_ms() + 10000;
-    while (atomic_load(&up.sent) < 40000 && now_ms() < deadline)
-        sleep_ms(5);
+    deadline = th_now_ms() + 10000;
+    while (atomic_load(&up.sent) < 40000 && th_now_ms() < deadline)
+        th_sleep_ms(5);
     assert_true(atomic_load(&up.sent) >= 40000);
     assert_true(atomic_load(&up.sent) < up.len);
 
     assert_int_equal(kill(th_ingestd_pid(p), SIGTERM), 0);
-    deadline = now_ms() + 5000;
+    deadline = th_now_ms() + 5000;
     while (!log_has_msg(th_ingestd_log(p), "shutting down")) {
-        if (now_ms() > deadline)
+        if (th_now_ms() > deadline)
             fail_msg("no \"shutting down\" log line within 5 s of SIGTERM");
-        sleep_ms(20);
+        th_sleep_ms(20);
     }
-    sleep_ms(200);
+    th_sleep_ms(200);
 
     /* no new connections once shutting down */
-    url = strf("http://127.0.0.1:%d/healthz", th_ingestd_port(p));
+    url = th_strf("http://127.0.0.1:%d/healthz", th_ingestd_port(p));
     {
         struct th_resp nr;
 
@@ -1179,7 +1145,7 @@ test_graceful_shutdown(void **state)
     assert_int_equal(atomic_load(&mc.done), 0);
 
     /* let the merge go on; both requests complete normally */
-    sleep_ms(300);
+    th_sleep_ms(300);
     conn_exec_or_fail(locker, "SELECT pg_advisory_unlock(" MERGE_LOCK_KEY ")");
     pthread_join(mc.tid, NULL);
     pthread_join(up.tid, NULL);
@@ -1219,7 +1185,7 @@ test_graceful_shutdown(void **state)
 static long
 postmaster_pid(const char *data_dir)
 {
-    char *path = strf("%s/pgdata/postmaster.pid", data_dir);
+    char *path = th_strf("%s/pgdata/postmaster.pid", data_dir);
     FILE *f = fopen(path, "r");
     long pid = 0;
 
@@ -1236,7 +1202,7 @@ postmaster_pid(const char *data_dir)
 static int
 process_alive(long pid)
 {
-    char *path = strf("/proc/%ld/stat", pid);
+    char *path = th_strf("/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
     char state = 0;
     int alive = 0;
@@ -1291,7 +1257,7 @@ test_embedded_default(void **state)
 
     /* the same data directory again: the data is still there */
     th_ingestd_restart(p);
-    path = strf("/api/v1/events/%s", id);
+    path = th_strf("/api/v1/events/%s", id);
     r = th_get(th_ingestd_base(p), path, NULL);
     assert_int_equal(r.status, 200);
     j = th_resp_json(&r);
@@ -1342,7 +1308,7 @@ run_ingestd(const char *const *args, const char *const *env, char **out)
     size_t i;
     int fd = mkstemp(tmpl);
     int status = 0;
-    long deadline = now_ms() + 20000;
+    long deadline = th_now_ms() + 20000;
     pid_t pid;
 
     assert_true(fd >= 0);
@@ -1353,9 +1319,9 @@ run_ingestd(const char *const *args, const char *const *env, char **out)
     while (env && *env && ne < 12)
         envp[ne++] = xstrdup(*env++);
     if (getenv("PATH"))
-        envp[ne++] = strf("PATH=%s", getenv("PATH"));
+        envp[ne++] = th_strf("PATH=%s", getenv("PATH"));
     if (getenv("INGESTD_PG_BINDIR"))
-        envp[ne++] = strf("INGESTD_PG_BINDIR=%s", getenv("INGESTD_PG_BINDIR"));
+        envp[ne++] = th_strf("INGESTD_PG_BINDIR=%s", getenv("INGESTD_PG_BINDIR"));
     envp[ne] = NULL;
     fflush(NULL);
     pid = fork();
@@ -1377,14 +1343,14 @@ run_ingestd(const char *const *args, const char *const *env, char **out)
 
         if (w == pid)
             break;
-        if (now_ms() > deadline) {
+        if (th_now_ms() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             *out = th_read_file(tmpl, NULL);
             unlink(tmpl);
             fail_msg("ingestd %s did not exit within 20 s; output:\n%s", args ? args[0] : "", *out);
         }
-        sleep_ms(20);
+        th_sleep_ms(20);
     }
     *out = th_read_file(tmpl, NULL);
     unlink(tmpl);
@@ -1426,7 +1392,7 @@ static void
 test_command_line(void **state)
 {
     struct th_pg *pg = fixture_pg(state);
-    char *db_env = strf("DATABASE_URL=%s", th_pg_url(pg));
+    char *db_env = th_strf("DATABASE_URL=%s", th_pg_url(pg));
     const char *env[] = {db_env, "INGESTD_DATA_DIR=/tmp/ingestd-cli-no-such-dir", NULL};
     char *out = NULL;
     long long applied;

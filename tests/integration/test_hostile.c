@@ -56,21 +56,6 @@ static const char *const small_env[] = {"INGESTD_MAX_BODY_BYTES=2048", "INGESTD_
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-strf(const char *fmt, ...)
-{
-    struct buf b;
-    va_list ap;
-
-    buf_init(&b, 0);
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    return buf_take(&b, NULL);
-}
-
 static const char *
 title_of(long status)
 {
@@ -110,7 +95,7 @@ alive(struct th_ingestd *p)
 
     if (pid <= 0 || waitpid(pid, &status, WNOHANG) == pid)
         fail_msg("ingestd is gone (wait status %d); log: %s", status, th_ingestd_log(p));
-    url = strf("%s/healthz", th_ingestd_base(p));
+    url = th_strf("%s/healthz", th_ingestd_base(p));
     if (th_http("GET", url, NULL, NULL, 0, &r) != 0 || r.status != 200)
         fail_msg("GET /healthz after a hostile request: status %ld", r.status);
     j = th_resp_json(&r);
@@ -199,7 +184,7 @@ hostile(struct th_ingestd *p, const char *method, const char *path, const char *
         const void *body, size_t len, long status, const char *detail)
 {
     struct th_resp r;
-    char *url = strf("%s%s", th_ingestd_base(p), path);
+    char *url = th_strf("%s%s", th_ingestd_base(p), path);
     char *what = describe(method, path, headers);
     int rc = th_http(method, url, headers, body, len, &r);
     json_t *j;
@@ -241,8 +226,8 @@ static void
 want_405(const char *method, const char *path, const char *allow)
 {
     struct th_resp r;
-    char *url = strf("%s%s", th_ingestd_base(G.srv), path);
-    char *what = strf("%s %s", method, path);
+    char *url = th_strf("%s%s", th_ingestd_base(G.srv), path);
+    char *what = th_strf("%s %s", method, path);
     char *got;
     const char *body = strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ? "x" : NULL;
 
@@ -616,17 +601,17 @@ test_body_size(void **state)
         buf_printf(&big, "gh,size/%zu\n", big.len);
 
     /* declared Content-Length over the limit: refused before the body is read */
-    req = strf("POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
-               "Content-Length: %d\r\nConnection: close\r\n\r\n",
-               4 * SMALL_MAX_BODY);
+    req = th_strf("POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                  "Content-Length: %d\r\nConnection: close\r\n\r\n",
+                  4 * SMALL_MAX_BODY);
     r = raw_request(G.small, req, strlen(req), 5000);
     json_decref(want_problem(&r, 413, "body exceeds 2048 bytes", "Content-Length over the limit"));
     th_resp_release(&r);
     free(req);
     G.cases++;
     alive(G.small);
-    req = strf("PUT /api/v1/repos.csv HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
-               "Content-Length: 99999999999\r\nConnection: close\r\n\r\n");
+    req = th_strf("PUT /api/v1/repos.csv HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                  "Content-Length: 99999999999\r\nConnection: close\r\n\r\n");
     r = raw_request(G.srv, req, strlen(req), 5000);
     json_decref(want_problem(&r, 413, "body exceeds", "huge Content-Length"));
     th_resp_release(&r);
@@ -639,7 +624,7 @@ test_body_size(void **state)
              big.len, 413, "body exceeds 2048 bytes");
 
     /* over the limit in a chunked stream */
-    url = strf("%s/api/v1/events", th_ingestd_base(G.small));
+    url = th_strf("%s/api/v1/events", th_ingestd_base(G.small));
     assert_int_equal(th_http_chunked("POST", url, (const char *[]){"Content-Type: text/csv", NULL},
                                      big.data, big.len, 500, &r),
                      0);
@@ -648,7 +633,7 @@ test_body_size(void **state)
     G.cases++;
     alive(G.small);
     free(url);
-    url = strf("%s/api/v1/repos.csv", th_ingestd_base(G.small));
+    url = th_strf("%s/api/v1/repos.csv", th_ingestd_base(G.small));
     assert_int_equal(th_http_chunked("PUT", url, (const char *[]){"Content-Type: text/csv", NULL},
                                      big.data, big.len, 0, &r),
                      0);
@@ -773,9 +758,9 @@ test_multipart(void **state)
     char *h;
 
     (void)state;
-    body = strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; "
-                "filename=\"a.csv\"\r\n\r\n%s\r\n--BOUNDARY--\r\n",
-                file);
+    body = th_strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; "
+                   "filename=\"a.csv\"\r\n\r\n%s\r\n--BOUNDARY--\r\n",
+                   file);
     hostile0(G.srv, "POST", "/api/v1/events",
              (const char *[]){"Content-Type: multipart/form-data", NULL}, body, strlen(body), 400,
              "boundary");
@@ -785,14 +770,15 @@ test_multipart(void **state)
     longb = xmalloc(100);
     memset(longb, 'b', 99);
     longb[99] = '\0';
-    h = strf("Content-Type: multipart/form-data; boundary=%s", longb);
+    h = th_strf("Content-Type: multipart/form-data; boundary=%s", longb);
     hostile0(G.srv, "POST", "/api/v1/events", (const char *[]){h, NULL}, body, strlen(body), 400,
              "multipart boundary");
     free(h);
     free(longb);
     free(body);
 
-    body = strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"a\"; filename=\"a.csv\"\r\n"
+    body =
+        th_strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"a\"; filename=\"a.csv\"\r\n"
                 "\r\n%s\r\n--BOUNDARY\r\nContent-Disposition: form-data; name=\"b\"; "
                 "filename=\"b.csv\"\r\n\r\n%s\r\n--BOUNDARY--\r\n",
                 file, file);
@@ -800,23 +786,23 @@ test_multipart(void **state)
              "more than one file part");
     free(body);
 
-    body = strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; "
-                "filename=\"a.csv\"\r\n\r\n%s",
-                file);
+    body = th_strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; "
+                   "filename=\"a.csv\"\r\n\r\n%s",
+                   file);
     hostile0(G.srv, "POST", "/api/v1/events", ct, body, strlen(body), 400,
              "missing closing boundary");
     free(body);
 
-    body = strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
-                "--BOUNDARY--\r\n");
+    body = th_strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+                   "--BOUNDARY--\r\n");
     hostile0(G.srv, "POST", "/api/v1/events", ct, body, strlen(body), 400, "no file part");
     free(body);
 
     hostile0(G.srv, "POST", "/api/v1/events", ct, file, strlen(file), 400, NULL); /* no framing */
 
     /* a file part whose content is not a valid CSV: the CSV problem */
-    body = strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; "
-                "filename=\"a.csv\"\r\n\r\norigin,path\ngh\n\r\n--BOUNDARY--\r\n");
+    body = th_strf("--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; "
+                   "filename=\"a.csv\"\r\n\r\norigin,path\ngh\n\r\n--BOUNDARY--\r\n");
     hostile0(G.srv, "PUT", "/api/v1/repos.csv", ct, body, strlen(body), 400,
              "line 2: 1 fields, header has 2");
     free(body);
@@ -856,7 +842,7 @@ test_framing_and_headers(void **state)
     longv = xmalloc(257);
     memset(longv, 'k', 256);
     longv[256] = '\0';
-    h = strf("Idempotency-Key: %s", longv);
+    h = th_strf("Idempotency-Key: %s", longv);
     hostile0(G.srv, "POST", "/api/v1/events", (const char *[]){"Content-Type: text/csv", h, NULL},
              csv, strlen(csv), 400, "Idempotency-Key");
     free(h);
@@ -866,7 +852,7 @@ test_framing_and_headers(void **state)
     hostile0(G.srv, "POST", "/api/v1/events",
              (const char *[]){"Content-Type: text/csv", "Idempotency-Key: caf\xc3\xa9", NULL}, csv,
              strlen(csv), 400, "Idempotency-Key");
-    h = strf("X-Event-Source: %s", longv);
+    h = th_strf("X-Event-Source: %s", longv);
     hostile0(G.srv, "POST", "/api/v1/events", (const char *[]){"Content-Type: text/csv", h, NULL},
              csv, strlen(csv), 400, "X-Event-Source");
     free(h);
@@ -927,14 +913,14 @@ test_if_match_strict(void **state)
     (void)state;
     assert_non_null(gen);
     th_resp_release(&r);
-    forms[0] = strf("If-Match: W/\"%s\"", gen);
-    forms[1] = strf("If-Match: \"+%s\"", gen);
-    forms[2] = strf("If-Match: \"-%s\"", gen);
-    forms[3] = strf("If-Match: \"0%s\"", gen);
-    forms[4] = strf("If-Match: \" %s\"", gen);
-    forms[5] = strf("If-Match: \"%s \"", gen);
-    forms[6] = strf("If-Match: \"\", \"x%s\"", gen);
-    forms[7] = strf("If-Match: \"%s0\"", gen);
+    forms[0] = th_strf("If-Match: W/\"%s\"", gen);
+    forms[1] = th_strf("If-Match: \"+%s\"", gen);
+    forms[2] = th_strf("If-Match: \"-%s\"", gen);
+    forms[3] = th_strf("If-Match: \"0%s\"", gen);
+    forms[4] = th_strf("If-Match: \" %s\"", gen);
+    forms[5] = th_strf("If-Match: \"%s \"", gen);
+    forms[6] = th_strf("If-Match: \"\", \"x%s\"", gen);
+    forms[7] = th_strf("If-Match: \"%s0\"", gen);
     for (i = 0; i < 8; i++) {
         hostile0(G.srv, "PUT", "/api/v1/repos.csv",
                  (const char *[]){"Content-Type: text/csv", forms[i], NULL}, csv, strlen(csv), 412,
@@ -1052,10 +1038,10 @@ test_list_params(void **state)
 
         assert_int_equal(r.status, 200);
         m = th_resp_json(&r);
-        path = strf("/api/v1/merges?before=%s", json_string_value(json_object_get(m, "id")));
+        path = th_strf("/api/v1/merges?before=%s", json_string_value(json_object_get(m, "id")));
         hostile0(G.srv, "GET", path, NULL, NULL, 0, 400, "no such merge");
         free(path);
-        path = strf("/api/v1/merges/%s", json_string_value(json_object_get(m, "id")));
+        path = th_strf("/api/v1/merges/%s", json_string_value(json_object_get(m, "id")));
         hostile0(G.srv, "GET", path, NULL, NULL, 0, 404, "no such merge");
         free(path);
         json_decref(m);
@@ -1094,7 +1080,7 @@ test_unwanted_bodies(void **state)
     buf_init(&big, 0);
     while (big.len < 10 * SMALL_MAX_BODY)
         buf_append_str(&big, "0123456789abcdef");
-    url = strf("%s/healthz", th_ingestd_base(G.small));
+    url = th_strf("%s/healthz", th_ingestd_base(G.small));
     th_http("GET", url, (const char *[]){"Content-Type: text/plain", NULL}, big.data, big.len, &r);
     if (r.status != 0)
         json_decref(want_problem(&r, 400, "this resource takes no body", "large unwanted body"));
@@ -1146,7 +1132,7 @@ test_raw_abuse(void **state)
     buf_release(&b);
 
     /* a path with dot segments is not normalised */
-    req = strf("GET /api/v1/../healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    req = th_strf("GET /api/v1/../healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     r = raw_request(G.srv, req, strlen(req), 5000);
     json_decref(want_problem(&r, 404, "no such resource", "dot segments"));
     th_resp_release(&r);

@@ -2,9 +2,8 @@
  * test_inventory.c - S3 Inventory ingestion end to end (S3.md "Inventory ingestion",
  * API.md POST /api/v1/s3/inventories and the job object)
  *
- * One PostgreSQL and one s3rver for the whole file. s3rver is started as in
- * test_s3_client.c (project-local npm install in tests/s3rver, --port 0, the
- * port read from "S3rver listening on ADDRESS:PORT") with two buckets:
+ * One PostgreSQL and one s3rver for the whole file. s3rver is started with
+ * th_s3rver_start (project-local npm install in tests/s3rver) with two buckets:
  * filemanager-inventory-test (the real samples of shared/fixtures/s3-inventory,
  * uploaded under the keys their manifests name) and inv-dest (every data
  * file and manifest the test writes itself). Objects are uploaded with the
@@ -60,9 +59,6 @@
 #define FIX_BUCKET "filemanager-inventory-test"
 #define INV_PATH "/api/v1/s3/inventories"
 #define OBJ_PATH "/api/v1/s3/objects"
-#define S3RVER_READY_MS 30000
-#define S3RVER_REL "/tests/s3rver/node_modules/s3rver/bin/s3rver.js"
-#define THIS_FILE_REL "/tests/integration/test_inventory.c"
 #define JOB_TIMEOUT_MS 60000
 #define ETAG0 "d41d8cd98f00b204e9800998ecf8427e"
 #define ETAG5 "d8e8fca2dc0f896fd7cb4cb0031ba249"
@@ -76,37 +72,9 @@ static struct {
     struct th_pg *pg;
     struct th_ingestd *srv; /* on the database "ingestd" */
     struct s3_client *s3;
-    pid_t s3_pid;
-    int s3_out; /* s3rver's stdout, kept open so that it never gets EPIPE */
-    char s3_dir[64];
-    char endpoint[64];
-} G = {NULL, NULL, NULL, -1, -1, "", ""};
+} G = {NULL, NULL, NULL};
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-strf(const char *fmt, ...)
-{
-    struct buf b;
-    va_list ap;
-
-    buf_init(&b, 0);
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    return buf_take(&b, NULL);
-}
-
-static long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Wall-clock epoch milliseconds. */
 static long long
@@ -118,15 +86,6 @@ wall_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* RFC 3339 UTC with milliseconds of epoch milliseconds (malloc'd). */
 static char *
 iso_ms(long long ms)
@@ -135,62 +94,8 @@ iso_ms(long long ms)
     struct tm tm;
 
     gmtime_r(&t, &tm);
-    return strf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
-static int
-is_uuid(const char *s)
-{
-    size_t i;
-
-    if (!s || strlen(s) != 36)
-        return 0;
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
-        } else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* RFC 3339 UTC with milliseconds: 2026-11-21T10:15:30.123Z */
-static int
-is_ts(const char *s)
-{
-    static const char pat[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-    size_t i;
-
-    if (!s || strlen(s) != sizeof(pat) - 1)
-        return 0;
-    for (i = 0; pat[i]; i++) {
-        if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
-            return 0;
-    }
-    return 1;
-}
-
-static const char *
-jstr(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_string(v))
-        fail_msg("\"%s\" is not a string", key);
-    return json_string_value(v);
-}
-
-static json_int_t
-jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_integer(v))
-        fail_msg("\"%s\" is not an integer", key);
-    return json_integer_value(v);
+    return th_strf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 static char *
@@ -293,39 +198,6 @@ sql_int(const char *url, const char *fmt, ...)
     return v;
 }
 
-/* ---- s3rver (as test_s3_client.c starts it) ------------------------------- */
-
-/* The repository root (malloc'd). */
-static char *
-source_dir(void)
-{
-#ifdef INGESTD_SOURCE_DIR
-    return xstrdup(INGESTD_SOURCE_DIR);
-#else
-    const char *file = __FILE__;
-    size_t n = strlen(file), rel = strlen(THIS_FILE_REL);
-
-    if (n > rel && strcmp(file + n - rel, THIS_FILE_REL) == 0)
-        return xstrndup(file, n - rel);
-    return xstrdup("."); /* compiled from the repository root with a relative path */
-#endif
-}
-
-static char *
-s3rver_js(void)
-{
-    const char *env = getenv("S3RVER_JS");
-    char *root;
-    char *js;
-
-    if (env && *env)
-        return xstrdup(env);
-    root = source_dir();
-    js = strf("%s%s", root, S3RVER_REL);
-    free(root);
-    return js;
-}
-
 /* shared/fixtures/s3-inventory/<name> (malloc'd). */
 static char *
 fixture(const char *name)
@@ -334,116 +206,15 @@ fixture(const char *name)
     char *path;
 
 #ifdef FIXTURES_DIR
-    path = strf("%s/s3-inventory/%s", FIXTURES_DIR, name);
+    path = th_strf("%s/s3-inventory/%s", FIXTURES_DIR, name);
     if (access(path, R_OK) == 0)
         return path;
     free(path);
 #endif
-    root = source_dir();
-    path = strf("%s/../shared/fixtures/s3-inventory/%s", root, name);
+    root = th_source_dir();
+    path = th_strf("%s/../shared/fixtures/s3-inventory/%s", root, name);
     free(root);
     return path;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void
-print_s3rver_log(void)
-{
-    char *path = strf("%s/s3rver.log", G.s3_dir);
-    size_t len = 0;
-    char *log = NULL;
-    FILE *f = fopen(path, "r");
-
-    if (f) {
-        struct buf b;
-        char chunk[4096];
-        size_t n;
-
-        buf_init(&b, 0);
-        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-            buf_append(&b, chunk, n);
-        buf_append(&b, "", 0);
-        fclose(f);
-        log = buf_take(&b, &len);
-        print_error("s3rver.log:\n%s\n", len > 2000 ? log + len - 2000 : log);
-    }
-    free(log);
-    free(path);
-}
-
-/* Run node s3rver.js in G.s3_dir with stdout to a pipe and stderr to s3rver.log. */
-static pid_t
-s3rver_spawn(const char *js, int *out_fd)
-{
-    char data[96], log[96];
-    int pipefd[2], logfd;
-    pid_t pid;
-
-    snprintf(data, sizeof(data), "%s/data", G.s3_dir);
-    snprintf(log, sizeof(log), "%s/s3rver.log", G.s3_dir);
-    if (mkdir(data, 0700) != 0 || pipe2(pipefd, O_CLOEXEC) != 0)
-        return -1;
-    logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (logfd < 0)
-        return -1;
-    setenv("NODE_OPTIONS", "--openssl-legacy-provider", 1);
-    pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        dup2(pipefd[1], STDOUT_FILENO);
-        dup2(logfd, STDERR_FILENO);
-        execlp("node", "node", js, "--directory", data, "--address", "127.0.0.1", "--port", "0",
-               "--silent", "--configure-bucket", FIX_BUCKET, "--configure-bucket", DEST,
-               (char *)NULL);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    close(logfd);
-    if (pid < 0) {
-        close(pipefd[0]);
-        return -1;
-    }
-    *out_fd = pipefd[0];
-    return pid;
-}
-
-/* Read s3rver's stdout until "S3rver listening on 127.0.0.1:PORT"; the port or -1. */
-static int
-s3rver_wait_port(int fd)
-{
-    struct buf out;
-    long deadline = now_ms() + S3RVER_READY_MS;
-    struct pollfd p = {fd, POLLIN, 0};
-    const char *at, *colon;
-    char chunk[512];
-    ssize_t n;
-    int port = -1;
-
-    buf_init(&out, 65536);
-    while (port < 0 && now_ms() < deadline) {
-        if (poll(&p, 1, 200) <= 0)
-            continue;
-        n = read(fd, chunk, sizeof(chunk));
-        if (n <= 0 || buf_append(&out, chunk, (size_t)n))
-            break;
-        at = strstr(out.data, "listening on ");
-        colon = at ? strchr(at, '\n') : NULL;
-        if (!colon)
-            continue; /* wait for the whole line */
-        colon = strrchr(at, ':');
-        port = colon ? atoi(colon + 1) : -1;
-    }
-    buf_release(&out);
-    return port > 0 ? port : -1;
 }
 
 /* A loopback port that nothing listens on. */
@@ -581,7 +352,7 @@ make_manifest(const char *prefix, const char *src, const char *schema, long long
 
     for (i = 0; i < n; i++) {
         struct buf gz;
-        char *key = strf("%s/data/%zu.csv.gz", prefix, i);
+        char *key = th_strf("%s/data/%zu.csv.gz", prefix, i);
         char hex[33];
         json_t *file;
 
@@ -601,7 +372,7 @@ make_manifest(const char *prefix, const char *src, const char *schema, long long
     json_object_set_new(m, "destinationBucket", json_string("arn:aws:s3:::" DEST));
     json_object_set_new(m, "version", json_string("2016-11-30"));
     if (creation_ms >= 0) {
-        char *c = strf("%lld", creation_ms);
+        char *c = th_strf("%lld", creation_ms);
 
         json_object_set_new(m, "creationTimestamp", json_string(c));
         free(c);
@@ -620,12 +391,12 @@ static void
 put_manifest(const char *prefix, const char *json)
 {
     char hex[33];
-    char *key = strf("%s/manifest.json", prefix);
-    char *sum_key = strf("%s/manifest.checksum", prefix);
+    char *key = th_strf("%s/manifest.json", prefix);
+    char *sum_key = th_strf("%s/manifest.checksum", prefix);
     char *sum;
 
     md5_hex(json, strlen(json), hex);
-    sum = strf("%s\n", hex);
+    sum = th_strf("%s\n", hex);
     put_str(DEST, key, json);
     put_str(DEST, sum_key, sum);
     free(sum);
@@ -646,14 +417,14 @@ inst_start(struct inst *in, const char *db, const char *endpoint)
 {
     const char *url = th_pg_url(G.pg);
     const char *at = strstr(url, "dbname=ingestd ");
-    char *sql = strf("CREATE DATABASE %s", db);
-    char *ep = strf("AWS_ENDPOINT_URL=%s", endpoint);
+    char *sql = th_strf("CREATE DATABASE %s", db);
+    char *ep = th_strf("AWS_ENDPOINT_URL=%s", endpoint);
     const char *env[] = {ep, "AWS_ACCESS_KEY_ID=S3RVER", "AWS_SECRET_ACCESS_KEY=S3RVER",
                          "AWS_REGION=us-east-1", NULL};
 
     assert_non_null(at);
     PQclear(th_pg_exec(G.pg, sql));
-    in->url = strf("%.*sdbname=%s %s", (int)(at - url), url, db, at + strlen("dbname=ingestd "));
+    in->url = th_strf("%.*sdbname=%s %s", (int)(at - url), url, db, at + strlen("dbname=ingestd "));
     in->srv = th_ingestd_start(in->url, env);
     free(ep);
     free(sql);
@@ -694,10 +465,10 @@ want_problem(const struct th_resp *r, long status, const char *needle, const cha
         fail_msg("%s: Content-Type %s, want application/problem+json", what, ct ? ct : "(none)");
     free(ct);
     j = th_resp_json(r);
-    if (jint(j, "status") != status)
-        fail_msg("%s: problem status %lld", what, (long long)jint(j, "status"));
-    if (needle && !strstr(jstr(j, "detail"), needle))
-        fail_msg("%s: detail \"%s\" does not contain \"%s\"", what, jstr(j, "detail"), needle);
+    if (th_jint(j, "status") != status)
+        fail_msg("%s: problem status %lld", what, (long long)th_jint(j, "status"));
+    if (needle && !strstr(th_jstr(j, "detail"), needle))
+        fail_msg("%s: detail \"%s\" does not contain \"%s\"", what, th_jstr(j, "detail"), needle);
     json_decref(j);
 }
 
@@ -707,7 +478,7 @@ submit(const char *b, const char *bucket, const char *key, const char *query)
 {
     json_t *body = json_pack("{s:s,s:s}", "bucket", bucket, "key", key);
     char *text = dumps(body);
-    char *path = strf("%s%s", INV_PATH, query);
+    char *path = th_strf("%s%s", INV_PATH, query);
     struct th_resp r = th_post_json(b, path, text, NULL);
 
     free(path);
@@ -721,7 +492,7 @@ static json_t *
 submit_wait(const char *b, const char *bucket, const char *key, long status)
 {
     struct th_resp r = submit(b, bucket, key, "?wait=true");
-    char *what = strf("POST %s?wait=true s3://%s/%s", INV_PATH, bucket, key);
+    char *what = th_strf("POST %s?wait=true s3://%s/%s", INV_PATH, bucket, key);
     json_t *j;
 
     want_status(&r, status, what);
@@ -748,8 +519,8 @@ submit_inline_wait(const char *b, const char *manifest, long status)
 static json_t *
 poll_job(const char *b, const char *id, long timeout_ms)
 {
-    long deadline = now_ms() + timeout_ms;
-    char *path = strf(INV_PATH "/%s", id);
+    long deadline = th_now_ms() + timeout_ms;
+    char *path = th_strf(INV_PATH "/%s", id);
 
     for (;;) {
         struct th_resp r = th_get(b, path, NULL);
@@ -759,17 +530,17 @@ poll_job(const char *b, const char *id, long timeout_ms)
         want_status(&r, 200, path);
         j = th_resp_json(&r);
         th_resp_release(&r);
-        st = jstr(j, "status");
+        st = th_jstr(j, "status");
         if (!strcmp(st, "succeeded") || !strcmp(st, "failed")) {
             free(path);
             return j;
         }
         if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)
             fail_msg("job %s: status %s", id, st);
-        if (now_ms() > deadline)
+        if (th_now_ms() > deadline)
             fail_msg("job %s still %s after %ld ms", id, st, timeout_ms);
         json_decref(j);
-        sleep_ms(100);
+        th_sleep_ms(100);
     }
 }
 
@@ -793,26 +564,26 @@ want_job(json_t *job, const char *status, long files_total, long files_done, lon
     for (i = 0; i < sizeof(members) / sizeof(members[0]); i++)
         if (!json_object_get(job, members[i]))
             fail_msg("%s: job has no \"%s\": %s", what, members[i], text);
-    if (!is_uuid(jstr(job, "id")))
-        fail_msg("%s: id %s", what, jstr(job, "id"));
-    if (strcmp(jstr(job, "status"), status) != 0)
-        fail_msg("%s: status %s, want %s: %s", what, jstr(job, "status"), status, text);
-    if (files_total >= 0 && jint(job, "files_total") != files_total)
-        fail_msg("%s: files_total %lld, want %ld", what, (long long)jint(job, "files_total"),
+    if (!th_is_uuid(th_jstr(job, "id")))
+        fail_msg("%s: id %s", what, th_jstr(job, "id"));
+    if (strcmp(th_jstr(job, "status"), status) != 0)
+        fail_msg("%s: status %s, want %s: %s", what, th_jstr(job, "status"), status, text);
+    if (files_total >= 0 && th_jint(job, "files_total") != files_total)
+        fail_msg("%s: files_total %lld, want %ld", what, (long long)th_jint(job, "files_total"),
                  files_total);
-    if (files_done >= 0 && jint(job, "files_done") != files_done)
-        fail_msg("%s: files_done %lld, want %ld", what, (long long)jint(job, "files_done"),
+    if (files_done >= 0 && th_jint(job, "files_done") != files_done)
+        fail_msg("%s: files_done %lld, want %ld", what, (long long)th_jint(job, "files_done"),
                  files_done);
-    if (records >= 0 && jint(job, "records") != records)
-        fail_msg("%s: records %lld, want %lld", what, (long long)jint(job, "records"), records);
-    if (jint(job, "bytes") < 0)
-        fail_msg("%s: bytes %lld", what, (long long)jint(job, "bytes"));
-    if (!is_ts(jstr(job, "created_at")))
-        fail_msg("%s: created_at %s", what, jstr(job, "created_at"));
+    if (records >= 0 && th_jint(job, "records") != records)
+        fail_msg("%s: records %lld, want %lld", what, (long long)th_jint(job, "records"), records);
+    if (th_jint(job, "bytes") < 0)
+        fail_msg("%s: bytes %lld", what, (long long)th_jint(job, "bytes"));
+    if (!th_is_ts(th_jstr(job, "created_at")))
+        fail_msg("%s: created_at %s", what, th_jstr(job, "created_at"));
     if (ended) {
-        if (!is_ts(jstr(job, "started_at")) || !is_ts(jstr(job, "finished_at")))
+        if (!th_is_ts(th_jstr(job, "started_at")) || !th_is_ts(th_jstr(job, "finished_at")))
             fail_msg("%s: started_at/finished_at: %s", what, text);
-        if (strcmp(jstr(job, "finished_at"), jstr(job, "created_at")) < 0)
+        if (strcmp(th_jstr(job, "finished_at"), th_jstr(job, "created_at")) < 0)
             fail_msg("%s: finished before created: %s", what, text);
     } else if (!json_is_null(json_object_get(job, "finished_at"))) {
         fail_msg("%s: finished_at set while %s", what, status);
@@ -820,8 +591,8 @@ want_job(json_t *job, const char *status, long files_total, long files_done, lon
     if (!strcmp(status, "succeeded")) {
         if (!json_is_null(json_object_get(job, "error")))
             fail_msg("%s: error on a succeeded job: %s", what, text);
-        if (strcmp(jstr(job, "format"), "CSV") != 0)
-            fail_msg("%s: format %s", what, jstr(job, "format"));
+        if (strcmp(th_jstr(job, "format"), "CSV") != 0)
+            fail_msg("%s: format %s", what, th_jstr(job, "format"));
     }
     if (!strcmp(status, "failed") && !json_is_string(json_object_get(job, "error")))
         fail_msg("%s: failed job without an error: %s", what, text);
@@ -837,7 +608,7 @@ want_failed(json_t *job, const char *const *needles, const char *what)
     const char *error;
 
     want_job(job, "failed", -1, -1, -1, NULL, what);
-    error = jstr(job, "error");
+    error = th_jstr(job, "error");
     for (; *needles; needles++)
         if (!strstr(error, *needles))
             fail_msg("%s: error \"%s\" does not mention \"%s\"", what, error, *needles);
@@ -861,8 +632,8 @@ count_objects(const char *url)
 static json_t *
 records(const char *b, const char *bucket, int all)
 {
-    char *path =
-        strf(OBJ_PATH "?bucket=%s&rowsPerPage=10000%s", bucket, all ? "&currentState=false" : "");
+    char *path = th_strf(OBJ_PATH "?bucket=%s&rowsPerPage=10000%s", bucket,
+                         all ? "&currentState=false" : "");
     struct th_resp r = th_get(b, path, NULL);
     json_t *j;
     json_t *results;
@@ -872,9 +643,9 @@ records(const char *b, const char *bucket, int all)
     results = json_incref(json_object_get(j, "results"));
     if (!json_is_array(results))
         fail_msg("%s: no results array: %.500s", path, r.body);
-    if (jint(json_object_get(j, "pagination"), "count") != (json_int_t)json_array_size(results))
+    if (th_jint(json_object_get(j, "pagination"), "count") != (json_int_t)json_array_size(results))
         fail_msg("%s: pagination.count %lld for %zu results", path,
-                 (long long)jint(json_object_get(j, "pagination"), "count"),
+                 (long long)th_jint(json_object_get(j, "pagination"), "count"),
                  json_array_size(results));
     json_decref(j);
     th_resp_release(&r);
@@ -940,24 +711,24 @@ summarize(json_t *results, int full)
     buf_append(&b, "", 0);
     json_array_foreach(results, i, r)
     {
-        const char *ver = jstr(r, "versionId");
-        const char *src = jstr(r, "source");
+        const char *ver = th_jstr(r, "versionId");
+        const char *src = th_jstr(r, "source");
         json_t *size = json_object_get(r, "size");
         char t;
 
-        if (!strcmp(jstr(r, "eventType"), "Created"))
+        if (!strcmp(th_jstr(r, "eventType"), "Created"))
             t = 'C';
         else
             t = json_is_true(json_object_get(r, "isDeleteMarker")) ? 'M' : 'D';
         if (!strcmp(src, "inventory")) {
-            if (strcmp(jstr(r, "reason"), "Crawl") != 0 ||
+            if (strcmp(th_jstr(r, "reason"), "Crawl") != 0 ||
                 !json_is_null(json_object_get(r, "eventTime")))
-                fail_msg("inventory record with reason %s, eventTime %s", jstr(r, "reason"),
+                fail_msg("inventory record with reason %s, eventTime %s", th_jstr(r, "reason"),
                          str_or_dash(json_object_get(r, "eventTime")));
         } else if (strcmp(src, "event") != 0) {
             fail_msg("record source %s", src);
         }
-        buf_printf(&b, "%s%s%s%s=%c", i ? " | " : "", jstr(r, "key"),
+        buf_printf(&b, "%s%s%s%s=%c", i ? " | " : "", th_jstr(r, "key"),
                    strcmp(ver, "null") ? "@" : "", strcmp(ver, "null") ? ver : "", t);
         if (json_is_integer(size))
             buf_printf(&b, "%lld", (long long)json_integer_value(size));
@@ -1039,8 +810,8 @@ want_sample_records(const char *b, json_t *want)
         json_t *c = json_deep_copy(r);
         int found = 0;
 
-        if (!is_uuid(jstr(c, "s3ObjectId")) || !is_ts(jstr(c, "ingestedAt")) ||
-            !*jstr(c, "sequencer"))
+        if (!th_is_uuid(th_jstr(c, "s3ObjectId")) || !th_is_ts(th_jstr(c, "ingestedAt")) ||
+            !*th_jstr(c, "sequencer"))
             fail_msg("record %zu: s3ObjectId/ingestedAt/sequencer: %s", i, text);
         json_object_del(c, "s3ObjectId");
         json_object_del(c, "ingestedAt");
@@ -1119,10 +890,10 @@ want_sample_job(json_t *job, const char *key, long long records_, long long byte
                 const char *summary, const char *what)
 {
     want_job(job, "succeeded", 1, 1, records_, summary, what);
-    if (strcmp(jstr(job, "bucket"), FIX_BUCKET) != 0 || strcmp(jstr(job, "key"), key) != 0)
-        fail_msg("%s: bucket/key %s/%s", what, jstr(job, "bucket"), jstr(job, "key"));
-    if (jint(job, "bytes") != bytes)
-        fail_msg("%s: bytes %lld, want %lld", what, (long long)jint(job, "bytes"), bytes);
+    if (strcmp(th_jstr(job, "bucket"), FIX_BUCKET) != 0 || strcmp(th_jstr(job, "key"), key) != 0)
+        fail_msg("%s: bucket/key %s/%s", what, th_jstr(job, "bucket"), th_jstr(job, "key"));
+    if (th_jint(job, "bytes") != bytes)
+        fail_msg("%s: bytes %lld, want %lld", what, (long long)th_jint(job, "bytes"), bytes);
 }
 
 /* Submit without wait: 202, Location of the job, a queued or running job; then poll it. */
@@ -1139,14 +910,14 @@ submit_async(const char *b, const char *bucket, const char *key)
     want_status(&r, 202, "POST without wait");
     job = th_resp_json(&r);
     loc = th_resp_header(&r, "Location");
-    want_loc = strf(INV_PATH "/%s", jstr(job, "id"));
+    want_loc = th_strf(INV_PATH "/%s", th_jstr(job, "id"));
     if (!loc || strcmp(loc, want_loc) != 0)
         fail_msg("Location %s, want %s", loc ? loc : "(none)", want_loc);
-    st = jstr(job, "status");
+    st = th_jstr(job, "status");
     if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0)
         fail_msg("202 with a job %s", st);
     want_job(job, st, -1, -1, -1, NULL, "202 job");
-    done = poll_job(b, jstr(job, "id"), JOB_TIMEOUT_MS);
+    done = poll_job(b, th_jstr(job, "id"), JOB_TIMEOUT_MS);
     free(loc);
     free(want_loc);
     json_decref(job);
@@ -1185,7 +956,7 @@ post_events(const char *b, json_t *recs)
     char *text = dumps(body);
     struct th_resp r = th_post_json(b, "/api/v1/s3/events", text, NULL);
     json_t *j;
-    char *want = strf("{\"records\":%zu,\"ingested\":%zu,\"duplicates\":0,\"ignored\":0}", n, n);
+    char *want = th_strf("{\"records\":%zu,\"ingested\":%zu,\"duplicates\":0,\"ignored\":0}", n, n);
 
     want_status(&r, 200, "POST /api/v1/s3/events");
     j = th_resp_json(&r);
@@ -1216,47 +987,21 @@ group_setup(void **state)
         {"orc_inventory_manifest.json", "orc/manifest.json"},
         {"orc_inventory_manifest.checksum", "orc/manifest.checksum"},
     };
+    static const char *const buckets[] = {FIX_BUCKET, DEST, NULL};
     struct s3_client_config cfg;
-    char *js = s3rver_js();
-    struct stat st;
     char *ep;
-    int port;
     size_t i;
 
     (void)state;
-    if (stat(js, &st) != 0) {
-        print_error("%s is missing: run `npm ci` in tests/s3rver\n", js);
-        free(js);
+    if (th_s3rver_start(buckets) != 0)
         return -1;
-    }
-    snprintf(G.s3_dir, sizeof(G.s3_dir), "/tmp/tinv.XXXXXX");
-    if (!mkdtemp(G.s3_dir)) {
-        free(js);
-        return -1;
-    }
-    G.s3_pid = s3rver_spawn(js, &G.s3_out);
-    free(js);
-    if (G.s3_pid < 0)
-        return -1;
-    port = s3rver_wait_port(G.s3_out);
-    if (port < 0) {
-        print_error("s3rver did not report its port\n");
-        print_s3rver_log();
-        return -1;
-    }
-    snprintf(G.endpoint, sizeof(G.endpoint), "http://127.0.0.1:%d", port);
-    setenv("AWS_ENDPOINT_URL", G.endpoint, 1);
-    setenv("AWS_REGION", "us-east-1", 1);
-    setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
-    setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
-    unsetenv("AWS_SESSION_TOKEN");
     s3_client_config_from_env(&cfg);
     G.s3 = s3_client_new(&cfg);
     for (i = 0; i < sizeof(uploads) / sizeof(uploads[0]); i++)
         put_fixture(uploads[i][0], uploads[i][1]);
 
     G.pg = th_pg_start();
-    ep = strf("AWS_ENDPOINT_URL=%s", G.endpoint);
+    ep = th_strf("AWS_ENDPOINT_URL=%s", th_s3rver_endpoint());
     {
         const char *env[] = {ep, "AWS_ACCESS_KEY_ID=S3RVER", "AWS_SECRET_ACCESS_KEY=S3RVER",
                              "AWS_REGION=us-east-1", NULL};
@@ -1270,21 +1015,11 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-    int status;
-
     (void)state;
     th_ingestd_free(G.srv);
     th_pg_free(G.pg);
     s3_client_free(G.s3);
-    if (G.s3_pid > 0) {
-        kill(G.s3_pid, SIGTERM);
-        waitpid(G.s3_pid, &status, 0);
-        G.s3_pid = -1;
-    }
-    if (G.s3_out >= 0)
-        close(G.s3_out);
-    if (G.s3_dir[0])
-        nftw(G.s3_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_s3rver_free();
     return 0;
 }
 
@@ -1304,14 +1039,14 @@ test_sample_versioned_json(void **state)
     size_t i;
 
     (void)state;
-    inst_start(&in, "inv_sample1", G.endpoint);
+    inst_start(&in, "inv_sample1", th_s3rver_endpoint());
     b = th_ingestd_base(in.srv);
 
     j1 = submit_wait(b, FIX_BUCKET, "csv/manifest.json", 200);
     want_sample_job(j1, "csv/manifest.json", 5, 331, SUMMARY(5, 0, 0), "versioned sample");
     want_versioned_sample(b);
     /* GET of the job: the same object */
-    path = strf(INV_PATH "/%s", jstr(j1, "id"));
+    path = th_strf(INV_PATH "/%s", th_jstr(j1, "id"));
     r = th_get(b, path, NULL);
     want_status(&r, 200, path);
     got = th_resp_json(&r);
@@ -1324,7 +1059,7 @@ test_sample_versioned_json(void **state)
     /* 2. the same inventory again: a new job that changes nothing */
     j2 = submit_wait(b, FIX_BUCKET, "csv/manifest.json", 200);
     want_sample_job(j2, "csv/manifest.json", 5, 331, SUMMARY(0, 0, 5), "versioned sample again");
-    assert_string_not_equal(jstr(j2, "id"), jstr(j1, "id"));
+    assert_string_not_equal(th_jstr(j2, "id"), th_jstr(j1, "id"));
     assert_int_equal(count_objects(in.url), 5);
     want_versioned_sample(b);
     /* and through its .checksum, without wait */
@@ -1365,7 +1100,7 @@ test_sample_versioned_checksum(void **state)
     json_t *job;
 
     (void)state;
-    inst_start(&in, "inv_sample2", G.endpoint);
+    inst_start(&in, "inv_sample2", th_s3rver_endpoint());
     b = th_ingestd_base(in.srv);
     job = submit_async(b, FIX_BUCKET, "csv/manifest.checksum");
     want_sample_job(job, "csv/manifest.checksum", 5, 331, SUMMARY(5, 0, 0),
@@ -1384,7 +1119,7 @@ test_sample_unversioned_json(void **state)
     json_t *job;
 
     (void)state;
-    inst_start(&in, "inv_sample3", G.endpoint);
+    inst_start(&in, "inv_sample3", th_s3rver_endpoint());
     b = th_ingestd_base(in.srv);
     job = submit_wait(b, FIX_BUCKET, "csv-nv/manifest.json", 200);
     want_sample_job(job, "csv-nv/manifest.json", 2, 193, SUMMARY(2, 0, 0), "current sample");
@@ -1408,7 +1143,7 @@ test_sample_unversioned_checksum(void **state)
     json_t *job;
 
     (void)state;
-    inst_start(&in, "inv_sample4", G.endpoint);
+    inst_start(&in, "inv_sample4", th_s3rver_endpoint());
     b = th_ingestd_base(in.srv);
     job = submit_async(b, FIX_BUCKET, "csv-nv/manifest.checksum");
     want_sample_job(job, "csv-nv/manifest.checksum", 2, 193, SUMMARY(2, 0, 0),
@@ -1438,8 +1173,8 @@ test_manifest_checksum_mismatch(void **state)
     put_str(DEST, "chk-bad/manifest.checksum", "0123456789abcdef0123456789abcdef\n");
     job = submit_wait(base(), DEST, "chk-bad/manifest.checksum", 422);
     want_failed(job, needles, "checksum mismatch");
-    assert_int_equal(jint(job, "files_done"), 0);
-    assert_int_equal(jint(job, "records"), 0);
+    assert_int_equal(th_jint(job, "files_done"), 0);
+    assert_int_equal(th_jint(job, "records"), 0);
     json_decref(job);
     assert_int_equal(count_objects(th_pg_url(G.pg)), before);
     want_records(base(), "chk-src", 0, "");
@@ -1464,7 +1199,7 @@ test_manifest_checksum_trailing_space(void **state)
 
     (void)state;
     md5_hex(m, strlen(m), hex);
-    sum = strf("%s \t\r\n\n", hex);
+    sum = th_strf("%s \t\r\n\n", hex);
     put_str(DEST, "chk-ws/manifest.json", m);
     put_str(DEST, "chk-ws/manifest.checksum", sum);
     job = submit_wait(base(), DEST, "chk-ws/manifest.checksum", 200);
@@ -1490,8 +1225,8 @@ test_data_md5_mismatch(void **state)
     put_manifest("md5-bad", m);
     job = submit_wait(base(), DEST, "md5-bad/manifest.json", 422);
     want_failed(job, needles, "data MD5 mismatch");
-    assert_int_equal(jint(job, "files_total"), 2);
-    assert_true(jint(job, "files_done") < 2);
+    assert_int_equal(th_jint(job, "files_total"), 2);
+    assert_true(th_jint(job, "files_done") < 2);
     json_decref(job);
     assert_int_equal(count_objects(th_pg_url(G.pg)), before);
     want_records(base(), "md5-src", 0, "");
@@ -1510,14 +1245,14 @@ test_data_md5_mismatch(void **state)
 static void
 ingest(const char *prefix, const char *manifest, long files, long long recs, const char *summary)
 {
-    char *key = strf("%s/manifest.json", prefix);
+    char *key = th_strf("%s/manifest.json", prefix);
     json_t *job;
 
     put_manifest(prefix, manifest);
     job = submit_wait(base(), DEST, key, 200);
     want_job(job, "succeeded", files, files, recs, summary, prefix);
-    if (strcmp(jstr(job, "bucket"), DEST) != 0 || strcmp(jstr(job, "key"), key) != 0)
-        fail_msg("%s: job bucket/key %s/%s", prefix, jstr(job, "bucket"), jstr(job, "key"));
+    if (strcmp(th_jstr(job, "bucket"), DEST) != 0 || strcmp(th_jstr(job, "key"), key) != 0)
+        fail_msg("%s: job bucket/key %s/%s", prefix, th_jstr(job, "bucket"), th_jstr(job, "key"));
     json_decref(job);
     free(key);
 }
@@ -1865,13 +1600,13 @@ test_resume_after_kill(void **state)
     size_t fi;
 
     (void)state;
-    inst_start(&in, "inv_resume", G.endpoint);
+    inst_start(&in, "inv_resume", th_s3rver_endpoint());
     for (fi = 0; fi < RESUME_FILES; fi++) {
         struct buf out;
         struct buf chunk;
         struct gz g;
         char hex[33];
-        char *key = strf("resume/data/%zu.csv.gz", fi);
+        char *key = th_strf("resume/data/%zu.csv.gz", fi);
         size_t line;
 
         buf_init(&out, 0);
@@ -1909,18 +1644,18 @@ test_resume_after_kill(void **state)
     r = submit(th_ingestd_base(in.srv), DEST, "resume/manifest.json", "");
     want_status(&r, 202, "resume: submit");
     job = th_resp_json(&r);
-    id = xstrdup(jstr(job, "id"));
+    id = xstrdup(th_jstr(job, "id"));
     json_decref(job);
     th_resp_release(&r);
 
     /* kill -9 as soon as one data file is staged */
-    deadline = now_ms() + JOB_TIMEOUT_MS;
+    deadline = th_now_ms() + JOB_TIMEOUT_MS;
     while ((staged = sql_int(in.url,
                              "SELECT count(*) FROM inventory_files WHERE job_id = '%s' AND staged",
                              id)) < 1) {
-        if (now_ms() > deadline)
+        if (th_now_ms() > deadline)
             fail_msg("resume: no file staged within %d ms", JOB_TIMEOUT_MS);
-        sleep_ms(10);
+        th_sleep_ms(10);
     }
     th_ingestd_kill9(in.srv);
     staged =
@@ -1935,7 +1670,7 @@ test_resume_after_kill(void **state)
                             id);
     /* the staged files cannot be fetched again: they are garbage now */
     for (fi = 0; fi < (size_t)staged; fi++) {
-        char *key = strf("resume/data/%zu.csv.gz", fi);
+        char *key = th_strf("resume/data/%zu.csv.gz", fi);
 
         if (sql_int(in.url,
                     "SELECT count(*) FROM inventory_files WHERE job_id = '%s' AND idx = %zu AND "
@@ -1949,7 +1684,7 @@ test_resume_after_kill(void **state)
     th_ingestd_restart(in.srv);
     r = submit(th_ingestd_base(in.srv), DEST, "resume/manifest.json", "?wait=true");
     job = th_resp_json(&r);
-    if (r.status != 200 || strcmp(jstr(job, "id"), id) != 0) {
+    if (r.status != 200 || strcmp(th_jstr(job, "id"), id) != 0) {
         char *all =
             sql_str(in.url, "SELECT string_agg(id || ' ' || status || ' files_done=' || files_done "
                             "|| ' started_at=' || started_at || ' ' || coalesce(error, ''), '; ' "
@@ -1957,18 +1692,18 @@ test_resume_after_kill(void **state)
 
         fail_msg("resume: the resubmission answered %ld with job %s, want 200 with the "
                  "interrupted job %s\n  body: %s\n  jobs: %s",
-                 r.status, jstr(job, "id"), id, r.body, all);
+                 r.status, th_jstr(job, "id"), id, r.body, all);
     }
     th_resp_release(&r);
     {
-        char *summary = strf("{\"created\":%lld,\"deleted\":0,\"unchanged\":0}",
-                             (long long)RESUME_FILES * RESUME_LINES);
+        char *summary = th_strf("{\"created\":%lld,\"deleted\":0,\"unchanged\":0}",
+                                (long long)RESUME_FILES * RESUME_LINES);
 
         want_job(job, "succeeded", RESUME_FILES, RESUME_FILES,
                  (long long)RESUME_FILES * RESUME_LINES, summary, "resumed job");
         free(summary);
     }
-    assert_int_equal(jint(job, "bytes"), bytes_total);
+    assert_int_equal(th_jint(job, "bytes"), bytes_total);
     json_decref(job);
     assert_int_equal(count_jobs(in.url), 1);
     assert_int_equal(sql_int(in.url, "SELECT count(*) FROM s3_objects WHERE bucket = 'resume-src'"),
@@ -2011,29 +1746,29 @@ test_s3_unreachable(void **state)
     static const char *const n1[] = {"s3", "unreach/manifest.json", NULL};
     static const char *const n2[] = {"s3", "unreach/data.csv.gz", NULL};
     struct inst in;
-    char *ep = strf("http://127.0.0.1:%d", closed_port());
+    char *ep = th_strf("http://127.0.0.1:%d", closed_port());
     json_t *job;
     long t;
 
     (void)state;
     inst_start(&in, "inv_unreach", ep);
-    t = now_ms();
+    t = th_now_ms();
     job = submit_wait(th_ingestd_base(in.srv), DEST, "unreach/manifest.json", 502);
-    t = now_ms() - t;
-    print_message("unreachable: %ld ms: %s\n", t, jstr(job, "error"));
+    t = th_now_ms() - t;
+    print_message("unreachable: %ld ms: %s\n", t, th_jstr(job, "error"));
     want_failed(job, n1, "S3 unreachable, manifest");
     assert_true(t < 30000);
     json_decref(job);
 
-    t = now_ms();
+    t = th_now_ms();
     job = submit_inline_wait(th_ingestd_base(in.srv),
                              "{\"destinationBucket\":\"" DEST "\",\"fileFormat\":\"CSV\","
                              "\"files\":[{\"key\":\"unreach/data.csv.gz\"}]}",
                              502);
-    t = now_ms() - t;
+    t = th_now_ms() - t;
     want_failed(job, n2, "S3 unreachable, data file");
-    assert_int_equal(jint(job, "files_total"), 1);
-    assert_int_equal(jint(job, "files_done"), 0);
+    assert_int_equal(th_jint(job, "files_total"), 1);
+    assert_int_equal(th_jint(job, "files_done"), 0);
     assert_true(t < 30000);
     json_decref(job);
     assert_int_equal(count_objects(in.url), 0);
@@ -2107,8 +1842,8 @@ test_job_list(void **state)
     assert_int_equal(n, count_jobs(th_pg_url(G.pg)));
     assert_true(n >= 3);
     for (i = 1; i < n; i++)
-        if (strcmp(jstr(json_array_get(items, i - 1), "created_at"),
-                   jstr(json_array_get(items, i), "created_at")) < 0)
+        if (strcmp(th_jstr(json_array_get(items, i - 1), "created_at"),
+                   th_jstr(json_array_get(items, i), "created_at")) < 0)
             fail_msg("job list not newest first at %zu", i);
     /* page by one */
     r = th_get(base(), INV_PATH "?limit=1", NULL);
@@ -2118,8 +1853,8 @@ test_job_list(void **state)
     assert_int_equal(json_array_size(json_object_get(page, "items")), 1);
     assert_true(
         json_equal(json_array_get(json_object_get(page, "items"), 0), json_array_get(items, 0)));
-    path = strf(INV_PATH "?limit=1&before=%s", jstr(json_array_get(items, 0), "id"));
-    assert_string_equal(jstr(page, "next"), path);
+    path = th_strf(INV_PATH "?limit=1&before=%s", th_jstr(json_array_get(items, 0), "id"));
+    assert_string_equal(th_jstr(page, "next"), path);
     json_decref(page);
     r = th_get(base(), path, NULL);
     want_status(&r, 200, path);

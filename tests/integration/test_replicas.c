@@ -43,40 +43,6 @@
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-strf(const char *fmt, ...)
-{
-    struct buf b;
-    va_list ap;
-
-    buf_init(&b, 0);
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    buf_append(&b, "", 0);
-    return buf_take(&b, NULL);
-}
-
 static long long
 sql_ll(const struct th_pg *pg, const char *sql)
 {
@@ -253,19 +219,21 @@ gen_value(const char *col, int t, int i, int k, int n)
     if (!strcmp(col, "origin"))
         return xstrdup("github.com");
     if (!strcmp(col, "path"))
-        return strf("org/repo-%d", n);
+        return th_strf("org/repo-%d", n);
     if (!strcmp(col, "branch"))
         return xstrdup(n % 7 == 1 ? "dev" : "main");
     if (!strcmp(col, "changeset"))
-        return failed_cs ? xstrdup("") : stable ? strf("stable-%d", n) : strf("c%d-%d-%d", t, i, k);
+        return failed_cs ? xstrdup("")
+               : stable  ? th_strf("stable-%d", n)
+                         : th_strf("c%d-%d-%d", t, i, k);
     if (!strcmp(col, "publishUri"))
         return failed_pu ? xstrdup("")
-               : stable  ? strf("https://a.example/stable/%d.jar", n)
-                         : strf("https://a.example/%d/%d/%d.jar", t, i, k);
+               : stable  ? th_strf("https://a.example/stable/%d.jar", n)
+                         : th_strf("https://a.example/%d/%d/%d.jar", t, i, k);
     if (!strcmp(col, "cloneUrl"))
-        return strf("https://github.com/org/repo-%d?%d-%d", n, t, i);
+        return th_strf("https://github.com/org/repo-%d?%d-%d", n, t, i);
     if (!strcmp(col, "team"))
-        return strf("team-%d", i % 3);
+        return th_strf("team-%d", i % 3);
     return xstrdup("");
 }
 
@@ -524,7 +492,7 @@ uploader_main(void *arg)
 {
     struct uploader *u = arg;
     CURL *h = curl_easy_init();
-    char *url = strf("%s/api/v1/events", u->base);
+    char *url = th_strf("%s/api/v1/events", u->base);
     int i;
 
     for (i = 0; i < EVENTS_PER_THREAD; i++) {
@@ -564,7 +532,7 @@ merger_main(void *arg)
 {
     struct merger *m = arg;
     CURL *h = curl_easy_init();
-    char *url = strf("%s/api/v1/merges", m->base);
+    char *url = th_strf("%s/api/v1/merges", m->base);
 
     while (!atomic_load(m->stop)) {
         struct reply r;
@@ -584,7 +552,7 @@ merger_main(void *arg)
             snprintf(m->last_body, sizeof(m->last_body), "%s", r.body ? r.body : "");
         }
         reply_release(&r);
-        sleep_ms(rand_r(&m->seed) % 25);
+        th_sleep_ms(rand_r(&m->seed) % 25);
     }
     free(url);
     curl_easy_cleanup(h);
@@ -620,10 +588,10 @@ cmp_event_seq(const void *a, const void *b)
 static struct merge_row *
 load_merges(const struct th_pg *pg, const char *where, size_t *n)
 {
-    char *sql = strf("SELECT id, seq_lo, seq_hi, event_count, row_count, added, updated, "
-                     "unchanged, skipped, generation, array_to_json(columns_added) FROM merges "
-                     "WHERE %s ORDER BY seq_lo, finished_at, id",
-                     where);
+    char *sql = th_strf("SELECT id, seq_lo, seq_hi, event_count, row_count, added, updated, "
+                        "unchanged, skipped, generation, array_to_json(columns_added) FROM merges "
+                        "WHERE %s ORDER BY seq_lo, finished_at, id",
+                        where);
     PGresult *res = th_pg_exec(pg, sql);
     struct merge_row *m;
     int i;
@@ -666,7 +634,7 @@ list_events(const char *base)
     long long after = 0;
 
     for (;;) {
-        char *path = strf("/api/v1/events?limit=1000&after=%lld", after);
+        char *path = th_strf("/api/v1/events?limit=1000&after=%lld", after);
         struct th_resp r = th_get(base, path, NULL);
         json_t *j;
         json_t *items;
@@ -707,7 +675,7 @@ assert_repos_csv(const char *base, const char *want, size_t want_len, long long 
 {
     struct th_resp r = th_get(base, "/api/v1/repos.csv", NULL);
     char *xg;
-    char *g = strf("%lld", generation);
+    char *g = th_strf("%lld", generation);
 
     assert_int_equal(r.status, 200);
     if (r.len != want_len || memcmp(r.body, want, want_len) != 0)
@@ -772,7 +740,7 @@ test_concurrent_uploads_and_merges(void **state)
     json_t *listed;
     json_t *fin;
     long long total_events = 0;
-    long t0 = now_ms();
+    long t0 = th_now_ms();
     char *want;
     size_t want_len;
     size_t i;
@@ -800,7 +768,7 @@ test_concurrent_uploads_and_merges(void **state)
     atomic_store(&stop, 1);
     for (t = 0; t < MERGE_THREADS; t++)
         pthread_join(mg[t].tid, NULL);
-    print_message("uploads and merges took %ld ms\n", now_ms() - t0);
+    print_message("uploads and merges took %ld ms\n", th_now_ms() - t0);
 
     /* every request was answered as it should be */
     for (t = 0; t < UP_THREADS; t++) {
@@ -954,12 +922,12 @@ proc_spawn(struct proc *p, const char *database_url)
     memset(p, 0, sizeof(*p));
     assert_non_null(mkdtemp(tmpl));
     p->dir = xstrdup(tmpl);
-    p->logpath = strf("%s/ingestd.log", p->dir);
-    envp[ne++] = strf("DATABASE_URL=%s", database_url);
+    p->logpath = th_strf("%s/ingestd.log", p->dir);
+    envp[ne++] = th_strf("DATABASE_URL=%s", database_url);
     envp[ne++] = xstrdup("INGESTD_LISTEN=127.0.0.1:0");
-    envp[ne++] = strf("INGESTD_DATA_DIR=%s/var", p->dir);
+    envp[ne++] = th_strf("INGESTD_DATA_DIR=%s/var", p->dir);
     if (getenv("PATH"))
-        envp[ne++] = strf("PATH=%s", getenv("PATH"));
+        envp[ne++] = th_strf("PATH=%s", getenv("PATH"));
     envp[ne] = NULL;
     fd = open(p->logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
     assert_true(fd >= 0);
@@ -1014,7 +982,7 @@ proc_port(const struct proc *p)
 static int
 proc_wait(struct proc *p, long timeout_ms)
 {
-    long deadline = now_ms() + timeout_ms;
+    long deadline = th_now_ms() + timeout_ms;
     int st = 0;
 
     for (;;) {
@@ -1023,9 +991,9 @@ proc_wait(struct proc *p, long timeout_ms)
             p->pid = -1;
             return 1;
         }
-        if (now_ms() > deadline)
+        if (th_now_ms() > deadline)
             return 0;
-        sleep_ms(20);
+        th_sleep_ms(20);
     }
 }
 
@@ -1038,7 +1006,7 @@ proc_cleanup(struct proc *p)
         kill(p->pid, SIGKILL);
         waitpid(p->pid, NULL, 0);
     }
-    cmd = strf("rm -rf '%s'", p->dir);
+    cmd = th_strf("rm -rf '%s'", p->dir);
     if (system(cmd) != 0)
         print_message("could not remove %s\n", p->dir);
     free(cmd);
@@ -1077,7 +1045,7 @@ test_replicas_start_together(void **state)
         proc_spawn(&p[i], th_pg_url(pg));
         f->nprocs++;
     }
-    deadline = now_ms() + 30000;
+    deadline = th_now_ms() + 30000;
     for (i = 0; i < 2; i++) {
         for (;;) {
             struct th_resp r;
@@ -1092,7 +1060,7 @@ test_replicas_start_together(void **state)
             if (!p[i].port)
                 p[i].port = proc_port(&p[i]);
             if (p[i].port) {
-                url = strf("http://127.0.0.1:%d/readyz", p[i].port);
+                url = th_strf("http://127.0.0.1:%d/readyz", p[i].port);
                 rc = th_http("GET", url, NULL, NULL, 0, &r);
                 free(url);
                 if (rc == 0 && r.status == 200) {
@@ -1101,12 +1069,12 @@ test_replicas_start_together(void **state)
                 }
                 th_resp_release(&r);
             }
-            if (now_ms() > deadline) {
+            if (th_now_ms() > deadline) {
                 char *log = th_read_file(p[i].logpath, NULL);
 
                 fail_msg("replica %d not ready within 30 s:\n%s", i, log);
             }
-            sleep_ms(50);
+            th_sleep_ms(50);
         }
     }
 
@@ -1123,10 +1091,10 @@ test_replicas_start_together(void **state)
 
     /* both serve */
     for (i = 0; i < 2; i++) {
-        char *base = strf("http://127.0.0.1:%d", p[i].port);
-        char *csv = strf("origin,path,branch,changeset,publishUri\n"
-                         "github.com,org/together-%d,main,t%d,https://a.example/t/%d.jar\n",
-                         i, i, i);
+        char *base = th_strf("http://127.0.0.1:%d", p[i].port);
+        char *csv = th_strf("origin,path,branch,changeset,publishUri\n"
+                            "github.com,org/together-%d,main,t%d,https://a.example/t/%d.jar\n",
+                            i, i, i);
         struct th_resp r = th_post_csv(base, "/api/v1/events", csv, NULL);
 
         assert_int_equal(r.status, 201);
@@ -1135,7 +1103,7 @@ test_replicas_start_together(void **state)
         free(base);
     }
     {
-        char *base = strf("http://127.0.0.1:%d", p[1].port);
+        char *base = th_strf("http://127.0.0.1:%d", p[1].port);
 
         m = merge_ok(base);
         assert_int_equal(json_ll(m, "events"), 2);

@@ -1,17 +1,11 @@
 /*
  * test_s3_client.c - the S3 client against a real s3rver
  *
- * The group setup starts s3rver from the project-local npm install
- * (tests/s3rver: `npm ci` there) on 127.0.0.1 with --port 0, reads the port
- * from its "S3rver listening on ADDRESS:PORT" line, and creates the test
- * bucket with --configure-bucket; the teardown stops it and removes its temp
- * dir. The client is configured through the AWS_* variables (key S3RVER,
- * which s3rver knows; it does not check SigV4 signatures, but it does want
- * x-amz-content-sha256 and a fresh x-amz-date).
- *
- * The repository is found through __FILE__ (CMake compiles with absolute
- * paths) unless INGESTD_SOURCE_DIR is defined; S3RVER_JS in the environment
- * overrides the path of s3rver.js.
+ * The group setup starts s3rver with the test bucket (th_s3rver_start: the
+ * project-local npm install in tests/s3rver, `npm ci` there); the teardown
+ * stops it. The client is configured through the AWS_* variables it sets
+ * (key S3RVER, which s3rver knows; it does not check SigV4 signatures, but
+ * it does want x-amz-content-sha256 and a fresh x-amz-date).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,231 +17,40 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "server/buf.h"
 #include "server/err.h"
 #include "storage/s3_client.h"
+#include "harness.h"
 
 #define BUCKET "test-bucket"
-#define S3RVER_READY_MS 30000
-#define S3RVER_REL "/tests/s3rver/node_modules/s3rver/bin/s3rver.js"
-#define THIS_FILE_REL "/tests/integration/test_s3_client.c"
 #define BIG_BYTES (5u * 1024u * 1024u)
 
-struct s3rver {
-    pid_t pid;
-    int out_fd; /* its stdout, kept open so that it never gets EPIPE */
-    int port;
-    char dir[64];
-    char endpoint[64];
-};
-
-static struct s3rver srv = {-1, -1, 0, "", ""};
-
 /* ---- helpers ------------------------------------------------------------- */
-
-static long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The repository root (malloc'd). */
-static char *
-source_dir(void)
-{
-#ifdef INGESTD_SOURCE_DIR
-    return xstrdup(INGESTD_SOURCE_DIR);
-#else
-    const char *file = __FILE__;
-    size_t n = strlen(file), rel = strlen(THIS_FILE_REL);
-
-    if (n > rel && strcmp(file + n - rel, THIS_FILE_REL) == 0)
-        return xstrndup(file, n - rel);
-    return xstrdup("."); /* compiled from the repository root with a relative path */
-#endif
-}
-
-static char *
-s3rver_js(void)
-{
-    const char *env = getenv("S3RVER_JS");
-    char *root;
-    struct buf b;
-
-    if (env && *env)
-        return xstrdup(env);
-    root = source_dir();
-    buf_init(&b, 0);
-    buf_printf(&b, "%s%s", root, S3RVER_REL);
-    free(root);
-    return buf_take(&b, NULL);
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void
-print_log_tail(const char *dir)
-{
-    char path[128], tail[2001];
-    FILE *f;
-    size_t n;
-    long size;
-
-    snprintf(path, sizeof(path), "%s/s3rver.log", dir);
-    f = fopen(path, "r");
-    if (!f)
-        return;
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    fseek(f, size > 2000 ? size - 2000 : 0, SEEK_SET);
-    n = fread(tail, 1, 2000, f);
-    tail[n] = '\0';
-    fclose(f);
-    print_error("s3rver.log:\n%s\n", tail);
-}
-
-/* Run node s3rver.js in srv.dir with stdout to a pipe and stderr to s3rver.log. */
-static int
-s3rver_spawn(const char *js, int *out_fd)
-{
-    char data[96], log[96];
-    int pipefd[2], logfd;
-    pid_t pid;
-
-    snprintf(data, sizeof(data), "%s/data", srv.dir);
-    snprintf(log, sizeof(log), "%s/s3rver.log", srv.dir);
-    if (mkdir(data, 0700) != 0 || pipe2(pipefd, O_CLOEXEC) != 0)
-        return -1;
-    logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (logfd < 0)
-        return -1;
-    setenv("NODE_OPTIONS", "--openssl-legacy-provider", 1);
-    pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        dup2(pipefd[1], STDOUT_FILENO);
-        dup2(logfd, STDERR_FILENO);
-        execlp("node", "node", js, "--directory", data, "--address", "127.0.0.1", "--port", "0",
-               "--silent", "--configure-bucket", BUCKET, (char *)NULL);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    close(logfd);
-    if (pid < 0) {
-        close(pipefd[0]);
-        return -1;
-    }
-    *out_fd = pipefd[0];
-    return pid;
-}
-
-/* Read s3rver's stdout until "S3rver listening on 127.0.0.1:PORT"; the port or -1. */
-static int
-s3rver_wait_port(int fd)
-{
-    struct buf out;
-    long deadline = now_ms() + S3RVER_READY_MS;
-    struct pollfd p = {fd, POLLIN, 0};
-    const char *at, *colon;
-    char chunk[512];
-    ssize_t n;
-    int port = -1;
-
-    buf_init(&out, 65536);
-    while (port < 0 && now_ms() < deadline) {
-        if (poll(&p, 1, 200) <= 0)
-            continue;
-        n = read(fd, chunk, sizeof(chunk));
-        if (n <= 0 || buf_append(&out, chunk, (size_t)n))
-            break;
-        at = strstr(out.data, "listening on ");
-        colon = at ? strchr(at, '\n') : NULL;
-        if (!colon)
-            continue; /* wait for the whole line */
-        colon = strrchr(at, ':');
-        port = colon ? atoi(colon + 1) : -1;
-    }
-    buf_release(&out);
-    return port > 0 ? port : -1;
-}
 
 static int
 group_setup(void **state)
 {
-    char *js = s3rver_js();
-    struct stat st;
+    static const char *const buckets[] = {BUCKET, NULL};
 
     (void)state;
-    if (stat(js, &st) != 0) {
-        print_error("%s is missing: run `npm ci` in tests/s3rver\n", js);
-        free(js);
-        return -1;
-    }
-    snprintf(srv.dir, sizeof(srv.dir), "/tmp/ts3.XXXXXX");
-    if (!mkdtemp(srv.dir)) {
-        free(js);
-        return -1;
-    }
-    srv.pid = s3rver_spawn(js, &srv.out_fd);
-    free(js);
-    if (srv.pid < 0)
-        return -1;
-    srv.port = s3rver_wait_port(srv.out_fd);
-    if (srv.port < 0) {
-        print_error("s3rver did not report its port\n");
-        print_log_tail(srv.dir);
-        return -1;
-    }
-    snprintf(srv.endpoint, sizeof(srv.endpoint), "http://127.0.0.1:%d", srv.port);
-    setenv("AWS_ENDPOINT_URL", srv.endpoint, 1);
-    setenv("AWS_REGION", "us-east-1", 1);
-    setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
-    setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
-    unsetenv("AWS_SESSION_TOKEN");
-    return 0;
+    return th_s3rver_start(buckets);
 }
 
 static int
 group_teardown(void **state)
 {
-    int status;
-
     (void)state;
-    if (srv.pid > 0) {
-        kill(srv.pid, SIGTERM);
-        waitpid(srv.pid, &status, 0);
-        srv.pid = -1;
-    }
-    if (srv.out_fd >= 0)
-        close(srv.out_fd);
-    if (srv.dir[0])
-        nftw(srv.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_s3rver_free();
     return 0;
 }
 
@@ -415,7 +218,7 @@ list_bucket(struct buf *xml)
     long status = 0;
 
     assert_non_null(h);
-    snprintf(url, sizeof(url), "%s/%s?list-type=2&max-keys=1000", srv.endpoint, BUCKET);
+    snprintf(url, sizeof(url), "%s/%s?list-type=2&max-keys=1000", th_s3rver_endpoint(), BUCKET);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
@@ -546,9 +349,9 @@ test_unreachable_endpoint(void **state)
     c = s3_client_new(&cfg);
     buf_init(&col.data, 0);
     col.calls = 0;
-    start = now_ms();
+    start = th_now_ms();
     rc = s3_client_get(c, BUCKET, "k", collect_sink, &col, &status, errbuf, sizeof(errbuf));
-    elapsed = now_ms() - start;
+    elapsed = th_now_ms() - start;
     print_message("unreachable: %ld ms: %s\n", elapsed, errbuf);
     assert_int_equal(rc, ERR_UNAVAILABLE);
     assert_int_equal(status, 0);

@@ -66,30 +66,6 @@ struct ev {
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-strf(const char *fmt, ...)
-{
-    struct buf b;
-    va_list ap;
-
-    buf_init(&b, 0);
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    return buf_take(&b, NULL);
-}
-
-static long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t rng_state;
 
 static uint32_t
@@ -332,14 +308,14 @@ client_main(void *arg)
 {
     struct client *c = arg;
     CURL *h = curl_easy_init();
-    char *url = strf("%s/api/v1/s3/events", c->base);
+    char *url = th_strf("%s/api/v1/s3/events", c->base);
     int i;
 
     for (i = 0; i < BATCHES; i++) {
         struct curl_slist *list = NULL;
         struct buf b;
         long status = 0;
-        long t0 = now_ms();
+        long t0 = th_now_ms();
         long ms;
         CURLcode cc;
         json_t *j = NULL;
@@ -358,7 +334,7 @@ client_main(void *arg)
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->bodies[i]));
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->bodies[i]);
         cc = curl_easy_perform(h);
-        ms = now_ms() - t0;
+        ms = th_now_ms() - t0;
         if (cc == CURLE_OK)
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         buf_append(&b, "", 0);
@@ -563,12 +539,12 @@ test_concurrent_batches(void **state)
             cl[t].bodies[b] =
                 batch_body(&evs[((size_t)t * BATCHES + (size_t)b) * PER_BATCH], PER_BATCH);
     }
-    t0 = now_ms();
+    t0 = th_now_ms();
     for (t = 0; t < THREADS; t++)
         assert_int_equal(pthread_create(&cl[t].tid, NULL, client_main, &cl[t]), 0);
     for (t = 0; t < THREADS; t++)
         pthread_join(cl[t].tid, NULL);
-    print_message("%d batches in %ld ms\n", THREADS * BATCHES, now_ms() - t0);
+    print_message("%d batches in %ld ms\n", THREADS * BATCHES, th_now_ms() - t0);
     for (t = 0; t < THREADS; t++) {
         if (cl[t].failures)
             fail_msg("client %d (%s): %d failed requests, first: %s", t, cl[t].base, cl[t].failures,
@@ -603,7 +579,7 @@ test_concurrent_batches(void **state)
     s = th_pg_scalar(pg, "SELECT count(*) || ' ' || coalesce(sum(number_duplicate_events), 0) "
                          "FROM s3_objects");
     {
-        char *want = strf("%lld %lld", distinct_seq + no_seq, sent_seq - distinct_seq);
+        char *want = th_strf("%lld %lld", distinct_seq + no_seq, sent_seq - distinct_seq);
 
         if (strcmp(s, want) != 0)
             fail_msg("table: records and sum of numberDuplicateEvents \"%s\", want \"%s\"", s,
@@ -725,7 +701,7 @@ test_concurrent_batches(void **state)
 
     /* the API lists the same current records */
     {
-        char *path = strf("/api/v1/s3/objects?bucket=%s&rowsPerPage=100", BUCKET);
+        char *path = th_strf("/api/v1/s3/objects?bucket=%s&rowsPerPage=100", BUCKET);
         struct th_resp r = th_get(th_ingestd_base(srv[1]), path, NULL);
         json_t *lj = th_resp_json(&r);
         json_t *results = json_object_get(lj, "results");

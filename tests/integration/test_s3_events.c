@@ -47,30 +47,6 @@ static struct {
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-strf(const char *fmt, ...)
-{
-    struct buf b;
-    va_list ap;
-
-    buf_init(&b, 0);
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    return buf_take(&b, NULL);
-}
-
-static long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Percent-encode s for a URL query (every byte but A-Z a-z 0-9 - . _ ~); caller frees. */
 static char *
 enc(const char *s)
@@ -80,60 +56,6 @@ enc(const char *s)
 
     curl_free(e);
     return out;
-}
-
-static int
-is_uuid(const char *s)
-{
-    size_t i;
-
-    if (!s || strlen(s) != 36)
-        return 0;
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return 0;
-        } else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* RFC 3339 UTC with milliseconds: 2026-11-21T10:15:30.123Z */
-static int
-is_ts(const char *s)
-{
-    static const char pat[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-    size_t i;
-
-    if (!s || strlen(s) != sizeof(pat) - 1)
-        return 0;
-    for (i = 0; pat[i]; i++) {
-        if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
-            return 0;
-    }
-    return 1;
-}
-
-static const char *
-jstr(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_string(v))
-        fail_msg("\"%s\" is not a string", key);
-    return json_string_value(v);
-}
-
-static json_int_t
-jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_integer(v))
-        fail_msg("\"%s\" is not an integer", key);
-    return json_integer_value(v);
 }
 
 /* Fail unless `got` equals the JSON text `expected`. */
@@ -199,7 +121,7 @@ http(const char *method, const char *path, const char *const *headers, const cha
     struct curl_slist *list = NULL;
     struct reply r;
     struct buf b;
-    char *url = strf("%s%s", th_ingestd_base(G.srv), path);
+    char *url = th_strf("%s%s", th_ingestd_base(G.srv), path);
     int has_ct = 0;
     CURLcode cc;
 
@@ -305,12 +227,12 @@ want_problem(const struct reply *r, long status, const char *needle, const char 
         fail_msg("%s: Content-Type %s, want application/problem+json", what, ct ? ct : "(none)");
     free(ct);
     j = reply_json(r);
-    if (jint(j, "status") != status)
-        fail_msg("%s: problem status %lld", what, (long long)jint(j, "status"));
-    (void)jstr(j, "title");
-    (void)jstr(j, "type");
-    if (needle && !strstr(jstr(j, "detail"), needle))
-        fail_msg("%s: detail \"%s\" does not contain \"%s\"", what, jstr(j, "detail"), needle);
+    if (th_jint(j, "status") != status)
+        fail_msg("%s: problem status %lld", what, (long long)th_jint(j, "status"));
+    (void)th_jstr(j, "title");
+    (void)th_jstr(j, "type");
+    if (needle && !strstr(th_jstr(j, "detail"), needle))
+        fail_msg("%s: detail \"%s\" does not contain \"%s\"", what, th_jstr(j, "detail"), needle);
     json_decref(j);
 }
 
@@ -324,8 +246,8 @@ ingest(const char *body, int records, int ingested, int duplicates, int ignored,
 
     want_status(&r, 200, what);
     j = reply_json(&r);
-    want = strf("{\"records\":%d,\"ingested\":%d,\"duplicates\":%d,\"ignored\":%d}", records,
-                ingested, duplicates, ignored);
+    want = th_strf("{\"records\":%d,\"ingested\":%d,\"duplicates\":%d,\"ignored\":%d}", records,
+                   ingested, duplicates, ignored);
     want_json(j, want, what);
     free(want);
     json_decref(j);
@@ -428,15 +350,15 @@ post_spec(const char *bucket, const char *key, const char *spec, int ingested, i
     int n;
     char *body = batch_json(bucket, key, spec, &n);
     struct reply r = post_json(body);
-    char *what = strf("POST %s/%s [%s]", bucket, key, spec);
+    char *what = th_strf("POST %s/%s [%s]", bucket, key, spec);
     json_t *j;
 
     want_status(&r, 200, what);
     j = reply_json(&r);
-    if (jint(j, "records") != n || jint(j, "ignored") != 0 ||
-        jint(j, "ingested") + jint(j, "duplicates") != n ||
-        (ingested >= 0 && jint(j, "ingested") != ingested) ||
-        (duplicates >= 0 && jint(j, "duplicates") != duplicates))
+    if (th_jint(j, "records") != n || th_jint(j, "ignored") != 0 ||
+        th_jint(j, "ingested") + th_jint(j, "duplicates") != n ||
+        (ingested >= 0 && th_jint(j, "ingested") != ingested) ||
+        (duplicates >= 0 && th_jint(j, "duplicates") != duplicates))
         fail_msg("%s: counts %s (want %d records, ingested %d, duplicates %d)", what, r.body, n,
                  ingested, duplicates);
     json_decref(j);
@@ -451,7 +373,7 @@ post_spec(const char *bucket, const char *key, const char *spec, int ingested, i
 static json_t *
 list(const char *query)
 {
-    char *path = strf(OBJ_PATH "?%s", query);
+    char *path = th_strf(OBJ_PATH "?%s", query);
     struct reply r = get(path);
     json_t *j;
 
@@ -468,7 +390,7 @@ list(const char *query)
 static json_int_t
 count(const char *query)
 {
-    char *path = strf(OBJ_PATH "/count?%s", query);
+    char *path = th_strf(OBJ_PATH "/count?%s", query);
     struct reply r = get(path);
     json_int_t n;
     json_t *j;
@@ -477,7 +399,7 @@ count(const char *query)
     j = reply_json(&r);
     if (json_object_size(j) != 1)
         fail_msg("%s: %s", path, r.body);
-    n = jint(j, "nRecords");
+    n = th_jint(j, "nRecords");
     json_decref(j);
     reply_release(&r);
     free(path);
@@ -495,20 +417,20 @@ summarize(json_t *results, int with_key)
     buf_append(&b, "", 0);
     json_array_foreach(results, i, r)
     {
-        const char *et = jstr(r, "eventType");
-        const char *ver = jstr(r, "versionId");
+        const char *et = th_jstr(r, "eventType");
+        const char *ver = th_jstr(r, "versionId");
         json_t *seq = json_object_get(r, "sequencer");
         char t;
 
         if (!strcmp(et, "Created"))
-            t = !strcmp(jstr(r, "reason"), "Restored") ? 'R' : 'C';
+            t = !strcmp(th_jstr(r, "reason"), "Restored") ? 'R' : 'C';
         else
             t = json_is_true(json_object_get(r, "isDeleteMarker")) ? 'M' : 'D';
-        buf_printf(&b, "%s%s%s%c%s%s:%s#%lld%s", i ? " " : "", with_key ? jstr(r, "key") : "",
+        buf_printf(&b, "%s%s%s%c%s%s:%s#%lld%s", i ? " " : "", with_key ? th_jstr(r, "key") : "",
                    with_key ? "=" : "", t, strcmp(ver, "null") ? "@" : "",
                    strcmp(ver, "null") ? ver : "",
                    json_is_string(seq) ? json_string_value(seq) : "~",
-                   (long long)jint(r, "numberDuplicateEvents"),
+                   (long long)th_jint(r, "numberDuplicateEvents"),
                    json_is_true(json_object_get(r, "isCurrentState")) ? "*" : "");
     }
     return buf_take(&b, NULL);
@@ -558,8 +480,8 @@ check_state_q(const char *bucket, const char *key, int with_key, const char *exp
 {
     char *eb = enc(bucket);
     char *ek = enc(key);
-    char *q_all = strf("bucket=%s&key=%s&currentState=false&rowsPerPage=10000", eb, ek);
-    char *q_cur = strf("bucket=%s&key=%s", eb, ek);
+    char *q_all = th_strf("bucket=%s&key=%s&currentState=false&rowsPerPage=10000", eb, ek);
+    char *q_cur = th_strf("bucket=%s&key=%s", eb, ek);
     json_t *all = list(q_all);
     json_t *cur = list(q_cur);
     char *s_all = summarize(json_object_get(all, "results"), with_key);
@@ -571,10 +493,10 @@ check_state_q(const char *bucket, const char *key, int with_key, const char *exp
     if (strcmp(s_cur, want_cur) != 0)
         fail_msg("%s / %s: currentState=true lists\n  %s\nwant\n  %s", bucket, key, s_cur,
                  want_cur);
-    if (jint(json_object_get(all, "pagination"), "count") !=
+    if (th_jint(json_object_get(all, "pagination"), "count") !=
         (json_int_t)json_array_size(json_object_get(all, "results")))
         fail_msg("%s / %s: pagination.count %lld", bucket, key,
-                 (long long)jint(json_object_get(all, "pagination"), "count"));
+                 (long long)th_jint(json_object_get(all, "pagination"), "count"));
     free(s_all);
     free(s_cur);
     free(want_cur);
@@ -636,7 +558,7 @@ run_orders(const char *name, const char *const *batches, size_t nb, const char *
     for (i = 0; i < nb; i++)
         idx[i] = i;
     do {
-        char *key = strf("%s/o%d", name, order);
+        char *key = th_strf("%s/o%d", name, order);
 
         for (i = 0; i < nb; i++)
             post_spec(SCN, key, batches[idx[i]], -1, -1);
@@ -745,7 +667,7 @@ test_720_orders(void **state)
         "o%03d/key=C:0005#0* o%03d/key1=C:0001#0*";
     size_t idx[6] = {0, 1, 2, 3, 4, 5};
     int order = 0;
-    long t0 = now_ms();
+    long t0 = th_now_ms();
     size_t i;
 
     (void)state;
@@ -758,7 +680,7 @@ test_720_orders(void **state)
 
         snprintf(prefix, sizeof(prefix), "o%03d/", order);
         for (i = 0; i < 6; i++) {
-            char *key = strf("%s%s", prefix, ev[idx[i]].key);
+            char *key = th_strf("%s%s", prefix, ev[idx[i]].key);
             char *body = dump(json_pack("{s:[o]}", "Records",
                                         nrec(ev[idx[i]].name, "perm720", key, NULL, ev[idx[i]].seq,
                                              ev[idx[i]].name[6] == 'C' ? 1 : -1)));
@@ -770,10 +692,10 @@ test_720_orders(void **state)
             free(body);
             free(key);
         }
-        q = strf("bucket=perm720&key=o%03d%%2F%%2A&currentState=false", order);
+        q = th_strf("bucket=perm720&key=o%03d%%2F%%2A&currentState=false", order);
         l = list(q);
         got = summarize(json_object_get(l, "results"), 1);
-        want = strf(want_fmt, order, order, order, order, order, order);
+        want = th_strf(want_fmt, order, order, order, order, order, order);
         if (strcmp(got, want) != 0)
             fail_msg("order %d (%zu %zu %zu %zu %zu %zu):\n  %s\nwant\n  %s", order, idx[0], idx[1],
                      idx[2], idx[3], idx[4], idx[5], got, want);
@@ -787,7 +709,7 @@ test_720_orders(void **state)
     /* every order: one current record per key */
     assert_int_equal(count("bucket=perm720"), 1440);
     assert_int_equal(count("bucket=perm720&currentState=false"), 4320);
-    print_message("720 orders: %ld ms\n", now_ms() - t0);
+    print_message("720 orders: %ld ms\n", th_now_ms() - t0);
 }
 
 /* ---- duplicates ------------------------------------------------------------ */
@@ -820,7 +742,7 @@ test_duplicates(void **state)
     assert_int_equal(count("bucket=dups&key=type&currentState=false&eventType=Deleted"), 1);
     l = list("bucket=dups&key=type&currentState=false&eventType=Deleted");
     res = json_array_get(json_object_get(l, "results"), 0);
-    assert_int_equal(jint(res, "numberDuplicateEvents"), 1);
+    assert_int_equal(th_jint(res, "numberDuplicateEvents"), 1);
     json_decref(l);
     l = list("bucket=dups&key=type");
     want_summary(l, "C@v2:E2#0*");
@@ -829,8 +751,8 @@ test_duplicates(void **state)
     l = list("bucket=dups&key=type&currentState=false&versionId=v1");
     res = json_object_get(l, "results");
     assert_int_equal(json_array_size(res), 2);
-    id0 = jstr(json_array_get(res, 0), "s3ObjectId");
-    id1 = jstr(json_array_get(res, 1), "s3ObjectId");
+    id0 = th_jstr(json_array_get(res, 0), "s3ObjectId");
+    id1 = th_jstr(json_array_get(res, 1), "s3ObjectId");
     if (strcmp(id0, id1) >= 0)
         fail_msg("equal sequencers not ordered by s3ObjectId: %s, %s", id0, id1);
     json_decref(l);
@@ -951,7 +873,7 @@ check_generated(const char *bucket, const char *key, int nbefore, const char *ba
 {
     char *eb = enc(bucket);
     char *ek = enc(key);
-    char *q = strf("bucket=%s&key=%s&currentState=false&rowsPerPage=10000", eb, ek);
+    char *q = th_strf("bucket=%s&key=%s&currentState=false&rowsPerPage=10000", eb, ek);
     json_t *l = list(q);
     json_t *res = json_object_get(l, "results");
     int i;
@@ -962,15 +884,15 @@ check_generated(const char *bucket, const char *key, int nbefore, const char *ba
         char want_seq[300];
 
         snprintf(want_seq, sizeof(want_seq), "%s-%020d", base, i + 1);
-        if (jint(r, "size") != i + 1 || strcmp(jstr(r, "reason"), "Restored") != 0 ||
-            strcmp(jstr(r, "sequencer"), want_seq) != 0)
+        if (th_jint(r, "size") != i + 1 || strcmp(th_jstr(r, "reason"), "Restored") != 0 ||
+            strcmp(th_jstr(r, "sequencer"), want_seq) != 0)
             fail_msg("%s/%s: record %d: size %lld, reason %s, sequencer %s; want size %d, "
                      "Restored, %s",
-                     bucket, key, nbefore + i, (long long)jint(r, "size"), jstr(r, "reason"),
-                     jstr(r, "sequencer"), i + 1, want_seq);
+                     bucket, key, nbefore + i, (long long)th_jint(r, "size"), th_jstr(r, "reason"),
+                     th_jstr(r, "sequencer"), i + 1, want_seq);
         if (json_is_true(json_object_get(r, "isCurrentState")) != (last_current && i == n - 1))
             fail_msg("%s/%s: record %d: isCurrentState wrong", bucket, key, nbefore + i);
-        if (jint(r, "numberDuplicateEvents") != 0)
+        if (th_jint(r, "numberDuplicateEvents") != 0)
             fail_msg("%s/%s: record %d: duplicates", bucket, key, nbefore + i);
     }
     json_decref(l);
@@ -1003,8 +925,8 @@ test_generated_sequencers(void **state)
         json_t *l = list("bucket=gen&key=base&currentState=false&rowsPerPage=1");
         json_t *r = json_array_get(json_object_get(l, "results"), 0);
 
-        assert_string_equal(jstr(r, "sequencer"), "0a0");
-        assert_int_equal(jint(r, "numberDuplicateEvents"), 1);
+        assert_string_equal(th_jstr(r, "sequencer"), "0a0");
+        assert_int_equal(th_jint(r, "numberDuplicateEvents"), 1);
         json_decref(l);
         l = list("bucket=gen&key=base");
         want_summary(l, "C:0A1#0*");
@@ -1062,7 +984,7 @@ json_text(json_t *j)
 static json_t *
 shape_notification(int i)
 {
-    char *key = strf("shape%d/a+b%%2Bc", i);
+    char *key = th_strf("shape%d/a+b%%2Bc", i);
     json_t *n =
         json_pack("{s:[o]}", "Records", nrec("ObjectCreated:Put", "shapes", key, "v1", "00AA", 5));
 
@@ -1073,7 +995,7 @@ shape_notification(int i)
 static json_t *
 shape_eventbridge(int i)
 {
-    char *key = strf("shape%d/a+b%%2Bc", i);
+    char *key = th_strf("shape%d/a+b%%2Bc", i);
     json_t *j =
         json_pack("{s:s,s:s,s:s,s:s,s:[s],s:s,s:{s:s,s:{s:s},s:{s:s,s:I,s:s,s:s,s:s},"
                   "s:s,s:s}}",
@@ -1151,10 +1073,10 @@ want_record(json_t *rec, const char *expected, const char *what)
 
         fail_msg("%s: %zu fields, want %zu: %s", what, json_object_size(rec), n, s);
     }
-    if (!is_uuid(jstr(rec, "s3ObjectId")))
-        fail_msg("%s: s3ObjectId %s", what, jstr(rec, "s3ObjectId"));
-    if (!is_ts(jstr(rec, "ingestedAt")))
-        fail_msg("%s: ingestedAt %s", what, jstr(rec, "ingestedAt"));
+    if (!th_is_uuid(th_jstr(rec, "s3ObjectId")))
+        fail_msg("%s: s3ObjectId %s", what, th_jstr(rec, "s3ObjectId"));
+    if (!th_is_ts(th_jstr(rec, "ingestedAt")))
+        fail_msg("%s: ingestedAt %s", what, th_jstr(rec, "ingestedAt"));
     copy = json_deep_copy(rec);
     json_object_del(copy, "s3ObjectId");
     json_object_del(copy, "ingestedAt");
@@ -1168,7 +1090,7 @@ only_record(const char *bucket, const char *key)
 {
     char *eb = enc(bucket);
     char *ek = enc(key);
-    char *q = strf("bucket=%s&key=%s&currentState=false", eb, ek);
+    char *q = th_strf("bucket=%s&key=%s&currentState=false", eb, ek);
     json_t *l = list(q);
     json_t *res = json_object_get(l, "results");
     json_t *r;
@@ -1195,7 +1117,7 @@ test_accepted_shapes(void **state)
         char *text;
         char *key;
         char *want;
-        char *what = strf("shape %d", i);
+        char *what = th_strf("shape %d", i);
         json_t *rec;
 
         switch (i) {
@@ -1236,15 +1158,15 @@ test_accepted_shapes(void **state)
         }
         text = dump(body);
         ingest(text, 1, 1, 0, 0, what);
-        key = strf("shape%d/a b+c", i);
+        key = th_strf("shape%d/a b+c", i);
         rec = only_record("shapes", key);
-        want = strf("{\"eventType\":\"Created\",\"bucket\":\"shapes\",\"key\":\"%s\","
-                    "\"versionId\":\"v1\",\"eventTime\":\"" EVENT_TIME "\",\"size\":5,"
-                    "\"eTag\":\"\\\"d41d8cd98f00b204e9800998ecf8427e\\\"\","
-                    "\"storageClass\":null,\"lastModifiedDate\":null,\"sequencer\":\"00AA\","
-                    "\"isDeleteMarker\":false,\"isCurrentState\":true,\"reason\":\"CreatedPut\","
-                    "\"numberDuplicateEvents\":0,\"source\":\"event\"}",
-                    key);
+        want = th_strf("{\"eventType\":\"Created\",\"bucket\":\"shapes\",\"key\":\"%s\","
+                       "\"versionId\":\"v1\",\"eventTime\":\"" EVENT_TIME "\",\"size\":5,"
+                       "\"eTag\":\"\\\"d41d8cd98f00b204e9800998ecf8427e\\\"\","
+                       "\"storageClass\":null,\"lastModifiedDate\":null,\"sequencer\":\"00AA\","
+                       "\"isDeleteMarker\":false,\"isCurrentState\":true,\"reason\":\"CreatedPut\","
+                       "\"numberDuplicateEvents\":0,\"source\":\"event\"}",
+                       key);
         want_record(rec, want, what);
         json_decref(rec);
         free(want);
@@ -1266,10 +1188,10 @@ test_accepted_shapes(void **state)
         ingest(text, 6, 5, 1, 0, "mixed array");
         free(text);
         for (i = 20; i <= 24; i++) {
-            char *key = strf("shape%d/a b+c", i);
+            char *key = th_strf("shape%d/a b+c", i);
             json_t *rec = only_record("shapes", key);
 
-            assert_string_equal(jstr(rec, "sequencer"), "00AA");
+            assert_string_equal(th_jstr(rec, "sequencer"), "00AA");
             assert_true(json_is_true(json_object_get(rec, "isCurrentState")));
             json_decref(rec);
             free(key);
@@ -1277,7 +1199,7 @@ test_accepted_shapes(void **state)
         {
             json_t *rec = only_record("shapes", "shape0/a b+c");
 
-            assert_int_equal(jint(rec, "numberDuplicateEvents"), 1);
+            assert_int_equal(th_jint(rec, "numberDuplicateEvents"), 1);
             json_decref(rec);
         }
     }
@@ -1313,7 +1235,7 @@ test_ignored_events(void **state)
     free(text);
     check_state("ign", "k", "C:02#0*");
     /* EventBridge detail types that are not created/deleted; an SNS subscription confirmation */
-    text = strf(
+    text = th_strf(
         "[{\"detail-type\":\"Object Tags Added\",\"source\":\"aws.s3\",\"time\":\"" EVENT_TIME
         "\",\"detail\":{\"bucket\":{\"name\":\"ign\"},\"object\":{\"key\":\"k\","
         "\"sequencer\":\"06\"}}},"
@@ -1404,30 +1326,30 @@ test_field_rules(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        char *sent = strf("urldec/%zu/%s", i, keys[i].sent);
-        char *stored = strf("urldec/%zu/%s", i, keys[i].stored);
+        char *sent = th_strf("urldec/%zu/%s", i, keys[i].sent);
+        char *stored = th_strf("urldec/%zu/%s", i, keys[i].stored);
 
         text = dump(json_pack("{s:[o]}", "Records",
                               nrec("ObjectCreated:Put", "fields", sent, NULL, "01", 1)));
         ingest(text, 1, 1, 0, 0, sent);
         rec = only_record("fields", stored);
-        assert_string_equal(jstr(rec, "key"), stored);
+        assert_string_equal(th_jstr(rec, "key"), stored);
         json_decref(rec);
         free(text);
         free(sent);
         free(stored);
     }
     /* EventBridge keys are URL-decoded too */
-    text = strf("{\"detail-type\":\"Object Created\",\"time\":\"" EVENT_TIME "\",\"detail\":{"
-                "\"bucket\":{\"name\":\"fields\"},\"object\":{\"key\":\"eb/x+y%%21\",\"size\":1,"
-                "\"sequencer\":\"01\"},\"reason\":\"PutObject\"}}");
+    text = th_strf("{\"detail-type\":\"Object Created\",\"time\":\"" EVENT_TIME "\",\"detail\":{"
+                   "\"bucket\":{\"name\":\"fields\"},\"object\":{\"key\":\"eb/x+y%%21\",\"size\":1,"
+                   "\"sequencer\":\"01\"},\"reason\":\"PutObject\"}}");
     ingest(text, 1, 1, 0, 0, "EventBridge key");
     free(text);
     rec = only_record("fields", "eb/x y!");
     json_decref(rec);
 
     for (i = 0; i < sizeof(etags) / sizeof(etags[0]); i++) {
-        char *key = strf("etag/%zu", i);
+        char *key = th_strf("etag/%zu", i);
         json_t *n = nrec("ObjectCreated:Put", "fields", key, NULL, "01", 1);
 
         json_object_set_new(json_object_get(json_object_get(n, "s3"), "object"), "eTag",
@@ -1435,7 +1357,7 @@ test_field_rules(void **state)
         text = dump(json_pack("{s:[o]}", "Records", n));
         ingest(text, 1, 1, 0, 0, key);
         rec = only_record("fields", key);
-        assert_string_equal(jstr(rec, "eTag"), etags[i].stored);
+        assert_string_equal(th_jstr(rec, "eTag"), etags[i].stored);
         json_decref(rec);
         free(text);
         free(key);
@@ -1448,10 +1370,10 @@ test_field_rules(void **state)
     ingest(text, 2, 2, 0, 0, "versionId");
     free(text);
     rec = only_record("fields", "ver/missing");
-    assert_string_equal(jstr(rec, "versionId"), "null");
+    assert_string_equal(th_jstr(rec, "versionId"), "null");
     json_decref(rec);
     rec = only_record("fields", "ver/empty");
-    assert_string_equal(jstr(rec, "versionId"), "null");
+    assert_string_equal(th_jstr(rec, "versionId"), "null");
     json_decref(rec);
     assert_int_equal(count("bucket=fields&key=ver%2F%2A&versionId=null"), 2);
 
@@ -1466,8 +1388,8 @@ test_field_rules(void **state)
         ingest(text, 1, 1, 0, 0, "big size");
         free(text);
         rec = only_record("fields", "big");
-        assert_true(jint(rec, "size") == INT64_MAX);
-        assert_string_equal(jstr(rec, "eventTime"), "2026-11-21T10:15:30.000Z");
+        assert_true(th_jint(rec, "size") == INT64_MAX);
+        assert_string_equal(th_jstr(rec, "eventTime"), "2026-11-21T10:15:30.000Z");
         json_decref(rec);
     }
     text = dump(json_pack("{s:[o]}", "Records",
@@ -1559,7 +1481,7 @@ test_classification(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        char *key = strf("n/%zu", i);
+        char *key = th_strf("n/%zu", i);
         char *text = dump(json_pack(
             "{s:[o]}", "Records",
             nrec(names[i].name, "cls", key, NULL, "01", names[i].type[0] == 'C' ? 1 : -1)));
@@ -1567,9 +1489,9 @@ test_classification(void **state)
 
         ingest(text, 1, 1, 0, 0, names[i].name);
         rec = only_record("cls", key);
-        if (strcmp(jstr(rec, "eventType"), names[i].type) != 0 ||
+        if (strcmp(th_jstr(rec, "eventType"), names[i].type) != 0 ||
             json_is_true(json_object_get(rec, "isDeleteMarker")) != names[i].marker ||
-            strcmp(jstr(rec, "reason"), names[i].reason) != 0 ||
+            strcmp(th_jstr(rec, "reason"), names[i].reason) != 0 ||
             json_is_true(json_object_get(rec, "isCurrentState")) != (names[i].type[0] == 'C'))
             fail_msg("%s: %s", names[i].name, json_text(rec));
         json_decref(rec);
@@ -1577,22 +1499,22 @@ test_classification(void **state)
         free(key);
     }
     for (i = 0; i < sizeof(eb) / sizeof(eb[0]); i++) {
-        char *key = strf("eb/%zu", i);
-        char *text = strf("{\"version\":\"0\",\"detail-type\":\"%s\",\"source\":\"aws.s3\","
-                          "\"time\":\"" EVENT_TIME "\",\"detail\":{\"version\":\"0\","
-                          "\"bucket\":{\"name\":\"cls\"},\"object\":{\"key\":\"%s\","
-                          "\"version-id\":\"v1\",\"sequencer\":\"01\"},%s}}",
-                          eb[i].detail_type, key, eb[i].extra);
+        char *key = th_strf("eb/%zu", i);
+        char *text = th_strf("{\"version\":\"0\",\"detail-type\":\"%s\",\"source\":\"aws.s3\","
+                             "\"time\":\"" EVENT_TIME "\",\"detail\":{\"version\":\"0\","
+                             "\"bucket\":{\"name\":\"cls\"},\"object\":{\"key\":\"%s\","
+                             "\"version-id\":\"v1\",\"sequencer\":\"01\"},%s}}",
+                             eb[i].detail_type, key, eb[i].extra);
         json_t *rec;
         json_t *sc;
 
         ingest(text, 1, 1, 0, 0, eb[i].detail_type);
         rec = only_record("cls", key);
         sc = json_object_get(rec, "storageClass");
-        if (strcmp(jstr(rec, "eventType"), eb[i].type) != 0 ||
+        if (strcmp(th_jstr(rec, "eventType"), eb[i].type) != 0 ||
             json_is_true(json_object_get(rec, "isDeleteMarker")) != eb[i].marker ||
-            strcmp(jstr(rec, "reason"), eb[i].reason) != 0 ||
-            strcmp(jstr(rec, "versionId"), "v1") != 0 ||
+            strcmp(th_jstr(rec, "reason"), eb[i].reason) != 0 ||
+            strcmp(th_jstr(rec, "versionId"), "v1") != 0 ||
             (eb[i].storage_class
                  ? !json_is_string(sc) || strcmp(json_string_value(sc), eb[i].storage_class) != 0
                  : !json_is_null(sc)))
@@ -1636,7 +1558,7 @@ test_malformed_bodies(void **state)
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         r = post_json(bad[i].body);
-        what = strf("body %s", bad[i].body);
+        what = th_strf("body %s", bad[i].body);
         want_problem(&r, 400, bad[i].detail, what);
         free(what);
         reply_release(&r);
@@ -1830,15 +1752,15 @@ test_body_framing(void **state)
         {
             char *eb = enc(bucket);
             char *ek = enc(key);
-            char *q = strf("bucket=%s&key=%s&currentState=false", eb, ek);
+            char *q = th_strf("bucket=%s&key=%s&currentState=false", eb, ek);
             json_t *l = list(q);
             json_t *res = json_object_get(l, "results");
-            char *gen = strf("%s-00000000000000000001", seq);
+            char *gen = th_strf("%s-00000000000000000001", seq);
 
             assert_int_equal(json_array_size(res), 2);
-            assert_string_equal(jstr(json_array_get(res, 0), "sequencer"), seq);
-            assert_string_equal(jstr(json_array_get(res, 1), "sequencer"), gen);
-            assert_string_equal(jstr(json_array_get(res, 1), "versionId"), ver);
+            assert_string_equal(th_jstr(json_array_get(res, 0), "sequencer"), seq);
+            assert_string_equal(th_jstr(json_array_get(res, 1), "sequencer"), gen);
+            assert_string_equal(th_jstr(json_array_get(res, 1), "versionId"), ver);
             assert_true(json_is_true(json_object_get(json_array_get(res, 1), "isCurrentState")));
             free(gen);
             json_decref(l);
@@ -1849,7 +1771,7 @@ test_body_framing(void **state)
     }
 
     /* 100000 records in one request are one batch; 100001 are a 413 and store nothing */
-    t0 = now_ms();
+    t0 = th_now_ms();
     body = many_records("frame", "many", 100001);
     r = post_json(body);
     want_problem(&r, 413, "more than 100000", "100001 records");
@@ -1866,7 +1788,7 @@ test_body_framing(void **state)
         want_summary(l, "C:0186A0#0*");
         json_decref(l);
     }
-    print_message("100000-record batch: %ld ms\n", now_ms() - t0);
+    print_message("100000-record batch: %ld ms\n", th_now_ms() - t0);
 }
 
 /* ---- the list API ------------------------------------------------------------ */
@@ -1886,14 +1808,14 @@ list_keys(const char *query, int with_bucket)
     buf_append(&b, "", 0);
     json_array_foreach(res, i, r)
     {
-        buf_printf(&b, "%s%s%s%s", i ? " " : "", with_bucket ? jstr(r, "bucket") : "",
-                   with_bucket ? "/" : "", jstr(r, "key"));
+        buf_printf(&b, "%s%s%s%s", i ? " " : "", with_bucket ? th_jstr(r, "bucket") : "",
+                   with_bucket ? "/" : "", th_jstr(r, "key"));
     }
-    if (jint(json_object_get(l, "pagination"), "count") != (json_int_t)i)
+    if (th_jint(json_object_get(l, "pagination"), "count") != (json_int_t)i)
         fail_msg("%s: pagination.count %lld, %zu results", query,
-                 (long long)jint(json_object_get(l, "pagination"), "count"), i);
+                 (long long)th_jint(json_object_get(l, "pagination"), "count"), i);
     /* /count agrees */
-    cq = strf("%s", query);
+    cq = th_strf("%s", query);
     if (count(cq) != (json_int_t)i)
         fail_msg("%s: /count %lld, list %zu", query, (long long)count(cq), i);
     free(cq);
@@ -2075,7 +1997,7 @@ want_link(json_t *links, const char *name, const char *proto, const char *query)
             fail_msg("links.%s = %s, want null", name, json_text(v));
         return;
     }
-    want = strf("%s://%s" OBJ_PATH "?%s", proto, G.host, query);
+    want = th_strf("%s://%s" OBJ_PATH "?%s", proto, G.host, query);
     if (!json_is_string(v) || strcmp(json_string_value(v), want) != 0)
         fail_msg("links.%s = %s, want \"%s\"", name, json_text(v), want);
     free(want);
@@ -2096,12 +2018,12 @@ want_page(const char *query, json_int_t page, json_int_t rpp, const char *keys, 
     buf_append(&b, "", 0);
     json_array_foreach(res, i, r)
     {
-        buf_printf(&b, "%s%s", i ? " " : "", jstr(r, "key"));
+        buf_printf(&b, "%s%s", i ? " " : "", th_jstr(r, "key"));
     }
     if (strcmp(b.data, keys) != 0)
         fail_msg("?%s: keys [%s], want [%s]", query, b.data, keys);
-    want_pg =
-        strf("{\"count\":5,\"page\":%lld,\"rowsPerPage\":%lld}", (long long)page, (long long)rpp);
+    want_pg = th_strf("{\"count\":5,\"page\":%lld,\"rowsPerPage\":%lld}", (long long)page,
+                      (long long)rpp);
     want_json(json_object_get(l, "pagination"), want_pg, query);
     if (json_object_size(l) != 3 || json_object_size(json_object_get(l, "links")) != 2)
         fail_msg("?%s: members of the list body", query);
@@ -2187,7 +2109,7 @@ test_list_pages(void **state)
             res = json_object_get(l, "results");
             json_array_foreach(res, k, x)
             {
-                buf_printf(&seen, "%s%s", seen.len ? " " : "", jstr(x, "key"));
+                buf_printf(&seen, "%s%s", seen.len ? " " : "", th_jstr(x, "key"));
             }
             free(next);
             next = NULL;
@@ -2240,12 +2162,12 @@ test_list_pages(void **state)
         };
 
         for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-            path = strf(OBJ_PATH "?%s", bad[i].query);
+            path = th_strf(OBJ_PATH "?%s", bad[i].query);
             r = get(path);
             want_problem(&r, 400, bad[i].detail, path);
             reply_release(&r);
             free(path);
-            path = strf(OBJ_PATH "/count?%s", bad[i].query);
+            path = th_strf(OBJ_PATH "/count?%s", bad[i].query);
             r = get(path);
             want_problem(&r, 400, bad[i].detail, path);
             reply_release(&r);
@@ -2257,8 +2179,8 @@ test_list_pages(void **state)
     l = list("bucket=pgn&key=k2");
     rec = json_incref(json_array_get(json_object_get(l, "results"), 0));
     json_decref(l);
-    id = xstrdup(jstr(rec, "s3ObjectId"));
-    path = strf(OBJ_PATH "/%s", id);
+    id = xstrdup(th_jstr(rec, "s3ObjectId"));
+    path = th_strf(OBJ_PATH "/%s", id);
     r = get(path);
     want_status(&r, 200, path);
     l = reply_json(&r);
@@ -2303,7 +2225,7 @@ test_list_pages(void **state)
         r = get(q.data);
         want_status(&r, 200, "100 bucket values");
         l = reply_json(&r);
-        assert_int_equal(jint(json_object_get(l, "pagination"), "count"), 5);
+        assert_int_equal(th_jint(json_object_get(l, "pagination"), "count"), 5);
         json_decref(l);
         reply_release(&r);
         buf_printf(&q, "&bucket=x100");
