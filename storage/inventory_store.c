@@ -716,6 +716,17 @@ static const char current_from_touched_sql[] =
     "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
     "  WHERE o.id = c.id AND NOT o.is_current";
 
+/* A staged line s that differs from the latest record lv of its version (or has none). */
+#define LINE_CHANGED                                                                               \
+    "(lv.key IS NULL OR NOT (lv.is_delete_marker = s.is_delete_marker "                            \
+    "AND lv.event_type = CASE WHEN s.is_delete_marker THEN 'Deleted' ELSE 'Created' END "          \
+    "AND lv.size IS NOT DISTINCT FROM s.size AND lv.etag IS NOT DISTINCT FROM s.etag "             \
+    "AND lv.storage_class IS NOT DISTINCT FROM s.storage_class "                                   \
+    "AND lv.last_modified IS NOT DISTINCT FROM s.last_modified))"
+#define JOIN_LV                                                                                    \
+    "LEFT JOIN inv_lv lv ON lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "          \
+    "s.version_id "
+
 /* One attempt; fast = set the current record of keys new to the catalog while inserting. */
 static enum err
 apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m, int fast,
@@ -750,6 +761,7 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
         goto out;
     buckets = xstrdup(PQgetvalue(res, 0, 0));
     versioned = PQgetvalue(res, 0, 1)[0] == 't';
+    staged = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     PQclear(res);
     res = NULL;
     /* when the inventory was taken: the manifest's creationTimestamp, else the job's creation */
@@ -799,36 +811,8 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
         rc = db_exec(db, "ANALYZE inv_lv; ANALYZE inv_kb", errbuf, errlen);
     if (rc)
         goto out;
-    buf_reset(&sql);
-    buf_printf(
-        &sql,
-        "WITH ins AS (INSERT INTO s3_objects (id, bucket, key, version_id, event_type, size, "
-        "etag, storage_class, last_modified, sequencer, is_delete_marker, is_current, reason, "
-        "source, observed_at) SELECT s.id, s.bucket, s.key, s.version_id, CASE WHEN "
-        "s.is_delete_marker THEN "
-        "'Deleted' ELSE 'Created' END, s.size, s.etag, s.storage_class, s.last_modified, "
-        "coalesce(split_part(kb.maxseq, '-', 1), '') || '-' || lpad((coalesce(nullif("
-        "split_part(kb.maxseq, '-', 2), ''), '0')::numeric + s.ord)::text, 20, '0'), "
-        "s.is_delete_marker, %s, 'Crawl', 'inventory', $1::timestamptz FROM %s s "
-        "LEFT JOIN inv_kb kb ON kb.bucket = s.bucket AND kb.key = s.key "
-        "LEFT JOIN inv_lv lv ON lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "
-        "s.version_id WHERE lv.key IS NULL OR NOT (lv.is_delete_marker = s.is_delete_marker "
-        "AND lv.event_type = CASE WHEN s.is_delete_marker THEN 'Deleted' ELSE 'Created' END "
-        "AND lv.size IS NOT DISTINCT FROM s.size AND lv.etag IS NOT DISTINCT FROM s.etag "
-        "AND lv.storage_class IS NOT DISTINCT FROM s.storage_class "
-        "AND lv.last_modified IS NOT DISTINCT FROM s.last_modified) RETURNING 1) "
-        "SELECT count(*), (SELECT count(*) FROM %s) FROM ins",
-        fast ? "(kb.key IS NULL AND s.cand AND NOT s.is_delete_marker)" : "false", table, table);
-    params[0] = inv_time;
-    rc = db_query(db, &res, sql.data, 1, params, errbuf, errlen);
-    if (rc)
-        goto out;
-    inserted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    staged = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    PQclear(res);
-    res = NULL;
-
-    /* current records the inventory does not list (and no newer event) are gone */
+    /* current records the inventory does not list (and no newer event) are gone; found
+     * before the lines go in, which would only be scanned to be excluded */
     buf_reset(&sql);
     buf_printf(&sql,
                "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT o.bucket, o.key, "
@@ -841,6 +825,31 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
     params[1] = inv_time;
     params[2] = versioned ? "t" : "f";
     rc = db_query(db, NULL, sql.data, 3, params, errbuf, errlen);
+    if (rc)
+        goto out;
+
+    buf_reset(&sql);
+    buf_printf(&sql,
+               "INSERT INTO s3_objects (id, bucket, key, version_id, event_type, size, etag, "
+               "storage_class, last_modified, sequencer, is_delete_marker, is_current, reason, "
+               "source, observed_at) SELECT s.id, s.bucket, s.key, s.version_id, CASE WHEN "
+               "s.is_delete_marker THEN 'Deleted' ELSE 'Created' END, s.size, s.etag, "
+               "s.storage_class, s.last_modified, coalesce(split_part(kb.maxseq, '-', 1), '') "
+               "|| '-' || lpad((coalesce(nullif(split_part(kb.maxseq, '-', 2), ''), "
+               "'0')::numeric + s.ord)::text, 20, '0'), s.is_delete_marker, %s, 'Crawl', "
+               "'inventory', $1::timestamptz FROM %s s "
+               "LEFT JOIN inv_kb kb ON kb.bucket = s.bucket AND kb.key = s.key " JOIN_LV
+               "WHERE " LINE_CHANGED,
+               fast ? "(kb.key IS NULL AND s.cand AND NOT s.is_delete_marker)" : "false", table);
+    params[0] = inv_time;
+    rc = db_query(db, &res, sql.data, 1, params, errbuf, errlen);
+    if (rc)
+        goto out;
+    inserted = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    res = NULL;
+    params[1] = inv_time;
+    rc = ERR_OK;
     if (!rc)
         rc = db_query(db, &res,
                       "WITH d AS (INSERT INTO s3_objects (id, bucket, key, version_id, "
@@ -862,17 +871,14 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
 
     /* the keys whose current state must be recomputed */
     buf_reset(&sql);
-    if (fast)
-        buf_printf(&sql,
-                   "CREATE TEMP TABLE inv_touched ON COMMIT DROP AS SELECT DISTINCT kb.bucket, "
-                   "kb.key FROM inv_kb kb JOIN %s s ON s.bucket = kb.bucket AND s.key = kb.key "
-                   "UNION SELECT bucket, key FROM inv_deleted",
-                   table);
-    else
-        buf_printf(&sql,
-                   "CREATE TEMP TABLE inv_touched ON COMMIT DROP AS SELECT DISTINCT bucket, key "
-                   "FROM %s UNION SELECT bucket, key FROM inv_deleted",
-                   table);
+    /* keys that got a new record (those new to the catalog only without the shortcut),
+     * and the keys of the deleted ones */
+    buf_printf(
+        &sql,
+        "CREATE TEMP TABLE inv_touched ON COMMIT DROP AS SELECT DISTINCT s.bucket, "
+        "s.key FROM %s s %s JOIN inv_kb kb ON kb.bucket = s.bucket AND kb.key = s.key " JOIN_LV
+        "WHERE " LINE_CHANGED " UNION SELECT bucket, key FROM inv_deleted",
+        table, fast ? "" : "LEFT");
     rc = db_exec(db, sql.data, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "ANALYZE inv_touched", errbuf, errlen);
@@ -895,7 +901,8 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
         p2[0] = job_id;
         p2[1] = summary;
         rc = db_query(db, NULL,
-                      "UPDATE inventory_jobs SET status = 'succeeded', finished_at = now(), "
+                      "UPDATE inventory_jobs SET status = 'succeeded', finished_at = "
+                      "clock_timestamp(), "
                       "error = NULL, error_status = NULL, summary = $2 WHERE id = $1",
                       2, p2, errbuf, errlen);
     }
