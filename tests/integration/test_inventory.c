@@ -681,7 +681,8 @@ normalise(const char *s, int starred_only)
         if (end)
             p += 3;
     }
-    qsort(tok, n, sizeof(*tok), cmp_str);
+    if (n > 1)
+        qsort(tok, n, sizeof(*tok), cmp_str);
     buf_init(&b, 0);
     buf_append(&b, "", 0);
     for (i = 0; i < n; i++) {
