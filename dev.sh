@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config git curl ca-certificates
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev zlib1g-dev uuid-dev
-  libssl-dev libcmocka-dev postgresql-15 clang-format)
+  libssl-dev libcmocka-dev postgresql-15 clang-format acl)
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -34,6 +34,25 @@ install_deps() {
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# As root, the embedded PostgreSQL runs as user postgres, which must be able to
+# reach the data directory. A checkout under a private home (/root is 0700)
+# is not reachable: grant postgres traverse-only access (an ACL entry, no
+# read) on each directory on the way that it cannot pass.
+pg_reach() {
+  [ "$(id -u)" -eq 0 ] || return 0
+  local dir d path=""
+  dir=$(realpath -m "${INGESTD_DATA_DIR:-./var}")
+  mkdir -p "$dir"
+  IFS=/ read -r -a parts <<<"${dir#/}"
+  for d in "${parts[@]}"; do
+    path="$path/$d"
+    if ! runuser -u postgres -- test -x "$path" 2>/dev/null; then
+      log "granting user postgres traverse access to $path (setfacl -m u:postgres:x)"
+      setfacl -m u:postgres:x "$path"
+    fi
+  done
 }
 
 build() { # build DIR [cmake options...]
@@ -70,6 +89,7 @@ case "$cmd" in
 run)
   install_deps
   build build
+  pg_reach
   log "serving on http://${INGESTD_LISTEN:-127.0.0.1:8080} (embedded PostgreSQL in ${INGESTD_DATA_DIR:-./var})"
   exec ./build/ingestd serve
   ;;
