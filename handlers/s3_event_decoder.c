@@ -17,6 +17,7 @@
  * Pure: no I/O, no globals. Thread-safety: none needed.
  */
 #include "s3_event_decoder.h"
+#include "s3_fields.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -226,85 +227,13 @@ etag_quote(const char *s)
     return q;
 }
 
-/* n decimal digits at s into *val; 0 when they are not all digits. */
-static int
-digits(const char *s, int n, int *val)
-{
-    int i, v = 0;
-
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *val = v;
-    return 1;
-}
-
-static int
-days_in_month(int year, int month)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-    if (month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))
-        return 29;
-    return days[month - 1];
-}
-
-/*
- * Strict RFC 3339 date-time ("2024-05-06T22:37:48.5+02:00") to UTC with
- * milliseconds ("2024-05-06T20:37:48.500Z"); fractions past milliseconds are
- * truncated, a leap second rolls over. NULL when s is not one, or the UTC
- * year falls outside 0000-9999.
- */
+/* The normalised time of s, or NULL (s3_fields.h). */
 static char *
 time_normalise(const char *s)
 {
-    struct tm tm, utc;
-    int year, mon, day, hour, min, sec, ms = 0, scale = 100, oh = 0, om = 0, sign = 0;
-    const char *p = s + 19;
-    char out[64];
-    time_t t;
+    char out[S3_TIME_BUF];
 
-    if (strlen(s) < 20 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) ||
-        s[7] != '-' || !digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') ||
-        !digits(s + 11, 2, &hour) || s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec))
-        return NULL;
-    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 || min > 59 ||
-        sec > 60)
-        return NULL;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9')
-            return NULL;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            ms += (*p - '0') * scale;
-            scale /= 10;
-        }
-    }
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-        sign = 0;
-    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, &oh) && p[3] == ':' &&
-               digits(p + 4, 2, &om) && oh <= 23 && om <= 59) {
-        sign = *p == '+' ? 1 : -1;
-    } else {
-        return NULL;
-    }
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = min;
-    tm.tm_sec = sec;
-    t = timegm(&tm);
-    t -= (time_t)sign * (oh * 3600 + om * 60);
-    if (!gmtime_r(&t, &utc) || utc.tm_year < -1900 || utc.tm_year > 9999 - 1900)
-        return NULL;
-    snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-             utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, ms);
-    return xstrdup(out);
+    return s3_time_normalise(s, strlen(s), out) ? xstrdup(out) : NULL;
 }
 
 /* The string member `name` of obj: *val NULL when absent or null; ERR_BAD_INPUT if no string. */
