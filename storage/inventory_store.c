@@ -434,6 +434,13 @@ struct inventory_stage {
     uint64_t id_counter;
 };
 
+/* A job's staging table; written once and read once, so autovacuum leaves it alone. */
+#define STAGING_TABLE                                                                              \
+    "(id uuid NOT NULL, bucket text COLLATE \"C\" NOT NULL, key text COLLATE \"C\" NOT NULL, "     \
+    "version_id text COLLATE \"C\" NOT NULL, is_delete_marker boolean NOT NULL, size bigint, "     \
+    "last_modified timestamptz, etag text, storage_class text, file_idx integer NOT NULL, "        \
+    "cand boolean NOT NULL, ord bigint NOT NULL) WITH (autovacuum_enabled = false)"
+
 static void
 staging_table_name(const char *job, char out[64])
 {
@@ -489,13 +496,7 @@ inventory_stage_begin(struct db *db, const char *job_id, int file_idx, struct in
         s->id_counter = (uint64_t)ts.tv_nsec;
     s->id_counter &= 0x3fffffffffffffffULL; /* room to count */
     buf_init(&sql, 0);
-    buf_printf(&sql,
-               "BEGIN; CREATE TABLE IF NOT EXISTS %s (id uuid NOT NULL, bucket text COLLATE "
-               "\"C\" NOT NULL, key text COLLATE \"C\" NOT NULL, version_id text COLLATE \"C\" "
-               "NOT NULL, is_delete_marker boolean NOT NULL, size bigint, last_modified "
-               "timestamptz, etag text, storage_class text, file_idx integer NOT NULL, "
-               "cand boolean NOT NULL, ord bigint NOT NULL)",
-               s->table);
+    buf_printf(&sql, "BEGIN; CREATE TABLE IF NOT EXISTS %s " STAGING_TABLE, s->table);
     rc = db_exec(db, sql.data, errbuf, errlen);
     buf_reset(&sql);
     buf_printf(&sql,
@@ -785,13 +786,7 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
                  1, params, errbuf, errlen);
     if (rc)
         goto out;
-    buf_printf(&sql,
-               "CREATE TABLE IF NOT EXISTS %s (id uuid NOT NULL, bucket text COLLATE \"C\" NOT "
-               "NULL, key text COLLATE \"C\" NOT NULL, version_id text COLLATE \"C\" NOT NULL, "
-               "is_delete_marker boolean NOT NULL, size bigint, last_modified timestamptz, etag "
-               "text, storage_class text, file_idx integer NOT NULL, cand boolean NOT NULL, ord "
-               "bigint NOT NULL); ANALYZE %s",
-               table, table);
+    buf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s " STAGING_TABLE "; ANALYZE %s", table, table);
     rc = db_exec(db, sql.data, errbuf, errlen);
     if (!rc)
         rc = db_query(db, NULL,
