@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../server/app.h"
+#include "../server/log.h"
 #include "../storage/inventory_store.h"
 #include "inventory_decoder.h"
 #include "inventory_runner.h"
@@ -14,14 +15,6 @@
 
 /* How long ?wait=true waits for a job before answering with its state (seconds). */
 #define WAIT_MAX_S 3600
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
 
 /* The job's HTTP answer: 200/422/502 when it ended (wait), else 202. */
 static void
@@ -110,7 +103,7 @@ handle_inventories_post(struct request *req, struct response *res)
                 waited = 1;
                 break;
             }
-            sleep_ms(step);
+            log_sleep_ms(step);
             slept += step;
             step = step < 500 ? step * 2 : 500;
             json_decref(job);

@@ -21,6 +21,14 @@ log_now_ms(void)
 }
 
 void
+log_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+void
 log_timestamp(char out[32], long long epoch_ms)
 {
     time_t secs;

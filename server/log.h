@@ -22,5 +22,7 @@ void log_json(enum log_level level, const char *msg, json_t *fields);
 void log_timestamp(char out[32], long long epoch_ms);
 /* Milliseconds since the epoch. */
 long long log_now_ms(void);
+/* Sleep for ms milliseconds. */
+void log_sleep_ms(long ms);
 
 #endif

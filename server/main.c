@@ -110,14 +110,6 @@ healthcheck(const struct config *cfg)
     return code == 200 ? 0 : 1;
 }
 
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 static int
 serve(struct app *app, const char *conninfo)
 {
@@ -155,7 +147,7 @@ serve(struct app *app, const char *conninfo)
     scheduler_stop(sched);
     http_server_quiesce(http);
     while (http_server_inflight(http) > 0 && waited_ms < app->cfg->shutdown_grace_s * 1000) {
-        sleep_ms(50);
+        log_sleep_ms(50);
         waited_ms += 50;
     }
     workers_stop(workers);

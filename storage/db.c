@@ -299,3 +299,48 @@ db_copy_end(struct db *db, char *errbuf, size_t errlen)
     }
     return rc;
 }
+
+enum err
+db_get_json(struct db *db, const char *sql, int nparams, const char *const *params,
+            db_row_json_fn fn, const char *missing, json_t **out, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    *out = NULL;
+    rc = db_query(db, &res, sql, nparams, params, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 0)
+        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "%s", missing);
+    else
+        *out = fn(res, 0);
+    PQclear(res);
+    return rc;
+}
+
+enum err
+db_page_json(struct db *db, const char *sql, int nparams, const char *const *params, int limit,
+             db_row_json_fn fn, json_t **items, int *more, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    int n;
+    int i;
+    enum err rc;
+
+    *items = NULL;
+    *more = 0;
+    rc = db_query(db, &res, sql, nparams, params, errbuf, errlen);
+    if (rc)
+        return rc;
+    n = PQntuples(res);
+    if (n > limit) {
+        *more = 1;
+        n = limit;
+    }
+    *items = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append_new(*items, fn(res, i));
+    PQclear(res);
+    return ERR_OK;
+}

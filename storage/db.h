@@ -12,6 +12,7 @@
 #ifndef INGESTD_DB_H
 #define INGESTD_DB_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stddef.h>
 
@@ -47,6 +48,24 @@ enum err db_query_bin(struct db *db, PGresult **out, const char *sql, int nparam
 enum err db_query_prepared(struct db *db, PGresult **out, const char *name, const char *sql,
                            int nparams, const char *const *params, const int *lengths,
                            const int *formats, char *errbuf, size_t errlen);
+/* Builds the API object of row r of a result. */
+typedef json_t *(*db_row_json_fn)(PGresult *res, int r);
+
+/*
+ * Run a query for one row and build its object: ERR_NOT_FOUND (with
+ * `missing` as the message) when it returns no row.
+ */
+enum err db_get_json(struct db *db, const char *sql, int nparams, const char *const *params,
+                     db_row_json_fn fn, const char *missing, json_t **out, char *errbuf,
+                     size_t errlen);
+/*
+ * Run a page query that asks for limit + 1 rows: *items gets the first
+ * `limit` as objects and *more says whether another row followed.
+ */
+enum err db_page_json(struct db *db, const char *sql, int nparams, const char *const *params,
+                      int limit, db_row_json_fn fn, json_t **items, int *more, char *errbuf,
+                      size_t errlen);
+
 /* Statements without parameters, several allowed (simple query protocol). */
 enum err db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen);
 /* ROLLBACK if a transaction is open; never fails (a broken connection is dropped). */

@@ -65,20 +65,9 @@ select_one(struct db *db, const char *where, const char *param, json_t **event, 
            size_t errlen)
 {
     char sql[1024];
-    PGresult *res = NULL;
-    enum err rc;
 
-    *event = NULL;
     snprintf(sql, sizeof(sql), "SELECT " EVENT_COLUMNS " FROM " EVENT_FROM " WHERE %s", where);
-    rc = db_query(db, &res, sql, 1, &param, errbuf, errlen);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0)
-        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "no such event");
-    else
-        *event = event_json(res, 0);
-    PQclear(res);
-    return rc;
+    return db_get_json(db, sql, 1, &param, event_json, "no such event", event, errbuf, errlen);
 }
 
 enum err
@@ -348,40 +337,22 @@ enum err
 events_store_list(struct db *db, const struct events_filter *f, json_t **items, int *more,
                   char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
     char after[32];
     char limit[16];
     const char *params[4];
-    int i;
-    int n;
-    enum err rc;
 
-    *items = NULL;
-    *more = 0;
     snprintf(after, sizeof(after), "%lld", (long long)f->after);
     snprintf(limit, sizeof(limit), "%d", f->limit + 1);
     params[0] = f->status;
     params[1] = f->source;
     params[2] = after;
     params[3] = limit;
-    rc = db_query(db, &res,
-                  "SELECT " EVENT_COLUMNS " FROM " EVENT_FROM " WHERE "
-                  "($1::text IS NULL OR ($1 = 'pending') = (e.sequence > " LAST_MERGED_SQL ")) "
-                  "AND ($2::text IS NULL OR e.source = $2) AND e.sequence > $3 "
-                  "ORDER BY e.sequence LIMIT $4",
-                  4, params, errbuf, errlen);
-    if (rc)
-        return rc;
-    n = PQntuples(res);
-    if (n > f->limit) {
-        *more = 1;
-        n = f->limit;
-    }
-    *items = json_array();
-    for (i = 0; i < n; i++)
-        json_array_append_new(*items, event_json(res, i));
-    PQclear(res);
-    return ERR_OK;
+    return db_page_json(db,
+                        "SELECT " EVENT_COLUMNS " FROM " EVENT_FROM " WHERE "
+                        "($1::text IS NULL OR ($1 = 'pending') = (e.sequence > " LAST_MERGED_SQL
+                        ")) AND ($2::text IS NULL OR e.source = $2) AND e.sequence > $3 "
+                        "ORDER BY e.sequence LIMIT $4",
+                        4, params, f->limit, event_json, items, more, errbuf, errlen);
 }
 
 enum err

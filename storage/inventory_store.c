@@ -85,55 +85,25 @@ job_json(PGresult *res, int r)
 enum err
 inventory_store_get(struct db *db, const char *id, json_t **job, char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
-    enum err rc;
-
-    *job = NULL;
-    rc = db_query(db, &res, "SELECT " JOB_COLUMNS " FROM inventory_jobs WHERE id = $1", 1, &id,
-                  errbuf, errlen);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0)
-        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "no such inventory job");
-    else
-        *job = job_json(res, 0);
-    PQclear(res);
-    return rc;
+    return db_get_json(db, "SELECT " JOB_COLUMNS " FROM inventory_jobs WHERE id = $1", 1, &id,
+                       job_json, "no such inventory job", job, errbuf, errlen);
 }
 
 enum err
 inventory_store_list(struct db *db, const char *before, int limit, json_t **items, int *more,
                      char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
     char lim[16];
     const char *params[2];
-    int i;
-    int n;
-    enum err rc;
 
-    *items = NULL;
-    *more = 0;
     snprintf(lim, sizeof(lim), "%d", limit + 1);
     params[0] = before;
     params[1] = lim;
-    rc = db_query(db, &res,
-                  "SELECT " JOB_COLUMNS " FROM inventory_jobs WHERE $1::uuid IS NULL OR "
-                  "(created_at, id) < (SELECT created_at, id FROM inventory_jobs WHERE id = $1) "
-                  "ORDER BY created_at DESC, id DESC LIMIT $2",
-                  2, params, errbuf, errlen);
-    if (rc)
-        return rc;
-    n = PQntuples(res);
-    if (n > limit) {
-        *more = 1;
-        n = limit;
-    }
-    *items = json_array();
-    for (i = 0; i < n; i++)
-        json_array_append_new(*items, job_json(res, i));
-    PQclear(res);
-    return ERR_OK;
+    return db_page_json(db,
+                        "SELECT " JOB_COLUMNS " FROM inventory_jobs WHERE $1::uuid IS NULL OR "
+                        "(created_at, id) < (SELECT created_at, id FROM inventory_jobs "
+                        "WHERE id = $1) ORDER BY created_at DESC, id DESC LIMIT $2",
+                        2, params, limit, job_json, items, more, errbuf, errlen);
 }
 
 /* Files of a parsed manifest into inventory_files (job row already there). */

@@ -340,20 +340,8 @@ out:
 enum err
 merges_store_get(struct db *db, const char *id, json_t **merge, char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
-    enum err rc;
-
-    *merge = NULL;
-    rc = db_query(db, &res, "SELECT " MERGE_COLUMNS " FROM merges WHERE id = $1", 1, &id, errbuf,
-                  errlen);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0)
-        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "no such merge");
-    else
-        *merge = merge_row_json(res, 0);
-    PQclear(res);
-    return rc;
+    return db_get_json(db, "SELECT " MERGE_COLUMNS " FROM merges WHERE id = $1", 1, &id,
+                       merge_row_json, "no such merge", merge, errbuf, errlen);
 }
 
 enum err
@@ -363,7 +351,6 @@ merges_store_list(struct db *db, const char *before, int limit, json_t **items, 
     PGresult *res = NULL;
     char lim[16];
     const char *params[2];
-    int i;
     int n;
     enum err rc;
 
@@ -382,23 +369,11 @@ merges_store_list(struct db *db, const char *before, int limit, json_t **items, 
     snprintf(lim, sizeof(lim), "%d", limit + 1);
     params[0] = before;
     params[1] = lim;
-    rc = db_query(db, &res,
-                  "SELECT " MERGE_COLUMNS " FROM merges WHERE $1::uuid IS NULL OR "
-                  "(started_at, id) < (SELECT started_at, id FROM merges WHERE id = $1) "
-                  "ORDER BY started_at DESC, id DESC LIMIT $2",
-                  2, params, errbuf, errlen);
-    if (rc)
-        return rc;
-    n = PQntuples(res);
-    if (n > limit) {
-        *more = 1;
-        n = limit;
-    }
-    *items = json_array();
-    for (i = 0; i < n; i++)
-        json_array_append_new(*items, merge_row_json(res, i));
-    PQclear(res);
-    return ERR_OK;
+    return db_page_json(db,
+                        "SELECT " MERGE_COLUMNS " FROM merges WHERE $1::uuid IS NULL OR "
+                        "(started_at, id) < (SELECT started_at, id FROM merges WHERE id = $1) "
+                        "ORDER BY started_at DESC, id DESC LIMIT $2",
+                        2, params, limit, merge_row_json, items, more, errbuf, errlen);
 }
 
 enum err

@@ -593,20 +593,8 @@ object_json(PGresult *res, int r)
 enum err
 s3_store_get(struct db *db, const char *id, json_t **object, char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
-    enum err rc;
-
-    *object = NULL;
-    rc = db_query(db, &res, "SELECT " OBJECT_COLUMNS " FROM s3_objects WHERE id = $1", 1, &id,
-                  errbuf, errlen);
-    if (rc)
-        return rc;
-    if (PQntuples(res) == 0)
-        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "no such object record");
-    else
-        *object = object_json(res, 0);
-    PQclear(res);
-    return rc;
+    return db_get_json(db, "SELECT " OBJECT_COLUMNS " FROM s3_objects WHERE id = $1", 1, &id,
+                       object_json, "no such object record", object, errbuf, errlen);
 }
 
 /* WHERE clause and parameters of a filter; params point into bufs. */
