@@ -544,9 +544,10 @@ scalars(struct inventory_csv *d, const struct csv_field *f, struct inventory_lin
     }
     v = column(d, f, COL_LAST_MODIFIED);
     if (v) {
-        if (!s3_time_normalise(v->data, v->len, lm))
+        if (!s3_time_parse_ms(v->data, v->len, &l->last_modified_ms))
             return err_set(ERR_BAD_INPUT, errbuf, errlen,
                            "line %zu: LastModifiedDate is not an RFC 3339 date-time", l->line);
+        s3_time_format_ms(l->last_modified_ms, lm);
         l->last_modified = lm;
     }
     return ERR_OK;

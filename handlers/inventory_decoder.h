@@ -64,6 +64,7 @@ struct inventory_line {
     int has_size;
     int64_t size;
     const char *last_modified; /* normalised RFC 3339 UTC with milliseconds, or NULL */
+    int64_t last_modified_ms;  /* the same in milliseconds since 1970, when not NULL */
     const char *etag;          /* quoted ("..."), or NULL */
     const char *storage_class; /* or NULL */
     size_t line;               /* 1-based line in the file */

@@ -4,8 +4,9 @@
  * A job: fetch the manifest (checking a .checksum's MD5 when that is what
  * was submitted), then for every data file not staged yet: stream it from
  * S3 through MD5 (of the stored bytes), gzip (when the key ends in .gz) and
- * the CSV decoder into the job's staging table, one transaction per file;
- * a file whose MD5 differs from the manifest's is rolled back and fails the
+ * the CSV decoder into a table of its own, one transaction per file, up to
+ * INGESTD_INVENTORY_STREAMS files at once; a file whose MD5 differs from
+ * the manifest's is rolled back and fails the
  * job. When every file is staged, the catalog changes in one transaction.
  * Memory stays bounded: nothing holds a whole file.
  */
@@ -37,6 +38,7 @@ struct inventory_runner {
     pthread_cond_t cond;
     int stopping;
     int woken;
+    int streams;
     char *conninfo;
 };
 
@@ -151,7 +153,8 @@ on_stored_bytes(void *ctx, const char *data, size_t len, char *errbuf, size_t er
 
 static enum err
 stage_file(struct db *db, struct s3_client *s3, const char *job_id,
-           const struct inventory_manifest *m, int idx, char *errbuf, size_t errlen)
+           const struct inventory_manifest *m, int idx, int64_t observed_ms, char *errbuf,
+           size_t errlen)
 {
     const struct inventory_file *f = &m->files[idx];
     struct file_pipe p;
@@ -169,7 +172,7 @@ stage_file(struct db *db, struct s3_client *s3, const char *job_id,
     p.csv = inventory_csv_new(m->file_schema, on_line, &p);
     if (klen > 3 && strcmp(f->key + klen - 3, ".gz") == 0)
         p.gz = gzip_decoder_new(0, on_decoded, &p);
-    rc = inventory_stage_begin(db, job_id, idx, &p.stage, errbuf, errlen);
+    rc = inventory_stage_begin(db, job_id, idx, observed_ms, &p.stage, errbuf, errlen);
     if (rc)
         goto out;
     rc =
@@ -221,6 +224,102 @@ runner_stopping(struct inventory_runner *r)
     return s;
 }
 
+/*
+ * The pending files of a job, staged by up to r->streams threads at once,
+ * each with its own database connection and S3 client, taking the next file
+ * when done with one. The first failure stops the others after their
+ * current file (which commits: staged files are kept for a resume).
+ */
+struct staging {
+    struct inventory_runner *r;
+    const char *job_id;
+    const struct inventory_manifest *m;
+    int64_t observed_ms;
+    const int *pending;
+    size_t npending;
+    pthread_mutex_t lock;
+    size_t next;
+    int interrupted;
+    enum err rc;
+    char errbuf[ERRBUF_SIZE];
+};
+
+static void *
+stream_main(void *arg)
+{
+    struct staging *st = arg;
+    struct db *db = db_new(st->r->conninfo);
+    struct s3_client_config cfg;
+    struct s3_client *s3;
+    char errbuf[ERRBUF_SIZE];
+
+    s3_client_config_from_env(&cfg);
+    s3 = s3_client_new(&cfg);
+    for (;;) {
+        size_t i;
+        enum err rc;
+
+        pthread_mutex_lock(&st->lock);
+        if (!st->rc && !st->interrupted && st->next < st->npending && runner_stopping(st->r))
+            st->interrupted = 1;
+        if (st->rc || st->interrupted || st->next >= st->npending) {
+            pthread_mutex_unlock(&st->lock);
+            break;
+        }
+        i = st->next++;
+        pthread_mutex_unlock(&st->lock);
+        errbuf[0] = '\0';
+        rc = stage_file(db, s3, st->job_id, st->m, st->pending[i], st->observed_ms, errbuf,
+                        sizeof(errbuf));
+        if (rc) {
+            pthread_mutex_lock(&st->lock);
+            if (!st->rc) {
+                st->rc = rc;
+                snprintf(st->errbuf, sizeof(st->errbuf), "%s", errbuf);
+            }
+            pthread_mutex_unlock(&st->lock);
+            break;
+        }
+    }
+    s3_client_free(s3);
+    db_free(db);
+    return NULL;
+}
+
+static enum err
+stage_files(struct inventory_runner *r, const char *job_id, const struct inventory_manifest *m,
+            int64_t observed_ms, const int *pending, size_t npending, int *interrupted,
+            char *errbuf, size_t errlen)
+{
+    struct staging st;
+    pthread_t threads[16];
+    size_t n = (size_t)r->streams;
+    size_t i;
+
+    memset(&st, 0, sizeof(st));
+    st.r = r;
+    st.job_id = job_id;
+    st.m = m;
+    st.observed_ms = observed_ms;
+    st.pending = pending;
+    st.npending = npending;
+    pthread_mutex_init(&st.lock, NULL);
+    if (n > npending)
+        n = npending;
+    if (n > sizeof(threads) / sizeof(threads[0]))
+        n = sizeof(threads) / sizeof(threads[0]);
+    for (i = 0; i < n; i++)
+        if (pthread_create(&threads[i], NULL, stream_main, &st) != 0)
+            abort();
+    for (i = 0; i < n; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&st.lock);
+    *interrupted = st.interrupted;
+    if (st.rc)
+        snprintf(errbuf, errlen, "%s", st.errbuf);
+    return st.rc;
+}
+
 static void
 run_job(struct inventory_runner *r, struct db *db, struct s3_client *s3, struct inventory_claim *c)
 {
@@ -228,7 +327,8 @@ run_job(struct inventory_runner *r, struct db *db, struct s3_client *s3, struct 
     struct buf json;
     int *pending = NULL;
     size_t npending = 0;
-    size_t i;
+    int64_t observed_ms = 0;
+    int interrupted = 0;
     char errbuf[ERRBUF_SIZE];
     char ignore[ERRBUF_SIZE];
     long long t0 = log_now_ms();
@@ -246,7 +346,7 @@ run_job(struct inventory_runner *r, struct db *db, struct s3_client *s3, struct 
             if (strncmp(errbuf, "s3 ", 3) != 0) {
                 char tmp[ERRBUF_SIZE];
 
-                snprintf(tmp, sizeof(tmp), "s3 %s", errbuf);
+                snprintf(tmp, sizeof(tmp), "s3 %.*s", (int)sizeof(tmp) - 4, errbuf);
                 snprintf(errbuf, sizeof(errbuf), "%s", tmp);
             }
         }
@@ -258,13 +358,15 @@ run_job(struct inventory_runner *r, struct db *db, struct s3_client *s3, struct 
         rc = inventory_store_set_manifest(db, c->id, json.data, &m, errbuf, sizeof(errbuf));
     if (!rc)
         rc = inventory_store_pending_files(db, c->id, &pending, &npending, errbuf, sizeof(errbuf));
-    for (i = 0; !rc && i < npending; i++) {
-        if (runner_stopping(r)) {
-            log_json(LOG_INFO, "inventory job interrupted by shutdown",
-                     json_pack("{s:s}", "job", c->id));
-            goto out; /* stays running; resumable when claimed or submitted again */
-        }
-        rc = stage_file(db, s3, c->id, &m, pending[i], errbuf, sizeof(errbuf));
+    if (!rc)
+        rc = inventory_store_observed_ms(db, c->id, &m, &observed_ms, errbuf, sizeof(errbuf));
+    if (!rc && npending)
+        rc = stage_files(r, c->id, &m, observed_ms, pending, npending, &interrupted, errbuf,
+                         sizeof(errbuf));
+    if (!rc && interrupted) {
+        log_json(LOG_INFO, "inventory job interrupted by shutdown",
+                 json_pack("{s:s}", "job", c->id));
+        goto out; /* stays running; resumable when claimed or submitted again */
     }
     if (!rc)
         rc = inventory_store_apply(db, c->id, &m, errbuf, sizeof(errbuf));
@@ -326,10 +428,11 @@ runner_main(void *arg)
 }
 
 struct inventory_runner *
-inventory_runner_start(const char *conninfo)
+inventory_runner_start(const char *conninfo, int streams)
 {
     struct inventory_runner *r = xcalloc(1, sizeof(*r));
 
+    r->streams = streams > 0 ? streams : 1;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     r->conninfo = xstrdup(conninfo);

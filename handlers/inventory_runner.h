@@ -4,14 +4,16 @@
  * One thread per process with its own database connection and S3 client.
  * It claims queued (or abandoned) jobs through PostgreSQL, so any replica
  * may run a job and none runs one twice at once; it never runs on an HTTP
- * or worker thread. inventory_runner_wake() makes it look for work now.
+ * or worker thread. A job's data files are staged by up to `streams`
+ * threads at once, each with its own connection and S3 client.
+ * inventory_runner_wake() makes it look for work now.
  */
 #ifndef INGESTD_INVENTORY_RUNNER_H
 #define INGESTD_INVENTORY_RUNNER_H
 
 struct inventory_runner;
 
-struct inventory_runner *inventory_runner_start(const char *conninfo);
+struct inventory_runner *inventory_runner_start(const char *conninfo, int streams);
 void inventory_runner_wake(struct inventory_runner *r); /* NULL-safe */
 /* Stop after the current data file (the job stays resumable); NULL-safe. */
 void inventory_runner_stop(struct inventory_runner *r);

@@ -3,9 +3,7 @@
  */
 #include "s3_fields.h"
 
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 /* n decimal digits at s into *val; 0 when they are not all digits. */
 static int
@@ -51,14 +49,28 @@ parse_zone(const char *s, size_t len, long *east)
     return 1;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (any year). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era;
+    int64_t yoe;
+    int64_t doy;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
 int
-s3_time_normalise(const char *s, size_t len, char out[S3_TIME_BUF])
+s3_time_parse_ms(const char *s, size_t len, int64_t *epoch_ms)
 {
     int year, mon, day, hour, min, sec, ms = 0, scale = 100;
     size_t p = 19;
     long east;
-    struct tm tm, utc;
-    time_t t;
+    int64_t t;
 
     if (len < 20 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
         !digits(s + 8, 2, &day) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &hour) ||
@@ -78,17 +90,74 @@ s3_time_normalise(const char *s, size_t len, char out[S3_TIME_BUF])
     }
     if (!parse_zone(s + p, len - p, &east))
         return 0;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = min;
-    tm.tm_sec = sec;
-    t = timegm(&tm) - (time_t)east;
-    if (!gmtime_r(&t, &utc) || utc.tm_year < -1900 || utc.tm_year > 9999 - 1900)
+    t = days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec - east;
+    /* the UTC year stays within 0000-9999 */
+    if (t < S3_TIME_MIN_S || t >= S3_TIME_MAX_S)
         return 0;
-    snprintf(out, S3_TIME_BUF, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-             utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, ms);
+    *epoch_ms = t * 1000 + ms;
+    return 1;
+}
+
+static void
+put2(char *out, int v)
+{
+    out[0] = (char)('0' + v / 10);
+    out[1] = (char)('0' + v % 10);
+}
+
+void
+s3_time_format_ms(int64_t epoch_ms, char out[S3_TIME_BUF])
+{
+    int64_t days = epoch_ms / 86400000;
+    int64_t rem = epoch_ms % 86400000;
+    int64_t z;
+    int64_t era;
+    int64_t doe;
+    int64_t yoe;
+    int64_t doy;
+    int64_t mp;
+    int year, mon, day, secs;
+
+    if (rem < 0) {
+        rem += 86400000;
+        days--;
+    }
+    z = days + 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    mon = (int)(mp < 10 ? mp + 3 : mp - 9);
+    year = (int)(yoe + era * 400 + (mon <= 2));
+    secs = (int)(rem / 1000);
+    put2(out, year / 100);
+    put2(out + 2, year % 100);
+    out[4] = '-';
+    put2(out + 5, mon);
+    out[7] = '-';
+    put2(out + 8, day);
+    out[10] = 'T';
+    put2(out + 11, secs / 3600);
+    out[13] = ':';
+    put2(out + 14, secs / 60 % 60);
+    out[16] = ':';
+    put2(out + 17, secs % 60);
+    out[19] = '.';
+    out[20] = (char)('0' + rem % 1000 / 100);
+    put2(out + 21, (int)(rem % 100));
+    out[23] = 'Z';
+    out[24] = '\0';
+}
+
+int
+s3_time_normalise(const char *s, size_t len, char out[S3_TIME_BUF])
+{
+    int64_t ms;
+
+    if (!s3_time_parse_ms(s, len, &ms))
+        return 0;
+    s3_time_format_ms(ms, out);
     return 1;
 }

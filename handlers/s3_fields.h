@@ -5,6 +5,7 @@
 #define INGESTD_S3_FIELDS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Room for a normalised time ("YYYY-MM-DDTHH:MM:SS.mmmZ") and then some. */
 #define S3_TIME_BUF 96
@@ -17,5 +18,14 @@
  * 0000-9999. No locale, no time zone database.
  */
 int s3_time_normalise(const char *s, size_t len, char out[S3_TIME_BUF]);
+
+/* UTC seconds since 1970 of 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z. */
+#define S3_TIME_MIN_S (-62167219200LL)
+#define S3_TIME_MAX_S 253402300800LL
+
+/* The same parse as s3_time_normalise, to milliseconds since 1970 (UTC). */
+int s3_time_parse_ms(const char *s, size_t len, int64_t *epoch_ms);
+/* Milliseconds since 1970 (within the years above) as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+void s3_time_format_ms(int64_t epoch_ms, char out[S3_TIME_BUF]);
 
 #endif

@@ -139,6 +139,10 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         goto out;
     cfg->merge_interval_s = (int)n;
+    rc = env_int("INGESTD_INVENTORY_STREAMS", 2, 1, 16, &n, errbuf, errlen);
+    if (rc)
+        goto out;
+    cfg->inventory_streams = (int)n;
     rc = env_int("INGESTD_REQUEST_TIMEOUT", 60, 1, 3600, &n, errbuf, errlen);
     if (rc)
         goto out;

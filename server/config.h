@@ -24,6 +24,7 @@ struct config {
     size_t max_field_bytes; /* CSV field */
     size_t max_rows;        /* CSV data rows per upload */
     int merge_interval_s;   /* 0 = off */
+    int inventory_streams;  /* data files of an inventory job staged at once */
     int request_timeout_s;  /* idle HTTP connection timeout */
     int shutdown_grace_s;   /* time in-flight requests get on SIGTERM */
 };

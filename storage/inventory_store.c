@@ -1,25 +1,19 @@
 /*
  * inventory_store.c - inventory jobs: records, claiming, staging, applying
  *
- * Staging: each job has its own table inventory_staging_<id hex>. A file's
- * lines are grouped by (bucket, key) as they stream (inventories list a
- * key's versions together): the group's candidate for "current" is the
- * IsLatest line, else its last line. `ord` orders a key's lines for their
- * generated sequencers: file and line position, the candidate last.
+ * Staging: each data file is loaded, in one transaction, into a table of its
+ * own (s3_objects_inv_<part>, shaped like the catalog, see migration 0004)
+ * with COPY in binary format. A file's lines are grouped by (bucket, key) as
+ * they stream (inventories list a key's versions together): the group's
+ * candidate for "current" is the IsLatest line, else its last line. Each
+ * line gets the generated sequencer it has when its key is new to the
+ * catalog ('-' and a counter ordering the key's lines: file, line, the
+ * candidate last) and is current when it is the candidate. The file records
+ * whether its keys never decrease and its first and last key.
  *
- * Applying (one transaction, source buckets locked exclusively against event
- * batches, which hold them shared):
- *   1. the latest record per (bucket, key, version) and the greatest
- *      sequencer per key of the source buckets, into temp tables;
- *   2. staged lines that differ from their version's latest record become
- *      records (reason Crawl, generated sequencers after the key's greatest);
- *      keys new to the catalog get their current record right there;
- *   3. current records the inventory does not list get a Deleted record,
- *      unless their latest event is newer than the manifest's creation time;
- *   4. the current state is recomputed for the keys that had records before;
- *   5. the staging table is dropped and the job marked succeeded.
- * If step 2's shortcut meets a key listed twice apart (unsorted input), the
- * unique current index refuses it and the apply runs again without it.
+ * Applying: one transaction (inventory_store_apply) attaches the staged
+ * tables to the catalog and corrects what the staging could not know: keys
+ * the catalog already had, keys listed apart, deleted objects.
  */
 #include "inventory_store.h"
 
@@ -377,11 +371,37 @@ inventory_store_fail(struct db *db, const char *job_id, const char *message, cha
                     3, params, errbuf, errlen);
 }
 
+enum err
+inventory_store_observed_ms(struct db *db, const char *job_id, const struct inventory_manifest *m,
+                            int64_t *ms, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    if (m->has_creation_ms) {
+        *ms = m->creation_ms;
+        return ERR_OK;
+    }
+    rc = db_query(db, &res,
+                  "SELECT (extract(epoch FROM created_at) * 1000)::bigint FROM inventory_jobs "
+                  "WHERE id = $1",
+                  1, &job_id, errbuf, errlen);
+    if (!rc && PQntuples(res) != 1)
+        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "no such inventory job");
+    if (!rc)
+        *ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return rc;
+}
+
 /* ---- staging ---- */
 
+/* A buffered line of the current (bucket, key) group. */
 struct staged_line {
-    struct buf row; /* COPY text of the columns before cand, ord */
+    size_t off; /* its fields before sequencer, in inventory_stage.group */
+    size_t len;
     int is_latest;
+    int is_delete_marker;
     size_t line;
 };
 
@@ -390,12 +410,18 @@ struct inventory_stage {
     char job[37];
     char table[64];
     int file_idx;
-    struct buf out;
-    struct staged_line *group;
-    size_t ngroup;
-    size_t group_alloc;
+    int part;
+    int64_t observed_ms;
+    struct buf out;   /* COPY data not sent yet */
+    struct buf group; /* the fields of the group's lines */
+    struct staged_line *lines;
+    size_t nlines;
+    size_t lines_alloc;
     char *group_bucket;
     char *group_key;
+    char *first_bucket;
+    char *first_key;
+    int sorted;
     int64_t records;
     int versioned;
     char **buckets;
@@ -404,30 +430,21 @@ struct inventory_stage {
     uint64_t id_counter;
 };
 
-/* A job's staging table; written once and read once, so autovacuum leaves it alone. */
-#define STAGING_TABLE                                                                              \
-    "(id uuid NOT NULL, bucket text COLLATE \"C\" NOT NULL, key text COLLATE \"C\" NOT NULL, "     \
-    "version_id text COLLATE \"C\" NOT NULL, is_delete_marker boolean NOT NULL, size bigint, "     \
-    "last_modified timestamptz, etag text, storage_class text, file_idx integer NOT NULL, "        \
-    "cand boolean NOT NULL, ord bigint NOT NULL) WITH (autovacuum_enabled = false)"
+/* The columns a staged line fills, in COPY order; the others take their defaults. */
+#define STAGE_COLUMNS                                                                              \
+    "id, bucket, key, version_id, event_type, size, etag, storage_class, last_modified, "          \
+    "sequencer, is_delete_marker, is_current, reason, source, observed_at, part"
+#define STAGE_NCOLUMNS 16
 
+/* Generated sequencer counters: a line's place in the job (file, line), candidates last. */
+#define ORD_FILE 1000000000000LL
+#define ORD_CANDIDATE 1000000000000000LL
+#define ORD_LATEST 2000000000000000LL
+
+/* A time-ordered id (UUID version 7 layout): ids grow with a file's physical order. */
 static void
-staging_table_name(const char *job, char out[64])
+next_id(struct inventory_stage *s, unsigned char u[16])
 {
-    size_t n = 0;
-
-    n = (size_t)snprintf(out, 64, "inventory_staging_");
-    for (; *job && n < 62; job++)
-        if (*job != '-')
-            out[n++] = *job;
-    out[n] = '\0';
-}
-
-/* A time-ordered id (UUID version 7 layout) so the catalog's key index grows at its end. */
-static void
-next_id(struct inventory_stage *s, char out[37])
-{
-    unsigned char u[16];
     uint64_t c = s->id_counter++;
     int i;
 
@@ -436,14 +453,14 @@ next_id(struct inventory_stage *s, char out[37])
         u[8 + i] = (unsigned char)(c >> (56 - 8 * i));
     u[6] = (unsigned char)(0x70 | (u[6] & 0x0f));
     u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));
-    uuid_unparse_lower(u, out);
 }
 
 enum err
-inventory_stage_begin(struct db *db, const char *job_id, int file_idx, struct inventory_stage **out,
-                      char *errbuf, size_t errlen)
+inventory_stage_begin(struct db *db, const char *job_id, int file_idx, int64_t observed_ms,
+                      struct inventory_stage **out, char *errbuf, size_t errlen)
 {
     struct inventory_stage *s = xcalloc(1, sizeof(*s));
+    PGresult *res = NULL;
     struct buf sql;
     struct timespec ts;
     uint64_t ms;
@@ -453,9 +470,11 @@ inventory_stage_begin(struct db *db, const char *job_id, int file_idx, struct in
     *out = NULL;
     s->db = db;
     snprintf(s->job, sizeof(s->job), "%s", job_id);
-    staging_table_name(job_id, s->table);
     s->file_idx = file_idx;
+    s->observed_ms = observed_ms;
+    s->sorted = 1;
     buf_init(&s->out, 0);
+    buf_init(&s->group, 0);
     clock_gettime(CLOCK_REALTIME, &ts);
     ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     for (i = 0; i < 6; i++)
@@ -466,61 +485,85 @@ inventory_stage_begin(struct db *db, const char *job_id, int file_idx, struct in
         s->id_counter = (uint64_t)ts.tv_nsec;
     s->id_counter &= 0x3fffffffffffffffULL; /* room to count */
     buf_init(&sql, 0);
-    buf_printf(&sql, "BEGIN; CREATE TABLE IF NOT EXISTS %s " STAGING_TABLE, s->table);
-    rc = db_exec(db, sql.data, errbuf, errlen);
+    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    if (!rc)
+        rc = db_query(db, &res, "SELECT nextval('s3_objects_part')", 0, NULL, errbuf, errlen);
+    if (!rc) {
+        s->part = atoi(PQgetvalue(res, 0, 0));
+        snprintf(s->table, sizeof(s->table), "s3_objects_inv_%d", s->part);
+        /* created in this transaction: with wal_level minimal, its rows skip the WAL */
+        buf_printf(&sql,
+                   "CREATE TABLE %s (LIKE s3_objects INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
+                   "CONSTRAINT %s_part CHECK (part = %d)); "
+                   "CREATE INDEX %s_key ON %s (bucket, key, sequencer); "
+                   "CREATE INDEX %s_id ON %s USING brin (id) WITH (pages_per_range = 32)",
+                   s->table, s->table, s->part, s->table, s->table, s->table, s->table);
+        rc = db_exec(db, sql.data, errbuf, errlen);
+    }
     buf_reset(&sql);
-    buf_printf(&sql,
-               "COPY %s (id, bucket, key, version_id, is_delete_marker, size, last_modified, "
-               "etag, storage_class, file_idx, cand, ord) FROM STDIN",
-               s->table);
+    buf_printf(&sql, "COPY %s (" STAGE_COLUMNS ") FROM STDIN (FORMAT binary)", s->table);
     if (!rc)
         rc = db_copy_start(db, sql.data, errbuf, errlen);
+    PQclear(res);
     buf_release(&sql);
     if (rc) {
         db_rollback(db);
         buf_release(&s->out);
+        buf_release(&s->group);
         free(s);
         return rc;
     }
+    pgcopy_bin_header(&s->out);
     *out = s;
     return ERR_OK;
 }
 
 static void
-copy_text_or_null(struct buf *out, const char *v)
+bin_text_or_null(struct buf *out, const char *v)
 {
     if (v)
-        pgcopy_field(out, v, strlen(v));
+        pgcopy_bin_text(out, v, strlen(v));
     else
-        buf_append_str(out, "\\N");
-    buf_append_char(out, '\t');
+        pgcopy_bin_null(out);
 }
 
 /*
  * Write the buffered group. The candidate for current is the IsLatest line;
- * without an IsLatest column, the group's last line. Order within the key:
- * file, then line; candidates after all others, IsLatest ones last of all
- * (also when a key's versions are spread over several files).
+ * without an IsLatest column, the group's last line. Its generated
+ * sequencer ('-' and a 20-digit counter, final for a key new to the catalog)
+ * orders the key's lines by file, then line; candidates after all others,
+ * IsLatest ones last of all (also when a key's versions are spread over
+ * several files).
  */
 static enum err
 flush_group(struct inventory_stage *s, char *errbuf, size_t errlen)
 {
+    char seq[32];
     size_t i;
 
-    for (i = 0; i < s->ngroup; i++) {
-        long long ord = (long long)s->file_idx * 1000000000000LL + (long long)s->group[i].line;
-        int latest = s->group[i].is_latest;
-        int cand = latest == 1 || (latest == -1 && i == s->ngroup - 1);
+    for (i = 0; i < s->nlines; i++) {
+        const struct staged_line *l = &s->lines[i];
+        long long ord = (long long)s->file_idx * ORD_FILE + (long long)l->line;
+        int cand = l->is_latest == 1 || (l->is_latest == -1 && i == s->nlines - 1);
+        int n;
 
-        if (latest == 1)
-            ord += 2000000000000000LL;
+        if (l->is_latest == 1)
+            ord += ORD_LATEST;
         else if (cand)
-            ord += 1000000000000000LL;
-        buf_append(&s->out, s->group[i].row.data, s->group[i].row.len);
-        buf_printf(&s->out, "%s\t%lld\n", cand ? "t" : "f", ord);
-        buf_release(&s->group[i].row);
+            ord += ORD_CANDIDATE;
+        pgcopy_bin_row(&s->out, STAGE_NCOLUMNS);
+        buf_append(&s->out, s->group.data + l->off, l->len);
+        n = snprintf(seq, sizeof(seq), "-%020lld", ord);
+        pgcopy_bin_text(&s->out, seq, (size_t)n);
+        pgcopy_bin_bool(&s->out, l->is_delete_marker);
+        pgcopy_bin_bool(&s->out, cand && !l->is_delete_marker);
+        pgcopy_bin_text(&s->out, "Crawl", 5);
+        pgcopy_bin_text(&s->out, "inventory", 9);
+        pgcopy_bin_time_ms(&s->out, s->observed_ms);
+        pgcopy_bin_int4(&s->out, s->part);
     }
-    s->ngroup = 0;
+    s->nlines = 0;
+    buf_reset(&s->group);
     if (s->out.len >= 256 * 1024) {
         enum err rc = db_copy_send(s->db, s->out.data, s->out.len, errbuf, errlen);
 
@@ -542,48 +585,66 @@ note_bucket(struct inventory_stage *s, const char *bucket)
     s->buckets[s->nbuckets++] = xstrdup(bucket);
 }
 
+/* (bucket, key) order under COLLATE "C" (bytes; neither holds a NUL). */
+static int
+key_cmp(const char *b1, const char *k1, const char *b2, const char *k2)
+{
+    int c = strcmp(b1, b2);
+
+    return c ? c : strcmp(k1, k2);
+}
+
 enum err
 inventory_stage_add(struct inventory_stage *s, const struct inventory_line *l, char *errbuf,
                     size_t errlen)
 {
     struct staged_line *g;
-    char id[37];
-    char num[32];
+    unsigned char id[16];
     enum err rc;
 
-    if (s->ngroup &&
-        (strcmp(s->group_bucket, l->bucket) != 0 || strcmp(s->group_key, l->key) != 0)) {
+    if (!s->group_key || strcmp(s->group_key, l->key) != 0 ||
+        strcmp(s->group_bucket, l->bucket) != 0) {
+        if (s->group_key && key_cmp(l->bucket, l->key, s->group_bucket, s->group_key) < 0)
+            s->sorted = 0;
         rc = flush_group(s, errbuf, errlen);
         if (rc)
             return rc;
-    }
-    if (s->ngroup == 0) {
         free(s->group_bucket);
         free(s->group_key);
         s->group_bucket = xstrdup(l->bucket);
         s->group_key = xstrdup(l->key);
+        if (!s->first_key) {
+            s->first_bucket = xstrdup(l->bucket);
+            s->first_key = xstrdup(l->key);
+        }
         note_bucket(s, l->bucket);
     }
-    if (s->ngroup == s->group_alloc) {
-        s->group_alloc = s->group_alloc ? s->group_alloc * 2 : 8;
-        s->group = xrealloc(s->group, s->group_alloc * sizeof(*s->group));
+    if (s->nlines == s->lines_alloc) {
+        s->lines_alloc = s->lines_alloc ? s->lines_alloc * 2 : 8;
+        s->lines = xrealloc(s->lines, s->lines_alloc * sizeof(*s->lines));
     }
-    g = &s->group[s->ngroup++];
-    buf_init(&g->row, 0);
+    g = &s->lines[s->nlines++];
+    g->off = s->group.len;
     g->is_latest = l->is_latest;
+    g->is_delete_marker = l->is_delete_marker;
     g->line = l->line;
     next_id(s, id);
-    buf_printf(&g->row, "%s\t", id);
-    copy_text_or_null(&g->row, l->bucket);
-    copy_text_or_null(&g->row, l->key);
-    copy_text_or_null(&g->row, l->version_id ? l->version_id : "null");
-    buf_append_str(&g->row, l->is_delete_marker ? "t\t" : "f\t");
-    snprintf(num, sizeof(num), "%lld", (long long)l->size);
-    copy_text_or_null(&g->row, l->has_size ? num : NULL);
-    copy_text_or_null(&g->row, l->last_modified);
-    copy_text_or_null(&g->row, l->etag);
-    copy_text_or_null(&g->row, l->storage_class);
-    buf_printf(&g->row, "%d\t", s->file_idx);
+    pgcopy_bin_uuid(&s->group, id);
+    bin_text_or_null(&s->group, l->bucket);
+    bin_text_or_null(&s->group, l->key);
+    bin_text_or_null(&s->group, l->version_id ? l->version_id : "null");
+    bin_text_or_null(&s->group, l->is_delete_marker ? "Deleted" : "Created");
+    if (l->has_size)
+        pgcopy_bin_int8(&s->group, l->size);
+    else
+        pgcopy_bin_null(&s->group);
+    bin_text_or_null(&s->group, l->etag);
+    bin_text_or_null(&s->group, l->storage_class);
+    if (l->last_modified)
+        pgcopy_bin_time_ms(&s->group, l->last_modified_ms);
+    else
+        pgcopy_bin_null(&s->group);
+    g->len = s->group.len - g->off;
     if (l->version_id)
         s->versioned = 1;
     s->records++;
@@ -595,14 +656,15 @@ stage_free(struct inventory_stage *s)
 {
     size_t i;
 
-    for (i = 0; i < s->ngroup; i++)
-        buf_release(&s->group[i].row);
     for (i = 0; i < s->nbuckets; i++)
         free(s->buckets[i]);
     free(s->buckets);
-    free(s->group);
+    free(s->lines);
     free(s->group_bucket);
     free(s->group_key);
+    free(s->first_bucket);
+    free(s->first_key);
+    buf_release(&s->group);
     buf_release(&s->out);
     free(s);
 }
@@ -611,15 +673,19 @@ enum err
 inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *errbuf, size_t errlen)
 {
     struct buf lit;
+    struct buf sql;
     char idx[16];
+    char part[16];
     char records[32];
     char nbytes[32];
-    const char *params[6];
+    const char *params[12];
     enum err rc;
 
     buf_init(&lit, 0);
+    buf_init(&sql, 0);
     rc = flush_group(s, errbuf, errlen);
-    if (!rc && s->out.len)
+    pgcopy_bin_trailer(&s->out);
+    if (!rc)
         rc = db_copy_send(s->db, s->out.data, s->out.len, errbuf, errlen);
     if (!rc)
         rc = db_copy_end(s->db, errbuf, errlen);
@@ -627,6 +693,7 @@ inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *errbuf, s
         goto out;
     pgcopy_param_array(&lit, (const char *const *)s->buckets, NULL, s->nbuckets);
     snprintf(idx, sizeof(idx), "%d", s->file_idx);
+    snprintf(part, sizeof(part), "%d", s->part);
     snprintf(records, sizeof(records), "%lld", (long long)s->records);
     snprintf(nbytes, sizeof(nbytes), "%lld", (long long)bytes);
     params[0] = s->job;
@@ -635,18 +702,36 @@ inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *errbuf, s
     params[3] = nbytes;
     params[4] = lit.data;
     params[5] = s->versioned ? "t" : "f";
+    params[6] = part;
+    params[7] = s->sorted ? "t" : "f";
+    params[8] = s->first_bucket;
+    params[9] = s->first_key;
+    params[10] = s->group_bucket;
+    params[11] = s->group_key;
     rc = db_query(s->db, NULL,
                   "WITH f AS (UPDATE inventory_files SET staged = true, records = $3, bytes = $4, "
-                  "buckets = $5, versioned = $6 WHERE job_id = $1 AND idx = $2 RETURNING 1) "
+                  "buckets = $5, versioned = $6, part = $7, sorted = $8, first_bucket = $9, "
+                  "first_key = $10, last_bucket = $11, last_key = $12 "
+                  "WHERE job_id = $1 AND idx = $2 RETURNING 1) "
                   "UPDATE inventory_jobs SET files_done = files_done + (SELECT count(*) FROM f), "
                   "records = records + $3, bytes = bytes + $4, heartbeat_at = now() WHERE id = $1",
-                  6, params, errbuf, errlen);
+                  12, params, errbuf, errlen);
     if (!rc)
         rc = db_exec(s->db, "COMMIT", errbuf, errlen);
+    if (!rc) {
+        char ignore[ERRBUF_SIZE];
+
+        /* statistics for the planner before the partition serves queries */
+        buf_printf(&sql, "ANALYZE %s", s->table);
+        if (db_exec(s->db, sql.data, ignore, sizeof(ignore)))
+            log_json(LOG_WARN, "cannot analyze a staged inventory file",
+                     json_pack("{s:s,s:s}", "table", s->table, "error", ignore));
+    }
 out:
     if (rc)
         db_rollback(s->db);
     buf_release(&lit);
+    buf_release(&sql);
     stage_free(s);
     return rc;
 }
@@ -687,37 +772,112 @@ static const char current_from_touched_sql[] =
     "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
     "  WHERE o.id = c.id AND NOT o.is_current";
 
-/* A staged line s that differs from the latest record lv of its version (or has none). */
-#define LINE_CHANGED                                                                               \
-    "(lv.key IS NULL OR NOT (lv.is_delete_marker = s.is_delete_marker "                            \
-    "AND lv.event_type = CASE WHEN s.is_delete_marker THEN 'Deleted' ELSE 'Created' END "          \
+/* A staged line s identical to the latest record lv of its version. */
+#define LINE_UNCHANGED                                                                             \
+    "lv.is_delete_marker = s.is_delete_marker AND lv.event_type = s.event_type "                   \
     "AND lv.size IS NOT DISTINCT FROM s.size AND lv.etag IS NOT DISTINCT FROM s.etag "             \
     "AND lv.storage_class IS NOT DISTINCT FROM s.storage_class "                                   \
-    "AND lv.last_modified IS NOT DISTINCT FROM s.last_modified))"
-#define JOIN_LV                                                                                    \
-    "LEFT JOIN inv_lv lv ON lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "          \
-    "s.version_id "
+    "AND lv.last_modified IS NOT DISTINCT FROM s.last_modified"
 
-/* One attempt; fast = set the current record of keys new to the catalog while inserting. */
+/* The generated sequencer of a staged line s of a key whose greatest sequencer is kb.maxseq. */
+#define SEQUENCER_AFTER_KB                                                                         \
+    "coalesce(split_part(kb.maxseq, '-', 1), '') || '-' || lpad((coalesce(nullif(split_part("     \
+    "kb.maxseq, '-', 2), ''), '0')::numeric + split_part(s.sequencer, '-', 2)::numeric)::text, "   \
+    "20, '0')"
+
+struct staged_file {
+    int part;
+    int sorted;
+    long long records;
+    const char *first_bucket; /* NULL for a file without lines */
+    const char *first_key;
+    const char *last_bucket;
+    const char *last_key;
+};
+
+/*
+ * Keys whose current record the staging could not decide: all of them when
+ * a file was not sorted or two files' key ranges overlap (*all = 1), else
+ * the keys where one file ends and the next begins, as an array literal of
+ * "bucket\x1fkey" elements in *boundary (empty when none).
+ */
+static void
+order_problems(const struct staged_file *f, size_t n, int *all, struct buf *boundary)
+{
+    const struct staged_file *prev = NULL;
+    size_t nb = 0;
+    size_t i;
+
+    *all = 0;
+    buf_append_char(boundary, '{');
+    for (i = 0; i < n; i++) {
+        int c;
+
+        if (!f[i].first_key) /* (files without lines sort last) */
+            continue;
+        if (!f[i].sorted)
+            *all = 1;
+        if (prev) {
+            c = key_cmp(prev->last_bucket, prev->last_key, f[i].first_bucket, f[i].first_key);
+            if (c > 0) {
+                *all = 1;
+            } else if (c == 0) {
+                struct buf e;
+
+                buf_init(&e, 0);
+                buf_printf(&e, "%s\x1f%s", f[i].first_bucket, f[i].first_key);
+                pgcopy_param_elem(boundary, e.data, e.len, nb++ == 0);
+                buf_release(&e);
+            }
+        }
+        prev = &f[i];
+    }
+    buf_append_char(boundary, '}');
+}
+
 static enum err
-apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m, int fast,
-           char *errbuf, size_t errlen)
+exec_sql(struct db *db, struct buf *sql, char *errbuf, size_t errlen)
+{
+    return db_exec(db, sql->data, errbuf, errlen);
+}
+
+/*
+ * The final transaction. The staged files' tables become partitions of the
+ * catalog at once. When the source buckets already had records, the lines
+ * are first compared with them (taken before attaching): lines identical to
+ * their version's latest record are removed (a partition left empty is
+ * dropped), lines of keys with records get sequencers after the key's
+ * greatest, and current records the inventory does not list get a Deleted
+ * record. The current state is then recomputed for the keys that had
+ * records, and for keys whose lines the staging saw apart.
+ */
+enum err
+inventory_store_apply(struct db *db, const char *job_id, const struct inventory_manifest *m,
+                      char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
+    PGresult *files_res = NULL;
+    struct staged_file *files = NULL;
     struct buf sql;
-    char table[64];
+    struct buf parts;
+    struct buf boundary;
     char creation[32];
     char inv_time[64];
     char *buckets = NULL;
     int versioned = 0;
-    long long inserted = 0;
-    long long deleted = 0;
+    int existing = 0;
+    int all_keys = 0;
+    size_t nfiles = 0;
     long long staged = 0;
+    long long unchanged = 0;
+    long long deleted = 0;
     const char *params[4];
+    size_t i;
     enum err rc;
 
     buf_init(&sql, 0);
-    staging_table_name(job_id, table);
+    buf_init(&parts, 0);
+    buf_init(&boundary, 0);
     if (m->has_creation_ms)
         snprintf(creation, sizeof(creation), "%lld", (long long)m->creation_ms);
     rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
@@ -735,6 +895,32 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
     staged = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     PQclear(res);
     res = NULL;
+    rc = db_query(db, &files_res,
+                  "SELECT part, sorted, records, first_bucket, first_key, last_bucket, last_key "
+                  "FROM inventory_files WHERE job_id = $1 AND staged "
+                  "ORDER BY first_bucket, first_key, idx",
+                  1, &job_id, errbuf, errlen);
+    if (rc)
+        goto out;
+    nfiles = (size_t)PQntuples(files_res);
+    files = xcalloc(nfiles ? nfiles : 1, sizeof(*files));
+    buf_append_char(&parts, '{');
+    for (i = 0; i < nfiles; i++) {
+        int r = (int)i;
+
+        files[i].part = atoi(PQgetvalue(files_res, r, 0));
+        files[i].sorted = PQgetvalue(files_res, r, 1)[0] == 't';
+        files[i].records = strtoll(PQgetvalue(files_res, r, 2), NULL, 10);
+        if (!PQgetisnull(files_res, r, 4)) {
+            files[i].first_bucket = PQgetvalue(files_res, r, 3);
+            files[i].first_key = PQgetvalue(files_res, r, 4);
+            files[i].last_bucket = PQgetvalue(files_res, r, 5);
+            files[i].last_key = PQgetvalue(files_res, r, 6);
+        }
+        buf_printf(&parts, "%s%d", i ? "," : "", files[i].part);
+    }
+    buf_append_char(&parts, '}');
+    order_problems(files, nfiles, &all_keys, &boundary);
     /* when the inventory was taken: the manifest's creationTimestamp, else the job's creation */
     params[0] = m->has_creation_ms ? creation : NULL;
     params[1] = job_id;
@@ -754,106 +940,157 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
                  "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended("
                  "'bucket' || E'\\x1f' || b, 7401) AS h FROM unnest($1::text[]) AS b ORDER BY h) s",
                  1, params, errbuf, errlen);
+    if (!rc)
+        rc = db_query(db, &res,
+                      "SELECT EXISTS (SELECT 1 FROM s3_objects WHERE bucket = ANY ($1::text[]))", 1,
+                      params, errbuf, errlen);
     if (rc)
         goto out;
-    buf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s " STAGING_TABLE "; ANALYZE %s", table, table);
-    rc = db_exec(db, sql.data, errbuf, errlen);
-    if (!rc)
+    existing = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    res = NULL;
+    if (existing) {
+        /* what the catalog held before this inventory */
+        params[1] = inv_time;
         rc = db_query(db, NULL,
                       "CREATE TEMP TABLE inv_lv ON COMMIT DROP AS SELECT DISTINCT ON (bucket, "
                       "key, version_id) bucket, key, version_id, event_type, size, etag, "
                       "storage_class, last_modified, is_delete_marker FROM s3_objects WHERE "
-                      "bucket = ANY ($1::text[]) ORDER BY bucket, key, version_id, sequencer DESC, "
-                      "event_type DESC",
+                      "bucket = ANY ($1::text[]) ORDER BY bucket, key, version_id, sequencer "
+                      "DESC, event_type DESC",
                       1, params, errbuf, errlen);
-    if (!rc)
-        rc = db_query(db, NULL,
-                      "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT bucket, key, "
-                      "max(sequencer) AS maxseq FROM s3_objects WHERE bucket = ANY ($1::text[]) "
-                      "GROUP BY bucket, key",
-                      1, params, errbuf, errlen);
-    if (!rc)
-        rc = db_exec(db, "ANALYZE inv_lv; ANALYZE inv_kb", errbuf, errlen);
+        if (!rc)
+            rc = db_query(db, NULL,
+                          "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT bucket, key, "
+                          "max(sequencer) AS maxseq FROM s3_objects WHERE bucket = ANY "
+                          "($1::text[]) GROUP BY bucket, key",
+                          1, params, errbuf, errlen);
+        /* current records that an inventory not listing them deletes (no newer event) */
+        if (!rc)
+            rc = db_query(db, NULL,
+                          "CREATE TEMP TABLE inv_cur0 ON COMMIT DROP AS SELECT bucket, key, "
+                          "version_id FROM s3_objects WHERE bucket = ANY ($1::text[]) AND "
+                          "is_current AND coalesce(event_time, observed_at, ingested_at) <= "
+                          "$2::timestamptz",
+                          2, params, errbuf, errlen);
+        if (!rc)
+            rc = db_exec(db, "ANALYZE inv_lv; ANALYZE inv_kb; ANALYZE inv_cur0", errbuf, errlen);
+        if (rc)
+            goto out;
+    }
+    for (i = 0; i < nfiles; i++) {
+        buf_reset(&sql);
+        buf_printf(&sql,
+                   "ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%d FOR VALUES IN (%d)",
+                   files[i].part, files[i].part);
+        rc = exec_sql(db, &sql, errbuf, errlen);
+        if (rc)
+            goto out;
+    }
+    rc = db_exec(db,
+                 "CREATE TEMP TABLE inv_touched (bucket text COLLATE \"C\", key text COLLATE "
+                 "\"C\", PRIMARY KEY (bucket, key)) ON COMMIT DROP",
+                 errbuf, errlen);
     if (rc)
         goto out;
-    /* current records the inventory does not list (and no newer event) are gone; found
-     * before the lines go in, which would only be scanned to be excluded */
-    buf_reset(&sql);
-    buf_printf(&sql,
-               "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT o.bucket, o.key, "
-               "o.version_id FROM s3_objects o WHERE o.bucket = ANY ($1::text[]) AND "
-               "o.is_current AND coalesce(o.event_time, o.observed_at, o.ingested_at) <= "
-               "$2::timestamptz AND NOT EXISTS (SELECT 1 FROM %s s WHERE s.bucket = o.bucket AND "
-               "s.key = o.key AND (NOT $3::boolean OR s.version_id = o.version_id))",
-               table);
-    params[0] = buckets;
-    params[1] = inv_time;
-    params[2] = versioned ? "t" : "f";
-    rc = db_query(db, NULL, sql.data, 3, params, errbuf, errlen);
-    if (rc)
-        goto out;
+    if (existing) {
+        /* the listed records gone: before the unchanged lines (which list them) go */
+        buf_reset(&sql);
+        buf_printf(&sql,
+                   "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT c.bucket, c.key, "
+                   "c.version_id FROM inv_cur0 c WHERE NOT EXISTS (SELECT 1 FROM s3_objects s "
+                   "WHERE s.part = ANY ('%s'::int[]) AND s.bucket = c.bucket AND s.key = c.key "
+                   "AND (NOT %s OR s.version_id = c.version_id))",
+                   parts.data, versioned ? "true" : "false");
+        rc = exec_sql(db, &sql, errbuf, errlen);
+        if (rc)
+            goto out;
+        /* lines identical to their version's latest record add nothing */
+        buf_reset(&sql);
+        buf_printf(&sql,
+                   "WITH d AS (DELETE FROM s3_objects s USING inv_lv lv WHERE s.part = ANY "
+                   "('%s'::int[]) AND lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id "
+                   "= s.version_id AND " LINE_UNCHANGED " RETURNING s.part) "
+                   "SELECT part, count(*) FROM d GROUP BY part",
+                   parts.data);
+        rc = db_query(db, &res, sql.data, 0, NULL, errbuf, errlen);
+        if (rc)
+            goto out;
+        for (i = 0; i < (size_t)PQntuples(res); i++) {
+            int part = atoi(PQgetvalue(res, (int)i, 0));
+            long long n = strtoll(PQgetvalue(res, (int)i, 1), NULL, 10);
+            size_t f;
 
-    buf_reset(&sql);
-    buf_printf(&sql,
-               "INSERT INTO s3_objects (id, bucket, key, version_id, event_type, size, etag, "
-               "storage_class, last_modified, sequencer, is_delete_marker, is_current, reason, "
-               "source, observed_at) SELECT s.id, s.bucket, s.key, s.version_id, CASE WHEN "
-               "s.is_delete_marker THEN 'Deleted' ELSE 'Created' END, s.size, s.etag, "
-               "s.storage_class, s.last_modified, coalesce(split_part(kb.maxseq, '-', 1), '') "
-               "|| '-' || lpad((coalesce(nullif(split_part(kb.maxseq, '-', 2), ''), "
-               "'0')::numeric + s.ord)::text, 20, '0'), s.is_delete_marker, %s, 'Crawl', "
-               "'inventory', $1::timestamptz FROM %s s "
-               "LEFT JOIN inv_kb kb ON kb.bucket = s.bucket AND kb.key = s.key " JOIN_LV
-               "WHERE " LINE_CHANGED,
-               fast ? "(kb.key IS NULL AND s.cand AND NOT s.is_delete_marker)" : "false", table);
-    params[0] = inv_time;
-    rc = db_query(db, &res, sql.data, 1, params, errbuf, errlen);
-    if (rc)
-        goto out;
-    inserted = strtoll(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
-    res = NULL;
-    params[1] = inv_time;
-    rc = ERR_OK;
-    if (!rc)
+            unchanged += n;
+            for (f = 0; f < nfiles; f++) {
+                if (files[f].part != part || files[f].records != n)
+                    continue;
+                /* nothing of this file is new: no partition for it */
+                buf_reset(&sql);
+                buf_printf(&sql,
+                           "ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
+                           "DROP TABLE s3_objects_inv_%d",
+                           part, part);
+                rc = exec_sql(db, &sql, errbuf, errlen);
+                if (rc)
+                    goto out;
+            }
+        }
+        PQclear(res);
+        res = NULL;
+        /* lines of keys with records: generated sequencers after the key's greatest, and
+         * their current state recomputed below */
+        buf_reset(&sql);
+        buf_printf(&sql,
+                   "WITH u AS (UPDATE s3_objects s SET sequencer = " SEQUENCER_AFTER_KB
+                   ", is_current = false FROM inv_kb kb WHERE s.part = ANY ('%s'::int[]) AND "
+                   "kb.bucket = s.bucket AND kb.key = s.key RETURNING s.bucket, s.key) "
+                   "INSERT INTO inv_touched SELECT DISTINCT bucket, key FROM u "
+                   "ON CONFLICT DO NOTHING",
+                   parts.data);
+        rc = exec_sql(db, &sql, errbuf, errlen);
+        if (rc)
+            goto out;
+        params[0] = inv_time;
         rc = db_query(db, &res,
-                      "WITH d AS (INSERT INTO s3_objects (id, bucket, key, version_id, "
+                      "WITH d AS (INSERT INTO s3_objects_events (id, bucket, key, version_id, "
                       "event_type, sequencer, is_delete_marker, reason, source, observed_at) "
-                      "SELECT "
-                      "gen_random_uuid(), d.bucket, d.key, d.version_id, 'Deleted', "
+                      "SELECT gen_random_uuid(), d.bucket, d.key, d.version_id, 'Deleted', "
                       "coalesce(split_part(mx.m, '-', 1), '') || '-' || lpad((coalesce(nullif("
                       "split_part(mx.m, '-', 2), ''), '0')::numeric + 1)::text, 20, '0'), false, "
                       "'Crawl', 'inventory', $1::timestamptz FROM inv_deleted d, LATERAL "
-                      "(SELECT max(x.sequencer) "
-                      "AS m FROM s3_objects x WHERE x.bucket = d.bucket AND x.key = d.key) mx "
-                      "RETURNING 1) SELECT count(*) FROM d",
-                      1, params + 1, errbuf, errlen);
-    if (rc)
-        goto out;
-    deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    res = NULL;
-
-    /* the keys whose current state must be recomputed */
+                      "(SELECT max(x.sequencer) AS m FROM s3_objects x WHERE x.bucket = d.bucket "
+                      "AND x.key = d.key) mx RETURNING bucket, key), "
+                      "t AS (INSERT INTO inv_touched SELECT DISTINCT bucket, key FROM d "
+                      "ON CONFLICT DO NOTHING) "
+                      "SELECT count(*) FROM d",
+                      1, params, errbuf, errlen);
+        if (rc)
+            goto out;
+        deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        res = NULL;
+    }
+    /* keys the staging saw apart (unsorted files, a key across files) */
     buf_reset(&sql);
-    /* keys that got a new record (those new to the catalog only without the shortcut),
-     * and the keys of the deleted ones */
-    buf_printf(
-        &sql,
-        "CREATE TEMP TABLE inv_touched ON COMMIT DROP AS SELECT DISTINCT s.bucket, "
-        "s.key FROM %s s %s JOIN inv_kb kb ON kb.bucket = s.bucket AND kb.key = s.key " JOIN_LV
-        "WHERE " LINE_CHANGED " UNION SELECT bucket, key FROM inv_deleted",
-        table, fast ? "" : "LEFT");
-    rc = db_exec(db, sql.data, errbuf, errlen);
-    if (!rc)
-        rc = db_exec(db, "ANALYZE inv_touched", errbuf, errlen);
+    if (all_keys)
+        buf_printf(&sql,
+                   "INSERT INTO inv_touched SELECT DISTINCT bucket, key FROM s3_objects WHERE "
+                   "part = ANY ('%s'::int[]) ON CONFLICT DO NOTHING",
+                   parts.data);
+    else if (strcmp(boundary.data, "{}") != 0)
+        buf_printf(&sql,
+                   "INSERT INTO inv_touched SELECT split_part(e, E'\\x1f', 1), substr(e, "
+                   "strpos(e, E'\\x1f') + 1) FROM unnest($1::text[]) AS e ON CONFLICT DO NOTHING");
+    if (sql.len) {
+        params[0] = boundary.data;
+        rc = db_query(db, NULL, sql.data, all_keys ? 0 : 1, params, errbuf, errlen);
+        if (rc)
+            goto out;
+    }
+    rc = db_exec(db, "ANALYZE inv_touched", errbuf, errlen);
     if (!rc)
         rc = db_exec(db, current_from_touched_sql, errbuf, errlen);
-    if (rc)
-        goto out;
-    buf_reset(&sql);
-    buf_printf(&sql, "DROP TABLE %s", table);
-    rc = db_exec(db, sql.data, errbuf, errlen);
     if (rc)
         goto out;
     {
@@ -861,38 +1098,27 @@ apply_once(struct db *db, const char *job_id, const struct inventory_manifest *m
         const char *p2[2];
 
         snprintf(summary, sizeof(summary),
-                 "{\"created\": %lld, \"deleted\": %lld, \"unchanged\": %lld}", inserted, deleted,
-                 staged - inserted);
+                 "{\"created\": %lld, \"deleted\": %lld, \"unchanged\": %lld}", staged - unchanged,
+                 deleted, unchanged);
         p2[0] = job_id;
         p2[1] = summary;
         rc = db_query(db, NULL,
                       "UPDATE inventory_jobs SET status = 'succeeded', finished_at = "
-                      "clock_timestamp(), "
-                      "error = NULL, error_status = NULL, summary = $2 WHERE id = $1",
+                      "clock_timestamp(), error = NULL, error_status = NULL, summary = $2 "
+                      "WHERE id = $1",
                       2, p2, errbuf, errlen);
     }
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
 out:
     PQclear(res);
+    PQclear(files_res);
     if (rc)
         db_rollback(db);
+    free(files);
     free(buckets);
     buf_release(&sql);
-    return rc;
-}
-
-enum err
-inventory_store_apply(struct db *db, const char *job_id, const struct inventory_manifest *m,
-                      char *errbuf, size_t errlen)
-{
-    enum err rc = apply_once(db, job_id, m, 1, errbuf, errlen);
-
-    if (rc == ERR_CONFLICT) {
-        /* a key listed in two places: no shortcut for the current state */
-        log_json(LOG_INFO, "inventory apply without the new-key shortcut",
-                 json_pack("{s:s}", "job", job_id));
-        rc = apply_once(db, job_id, m, 0, errbuf, errlen);
-    }
+    buf_release(&parts);
+    buf_release(&boundary);
     return rc;
 }

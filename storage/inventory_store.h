@@ -57,14 +57,24 @@ enum err inventory_store_pending_files(struct db *db, const char *id, int **idx,
 enum err inventory_store_heartbeat(struct db *db, const char *id, char *errbuf, size_t errlen);
 
 /*
- * Staging one data file: begin() opens the file's transaction and its COPY;
+ * When the inventory was taken, in milliseconds since 1970: the manifest's
+ * creationTimestamp, else the job's creation. Its records are observed then.
+ */
+enum err inventory_store_observed_ms(struct db *db, const char *job_id,
+                                     const struct inventory_manifest *m, int64_t *ms,
+                                     char *errbuf, size_t errlen);
+
+/*
+ * Staging one data file: begin() opens the file's transaction, creates its
+ * table and starts the COPY;
  * add() appends a decoded line; commit() ends the COPY, marks the file
  * staged with its counts and adds them to the job's progress; abort() rolls
  * everything of this file back.
  */
 struct inventory_stage;
 enum err inventory_stage_begin(struct db *db, const char *job_id, int file_idx,
-                               struct inventory_stage **out, char *errbuf, size_t errlen);
+                               int64_t observed_ms, struct inventory_stage **out, char *errbuf,
+                               size_t errlen);
 enum err inventory_stage_add(struct inventory_stage *s, const struct inventory_line *line,
                              char *errbuf, size_t errlen);
 enum err inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *errbuf,

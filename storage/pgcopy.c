@@ -169,3 +169,87 @@ pgcopy_param_elem(struct buf *out, const char *data, size_t len, int first)
         rc = buf_append_char(out, '"');
     return rc;
 }
+
+/* ---- binary format ---- */
+
+#define PG_EPOCH_MS 946684800000LL /* 2000-01-01 00:00 UTC */
+
+static void
+put_be(struct buf *out, uint64_t v, int n)
+{
+    char b[8];
+    int i;
+
+    for (i = 0; i < n; i++)
+        b[i] = (char)(v >> (8 * (n - 1 - i)));
+    buf_append(out, b, (size_t)n);
+}
+
+void
+pgcopy_bin_header(struct buf *out)
+{
+    static const char sig[] = "PGCOPY\n\377\r\n";
+
+    buf_append(out, sig, sizeof(sig)); /* the signature ends with its NUL */
+    put_be(out, 0, 4);                 /* flags */
+    put_be(out, 0, 4);                 /* header extension length */
+}
+
+void
+pgcopy_bin_row(struct buf *out, int nfields)
+{
+    put_be(out, (uint64_t)nfields, 2);
+}
+
+void
+pgcopy_bin_null(struct buf *out)
+{
+    put_be(out, 0xffffffffu, 4);
+}
+
+void
+pgcopy_bin_text(struct buf *out, const char *data, size_t len)
+{
+    put_be(out, (uint64_t)len, 4);
+    buf_append(out, data, len);
+}
+
+void
+pgcopy_bin_bool(struct buf *out, int v)
+{
+    put_be(out, 1, 4);
+    buf_append_char(out, v ? 1 : 0);
+}
+
+void
+pgcopy_bin_int4(struct buf *out, int32_t v)
+{
+    put_be(out, 4, 4);
+    put_be(out, (uint64_t)(uint32_t)v, 4);
+}
+
+void
+pgcopy_bin_int8(struct buf *out, int64_t v)
+{
+    put_be(out, 8, 4);
+    put_be(out, (uint64_t)v, 8);
+}
+
+void
+pgcopy_bin_uuid(struct buf *out, const unsigned char u[16])
+{
+    put_be(out, 16, 4);
+    buf_append(out, u, 16);
+}
+
+void
+pgcopy_bin_time_ms(struct buf *out, int64_t epoch_ms)
+{
+    pgcopy_bin_int8(out, (epoch_ms - PG_EPOCH_MS) * 1000);
+}
+
+void
+pgcopy_bin_trailer(struct buf *out)
+{
+    put_be(out, 0xffff, 2);
+}

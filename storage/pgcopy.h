@@ -9,6 +9,7 @@
 #define INGESTD_PGCOPY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../server/buf.h"
 
@@ -39,5 +40,23 @@ void pgcopy_key_digest_hex(char out[65], const char *origin, size_t origin_len, 
  * escaped. The caller writes the surrounding braces.
  */
 enum err pgcopy_param_elem(struct buf *out, const char *data, size_t len, int first);
+
+/*
+ * COPY ... (FORMAT binary): the header, then per row a field count and the
+ * fields (each a 4-byte length and the value in the type's binary form),
+ * then the trailer. Integers are big-endian; timestamptz is microseconds
+ * since 2000-01-01 00:00 UTC.
+ */
+void pgcopy_bin_header(struct buf *out);
+void pgcopy_bin_row(struct buf *out, int nfields);
+void pgcopy_bin_null(struct buf *out);
+void pgcopy_bin_text(struct buf *out, const char *data, size_t len);
+void pgcopy_bin_bool(struct buf *out, int v);
+void pgcopy_bin_int4(struct buf *out, int32_t v);
+void pgcopy_bin_int8(struct buf *out, int64_t v);
+void pgcopy_bin_uuid(struct buf *out, const unsigned char u[16]);
+/* A time given in milliseconds since 1970 as a timestamptz field. */
+void pgcopy_bin_time_ms(struct buf *out, int64_t epoch_ms);
+void pgcopy_bin_trailer(struct buf *out);
 
 #endif
