@@ -9,7 +9,7 @@
 #                                                 running at the end until interrupted
 #   KEEP=1 STAGING=1 bash bench/inventory.sh ...  also stage the files again into a job
 #                                                 that fails on a missing last file, so its
-#                                                 staging table stays for EXPLAIN ANALYZE
+#                                                 staged tables stay for EXPLAIN ANALYZE
 #
 # Builds ingestd (Release) and bench/invgen, writes an S3 Inventory of LINES
 # lines (18 quoted columns like the real sample, sorted keys, some keys with
@@ -184,20 +184,26 @@ run_job() {
     exit 1
   fi
   records=$(jq -r .records "$work/$name.json")
-  # phases from the runner's statements in postgres.log ("EPOCH [PID] LOG:  duration: MS ms ...")
+  # phases from the statements in postgres.log ("EPOCH [PID] LOG:  duration: MS ms ..."): the
+  # staging streams COPY into s3_objects_inv_<part>; the runner attaches them at the end
   tail -c +"$((pglog_from + 1))" "$pglog" >"$work/$name.pglog"
   awk -v t0="$t0" -v t1="$t1" '
-    NR == FNR { if (!runner && / duration: .*COPY inventory_staging_/) runner = $2; next }
+    NR == FNR { if (/ duration: .*ATTACH PARTITION/) runner = $2
+                if (/ duration: .*COPY s3_objects_inv_/) stream[$2] = 1
+                next }
     / duration: [0-9.]+ ms / {
       ts = $1; pid = $2; ms = $0; sub(/.* duration: /, "", ms); ms += 0
-      if (pid != runner || ts > t1 || ts - ms / 1000 < t0) next # (the runner polling for jobs)
+      if (ts > t1 || ts - ms / 1000 < t0) next # (the runner polling for jobs)
+      if (pid != runner && !(pid in stream)) next
       if (!first) first = ts - ms / 1000
-      if ($0 ~ /COPY inventory_staging_/) { printf "file%d %.1f\n", ++n, ms / 1000; copy_end = ts }
+      if ($0 ~ /COPY s3_objects_inv_/) printf "file%d %.1f\n", ++n, ms / 1000
+      if (pid in stream && pid != runner) staged = ts
       last = ts
     }
     END {
       printf "start %.1f\n", first - t0
-      printf "apply %.1f\n", last - copy_end
+      printf "staging %.1f\n", staged - first
+      printf "apply %.1f\n", last - staged
       printf "after %.1f\n", t1 - last
     }' "$work/$name.pglog" "$work/$name.pglog" >"$work/$name.phases"
   # what the database was doing: samples per phase, statement and wait event
@@ -233,9 +239,10 @@ job_rows() { # NAME: the rows of one job's figures
   row "  records/s end to end" "$(rate "$records" "$e2e_s") rec/s" "target >= 250000"
   row "  until the runner's first statement" "$(phase "$name" start) s" "-"
   for i in $(seq 1 "$FILES"); do
-    row "  staging file $i (its COPY: download..COPY)" "$(phase "$name" "file$i") s" "-"
+    row "    COPY of a file (download..COPY)" "$(phase "$name" "file$i") s" "-"
   done
-  row "  final apply (last COPY to last statement)" "$(phase "$name" apply) s" "-"
+  row "  staging (first statement to last staged file)" "$(phase "$name" staging) s" "-"
+  row "  final apply (to the runner's last statement)" "$(phase "$name" apply) s" "-"
   row "  until the answer (?wait=true polls)" "$(phase "$name" after) s" "-"
   row "  CPU: ingestd / PostgreSQL / s3rver" "$cpu_ingestd s" "$cpu_pg s / $cpu_s3 s"
   row "  job summary: created / deleted / unchanged" "$(jq -r .summary.created "$work/$name.json")" \
@@ -256,6 +263,13 @@ first_rows=$(job_rows first)
 read -r cat_records cat_current < <("${psql_cmd[@]}" -F ' ' -c \
   "SELECT count(*), count(*) FILTER (WHERE is_current) FROM s3_objects WHERE bucket = '$BUCKET'")
 expect_current=$(($(gen keys) - $(gen delete_markers)))
+# reads from the catalog with the inventory's partitions attached (curl's time_total, p50 of 20)
+p50() { sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] * 1000 }'; }
+list_url="$base/api/v1/s3/objects?bucket=$BUCKET&key=production%2Fproject-0001%2F*&rowsPerPage=1000"
+list_n=$(curl -sS "$list_url" | jq '.results | length')
+list_ms=$(for _ in $(seq 1 20); do curl -sS -o /dev/null -w '%{time_total}\n' "$list_url"; done | p50)
+get_ms=$("${psql_cmd[@]}" -c "SELECT id FROM s3_objects TABLESAMPLE SYSTEM (0.01) LIMIT 20" |
+  while read -r id; do curl -sS -o /dev/null -w '%{time_total}\n' "$base/api/v1/s3/objects/$id"; done | p50)
 if [ "${REPEAT:-0}" = 1 ]; then
   run_job again
   again_rows=$(job_rows again)
@@ -308,6 +322,8 @@ row "  CPU: gunzip+psql / PostgreSQL" "$floor_cpu_client s" "$floor_cpu_pg s"
 row "  ratio end to end / floor (first ingestion)" "$ratio" "target >= 0.5"
 row "ingestd peak RSS: max VmRSS (0.2 s) / VmHWM" "$(mib "$rss_max_kb") MiB" "$(mib "$rss_hwm_kb") MiB; target < 100 MB"
 row "catalog records (current)" "$cat_records ($cat_current)" "current expected $expect_current"
+row "  GET objects?bucket&key=prefix*, $list_n records" "$list_ms ms p50" "-"
+row "  GET objects/{id} (20 sampled ids)" "$get_ms ms p50" "-"
 if [ "${REPEAT:-0}" = 1 ]; then
   echo "second ingestion of the same inventory (no-op):"
   echo "$again_rows"
@@ -328,7 +344,7 @@ fi
 if [ "${KEEP:-0}" = 1 ]; then
   if [ "${STAGING:-0}" = 1 ]; then
     # the same files plus one that does not exist: the job stages every real file, then
-    # fails on the missing one and keeps its staging table (a resumable job)
+    # fails on the missing one and keeps its staged tables (a resumable job)
     jq --arg missing "$BUCKET/bench-inventory/data/missing.csv.gz" '.files += [{key: $missing}]' \
       "$work/inv/manifest.json" >"$work/staging-manifest.json"
     echo
@@ -337,7 +353,8 @@ if [ "${KEEP:-0}" = 1 ]; then
       --data-binary @"$work/staging-manifest.json" "$base/api/v1/s3/inventories?wait=true"
     sid=$(jq -r .id "$work/staging-job.json")
     echo "  job $sid: $(jq -r '.status + " (" + (.error // "") + ")"' "$work/staging-job.json")"
-    echo "  staging table: inventory_staging_${sid//-/}"
+    echo "  staged tables: $("${psql_cmd[@]}" -c "SELECT string_agg('s3_objects_inv_' || part, ' '
+      ORDER BY idx) FROM inventory_files WHERE job_id = '$sid' AND staged")"
   fi
   echo
   echo "KEEP=1: ingestd (pid $ingestd_pid) serves $base; s3rver $s3; database:"

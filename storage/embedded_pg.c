@@ -46,7 +46,8 @@
 #define PG_WAIT_SECONDS "60"
 #define PG_ADOPT_WAIT_MS 30000
 #define PG_SERVER_OPTIONS                                                                          \
-    "-c max_connections=200 -c shared_buffers=1GB -c wal_buffers=32MB -c max_wal_size=4GB -c wal_level=minimal -c max_wal_senders=0 "        \
+    "-c max_connections=200 -c shared_buffers=1GB -c wal_buffers=32MB -c max_wal_size=4GB -c "     \
+    "wal_level=minimal -c max_wal_senders=0 "                                                      \
     "-c checkpoint_timeout=15min -c work_mem=32MB -c wal_compression=lz4"
 #define CHILD_CANNOT_CHDIR 126 /* the child could not enter dir */
 

@@ -501,7 +501,7 @@ inventory_stage_begin(struct db *db, const char *job_id, int file_idx, int64_t o
         rc = db_exec(db, sql.data, errbuf, errlen);
     }
     buf_reset(&sql);
-    buf_printf(&sql, "COPY %s (" STAGE_COLUMNS ") FROM STDIN (FORMAT binary)", s->table);
+    buf_printf(&sql, "COPY %s (" STAGE_COLUMNS ") FROM STDIN (FORMAT binary, FREEZE)", s->table);
     if (!rc)
         rc = db_copy_start(db, sql.data, errbuf, errlen);
     PQclear(res);
@@ -781,7 +781,7 @@ static const char current_from_touched_sql[] =
 
 /* The generated sequencer of a staged line s of a key whose greatest sequencer is kb.maxseq. */
 #define SEQUENCER_AFTER_KB                                                                         \
-    "coalesce(split_part(kb.maxseq, '-', 1), '') || '-' || lpad((coalesce(nullif(split_part("     \
+    "coalesce(split_part(kb.maxseq, '-', 1), '') || '-' || lpad((coalesce(nullif(split_part("      \
     "kb.maxseq, '-', 2), ''), '0')::numeric + split_part(s.sequencer, '-', 2)::numeric)::text, "   \
     "20, '0')"
 

@@ -61,8 +61,8 @@ enum err inventory_store_heartbeat(struct db *db, const char *id, char *errbuf, 
  * creationTimestamp, else the job's creation. Its records are observed then.
  */
 enum err inventory_store_observed_ms(struct db *db, const char *job_id,
-                                     const struct inventory_manifest *m, int64_t *ms,
-                                     char *errbuf, size_t errlen);
+                                     const struct inventory_manifest *m, int64_t *ms, char *errbuf,
+                                     size_t errlen);
 
 /*
  * Staging one data file: begin() opens the file's transaction, creates its
@@ -72,9 +72,8 @@ enum err inventory_store_observed_ms(struct db *db, const char *job_id,
  * everything of this file back.
  */
 struct inventory_stage;
-enum err inventory_stage_begin(struct db *db, const char *job_id, int file_idx,
-                               int64_t observed_ms, struct inventory_stage **out, char *errbuf,
-                               size_t errlen);
+enum err inventory_stage_begin(struct db *db, const char *job_id, int file_idx, int64_t observed_ms,
+                               struct inventory_stage **out, char *errbuf, size_t errlen);
 enum err inventory_stage_add(struct inventory_stage *s, const struct inventory_line *line,
                              char *errbuf, size_t errlen);
 enum err inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *errbuf,

@@ -1069,6 +1069,14 @@ test_sample_versioned_json(void **state)
                     "versioned sample via checksum");
     assert_int_equal(count_objects(in.url), 5);
     want_versioned_sample(b);
+    /* the no-op jobs left no partition behind: the events' and the first job's file */
+    assert_int_equal(
+        sql_int(in.url,
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 's3_objects'::regclass"),
+        2);
+    assert_int_equal(sql_int(in.url, "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND "
+                                     "relname LIKE 's3\\_objects\\_inv\\_%%'"),
+                     1);
 
     /* the list: newest first */
     r = th_get(b, INV_PATH, NULL);
@@ -1398,6 +1406,42 @@ test_versions_across_files(void **state)
     free(m);
 }
 
+/*
+ * Without an IsLatest column a key's last line is current. Lines of one key
+ * apart from each other (an unsorted file; files whose key ranges overlap)
+ * still leave one current record per key, the last listed.
+ */
+#define NOLATEST_SCHEMA "Bucket, Key, VersionId, Size"
+#define NOLATEST(src, key, version, size) "\"" src "\",\"" key "\",\"" version "\",\"" #size "\"\n"
+
+static void
+test_keys_apart_unsorted_file(void **state)
+{
+    struct datafile f = {NOLATEST("apart-u", "b", "v1", 1) NOLATEST("apart-u", "a", "v1", 2)
+                             NOLATEST("apart-u", "b", "v2", 3) NOLATEST("apart-u", "c", "v1", 4),
+                         0, NULL};
+    char *m = make_manifest("apart-u", "apart-u", NOLATEST_SCHEMA, -1, &f, 1);
+
+    (void)state;
+    ingest("apart-u", m, 1, 4, SUMMARY(4, 0, 0));
+    want_records(base(), "apart-u", 0, "a@v1=C2i* | b@v1=C1i | b@v2=C3i* | c@v1=C4i*");
+    free(m);
+}
+
+static void
+test_keys_apart_overlapping_files(void **state)
+{
+    struct datafile f[2] = {
+        {NOLATEST("apart-o", "a", "v1", 1) NOLATEST("apart-o", "c", "v1", 2), 0, NULL},
+        {NOLATEST("apart-o", "b", "v1", 3) NOLATEST("apart-o", "c", "v2", 4), 0, NULL}};
+    char *m = make_manifest("apart-o", "apart-o", NOLATEST_SCHEMA, -1, f, 2);
+
+    (void)state;
+    ingest("apart-o", m, 2, 4, SUMMARY(4, 0, 0));
+    want_records(base(), "apart-o", 0, "a@v1=C1i* | b@v1=C3i* | c@v1=C2i | c@v2=C4i*");
+    free(m);
+}
+
 /* ---- 5: inline manifests, formats ----------------------------------------------- */
 
 static void
@@ -1714,12 +1758,13 @@ test_resume_after_kill(void **state)
                                      "'resume-src' AND is_current"),
                      (long long)RESUME_FILES * RESUME_LINES);
     {
-        char *after = sql_str(in.url,
-                              "SELECT string_agg(idx || ':' || records || ':' || bytes, ',' "
-                              "ORDER BY idx) FROM inventory_files WHERE job_id = '%s' AND "
-                              "idx IN (SELECT split_part(e, ':', 1)::int FROM unnest(string_to_array('%s', "
-                              "',')) AS e)",
-                              id, staged_before);
+        char *after =
+            sql_str(in.url,
+                    "SELECT string_agg(idx || ':' || records || ':' || bytes, ',' "
+                    "ORDER BY idx) FROM inventory_files WHERE job_id = '%s' AND "
+                    "idx IN (SELECT split_part(e, ':', 1)::int FROM unnest(string_to_array('%s', "
+                    "',')) AS e)",
+                    id, staged_before);
 
         if (strcmp(after, staged_before) != 0)
             fail_msg("resume: staged files changed: %s, before %s", after, staged_before);
@@ -1888,6 +1933,8 @@ main(void)
         cmocka_unit_test(test_multi_member_gzip),
         cmocka_unit_test(test_several_data_files),
         cmocka_unit_test(test_versions_across_files),
+        cmocka_unit_test(test_keys_apart_unsorted_file),
+        cmocka_unit_test(test_keys_apart_overlapping_files),
         cmocka_unit_test(test_inline_manifest),
         cmocka_unit_test(test_bad_inline_manifests),
         cmocka_unit_test(test_parquet_orc_from_s3),
