@@ -40,3 +40,21 @@ ALTER TABLE inventory_files
     ADD COLUMN first_key text COLLATE "C",
     ADD COLUMN last_bucket text COLLATE "C",
     ADD COLUMN last_key text COLLATE "C";
+
+-- unfinished jobs staged by the previous format (one inventory_staging_<id>
+-- table per job) stage their files again
+UPDATE inventory_files f SET staged = false, records = 0, bytes = 0
+    FROM inventory_jobs j WHERE f.job_id = j.id AND j.status <> 'succeeded' AND f.staged;
+UPDATE inventory_jobs SET files_done = 0, records = 0, bytes = 0 WHERE status <> 'succeeded';
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = current_schema() AND c.relkind = 'r'
+               AND c.relname LIKE 'inventory\_staging\_%'
+    LOOP
+        EXECUTE format('DROP TABLE %I', t);
+    END LOOP;
+END
+$$;

@@ -980,9 +980,13 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     }
     for (i = 0; i < nfiles; i++) {
         buf_reset(&sql);
-        buf_printf(&sql,
-                   "ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%d FOR VALUES IN (%d)",
-                   files[i].part, files[i].part);
+        if (files[i].records == 0) /* a file without lines needs no partition */
+            buf_printf(&sql, "DROP TABLE s3_objects_inv_%d", files[i].part);
+        else
+            buf_printf(&sql,
+                       "ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%d FOR VALUES "
+                       "IN (%d)",
+                       files[i].part, files[i].part);
         rc = exec_sql(db, &sql, errbuf, errlen);
         if (rc)
             goto out;

@@ -1371,14 +1371,25 @@ test_multi_member_gzip(void **state)
 static void
 test_several_data_files(void **state)
 {
-    struct datafile f[3] = {{LINE("col-files", "f0a", 1) LINE("col-files", "f0b", 2), 0, NULL},
+    struct datafile f[4] = {{LINE("col-files", "f0a", 1) LINE("col-files", "f0b", 2), 0, NULL},
                             {LINE("col-files", "f1a", 3) LINE("col-files", "f1b", 4), 0, NULL},
+                            {"", 0, NULL},
                             {LINE("col-files", "f2a", 5), 0, ""}};
-    char *m = make_manifest("col-files", "col-files", NULL, -1, f, 3);
+    char *m = make_manifest("col-files", "col-files", NULL, -1, f, 4);
+    const char *url = th_pg_url(G.pg);
+    const char *parts_sql = "SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                            "'s3_objects'::regclass";
+    const char *loose_sql = "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE "
+                            "'s3\\_objects\\_inv\\_%' AND NOT relispartition";
+    long long parts = sql_int(url, "%s", parts_sql);
+    long long loose = sql_int(url, "%s", loose_sql);
 
     (void)state;
-    ingest("col-files", m, 3, 5, SUMMARY(5, 0, 0));
+    ingest("col-files", m, 4, 5, SUMMARY(5, 0, 0));
     want_records(base(), "col-files", 0, "f0a=C1i* | f0b=C2i* | f1a=C3i* | f1b=C4i* | f2a=C5i*");
+    /* one partition per file with lines; the empty file's table is gone */
+    assert_int_equal(sql_int(url, "%s", parts_sql), parts + 3);
+    assert_int_equal(sql_int(url, "%s", loose_sql), loose);
     free(m);
 }
 
