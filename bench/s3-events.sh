@@ -58,7 +58,7 @@ val() { awk -v k="$1" '$1 == k { print $2 }' "$work/s3load.out"; }
 
 rss_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$ingestd_pid/status")
 psql_cmd=(psql -h "$work/data/run" -U postgres -d ingestd -XAtq)
-table_size=$("${psql_cmd[@]}" -c "SELECT pg_size_pretty(pg_total_relation_size('s3_objects'))" 2>/dev/null || echo "?")
+table_size=$("${psql_cmd[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) FROM pg_partition_tree('s3_objects')" 2>/dev/null || echo "?")
 
 printf '\n%-46s %16s %22s\n' "figure" "ingestd" "baseline / target"
 printf '%-46s %16s %22s\n' "prefill ($(val prefill_sent) records, batches of 1000)" "$(val prefill_rate) rec/s" "$(val prefill_seconds) s"
