@@ -1561,6 +1561,30 @@ test_inventory_then_events(void **state)
 
 /* ---- 7: deletion detection --------------------------------------------------------- */
 
+/*
+ * Events first, then an inventory listing the same keys changed: its lines
+ * order after the events' records (generated sequencers after the key's
+ * greatest) and become current; a key new to the catalog is current at once.
+ */
+static void
+test_events_then_inventory(void **state)
+{
+    struct datafile f = {LINE("eti-src", "k1", 9) LINE("eti-src", "k2", 8) LINE("eti-src", "k3", 1),
+                         0, NULL};
+    char *m = make_manifest("eti", "eti-src", NULL, wall_ms(), &f, 1);
+    const char *t = "2024-06-01T00:00:00.000Z";
+    json_t *recs = json_array();
+
+    (void)state;
+    json_array_append_new(recs, ev("ObjectCreated:Put", "eti-src", "k1", NULL, "0A", 7, t));
+    json_array_append_new(recs, ev("ObjectCreated:Put", "eti-src", "k2", NULL, "FF", 8, t));
+    post_events(base(), recs);
+    want_records(base(), "eti-src", 0, "k1=C7e* | k2=C8e*");
+    ingest("eti", m, 1, 3, SUMMARY(3, 0, 0));
+    want_records(base(), "eti-src", 0, "k1=C7e | k1=C9i* | k2=C8e | k2=C8i* | k3=C1i*");
+    free(m);
+}
+
 static void
 test_deletion_detection(void **state)
 {
@@ -1950,6 +1974,7 @@ main(void)
         cmocka_unit_test(test_bad_inline_manifests),
         cmocka_unit_test(test_parquet_orc_from_s3),
         cmocka_unit_test(test_inventory_then_events),
+        cmocka_unit_test(test_events_then_inventory),
         cmocka_unit_test(test_deletion_detection),
         cmocka_unit_test(test_deletion_detection_backfill),
         cmocka_unit_test(test_request_errors),
