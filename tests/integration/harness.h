@@ -21,6 +21,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "server/err.h"
+
 /* ---- PostgreSQL ------------------------------------------------------ */
 
 struct th_pg;
@@ -173,6 +175,14 @@ int th_s3rver_start(const char *const *buckets);
 const char *th_s3rver_endpoint(void);
 /* SIGTERM and reap s3rver, remove its temp dir; a no-op when not started. */
 void th_s3rver_free(void);
+/*
+ * PUT an object with c, then wait (up to 5 s) until it reads back whole:
+ * s3rver answers a PUT once the body has passed through, before its file
+ * is closed, so a GET right after may read the object short.
+ */
+struct s3_client;
+enum err th_s3rver_put(struct s3_client *c, const char *bucket, const char *key, const void *body,
+                       size_t len, char *errbuf, size_t errlen);
 /*
  * The repository root (malloc'd): INGESTD_SOURCE_DIR when defined, else
  * derived from __FILE__ (CMake compiles with absolute paths), else ".".

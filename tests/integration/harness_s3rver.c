@@ -30,6 +30,7 @@
 
 #include "server/buf.h"
 #include "server/err.h"
+#include "storage/s3_client.h"
 
 #define S3RVER_READY_MS 30000
 #define S3RVER_REL "/tests/s3rver/node_modules/s3rver/bin/s3rver.js"
@@ -254,4 +255,38 @@ th_s3rver_free(void)
         S.dir[0] = '\0';
     }
     S.endpoint[0] = '\0';
+}
+
+static enum err
+count_sink(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
+{
+    (void)data;
+    (void)errbuf;
+    (void)errlen;
+    *(size_t *)ctx += len;
+    return ERR_OK;
+}
+
+enum err
+th_s3rver_put(struct s3_client *c, const char *bucket, const char *key, const void *body,
+              size_t len, char *errbuf, size_t errlen)
+{
+    long deadline = th_now_ms() + 5000;
+    enum err rc =
+        s3_client_put(c, bucket, key, body, len, "application/octet-stream", errbuf, errlen);
+
+    if (rc)
+        return rc;
+    for (;;) {
+        size_t got = 0;
+
+        rc = s3_client_get(c, bucket, key, count_sink, &got, NULL, errbuf, errlen);
+        if (!rc && got == len)
+            return ERR_OK;
+        if (th_now_ms() > deadline)
+            return rc ? rc
+                      : err_set(ERR_UNAVAILABLE, errbuf, errlen,
+                                "s3rver: %s/%s reads back %zu of %zu bytes", bucket, key, got, len);
+        th_sleep_ms(10);
+    }
 }

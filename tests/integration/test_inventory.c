@@ -243,8 +243,7 @@ static void
 put(const char *bucket, const char *key, const void *body, size_t len)
 {
     char errbuf[ERRBUF_SIZE] = "";
-    enum err rc = s3_client_put(G.s3, bucket, key, body, len, "application/octet-stream", errbuf,
-                                sizeof(errbuf));
+    enum err rc = th_s3rver_put(G.s3, bucket, key, body, len, errbuf, sizeof(errbuf));
 
     if (rc)
         fail_msg("put s3://%s/%s: %s", bucket, key, errbuf);

@@ -129,8 +129,7 @@ static void
 put_ok(struct s3_client *c, const char *key, const void *body, size_t len)
 {
     char errbuf[ERRBUF_SIZE] = "";
-    enum err rc = s3_client_put(c, BUCKET, key, body, len, "application/octet-stream", errbuf,
-                                sizeof(errbuf));
+    enum err rc = th_s3rver_put(c, BUCKET, key, body, len, errbuf, sizeof(errbuf));
 
     if (rc)
         print_error("put %s: %s\n", key, errbuf);
