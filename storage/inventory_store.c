@@ -455,6 +455,23 @@ next_id(struct inventory_stage *s, unsigned char u[16])
     u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));
 }
 
+/*
+ * The table of an inventory partition: the catalog's columns and checks, its
+ * part, a (bucket, key, sequencer) index for lists and lookups, and a BRIN
+ * index on id (its ids grow with the physical order of its rows).
+ */
+static void
+partition_table_sql(struct buf *sql, int part)
+{
+    buf_printf(sql,
+               "CREATE TABLE s3_objects_inv_%d (LIKE s3_objects INCLUDING DEFAULTS INCLUDING "
+               "CONSTRAINTS, CONSTRAINT s3_objects_inv_%d_part CHECK (part = %d)); "
+               "CREATE INDEX s3_objects_inv_%d_key ON s3_objects_inv_%d (bucket, key, sequencer); "
+               "CREATE INDEX s3_objects_inv_%d_id ON s3_objects_inv_%d USING brin (id) "
+               "WITH (pages_per_range = 32)",
+               part, part, part, part, part, part, part);
+}
+
 enum err
 inventory_stage_begin(struct db *db, const char *job_id, int file_idx, int64_t observed_ms,
                       struct inventory_stage **out, char *errbuf, size_t errlen)
@@ -492,12 +509,7 @@ inventory_stage_begin(struct db *db, const char *job_id, int file_idx, int64_t o
         s->part = atoi(PQgetvalue(res, 0, 0));
         snprintf(s->table, sizeof(s->table), "s3_objects_inv_%d", s->part);
         /* created in this transaction: with wal_level minimal, its rows skip the WAL */
-        buf_printf(&sql,
-                   "CREATE TABLE %s (LIKE s3_objects INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
-                   "CONSTRAINT %s_part CHECK (part = %d)); "
-                   "CREATE INDEX %s_key ON %s (bucket, key, sequencer); "
-                   "CREATE INDEX %s_id ON %s USING brin (id) WITH (pages_per_range = 32)",
-                   s->table, s->table, s->part, s->table, s->table, s->table, s->table);
+        partition_table_sql(&sql, s->part);
         rc = db_exec(db, sql.data, errbuf, errlen);
     }
     buf_reset(&sql);
@@ -842,11 +854,58 @@ exec_sql(struct db *db, struct buf *sql, char *errbuf, size_t errlen)
 }
 
 /*
+ * A staged file's partition after its lines were compared with the catalog
+ * (inv_changed lists the lines that are new): kept whole when all are new,
+ * dropped when none is, else rebuilt from the new lines when they are fewer
+ * than half (so a mostly unchanged file leaves no mostly empty table behind)
+ * or stripped of the unchanged ones.
+ */
+static enum err
+keep_changed(struct db *db, int part, long long records, long long changed, char *errbuf,
+             size_t errlen)
+{
+    struct buf sql;
+    enum err rc;
+
+    if (changed == records)
+        return ERR_OK;
+    buf_init(&sql, 0);
+    if (changed == 0) {
+        buf_printf(&sql,
+                   "ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
+                   "DROP TABLE s3_objects_inv_%d",
+                   part, part);
+    } else if (changed * 2 < records) {
+        buf_printf(&sql,
+                   "ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
+                   "DROP INDEX s3_objects_inv_%d_key, s3_objects_inv_%d_id; "
+                   "ALTER TABLE s3_objects_inv_%d RENAME TO s3_objects_inv_%d_all; ",
+                   part, part, part, part, part);
+        partition_table_sql(&sql, part);
+        buf_printf(&sql,
+                   "; INSERT INTO s3_objects_inv_%d SELECT * FROM s3_objects_inv_%d_all WHERE id "
+                   "IN (SELECT id FROM inv_changed WHERE part = %d); "
+                   "DROP TABLE s3_objects_inv_%d_all; "
+                   "ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%d FOR VALUES IN (%d); "
+                   "ANALYZE s3_objects_inv_%d",
+                   part, part, part, part, part, part, part);
+    } else {
+        buf_printf(&sql,
+                   "DELETE FROM s3_objects_inv_%d s WHERE NOT EXISTS (SELECT 1 FROM inv_changed "
+                   "c WHERE c.part = %d AND c.id = s.id)",
+                   part, part);
+    }
+    rc = db_exec(db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+/*
  * The final transaction. The staged files' tables become partitions of the
  * catalog at once. When the source buckets already had records, the lines
- * are first compared with them (taken before attaching): lines identical to
- * their version's latest record are removed (a partition left empty is
- * dropped), lines of keys with records get sequencers after the key's
+ * are compared with them (taken before attaching): lines identical to their
+ * version's latest record add nothing (keep_changed), lines of keys with
+ * records get sequencers after the key's
  * greatest, and current records the inventory does not list get a Deleted
  * record. The current state is then recomputed for the keys that had
  * records, and for keys whose lines the staging saw apart.
@@ -1009,36 +1068,31 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         rc = exec_sql(db, &sql, errbuf, errlen);
         if (rc)
             goto out;
-        /* lines identical to their version's latest record add nothing */
+        /* lines identical to their version's latest record add nothing: the others */
         buf_reset(&sql);
         buf_printf(&sql,
-                   "WITH d AS (DELETE FROM s3_objects s USING inv_lv lv WHERE s.part = ANY "
-                   "('%s'::int[]) AND lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id "
-                   "= s.version_id AND " LINE_UNCHANGED " RETURNING s.part) "
-                   "SELECT part, count(*) FROM d GROUP BY part",
+                   "CREATE TEMP TABLE inv_changed ON COMMIT DROP AS SELECT s.part, s.id FROM "
+                   "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND NOT EXISTS (SELECT 1 FROM "
+                   "inv_lv lv WHERE lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "
+                   "s.version_id AND " LINE_UNCHANGED ")",
                    parts.data);
-        rc = db_query(db, &res, sql.data, 0, NULL, errbuf, errlen);
+        rc = exec_sql(db, &sql, errbuf, errlen);
+        if (!rc)
+            rc = db_query(db, &res, "SELECT part, count(*) FROM inv_changed GROUP BY part", 0, NULL,
+                          errbuf, errlen);
         if (rc)
             goto out;
-        for (i = 0; i < (size_t)PQntuples(res); i++) {
-            int part = atoi(PQgetvalue(res, (int)i, 0));
-            long long n = strtoll(PQgetvalue(res, (int)i, 1), NULL, 10);
-            size_t f;
+        for (i = 0; i < nfiles; i++) {
+            long long changed = 0;
+            int r;
 
-            unchanged += n;
-            for (f = 0; f < nfiles; f++) {
-                if (files[f].part != part || files[f].records != n)
-                    continue;
-                /* nothing of this file is new: no partition for it */
-                buf_reset(&sql);
-                buf_printf(&sql,
-                           "ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
-                           "DROP TABLE s3_objects_inv_%d",
-                           part, part);
-                rc = exec_sql(db, &sql, errbuf, errlen);
-                if (rc)
-                    goto out;
-            }
+            for (r = 0; r < PQntuples(res); r++)
+                if (atoi(PQgetvalue(res, r, 0)) == files[i].part)
+                    changed = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+            unchanged += files[i].records - changed;
+            rc = keep_changed(db, files[i].part, files[i].records, changed, errbuf, errlen);
+            if (rc)
+                goto out;
         }
         PQclear(res);
         res = NULL;

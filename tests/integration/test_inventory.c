@@ -1452,6 +1452,53 @@ test_keys_apart_overlapping_files(void **state)
     free(m);
 }
 
+/*
+ * An inventory mostly like the catalog: a file's partition keeps only its
+ * changed lines (rebuilt when they are fewer than half, stripped otherwise).
+ */
+static void
+test_reingest_keeps_changed_lines(void **state)
+{
+    struct datafile f1[2] = {{LINE("keep-src", "a1", 1) LINE("keep-src", "a2", 2)
+                                  LINE("keep-src", "a3", 3) LINE("keep-src", "a4", 4),
+                              0, NULL},
+                             {LINE("keep-src", "b1", 5) LINE("keep-src", "b2", 6), 0, NULL}};
+    struct datafile f2[2] = {{LINE("keep-src", "a1", 1) LINE("keep-src", "a2", 20)
+                                  LINE("keep-src", "a3", 3) LINE("keep-src", "a4", 4),
+                              0, NULL},
+                             {LINE("keep-src", "b1", 5) LINE("keep-src", "b2", 60), 0, NULL}};
+    char *m1 = make_manifest("keep-1", "keep-src", NULL, -1, f1, 2);
+    char *m2 = make_manifest("keep-2", "keep-src", NULL, -1, f2, 2);
+    const char *url = th_pg_url(G.pg);
+    json_t *job;
+
+    (void)state;
+    ingest("keep-1", m1, 2, 6, SUMMARY(6, 0, 0));
+    put_manifest("keep-2", m2);
+    job = submit_wait(base(), DEST, "keep-2/manifest.json", 200);
+    want_job(job, "succeeded", 2, 2, 6, SUMMARY(2, 0, 4), "re-ingest with two changes");
+    want_records(base(), "keep-src", 0,
+                 "a1=C1i* | a2=C2i | a2=C20i* | a3=C3i* | a4=C4i* | b1=C5i* | b2=C6i | b2=C60i*");
+    /* the second job's partitions hold its two new records, nothing else */
+    assert_int_equal(sql_int(url,
+                             "SELECT count(*) FROM s3_objects o JOIN inventory_files f ON "
+                             "f.part = o.part WHERE f.job_id = '%s'",
+                             th_jstr(job, "id")),
+                     2);
+    assert_int_equal(sql_int(url,
+                             "SELECT count(*) FROM pg_inherits i JOIN inventory_files f ON "
+                             "i.inhrelid = format('s3_objects_inv_%%s', f.part)::regclass WHERE "
+                             "f.job_id = '%s'",
+                             th_jstr(job, "id")),
+                     2);
+    assert_int_equal(sql_int(url, "SELECT count(*) FROM pg_class WHERE relname LIKE "
+                                  "'s3\\_objects\\_inv\\_%%\\_all'"),
+                     0);
+    json_decref(job);
+    free(m1);
+    free(m2);
+}
+
 /* ---- 5: inline manifests, formats ----------------------------------------------- */
 
 static void
@@ -1974,6 +2021,7 @@ main(void)
         cmocka_unit_test(test_parquet_orc_from_s3),
         cmocka_unit_test(test_inventory_then_events),
         cmocka_unit_test(test_events_then_inventory),
+        cmocka_unit_test(test_reingest_keeps_changed_lines),
         cmocka_unit_test(test_deletion_detection),
         cmocka_unit_test(test_deletion_detection_backfill),
         cmocka_unit_test(test_request_errors),
