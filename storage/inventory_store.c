@@ -1013,17 +1013,11 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         params[1] = inv_time;
         rc = db_query(db, NULL,
                       "CREATE TEMP TABLE inv_lv ON COMMIT DROP AS SELECT DISTINCT ON (bucket, "
-                      "key, version_id) bucket, key, version_id, event_type, size, etag, "
-                      "storage_class, last_modified, is_delete_marker FROM s3_objects WHERE "
+                      "key, version_id) bucket, key, version_id, sequencer, event_type, size, "
+                      "etag, storage_class, last_modified, is_delete_marker FROM s3_objects WHERE "
                       "bucket = ANY ($1::text[]) ORDER BY bucket, key, version_id, sequencer "
                       "DESC, event_type DESC",
                       1, params, errbuf, errlen);
-        if (!rc)
-            rc = db_query(db, NULL,
-                          "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT bucket, key, "
-                          "max(sequencer) AS maxseq FROM s3_objects WHERE bucket = ANY "
-                          "($1::text[]) GROUP BY bucket, key",
-                          1, params, errbuf, errlen);
         /* current records that an inventory not listing them deletes (no newer event) */
         if (!rc)
             rc = db_query(db, NULL,
@@ -1033,7 +1027,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
                           "$2::timestamptz",
                           2, params, errbuf, errlen);
         if (!rc)
-            rc = db_exec(db, "ANALYZE inv_lv; ANALYZE inv_kb; ANALYZE inv_cur0", errbuf, errlen);
+            rc = db_exec(db, "ANALYZE inv_lv; ANALYZE inv_cur0", errbuf, errlen);
         if (rc)
             goto out;
     }
@@ -1071,12 +1065,15 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         /* lines identical to their version's latest record add nothing: the others */
         buf_reset(&sql);
         buf_printf(&sql,
-                   "CREATE TEMP TABLE inv_changed ON COMMIT DROP AS SELECT s.part, s.id FROM "
+                   "CREATE TEMP TABLE inv_changed ON COMMIT DROP AS SELECT s.part, s.id, "
+                   "s.bucket, s.key FROM "
                    "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND NOT EXISTS (SELECT 1 FROM "
                    "inv_lv lv WHERE lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "
                    "s.version_id AND " LINE_UNCHANGED ")",
                    parts.data);
         rc = exec_sql(db, &sql, errbuf, errlen);
+        if (!rc)
+            rc = db_exec(db, "ANALYZE inv_changed", errbuf, errlen);
         if (!rc)
             rc = db_query(db, &res, "SELECT part, count(*) FROM inv_changed GROUP BY part", 0, NULL,
                           errbuf, errlen);
@@ -1098,6 +1095,14 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         res = NULL;
         /* lines of keys with records: generated sequencers after the key's greatest, and
          * their current state recomputed below */
+        rc = db_exec(db,
+                     "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT lv.bucket, lv.key, "
+                     "max(lv.sequencer) AS maxseq FROM inv_lv lv WHERE EXISTS (SELECT 1 FROM "
+                     "inv_changed c WHERE c.bucket = lv.bucket AND c.key = lv.key) "
+                     "GROUP BY lv.bucket, lv.key; ANALYZE inv_kb",
+                     errbuf, errlen);
+        if (rc)
+            goto out;
         buf_reset(&sql);
         buf_printf(&sql,
                    "WITH u AS (UPDATE s3_objects s SET sequencer = " SEQUENCER_AFTER_KB
