@@ -853,6 +853,37 @@ exec_sql(struct db *db, struct buf *sql, char *errbuf, size_t errlen)
     return db_exec(db, sql->data, errbuf, errlen);
 }
 
+/* The unlogged table of a job's apply with the catalog's latest record per version. */
+static void
+lv_table_name(const char *job, char out[64])
+{
+    size_t n = (size_t)snprintf(out, 64, "inventory_lv_");
+
+    for (; *job && n < 62; job++)
+        if (*job != '-')
+            out[n++] = *job;
+    out[n] = '\0';
+}
+
+/* The (bucket, key, version_id) of every staged line, as a query over the files' tables. */
+static void
+staged_lines_sql(struct buf *sql, const struct staged_file *f, size_t n)
+{
+    size_t i;
+    int any = 0;
+
+    for (i = 0; i < n; i++) {
+        if (!f[i].records)
+            continue;
+        buf_printf(sql, "%sSELECT bucket, key, version_id FROM s3_objects_inv_%d",
+                   any ? " UNION ALL " : "", f[i].part);
+        any = 1;
+    }
+    if (!any)
+        buf_append_str(sql, "SELECT NULL::text AS bucket, NULL::text AS key, NULL::text AS "
+                            "version_id WHERE false");
+}
+
 /*
  * A staged file's partition after its lines were compared with the catalog
  * (inv_changed lists the lines that are new): kept whole when all are new,
@@ -922,6 +953,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     struct buf boundary;
     char creation[32];
     char inv_time[64];
+    char lv[64];
     char *buckets = NULL;
     int versioned = 0;
     int existing = 0;
@@ -937,6 +969,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     buf_init(&sql, 0);
     buf_init(&parts, 0);
     buf_init(&boundary, 0);
+    lv_table_name(job_id, lv);
     if (m->has_creation_ms)
         snprintf(creation, sizeof(creation), "%lld", (long long)m->creation_ms);
     rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
@@ -1009,25 +1042,38 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     PQclear(res);
     res = NULL;
     if (existing) {
-        /* what the catalog held before this inventory */
+        /* the latest record of each version the catalog held before this inventory: an
+         * unlogged table (not a temporary one), so that the joins with it run in parallel */
+        buf_reset(&sql);
+        buf_printf(&sql,
+                   "CREATE UNLOGGED TABLE %s AS SELECT DISTINCT ON (bucket, key, version_id) "
+                   "bucket, key, version_id, sequencer, event_type, size, etag, storage_class, "
+                   "last_modified, is_delete_marker FROM s3_objects WHERE bucket = ANY "
+                   "($1::text[]) ORDER BY bucket, key, version_id, sequencer DESC, event_type "
+                   "DESC",
+                   lv);
+        rc = db_query(db, NULL, sql.data, 1, params, errbuf, errlen);
+        if (rc)
+            goto out;
+        buf_reset(&sql);
+        buf_printf(&sql, "ANALYZE %s", lv);
+        rc = exec_sql(db, &sql, errbuf, errlen);
+        if (rc)
+            goto out;
+        /* current records the inventory does not list (and no newer event) are gone */
+        buf_reset(&sql);
+        buf_append_str(&sql, "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT c.bucket, "
+                             "c.key, c.version_id FROM s3_objects c WHERE c.bucket = ANY "
+                             "($1::text[]) AND c.is_current AND coalesce(c.event_time, "
+                             "c.observed_at, c.ingested_at) <= $2::timestamptz AND NOT EXISTS "
+                             "(SELECT 1 FROM (");
+        staged_lines_sql(&sql, files, nfiles);
+        buf_printf(&sql,
+                   ") s WHERE s.bucket = c.bucket AND s.key = c.key AND (NOT %s OR s.version_id "
+                   "= c.version_id))",
+                   versioned ? "true" : "false");
         params[1] = inv_time;
-        rc = db_query(db, NULL,
-                      "CREATE TEMP TABLE inv_lv ON COMMIT DROP AS SELECT DISTINCT ON (bucket, "
-                      "key, version_id) bucket, key, version_id, sequencer, event_type, size, "
-                      "etag, storage_class, last_modified, is_delete_marker FROM s3_objects WHERE "
-                      "bucket = ANY ($1::text[]) ORDER BY bucket, key, version_id, sequencer "
-                      "DESC, event_type DESC",
-                      1, params, errbuf, errlen);
-        /* current records that an inventory not listing them deletes (no newer event) */
-        if (!rc)
-            rc = db_query(db, NULL,
-                          "CREATE TEMP TABLE inv_cur0 ON COMMIT DROP AS SELECT bucket, key, "
-                          "version_id FROM s3_objects WHERE bucket = ANY ($1::text[]) AND "
-                          "is_current AND coalesce(event_time, observed_at, ingested_at) <= "
-                          "$2::timestamptz",
-                          2, params, errbuf, errlen);
-        if (!rc)
-            rc = db_exec(db, "ANALYZE inv_lv; ANALYZE inv_cur0", errbuf, errlen);
+        rc = db_query(db, NULL, sql.data, 2, params, errbuf, errlen);
         if (rc)
             goto out;
     }
@@ -1051,26 +1097,15 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     if (rc)
         goto out;
     if (existing) {
-        /* the listed records gone: before the unchanged lines (which list them) go */
-        buf_reset(&sql);
-        buf_printf(&sql,
-                   "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT c.bucket, c.key, "
-                   "c.version_id FROM inv_cur0 c WHERE NOT EXISTS (SELECT 1 FROM s3_objects s "
-                   "WHERE s.part = ANY ('%s'::int[]) AND s.bucket = c.bucket AND s.key = c.key "
-                   "AND (NOT %s OR s.version_id = c.version_id))",
-                   parts.data, versioned ? "true" : "false");
-        rc = exec_sql(db, &sql, errbuf, errlen);
-        if (rc)
-            goto out;
         /* lines identical to their version's latest record add nothing: the others */
         buf_reset(&sql);
         buf_printf(&sql,
                    "CREATE TEMP TABLE inv_changed ON COMMIT DROP AS SELECT s.part, s.id, "
                    "s.bucket, s.key FROM "
                    "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND NOT EXISTS (SELECT 1 FROM "
-                   "inv_lv lv WHERE lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "
+                   "%s lv WHERE lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "
                    "s.version_id AND " LINE_UNCHANGED ")",
-                   parts.data);
+                   parts.data, lv);
         rc = exec_sql(db, &sql, errbuf, errlen);
         if (!rc)
             rc = db_exec(db, "ANALYZE inv_changed", errbuf, errlen);
@@ -1095,12 +1130,14 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         res = NULL;
         /* lines of keys with records: generated sequencers after the key's greatest, and
          * their current state recomputed below */
-        rc = db_exec(db,
-                     "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT lv.bucket, lv.key, "
-                     "max(lv.sequencer) AS maxseq FROM inv_lv lv WHERE EXISTS (SELECT 1 FROM "
-                     "inv_changed c WHERE c.bucket = lv.bucket AND c.key = lv.key) "
-                     "GROUP BY lv.bucket, lv.key; ANALYZE inv_kb",
-                     errbuf, errlen);
+        buf_reset(&sql);
+        buf_printf(&sql,
+                   "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT lv.bucket, lv.key, "
+                   "max(lv.sequencer) AS maxseq FROM %s lv WHERE EXISTS (SELECT 1 FROM "
+                   "inv_changed c WHERE c.bucket = lv.bucket AND c.key = lv.key) "
+                   "GROUP BY lv.bucket, lv.key; ANALYZE inv_kb; DROP TABLE %s",
+                   lv, lv);
+        rc = exec_sql(db, &sql, errbuf, errlen);
         if (rc)
             goto out;
         buf_reset(&sql);
