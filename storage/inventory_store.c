@@ -853,6 +853,9 @@ exec_sql(struct db *db, struct buf *sql, char *errbuf, size_t errlen)
     return db_exec(db, sql->data, errbuf, errlen);
 }
 
+/* From this many stored versions and staged lines on, the apply joins by hashing. */
+#define BIG_JOIN_ROWS 100000
+
 /* The unlogged table of a job's apply with the catalog's latest record per version. */
 static void
 lv_table_name(const char *job, char out[64])
@@ -958,6 +961,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     int versioned = 0;
     int existing = 0;
     int all_keys = 0;
+    int big_joins = 0;
     size_t nfiles = 0;
     long long staged = 0;
     long long unchanged = 0;
@@ -1052,9 +1056,20 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
                    "($1::text[]) ORDER BY bucket, key, version_id, sequencer DESC, event_type "
                    "DESC",
                    lv);
-        rc = db_query(db, NULL, sql.data, 1, params, errbuf, errlen);
+        rc = db_query(db, &res, sql.data, 1, params, errbuf, errlen);
         if (rc)
             goto out;
+        /* against many stored versions, the joins with every staged line are best as
+         * (parallel) hash joins: keep the planner from sorting or probing millions */
+        big_joins = strtoll(PQcmdTuples(res), NULL, 10) >= BIG_JOIN_ROWS && staged >= BIG_JOIN_ROWS;
+        PQclear(res);
+        res = NULL;
+        if (big_joins) {
+            rc = db_exec(db, "SET LOCAL enable_mergejoin = off; SET LOCAL enable_nestloop = off",
+                         errbuf, errlen);
+            if (rc)
+                goto out;
+        }
         buf_reset(&sql);
         buf_printf(&sql, "ANALYZE %s", lv);
         rc = exec_sql(db, &sql, errbuf, errlen);
@@ -1128,6 +1143,12 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         }
         PQclear(res);
         res = NULL;
+        if (big_joins) {
+            rc = db_exec(db, "SET LOCAL enable_mergejoin = on; SET LOCAL enable_nestloop = on",
+                         errbuf, errlen);
+            if (rc)
+                goto out;
+        }
         /* lines of keys with records: generated sequencers after the key's greatest, and
          * their current state recomputed below */
         buf_reset(&sql);
