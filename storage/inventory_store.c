@@ -801,6 +801,7 @@ struct staged_file {
     int part;
     int sorted;
     long long records;
+    long long unchanged;      /* lines identical to their version's latest stored record */
     const char *first_bucket; /* NULL for a file without lines */
     const char *first_key;
     const char *last_bucket;
@@ -887,12 +888,17 @@ staged_lines_sql(struct buf *sql, const struct staged_file *f, size_t n)
                             "version_id WHERE false");
 }
 
+/* A line s of a staged file that its version's latest stored record (in table lv) equals. */
+#define UNCHANGED_IN(lv)                                                                           \
+    "EXISTS (SELECT 1 FROM %s lv WHERE lv.bucket = s.bucket AND lv.key = s.key AND "               \
+    "lv.version_id = s.version_id AND " LINE_UNCHANGED ")"
+
 /*
- * A staged file's partition after its lines were compared with the catalog
- * (inv_changed lists the lines that are new): kept whole when all are new,
- * dropped when none is, else rebuilt from the new lines when they are fewer
- * than half (so a mostly unchanged file leaves no mostly empty table behind)
- * or stripped of the unchanged ones.
+ * A staged file's partition after its lines were compared with the catalog:
+ * kept whole when all lines are new, dropped when none is, else rebuilt from
+ * the new lines (listed in inv_changed) when they are fewer than half (so a
+ * mostly unchanged file leaves no mostly empty table behind) or stripped of
+ * the others.
  */
 static enum err
 keep_changed(struct db *db, int part, long long records, long long changed, char *errbuf,
@@ -954,6 +960,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     struct buf sql;
     struct buf parts;
     struct buf boundary;
+    struct buf mixed;
     char creation[32];
     char inv_time[64];
     char lv[64];
@@ -973,6 +980,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     buf_init(&sql, 0);
     buf_init(&parts, 0);
     buf_init(&boundary, 0);
+    buf_init(&mixed, 0);
     lv_table_name(job_id, lv);
     if (m->has_creation_ms)
         snprintf(creation, sizeof(creation), "%lld", (long long)m->creation_ms);
@@ -1112,55 +1120,61 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     if (rc)
         goto out;
     if (existing) {
-        /* lines identical to their version's latest record add nothing: the others */
+        /* lines identical to their version's latest record add nothing: counted per file
+         * first, listed only for files that keep some of their lines but not all */
         buf_reset(&sql);
         buf_printf(&sql,
-                   "CREATE TEMP TABLE inv_changed ON COMMIT DROP AS SELECT s.part, s.id, "
-                   "s.bucket, s.key FROM "
-                   "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND NOT EXISTS (SELECT 1 FROM "
-                   "%s lv WHERE lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "
-                   "s.version_id AND " LINE_UNCHANGED ")",
+                   "SELECT s.part, count(*) FROM s3_objects s WHERE s.part = ANY ('%s'::int[]) "
+                   "AND " UNCHANGED_IN(lv) " GROUP BY s.part",
                    parts.data, lv);
-        rc = exec_sql(db, &sql, errbuf, errlen);
-        if (!rc)
-            rc = db_exec(db, "ANALYZE inv_changed", errbuf, errlen);
-        if (!rc)
-            rc = db_query(db, &res, "SELECT part, count(*) FROM inv_changed GROUP BY part", 0, NULL,
-                          errbuf, errlen);
+        rc = db_query(db, &res, sql.data, 0, NULL, errbuf, errlen);
         if (rc)
             goto out;
+        buf_reset(&mixed);
+        buf_append_char(&mixed, '{');
         for (i = 0; i < nfiles; i++) {
-            long long changed = 0;
             int r;
 
             for (r = 0; r < PQntuples(res); r++)
                 if (atoi(PQgetvalue(res, r, 0)) == files[i].part)
-                    changed = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-            unchanged += files[i].records - changed;
-            rc = keep_changed(db, files[i].part, files[i].records, changed, errbuf, errlen);
-            if (rc)
-                goto out;
+                    files[i].unchanged = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+            unchanged += files[i].unchanged;
+            if (files[i].unchanged > 0 && files[i].unchanged < files[i].records)
+                buf_printf(&mixed, "%s%d", mixed.len > 1 ? "," : "", files[i].part);
         }
+        buf_append_char(&mixed, '}');
         PQclear(res);
         res = NULL;
-        if (big_joins) {
-            rc = db_exec(db, "SET LOCAL enable_mergejoin = on; SET LOCAL enable_nestloop = on",
-                         errbuf, errlen);
-            if (rc)
-                goto out;
-        }
+        buf_reset(&sql);
+        buf_printf(&sql,
+                   "CREATE TEMP TABLE inv_changed ON COMMIT DROP AS SELECT s.part, s.id FROM "
+                   "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND NOT " UNCHANGED_IN(
+                       lv) "; ANALYZE inv_changed",
+                   mixed.data, lv);
+        rc = exec_sql(db, &sql, errbuf, errlen);
+        for (i = 0; !rc && i < nfiles; i++)
+            rc = keep_changed(db, files[i].part, files[i].records,
+                              files[i].records - files[i].unchanged, errbuf, errlen);
+        if (rc)
+            goto out;
         /* lines of keys with records: generated sequencers after the key's greatest, and
          * their current state recomputed below */
         buf_reset(&sql);
         buf_printf(&sql,
                    "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT lv.bucket, lv.key, "
                    "max(lv.sequencer) AS maxseq FROM %s lv WHERE EXISTS (SELECT 1 FROM "
-                   "inv_changed c WHERE c.bucket = lv.bucket AND c.key = lv.key) "
-                   "GROUP BY lv.bucket, lv.key; ANALYZE inv_kb; DROP TABLE %s",
-                   lv, lv);
+                   "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND s.bucket = lv.bucket AND "
+                   "s.key = lv.key) GROUP BY lv.bucket, lv.key; ANALYZE inv_kb; DROP TABLE %s",
+                   lv, parts.data, lv);
         rc = exec_sql(db, &sql, errbuf, errlen);
         if (rc)
             goto out;
+        if (big_joins) {
+            rc = db_exec(db, "SET LOCAL enable_mergejoin = on; SET LOCAL enable_nestloop = on",
+                         errbuf, errlen);
+            if (rc)
+                goto out;
+        }
         buf_reset(&sql);
         buf_printf(&sql,
                    "WITH u AS (UPDATE s3_objects s SET sequencer = " SEQUENCER_AFTER_KB
@@ -1241,5 +1255,6 @@ out:
     buf_release(&sql);
     buf_release(&parts);
     buf_release(&boundary);
+    buf_release(&mixed);
     return rc;
 }
