@@ -5,6 +5,8 @@
 #   SMALL=1 bash bench/inventory.sh               200000 lines in 2 files (a quick check)
 #   REPEAT=1 bash bench/inventory.sh ...          then ingest the same inventory again
 #                                                 (a new job; a no-op for the catalog)
+#   EVENTS=N bash bench/inventory.sh ...          first POST N S3 events for other keys of the
+#                                                 bucket (the inventory then meets records)
 #   KEEP=1 bash bench/inventory.sh ...            keep ingestd, its database and s3rver
 #                                                 running at the end until interrupted
 #   KEEP=1 STAGING=1 bash bench/inventory.sh ...  also stage the files again into a job
@@ -256,13 +258,24 @@ details() { # NAME: where the time went
   awk -F'|' '{ printf "  %-8s %5d  %s\n", $1, $2, $3 }' "$work/$1.waits" | head -24
 }
 
+if [ "${EVENTS:-0}" -gt 0 ]; then
+  awk -v n="$EVENTS" -v b="$BUCKET" 'BEGIN {
+    printf "{\"Records\":["
+    for (i = 0; i < n; i++)
+      printf "%s{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"eventName\":\"ObjectCreated:Put\",\"eventTime\":\"2030-01-01T00:00:00.000Z\",\"s3\":{\"s3SchemaVersion\":\"1.0\",\"bucket\":{\"name\":\"%s\"},\"object\":{\"key\":\"events/obj-%07d\",\"size\":1,\"eTag\":\"0123456789abcdef0123456789abcdef\",\"sequencer\":\"0A\"}}}", (i ? "," : ""), b, i
+    printf "]}"
+  }' >"$work/events.json"
+  echo "POST /api/v1/s3/events ($EVENTS records of other keys in $BUCKET) ..."
+  curl -sS -f -o /dev/null -X POST -H 'Content-Type: application/json' \
+    --data-binary @"$work/events.json" "$base/api/v1/s3/events"
+fi
 run_job first
 first_e2e=$e2e_s
 first_records=$records
 first_rows=$(job_rows first)
 read -r cat_records cat_current < <("${psql_cmd[@]}" -F ' ' -c \
   "SELECT count(*), count(*) FILTER (WHERE is_current) FROM s3_objects WHERE bucket = '$BUCKET'")
-expect_current=$(($(gen keys) - $(gen delete_markers)))
+expect_current=$(($(gen keys) - $(gen delete_markers) + ${EVENTS:-0}))
 # reads from the catalog with the inventory's partitions attached (curl's time_total, p50 of 20)
 p50() { sort -n | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR + 1) / 2)] * 1000 }'; }
 list_url="$base/api/v1/s3/objects?bucket=$BUCKET&key=production%2Fproject-0001%2F*&rowsPerPage=1000"
@@ -315,7 +328,7 @@ row "  $FILES gzip files (uncompressed)" "$(mb "$gz_bytes") MB" "$(mb "$(gen unc
 row "  generate (invgen) / upload to s3rver" "$(gen seconds) s" "$upload_s s"
 row "  GET of the data files from s3rver (curl)" "$s3get_s s" \
   "$(awk -v b="$gz_bytes" -v s="$s3get_s" 'BEGIN { printf "%.0f MB/s", b / 1e6 / s }')"
-echo "first ingestion (empty catalog):"
+if [ "${EVENTS:-0}" -gt 0 ]; then echo "first ingestion (after $EVENTS events for other keys):"; else echo "first ingestion (empty catalog):"; fi
 echo "$first_rows"
 row "floor: gunzip -c | psql \\copy (18 text)" "$floor_s s" "$floor_rate rec/s"
 row "  CPU: gunzip+psql / PostgreSQL" "$floor_cpu_client s" "$floor_cpu_pg s"

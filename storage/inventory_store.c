@@ -969,6 +969,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     int existing = 0;
     int all_keys = 0;
     int big_joins = 0;
+    long long lv_rows = 0;
     size_t nfiles = 0;
     long long staged = 0;
     long long unchanged = 0;
@@ -1069,7 +1070,8 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
             goto out;
         /* against many stored versions, the joins with every staged line are best as
          * (parallel) hash joins: keep the planner from sorting or probing millions */
-        big_joins = strtoll(PQcmdTuples(res), NULL, 10) >= BIG_JOIN_ROWS && staged >= BIG_JOIN_ROWS;
+        lv_rows = strtoll(PQcmdTuples(res), NULL, 10);
+        big_joins = lv_rows >= BIG_JOIN_ROWS && staged >= BIG_JOIN_ROWS;
         PQclear(res);
         res = NULL;
         if (big_joins) {
@@ -1160,12 +1162,17 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         /* lines of keys with records: generated sequencers after the key's greatest, and
          * their current state recomputed below */
         buf_reset(&sql);
+        /* (from the smaller side: all stored versions, or the lines left) */
         buf_printf(&sql,
                    "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT lv.bucket, lv.key, "
-                   "max(lv.sequencer) AS maxseq FROM %s lv WHERE EXISTS (SELECT 1 FROM "
-                   "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND s.bucket = lv.bucket AND "
-                   "s.key = lv.key) GROUP BY lv.bucket, lv.key; ANALYZE inv_kb; DROP TABLE %s",
-                   lv, parts.data, lv);
+                   "max(lv.sequencer) AS maxseq FROM %s lv ",
+                   lv);
+        if (lv_rows > staged - unchanged)
+            buf_printf(&sql,
+                       "WHERE EXISTS (SELECT 1 FROM s3_objects s WHERE s.part = ANY ('%s'::int[]) "
+                       "AND s.bucket = lv.bucket AND s.key = lv.key) ",
+                       parts.data);
+        buf_printf(&sql, "GROUP BY lv.bucket, lv.key; ANALYZE inv_kb; DROP TABLE %s", lv);
         rc = exec_sql(db, &sql, errbuf, errlen);
         if (rc)
             goto out;
