@@ -454,8 +454,7 @@ static const char plan_current_sql[] =
 
 static const char insert_sql[] =
     "INSERT INTO s3_objects_events AS o (id, bucket, key, version_id, event_type, event_time, "
-    "size, "
-    "etag, storage_class, sequencer, sequencer_raw, is_delete_marker, reason, "
+    "size, etag, storage_class, sequencer, sequencer_raw, is_delete_marker, reason, "
     "number_duplicate_events, source, is_current) "
     "SELECT x.id, x.b, x.k, x.v, x.et, x.t, x.s, x.e, x.sc, x.seq, x.raw, x.dm, "
     "x.r, x.d, 'event', x.id = ANY ($15::uuid[]) FROM unnest($1::text[], $2::text[], $3::text[], "

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "handlers/s3_event_decoder.h"
+#include "handlers/s3_fields.h"
 #include "server/buf.h"
 
 #define NO_CAP ((size_t)1000000)
@@ -664,6 +665,39 @@ check_time(const char *in, const char *want)
     free(n);
 }
 
+/* The same parse to milliseconds since 1970, as inventories' binary COPY uses it. */
+static void
+test_time_ms(void **state)
+{
+    static const struct {
+        const char *in;
+        long long ms;
+    } cases[] = {
+        {"1970-01-01T00:00:00Z", 0},
+        {"1969-12-31T23:59:59.999Z", -1},
+        {"2000-01-01T00:00:00Z", 946684800000LL},
+        {"2000-01-01T01:00:00+01:00", 946684800000LL},
+        {"2024-02-29T23:59:60.5Z", 1709251200500LL},
+        {"0000-01-01T00:00:00Z", -62167219200000LL},
+        {"9999-12-31T23:59:59.999Z", 253402300799999LL},
+    };
+    char formatted[S3_TIME_BUF];
+    char normalised[S3_TIME_BUF];
+    int64_t ms;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(s3_time_parse_ms(cases[i].in, strlen(cases[i].in), &ms), 1);
+        assert_int_equal(ms, cases[i].ms);
+        /* formatting the milliseconds gives the normalised text */
+        s3_time_format_ms(ms, formatted);
+        assert_int_equal(s3_time_normalise(cases[i].in, strlen(cases[i].in), normalised), 1);
+        assert_string_equal(formatted, normalised);
+    }
+    assert_int_equal(s3_time_parse_ms("0000-01-01T00:00:00+00:01", 25, &ms), 0);
+}
+
 static void
 test_time(void **state)
 {
@@ -1095,6 +1129,7 @@ main(void)
         cmocka_unit_test(test_version_and_sequencer),
         cmocka_unit_test(test_size),
         cmocka_unit_test(test_time),
+        cmocka_unit_test(test_time_ms),
         cmocka_unit_test(test_sqs_and_sns),
         cmocka_unit_test(test_sqs_sns_edge_cases),
         cmocka_unit_test(test_arrays),
