@@ -39,6 +39,7 @@ struct inventory_runner {
     int stopping;
     int woken;
     int streams;
+    long long merge_below;
     char *conninfo;
 };
 
@@ -369,7 +370,7 @@ run_job(struct inventory_runner *r, struct db *db, struct s3_client *s3, struct 
         goto out; /* stays running; resumable when claimed or submitted again */
     }
     if (!rc)
-        rc = inventory_store_apply(db, c->id, &m, errbuf, sizeof(errbuf));
+        rc = inventory_store_apply(db, c->id, &m, r->merge_below, errbuf, sizeof(errbuf));
     if (rc) {
         if (rc == ERR_INTERNAL && !errbuf[0])
             snprintf(errbuf, sizeof(errbuf), "internal error");
@@ -428,10 +429,11 @@ runner_main(void *arg)
 }
 
 struct inventory_runner *
-inventory_runner_start(const char *conninfo, int streams)
+inventory_runner_start(const char *conninfo, int streams, long long merge_below)
 {
     struct inventory_runner *r = xcalloc(1, sizeof(*r));
 
+    r->merge_below = merge_below;
     r->streams = streams > 0 ? streams : 1;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);

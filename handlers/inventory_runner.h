@@ -13,7 +13,8 @@
 
 struct inventory_runner;
 
-struct inventory_runner *inventory_runner_start(const char *conninfo, int streams);
+struct inventory_runner *inventory_runner_start(const char *conninfo, int streams,
+                                                long long merge_below);
 void inventory_runner_wake(struct inventory_runner *r); /* NULL-safe */
 /* Stop after the current data file (the job stays resumable); NULL-safe. */
 void inventory_runner_stop(struct inventory_runner *r);

@@ -10,7 +10,8 @@
 --    and the job's final transaction attaches them all, so the records of a
 --    job appear at once and a failed job changes nothing. These partitions
 --    carry a (bucket, key, sequencer) index for lists and lookups, and a BRIN
---    index on id (a file's ids grow with its physical order).
+--    index on id (a file's ids grow with its physical order). A file with few
+--    new records moves them into partition 0 in that final transaction.
 -- At most one current record per (bucket, key) across partitions holds by
 -- the locking protocol (0002): event batches lock their keys, an inventory
 -- job locks its source buckets exclusively while it attaches and recomputes.

@@ -143,6 +143,10 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         goto out;
     cfg->inventory_streams = (int)n;
+    rc = env_int("INGESTD_INVENTORY_MERGE_BELOW", 10000, 0, 1000000000, &n, errbuf, errlen);
+    if (rc)
+        goto out;
+    cfg->inventory_merge_below = (long long)n;
     rc = env_int("INGESTD_REQUEST_TIMEOUT", 60, 1, 3600, &n, errbuf, errlen);
     if (rc)
         goto out;

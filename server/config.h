@@ -19,14 +19,15 @@ struct config {
     char *data_dir;
     int http_threads;
     int db_pool;
-    size_t max_body_bytes;  /* decoded (and compressed) body limit */
-    size_t max_columns;     /* CSV columns */
-    size_t max_field_bytes; /* CSV field */
-    size_t max_rows;        /* CSV data rows per upload */
-    int merge_interval_s;   /* 0 = off */
-    int inventory_streams;  /* data files of an inventory job staged at once */
-    int request_timeout_s;  /* idle HTTP connection timeout */
-    int shutdown_grace_s;   /* time in-flight requests get on SIGTERM */
+    size_t max_body_bytes;           /* decoded (and compressed) body limit */
+    size_t max_columns;              /* CSV columns */
+    size_t max_field_bytes;          /* CSV field */
+    size_t max_rows;                 /* CSV data rows per upload */
+    int merge_interval_s;            /* 0 = off */
+    int inventory_streams;           /* data files of an inventory job staged at once */
+    long long inventory_merge_below; /* a file's fewer new records join partition 0 */
+    int request_timeout_s;           /* idle HTTP connection timeout */
+    int shutdown_grace_s;            /* time in-flight requests get on SIGTERM */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

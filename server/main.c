@@ -49,6 +49,8 @@ static const char usage[] =
     "  INGESTD_MAX_ROWS        CSV data rows per upload (1000000)\n"
     "  INGESTD_MERGE_INTERVAL  seconds between automatic merges, 0 = off (0)\n"
     "  INGESTD_INVENTORY_STREAMS inventory data files staged at once (2)\n"
+    "  INGESTD_INVENTORY_MERGE_BELOW a file's new records below this join the events'\n"
+    "                          partition instead of a partition of their own (10000)\n"
     "  INGESTD_REQUEST_TIMEOUT idle HTTP connection timeout in seconds (60)\n"
     "  INGESTD_SHUTDOWN_GRACE  seconds in-flight requests get on SIGTERM (20)\n";
 
@@ -123,7 +125,8 @@ serve(struct app *app, const char *conninfo)
     int waited_ms = 0;
     enum err rc;
 
-    app->inventory_runner = inventory_runner_start(conninfo, app->cfg->inventory_streams);
+    app->inventory_runner = inventory_runner_start(conninfo, app->cfg->inventory_streams,
+                                                   app->cfg->inventory_merge_below);
     workers = workers_start(app->cfg->db_pool, conninfo);
     rc = http_server_start(&http, app, workers, errbuf, sizeof(errbuf));
     if (rc) {

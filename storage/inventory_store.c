@@ -941,6 +941,45 @@ keep_changed(struct db *db, int part, long long records, long long changed, char
 }
 
 /*
+ * Files with fewer than merge_below new records (its partition's rows, all
+ * final by now) move them to partition 0 and drop their partition, so that
+ * frequent inventories with few changes do not pile up partitions.
+ */
+static enum err
+merge_small(struct db *db, const struct staged_file *f, size_t n, long long merge_below,
+            char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    struct buf drop;
+    size_t i;
+    int any = 0;
+    enum err rc = ERR_OK;
+
+    buf_init(&sql, 0);
+    buf_init(&drop, 0);
+    buf_append_str(&sql, "UPDATE s3_objects SET part = 0 WHERE part = ANY ('{");
+    for (i = 0; i < n; i++) {
+        long long left = f[i].records - f[i].unchanged;
+
+        if (left <= 0 || left >= merge_below)
+            continue;
+        buf_printf(&sql, "%s%d", any ? "," : "", f[i].part);
+        buf_printf(&drop,
+                   "; ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
+                   "DROP TABLE s3_objects_inv_%d",
+                   f[i].part, f[i].part);
+        any = 1;
+    }
+    buf_append_str(&sql, "}'::int[])");
+    buf_append(&sql, drop.data, drop.len);
+    if (any)
+        rc = db_exec(db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    buf_release(&drop);
+    return rc;
+}
+
+/*
  * The final transaction. The staged files' tables become partitions of the
  * catalog at once. When the source buckets already had records, the lines
  * are compared with them (taken before attaching): lines identical to their
@@ -952,7 +991,7 @@ keep_changed(struct db *db, int part, long long records, long long changed, char
  */
 enum err
 inventory_store_apply(struct db *db, const char *job_id, const struct inventory_manifest *m,
-                      char *errbuf, size_t errlen)
+                      long long merge_below, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
     PGresult *files_res = NULL;
@@ -1233,6 +1272,8 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     rc = db_exec(db, "ANALYZE inv_touched", errbuf, errlen);
     if (!rc)
         rc = db_exec(db, current_from_touched_sql, errbuf, errlen);
+    if (!rc)
+        rc = merge_small(db, files, nfiles, merge_below, errbuf, errlen);
     if (rc)
         goto out;
     {

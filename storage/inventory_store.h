@@ -80,9 +80,14 @@ enum err inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *
                                 size_t errlen);
 void inventory_stage_abort(struct inventory_stage *s);
 
-/* The final transaction: apply the staged lines to the catalog; job succeeded. */
+/*
+ * The final transaction: apply the staged lines to the catalog; job succeeded.
+ * A file with fewer than merge_below new records adds them to the events'
+ * partition instead of keeping a partition of its own.
+ */
 enum err inventory_store_apply(struct db *db, const char *job_id,
-                               const struct inventory_manifest *m, char *errbuf, size_t errlen);
+                               const struct inventory_manifest *m, long long merge_below,
+                               char *errbuf, size_t errlen);
 /* Mark the job failed with a message (staged files stay for a resume). */
 enum err inventory_store_fail(struct db *db, const char *job_id, const char *message, char *errbuf,
                               size_t errlen);
