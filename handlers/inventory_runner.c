@@ -5,10 +5,10 @@
  * was submitted), then for every data file not staged yet: stream it from
  * S3 through MD5 (of the stored bytes), gzip (when the key ends in .gz) and
  * the CSV decoder into a table of its own, one transaction per file, up to
- * INGESTD_INVENTORY_STREAMS files at once; a file whose MD5 differs from
- * the manifest's is rolled back and fails the
- * job. When every file is staged, the catalog changes in one transaction.
- * Memory stays bounded: nothing holds a whole file.
+ * INGESTD_INVENTORY_STREAMS files at once; a file whose MD5 differs from the
+ * manifest's is rolled back and fails the job. When every file is staged,
+ * the catalog changes in one transaction. Memory stays bounded: nothing
+ * holds a whole file.
  */
 #include "inventory_runner.h"
 
