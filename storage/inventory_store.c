@@ -848,12 +848,6 @@ order_problems(const struct staged_file *f, size_t n, int *all, struct buf *boun
     buf_append_char(boundary, '}');
 }
 
-static enum err
-exec_sql(struct db *db, struct buf *sql, char *errbuf, size_t errlen)
-{
-    return db_exec(db, sql->data, errbuf, errlen);
-}
-
 /* From this many stored versions and staged lines on, the apply joins by hashing. */
 #define BIG_JOIN_ROWS 100000
 
@@ -1121,7 +1115,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         }
         buf_reset(&sql);
         buf_printf(&sql, "ANALYZE %s", lv);
-        rc = exec_sql(db, &sql, errbuf, errlen);
+        rc = db_exec(db, sql.data, errbuf, errlen);
         if (rc)
             goto out;
         /* current records the inventory does not list (and no newer event) are gone */
@@ -1150,7 +1144,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
                        "ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%d FOR VALUES "
                        "IN (%d)",
                        files[i].part, files[i].part);
-        rc = exec_sql(db, &sql, errbuf, errlen);
+        rc = db_exec(db, sql.data, errbuf, errlen);
         if (rc)
             goto out;
     }
@@ -1192,7 +1186,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
                    "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND NOT " UNCHANGED_IN(
                        lv) "; ANALYZE inv_changed",
                    mixed.data, lv);
-        rc = exec_sql(db, &sql, errbuf, errlen);
+        rc = db_exec(db, sql.data, errbuf, errlen);
         for (i = 0; !rc && i < nfiles; i++)
             rc = keep_changed(db, files[i].part, files[i].records,
                               files[i].records - files[i].unchanged, errbuf, errlen);
@@ -1212,7 +1206,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
                        "AND s.bucket = lv.bucket AND s.key = lv.key) ",
                        parts.data);
         buf_printf(&sql, "GROUP BY lv.bucket, lv.key; ANALYZE inv_kb; DROP TABLE %s", lv);
-        rc = exec_sql(db, &sql, errbuf, errlen);
+        rc = db_exec(db, sql.data, errbuf, errlen);
         if (rc)
             goto out;
         if (big_joins) {
@@ -1229,7 +1223,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
                    "INSERT INTO inv_touched SELECT DISTINCT bucket, key FROM u "
                    "ON CONFLICT DO NOTHING",
                    parts.data);
-        rc = exec_sql(db, &sql, errbuf, errlen);
+        rc = db_exec(db, sql.data, errbuf, errlen);
         if (rc)
             goto out;
         params[0] = inv_time;
