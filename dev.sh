@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # dev.sh - the two commands of the README
 #
-#   ./dev.sh run    install what is missing, build, serve on 127.0.0.1:8080
-#                   with the embedded PostgreSQL under ./var
+#   ./dev.sh run    install what is missing, build the server (only), serve on
+#                   127.0.0.1:8080 (INGESTD_LISTEN=address:port to change it)
+#                   with the embedded PostgreSQL under ./var (INGESTD_DATA_DIR)
 #   ./dev.sh test   install what is missing, build (-Werror), check formatting,
 #                   lint the OpenAPI document, install s3rver (npm), run the
 #                   whole suite (the tests start their own PostgreSQL and
@@ -61,6 +62,11 @@ build() { # build DIR [cmake options...]
   cmake --build "$dir" -j"$(nproc)"
 }
 
+build_server() { # the ingestd binary alone: no tests, no benchmarks
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINGESTD_WERROR=ON >/dev/null
+  cmake --build build -j"$(nproc)" --target ingestd
+}
+
 check_format() {
   log "clang-format check"
   local files
@@ -88,7 +94,7 @@ cmd=${1:-}
 case "$cmd" in
 run)
   install_deps
-  build build
+  build_server
   pg_reach
   log "serving on http://${INGESTD_LISTEN:-127.0.0.1:8080} (embedded PostgreSQL in ${INGESTD_DATA_DIR:-./var})"
   exec ./build/ingestd serve
@@ -107,7 +113,12 @@ test)
   log "all tests passed"
   ;;
 *)
-  echo "usage: $0 run | test" >&2
+  cat >&2 <<EOF
+usage: $0 run | test
+  run   install what is missing, build ingestd, serve on http://127.0.0.1:8080
+        (INGESTD_LISTEN=address:port to use another port; INGESTD_DATA_DIR=./var)
+  test  install what is missing, build, run the whole test suite (plain and ASan+UBSan)
+EOF
   exit 2
   ;;
 esac

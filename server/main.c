@@ -7,11 +7,15 @@
  * INGESTD_SHUTDOWN_GRACE seconds. Signals are handled synchronously by the
  * main thread (sigwait); every other thread has them blocked.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,6 +117,56 @@ healthcheck(const struct config *cfg)
     return code == 200 ? 0 : 1;
 }
 
+/*
+ * Before the embedded PostgreSQL starts: fail at once, in one line naming
+ * INGESTD_LISTEN, when the address is taken (or cannot be bound at all).
+ */
+static enum err
+listen_probe(const struct config *cfg, char *errbuf, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int one = 1;
+    int fd;
+    int bound;
+    int saved;
+
+    memset(&ss, 0, sizeof(ss));
+    if (cfg->listen_port == 0)
+        return ERR_OK;
+    if (strchr(cfg->listen_host, ':')) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)cfg->listen_port);
+        if (inet_pton(AF_INET6, cfg->listen_host, &a6->sin6_addr) != 1)
+            return ERR_OK; /* config_load checked it; the HTTP start reports it */
+        sslen = sizeof(*a6);
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)cfg->listen_port);
+        if (inet_pton(AF_INET, cfg->listen_host, &a4->sin_addr) != 1)
+            return ERR_OK;
+        sslen = sizeof(*a4);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ERR_OK;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    bound = bind(fd, (struct sockaddr *)&ss, sslen) == 0 && listen(fd, 1) == 0;
+    saved = errno;
+    close(fd);
+    if (bound)
+        return ERR_OK;
+    if (saved == EADDRINUSE)
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen,
+                       "INGESTD_LISTEN: %s:%d is already in use; set INGESTD_LISTEN to a free "
+                       "address:port (for example 127.0.0.1:8081)",
+                       cfg->listen_host, cfg->listen_port);
+    return err_set(ERR_UNAVAILABLE, errbuf, errlen, "INGESTD_LISTEN: cannot listen on %s:%d: %s",
+                   cfg->listen_host, cfg->listen_port, strerror(saved));
+}
+
 static int
 serve(struct app *app, const char *conninfo)
 {
@@ -205,6 +259,14 @@ main(int argc, char **argv)
         status = healthcheck(&cfg);
         config_release(&cfg);
         return status;
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        rc = listen_probe(&cfg, errbuf, sizeof(errbuf));
+        if (rc) {
+            log_msg(LOG_ERROR, "%s", errbuf);
+            config_release(&cfg);
+            return 1;
+        }
     }
     if (cfg.database_url) {
         conninfo = cfg.database_url;

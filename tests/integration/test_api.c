@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -667,6 +668,43 @@ test_operations(void **state)
     free(spec);
     free(spec_path);
     free(dir);
+}
+
+/*
+ * A second server on a taken address stops at once, before it starts any
+ * PostgreSQL, with one line naming INGESTD_LISTEN.
+ */
+static void
+test_port_taken(void **state)
+{
+    char *cmd;
+    char line[1024];
+    char *out = NULL;
+    size_t out_len = 0;
+    FILE *p;
+    int lines = 0;
+    int rc;
+
+    (void)state;
+    cmd = th_strf("env -i PATH=/usr/bin:/bin INGESTD_LISTEN=127.0.0.1:%d "
+                  "INGESTD_DATA_DIR=/nonexistent/ingestd-port-taken %s serve 2>&1",
+                  th_ingestd_port(G.srv), INGESTD_BIN);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    while (fgets(line, sizeof(line), p)) {
+        size_t n = strlen(line);
+        out = xrealloc(out, out_len + n + 1);
+        memcpy(out + out_len, line, n + 1);
+        out_len += n;
+        lines++;
+    }
+    rc = pclose(p);
+    assert_non_null(out);
+    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 1 || lines != 1 ||
+        !strstr(out, "INGESTD_LISTEN: 127.0.0.1:") || !strstr(out, "already in use"))
+        fail_msg("want exit 1 and one line naming INGESTD_LISTEN, got status %d:\n%s", rc, out);
+    free(out);
+    free(cmd);
 }
 
 /* ---- X-Request-Id ------------------------------------------------------------ */
@@ -2393,6 +2431,7 @@ main(void)
         cmocka_unit_test(test_repos_csv_before_anything),
         cmocka_unit_test(test_worked_example),
         cmocka_unit_test(test_operations),
+        cmocka_unit_test(test_port_taken),
         cmocka_unit_test(test_request_id),
         cmocka_unit_test(test_event_create_and_get),
         cmocka_unit_test(test_event_duplicates),

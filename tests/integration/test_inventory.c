@@ -4,7 +4,7 @@
  *
  * One PostgreSQL and one s3rver for the whole file. s3rver is started with
  * th_s3rver_start (project-local npm install in tests/s3rver) with two buckets:
- * filemanager-inventory-test (the real samples of shared/fixtures/s3-inventory,
+ * filemanager-inventory-test (the real samples of tests/fixtures/s3-inventory,
  * uploaded under the keys their manifests name) and inv-dest (every data
  * file and manifest the test writes itself). Objects are uploaded with the
  * project's own S3 client.
@@ -198,23 +198,11 @@ sql_int(const char *url, const char *fmt, ...)
     return v;
 }
 
-/* shared/fixtures/s3-inventory/<name> (malloc'd). */
+/* tests/fixtures/s3-inventory/<name> (malloc'd). */
 static char *
 fixture(const char *name)
 {
-    char *root;
-    char *path;
-
-#ifdef FIXTURES_DIR
-    path = th_strf("%s/s3-inventory/%s", FIXTURES_DIR, name);
-    if (access(path, R_OK) == 0)
-        return path;
-    free(path);
-#endif
-    root = th_source_dir();
-    path = th_strf("%s/../shared/fixtures/s3-inventory/%s", root, name);
-    free(root);
-    return path;
+    return th_strf("%s/s3-inventory/%s", FIXTURES_DIR, name);
 }
 
 /* A loopback port that nothing listens on. */

@@ -1,7 +1,7 @@
 /*
  * test_inventory_decoder.c - unit tests for the S3 Inventory manifest and CSV decoders
  *
- * Manifests: the real samples of ../shared/fixtures/s3-inventory plus
+ * Manifests: the real samples of tests/fixtures/s3-inventory plus
  * hand-written variants. CSV: the real data files (gunzipped here with zlib)
  * and small documents. Every CSV decode is turned into a transcript, one
  * line per inventory line:
@@ -23,8 +23,6 @@
 
 #include "handlers/inventory_decoder.h"
 #include "server/buf.h"
-
-#define FIXTURES_REL "/../../../shared/fixtures/s3-inventory"
 
 #define VERSIONED_SCHEMA                                                                           \
     "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, "             \
@@ -59,27 +57,20 @@ static const char current_want[] =
 
 /* ---- files ----------------------------------------------------------------------------------- */
 
-/* Contents of a fixture (caller frees), looked up from TEST_DATA_DIR, then from __FILE__. */
+/* Contents of tests/fixtures/s3-inventory/<name> (caller frees). */
 static char *
 fixture(const char *name, size_t *len)
 {
     char path[4096];
-    const char *slash = strrchr(__FILE__, '/');
     struct buf b;
     FILE *f;
     size_t n;
     char chunk[4096];
 
-    snprintf(path, sizeof(path), "%s%s/%s", TEST_DATA_DIR, FIXTURES_REL, name);
+    snprintf(path, sizeof(path), "%s/s3-inventory/%s", FIXTURES_DIR, name);
     f = fopen(path, "rb");
-    if (!f && slash) {
-        /* tests/unit/ -> ../../../shared */
-        snprintf(path, sizeof(path), "%.*s/../../../shared/fixtures/s3-inventory/%s",
-                 (int)(slash - __FILE__), __FILE__, name);
-        f = fopen(path, "rb");
-    }
     if (!f)
-        fail_msg("cannot open fixture %s", name);
+        fail_msg("cannot open fixture %s", path);
     buf_init(&b, 0);
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
         buf_append(&b, chunk, n);
