@@ -70,7 +70,7 @@ build_server() { # the ingestd binary alone: no tests, no benchmarks
 check_format() {
   log "clang-format check"
   local files
-  files=$(git ls-files '*.c' '*.h' 2>/dev/null || find server handlers storage tests bench -name '*.[ch]')
+  files=$(git ls-files '*.c' '*.h' 2>/dev/null || find core codec storage clients jobs handlers server tests bench -name '*.[ch]')
   # shellcheck disable=SC2086
   clang-format --dry-run --Werror $files
 }

@@ -1,18 +1,18 @@
 /*
  * events.c - /api/v1/events: repos-lock.csv uploads
  */
-#include "handlers.h"
+#include "handlers/handlers.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../server/app.h"
-#include "../storage/events_store.h"
-#include "params.h"
-#include "repos_csv.h"
-#include "upload.h"
+#include "handlers/app.h"
+#include "storage/events_store.h"
+#include "handlers/params.h"
+#include "codec/repos_csv.h"
+#include "handlers/upload.h"
 
 /* 1..255 bytes, each visible ASCII (idempotency keys) or not a control character (sources). */
 static int

@@ -9,7 +9,7 @@
 #ifndef INGESTD_HANDLERS_H
 #define INGESTD_HANDLERS_H
 
-#include "../server/request.h"
+#include "handlers/request.h"
 
 /* health.c */
 void handle_healthz_get(struct request *req, struct response *res);

@@ -1,12 +1,12 @@
 /*
  * health.c - /healthz, /readyz, /openapi.yaml
  */
-#include "handlers.h"
+#include "handlers/handlers.h"
 
-#include "../server/app.h"
-#include "../storage/db.h"
-#include "../storage/embedded.h"
-#include "../storage/migrate.h"
+#include "handlers/app.h"
+#include "storage/db.h"
+#include "storage/embedded.h"
+#include "storage/migrate.h"
 
 void
 handle_healthz_get(struct request *req, struct response *res)

@@ -1,17 +1,18 @@
 /*
  * inventories.c - /api/v1/s3/inventories: inventory ingestion jobs
  */
-#include "handlers.h"
+#include "handlers/handlers.h"
 
 #include <string.h>
 #include <time.h>
 
-#include "../server/app.h"
-#include "../server/log.h"
-#include "../storage/inventory_store.h"
-#include "inventory_decoder.h"
-#include "inventory_runner.h"
-#include "params.h"
+#include "core/clock.h"
+#include "handlers/app.h"
+#include "core/log.h"
+#include "storage/inventory_store.h"
+#include "codec/inventory_decoder.h"
+#include "jobs/inventory_runner.h"
+#include "handlers/params.h"
 
 /* How long ?wait=true waits for a job before answering with its state (seconds). */
 #define WAIT_MAX_S 3600
@@ -103,7 +104,7 @@ handle_inventories_post(struct request *req, struct response *res)
                 waited = 1;
                 break;
             }
-            log_sleep_ms(step);
+            clock_sleep_ms(step);
             slept += step;
             step = step < 500 ? step * 2 : 500;
             json_decref(job);

@@ -1,12 +1,12 @@
 /*
  * merges.c - /api/v1/merges
  */
-#include "handlers.h"
+#include "handlers/handlers.h"
 
 #include <string.h>
 
-#include "../storage/merges_store.h"
-#include "params.h"
+#include "storage/merges_store.h"
+#include "handlers/params.h"
 
 /* Optional body {"dry_run": bool}; anything else is a 400/422. */
 static enum err

@@ -1,14 +1,14 @@
 /*
  * objects.c - GET /api/v1/s3/objects, /count, /{id} (filemanager-compatible)
  */
-#include "handlers.h"
+#include "handlers/handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../storage/s3_store.h"
-#include "params.h"
+#include "storage/s3_store.h"
+#include "handlers/params.h"
 
 #define PATTERNS_MAX 100
 

@@ -1,7 +1,7 @@
 /*
  * params.c - small validators shared by the handlers
  */
-#include "params.h"
+#include "handlers/params.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/request.h"
+#include "handlers/request.h"
 
 /* 1 when s is a UUID in canonical text form (any case). */
 int params_uuid_ok(const char *s);

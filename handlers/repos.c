@@ -1,7 +1,7 @@
 /*
  * repos.c - /api/v1/repos.csv and /api/v1/repos
  */
-#include "handlers.h"
+#include "handlers/handlers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +9,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include "../server/app.h"
-#include "../storage/repos_store.h"
-#include "params.h"
-#include "repos_cache.h"
-#include "repos_csv.h"
-#include "upload.h"
+#include "handlers/app.h"
+#include "storage/repos_store.h"
+#include "handlers/params.h"
+#include "handlers/repos_cache.h"
+#include "codec/repos_csv.h"
+#include "handlers/upload.h"
 
 /* 1 when an If-None-Match list names this entity tag (or is "*"). */
 static int

@@ -1,7 +1,7 @@
 /*
  * repos_cache.c - the effective repos.csv as rendered once per generation
  */
-#include "repos_cache.h"
+#include "handlers/repos_cache.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -9,9 +9,10 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../server/buf.h"
-#include "../server/log.h"
-#include "../storage/repos_store.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "storage/repos_store.h"
 
 struct entry {
     struct repos_rendered pub; /* first: callers see this */
@@ -126,7 +127,7 @@ repos_cache_acquire(struct repos_cache *c, struct db *db, const struct repos_ren
         pthread_mutex_unlock(&c->render_lock);
         goto done;
     }
-    t0 = log_now_ms();
+    t0 = clock_mono_ms();
     e = xcalloc(1, sizeof(*e));
     rc = repos_store_render(db, &csv, &e->pub.generation, &e->pub.updated_ms, errbuf, errlen);
     if (rc) {
@@ -152,7 +153,7 @@ repos_cache_acquire(struct repos_cache *c, struct db *db, const struct repos_ren
     log_json(LOG_INFO, "repos.csv rendered",
              json_pack("{s:I,s:I,s:I,s:I}", "generation", (json_int_t)e->pub.generation, "bytes",
                        (json_int_t)e->pub.csv_len, "gzip_bytes", (json_int_t)e->pub.gz_len,
-                       "duration_ms", (json_int_t)(log_now_ms() - t0)));
+                       "duration_ms", (json_int_t)(clock_mono_ms() - t0)));
 done:
     *out = &e->pub;
     return ERR_OK;

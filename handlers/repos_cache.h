@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/err.h"
+#include "core/err.h"
 
 struct db;
 

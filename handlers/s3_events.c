@@ -1,10 +1,10 @@
 /*
  * s3_events.c - POST /api/v1/s3/events
  */
-#include "handlers.h"
+#include "handlers/handlers.h"
 
-#include "../storage/s3_store.h"
-#include "s3_event_decoder.h"
+#include "storage/s3_store.h"
+#include "codec/s3_event_decoder.h"
 
 /* Records one request may carry (checked before the decoder allocates). */
 #define S3_EVENTS_MAX_RECORDS 100000

@@ -1,12 +1,12 @@
 /*
  * upload.c - decoding an uploaded CSV body
  */
-#include "upload.h"
+#include "handlers/upload.h"
 
 #include <string.h>
 
-#include "../server/app.h"
-#include "repos_csv.h"
+#include "handlers/app.h"
+#include "codec/repos_csv.h"
 
 struct repos_csv *
 upload_parse(const struct request *req, struct response *res)

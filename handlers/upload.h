@@ -4,7 +4,7 @@
 #ifndef INGESTD_UPLOAD_H
 #define INGESTD_UPLOAD_H
 
-#include "../server/request.h"
+#include "handlers/request.h"
 
 struct repos_csv;
 

@@ -3,15 +3,15 @@
  *
  * Pipeline: wire bytes -> [gzip_decoder] -> [multipart] -> capped buffer.
  */
-#include "body.h"
+#include "server/body.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "buf.h"
-#include "gzip_decoder.h"
-#include "multipart.h"
+#include "core/buf.h"
+#include "codec/gzip_decoder.h"
+#include "codec/multipart.h"
 
 struct body_intake {
     size_t max_bytes;

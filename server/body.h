@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "err.h"
+#include "core/err.h"
 
 enum body_kind {
     BODY_CSV,  /* text/csv (charset utf-8 optional) or multipart/form-data; no type = csv */

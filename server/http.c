@@ -9,7 +9,7 @@
  *   resumed         -> queue the response the worker built
  *   completed       -> log line, free
  */
-#include "http.h"
+#include "server/http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -25,11 +25,12 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
-#include "body.h"
-#include "buf.h"
-#include "log.h"
-#include "request.h"
-#include "router.h"
+#include "core/clock.h"
+#include "server/body.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "handlers/request.h"
+#include "server/router.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -148,7 +149,7 @@ exchange_new(struct http_server *srv, struct MHD_Connection *conn, const char *m
 
     ex->srv = srv;
     ex->conn = conn;
-    ex->start_ms = log_now_ms();
+    ex->start_ms = clock_mono_ms();
     ex->method = xstrdup(method);
     ex->path = xstrdup(url);
     ex->path_scratch = xmalloc(strlen(url) + 1);
@@ -448,7 +449,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_json(LOG_INFO, "request",
              json_pack("{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:b}", "request_id", ex->request_id, "method",
                        ex->method, "path", ex->path, "status", ex->res.status, "duration_ms",
-                       (json_int_t)(log_now_ms() - ex->start_ms), "bytes_in",
+                       (json_int_t)(clock_mono_ms() - ex->start_ms), "bytes_in",
                        (json_int_t)(ex->req.body_raw_len + ex->discarded), "bytes_out",
                        (json_int_t)ex->res.shared_len, "completed",
                        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));

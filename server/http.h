@@ -11,9 +11,9 @@
 #ifndef INGESTD_HTTP_H
 #define INGESTD_HTTP_H
 
-#include "app.h"
-#include "err.h"
-#include "workers.h"
+#include "handlers/app.h"
+#include "core/err.h"
+#include "jobs/workers.h"
 
 struct http_server;
 

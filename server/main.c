@@ -19,14 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "handlers/inventory_runner.h"
+#include "jobs/inventory_runner.h"
+#include "core/clock.h"
 #include "handlers/repos_cache.h"
-#include "handlers/scheduler.h"
-#include "server/app.h"
-#include "server/config.h"
+#include "jobs/scheduler.h"
+#include "handlers/app.h"
+#include "core/config.h"
 #include "server/http.h"
-#include "server/log.h"
-#include "server/workers.h"
+#include "core/log.h"
+#include "jobs/workers.h"
 #include "storage/db.h"
 #include "storage/embedded_pg.h"
 #include "storage/migrate.h"
@@ -205,7 +206,7 @@ serve(struct app *app, const char *conninfo)
     scheduler_stop(sched);
     http_server_quiesce(http);
     while (http_server_inflight(http) > 0 && waited_ms < app->cfg->shutdown_grace_s * 1000) {
-        log_sleep_ms(50);
+        clock_sleep_ms(50);
         waited_ms += 50;
     }
     workers_stop(workers);

@@ -1,7 +1,7 @@
 /*
  * router.c - method + path pattern matching
  */
-#include "router.h"
+#include "server/router.h"
 
 #include <string.h>
 

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "request.h"
+#include "handlers/request.h"
 
 typedef void (*handler_fn)(struct request *req, struct response *res);
 

@@ -4,7 +4,7 @@
  * openapi/openapi.yaml describes exactly these routes; tests/unit/test_routes.c
  * holds the two against each other.
  */
-#include "router.h"
+#include "server/router.h"
 
 #include "handlers/handlers.h"
 

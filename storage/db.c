@@ -1,13 +1,13 @@
 /*
  * db.c - one PostgreSQL connection with error classification
  */
-#include "db.h"
+#include "storage/db.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../server/buf.h"
-#include "../server/log.h"
+#include "core/buf.h"
+#include "core/log.h"
 
 struct db {
     char *conninfo;

@@ -16,7 +16,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#include "../server/err.h"
+#include "core/err.h"
 
 struct db;
 

@@ -16,7 +16,7 @@
  * Invariant: `running` is 1 between a successful start/adopt/restart and the
  * next stop; embedded_pg_free() stops the server only then.
  */
-#include "embedded_pg.h"
+#include "storage/embedded_pg.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,7 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../server/buf.h"
+#include "core/buf.h"
+#include "core/clock.h"
 
 #define PG_OWNER "postgres"
 #define PG_DBNAME "ingestd"
@@ -134,15 +135,6 @@ path_exists(const char *path)
     struct stat st;
 
     return stat(path, &st) == 0;
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* Report a libpq error message, without its trailing newline, after `what`. */
@@ -540,7 +532,7 @@ wait_ready(const struct embedded_pg *pg, char *errbuf, size_t errlen)
             return ERR_OK;
         if (waited_ms >= PG_ADOPT_WAIT_MS)
             break;
-        sleep_ms(100);
+        clock_sleep_ms(100);
         waited_ms += 100;
     }
     return err_set(ERR_UNAVAILABLE, errbuf, errlen,

@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "../server/err.h"
+#include "core/err.h"
 
 struct embedded_pg;
 

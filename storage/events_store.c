@@ -7,18 +7,18 @@
  * SHARE on it, so a merge never runs while an accepted sequence number is
  * still uncommitted (sequence order = commit order as the merge sees it).
  */
-#include "events_store.h"
+#include "storage/events_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
 
-#include "../handlers/repos_csv.h"
-#include "../server/buf.h"
-#include "db.h"
-#include "locks.h"
-#include "pgcopy.h"
+#include "codec/repos_csv.h"
+#include "core/buf.h"
+#include "storage/db.h"
+#include "storage/locks.h"
+#include "storage/pgcopy.h"
 
 #define TS(col) SQL_TS(col)
 

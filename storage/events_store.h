@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/err.h"
+#include "core/err.h"
 
 struct db;
 struct repos_csv;

@@ -15,7 +15,7 @@
  * tables to the catalog and corrects what the staging could not know: keys
  * the catalog already had, keys listed apart, deleted objects.
  */
-#include "inventory_store.h"
+#include "storage/inventory_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +26,11 @@
 #include <time.h>
 #include <uuid/uuid.h>
 
-#include "../server/buf.h"
-#include "../server/log.h"
-#include "db.h"
-#include "locks.h"
-#include "pgcopy.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "storage/db.h"
+#include "storage/locks.h"
+#include "storage/pgcopy.h"
 
 #define JOB_COLUMNS                                                                                \
     "id, status, bucket, key, format, files_total, files_done, records, bytes, " SQL_TS(           \

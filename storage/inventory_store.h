@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../handlers/inventory_decoder.h"
-#include "../server/err.h"
+#include "codec/inventory_decoder.h"
+#include "core/err.h"
 
 struct db;
 

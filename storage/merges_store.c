@@ -13,18 +13,19 @@
  *   4. events marked merged, event_rows emptied, generation bumped when
  *      something changed, the merge recorded; COMMIT (or ROLLBACK: dry run).
  */
-#include "merges_store.h"
+#include "storage/merges_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
 
-#include "../server/buf.h"
-#include "../server/log.h"
-#include "db.h"
-#include "locks.h"
-#include "pgcopy.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "storage/db.h"
+#include "storage/locks.h"
+#include "storage/pgcopy.h"
 
 #define MERGE_COLUMNS                                                                              \
     "id, status, dry_run, event_count, row_count, added, updated, unchanged, skipped, "            \
@@ -274,7 +275,7 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
     struct merge_counts c;
     json_t *added_cols = NULL;
     PGresult *res = NULL;
-    long long t0 = log_now_ms();
+    long long t0 = clock_mono_ms();
     long long t1;
     char started[32];
     char finished[32];
@@ -313,7 +314,7 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
         if (rc)
             goto out;
     }
-    t1 = log_now_ms();
+    t1 = clock_mono_ms();
     log_timestamp(finished, t1);
     *merge = merge_json(id, "succeeded", dry_run, &c, added_cols, started, finished, t1 - t0);
     added_cols = NULL;

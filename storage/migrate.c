@@ -1,14 +1,14 @@
 /*
  * migrate.c - forward-only schema migrations
  */
-#include "migrate.h"
+#include "storage/migrate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../server/log.h"
-#include "db.h"
-#include "embedded.h"
+#include "core/log.h"
+#include "storage/db.h"
+#include "storage/embedded.h"
 
 #define MIGRATE_LOCK_KEY 7400000001LL
 

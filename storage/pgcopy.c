@@ -1,7 +1,7 @@
 /*
  * pgcopy.c - writing rows in PostgreSQL's COPY text format
  */
-#include "pgcopy.h"
+#include "storage/pgcopy.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>

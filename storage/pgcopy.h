@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/buf.h"
+#include "core/buf.h"
 
 /* One COPY text field (no delimiter). */
 enum err pgcopy_field(struct buf *out, const char *data, size_t len);

@@ -7,16 +7,16 @@
  * line ends), and it never meets the single-column "\." case because the
  * file always has at least origin and path.
  */
-#include "repos_store.h"
+#include "storage/repos_store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../handlers/repos_csv.h"
-#include "db.h"
-#include "locks.h"
-#include "pgcopy.h"
+#include "codec/repos_csv.h"
+#include "storage/db.h"
+#include "storage/locks.h"
+#include "storage/pgcopy.h"
 
 static enum err
 read_meta(struct db *db, json_t **cols, int64_t *generation, long long *updated_ms, char *errbuf,

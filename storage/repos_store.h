@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../server/buf.h"
-#include "../server/err.h"
+#include "core/buf.h"
+#include "core/err.h"
 
 struct db;
 struct repos_csv;

@@ -1,7 +1,7 @@
 /*
  * s3_store.c - the S3 object catalog
  */
-#include "s3_store.h"
+#include "storage/s3_store.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -10,9 +10,9 @@
 
 #include <uuid/uuid.h>
 
-#include "db.h"
-#include "locks.h"
-#include "pgcopy.h"
+#include "storage/db.h"
+#include "storage/locks.h"
+#include "storage/pgcopy.h"
 
 #define OBJECT_COLUMNS                                                                             \
     "id, event_type, bucket, key, version_id, " SQL_TS(                                            \

@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../handlers/s3_event_decoder.h"
-#include "../server/buf.h"
-#include "../server/err.h"
+#include "codec/s3_event_decoder.h"
+#include "core/buf.h"
+#include "core/err.h"
 
 struct db;
 

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/buf.h"
-#include "server/gzip_decoder.h"
+#include "core/buf.h"
+#include "codec/gzip_decoder.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/inventory_decoder.h"
-#include "server/buf.h"
+#include "codec/inventory_decoder.h"
+#include "core/buf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

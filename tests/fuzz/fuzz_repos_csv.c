@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/repos_csv.h"
-#include "server/buf.h"
+#include "codec/repos_csv.h"
+#include "core/buf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

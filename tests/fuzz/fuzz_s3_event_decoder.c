@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/s3_event_decoder.h"
-#include "server/buf.h"
+#include "codec/s3_event_decoder.h"
+#include "core/buf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -31,8 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/buf.h"
-#include "server/err.h"
+#include "core/buf.h"
+#include "core/err.h"
 #include "storage/embedded_pg.h"
 
 #define TH_READY_TIMEOUT_MS 30000

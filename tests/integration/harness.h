@@ -21,7 +21,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
-#include "server/err.h"
+#include "core/err.h"
 
 /* ---- PostgreSQL ------------------------------------------------------ */
 

@@ -28,9 +28,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/buf.h"
-#include "server/err.h"
-#include "storage/s3_client.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "clients/s3_client.h"
 
 #define S3RVER_READY_MS 30000
 #define S3RVER_REL "/tests/s3rver/node_modules/s3rver/bin/s3rver.js"

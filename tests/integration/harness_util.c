@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/buf.h"
+#include "core/buf.h"
 
 char *
 th_strf(const char *fmt, ...)

@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "server/buf.h"
+#include "core/buf.h"
 #include "harness.h"
 
 #define DEFAULT_HEADER "origin,path,branch,cloneUrl,changeset,publishUri\n"

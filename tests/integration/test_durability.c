@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/buf.h"
+#include "core/buf.h"
 #include "harness.h"
 
 #define CSV_HEADER "origin,path,branch,changeset,publishUri\n"

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/buf.h"
-#include "server/err.h"
+#include "core/buf.h"
+#include "core/err.h"
 #include "storage/embedded_pg.h"
 #include "harness.h"
 

@@ -29,7 +29,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "server/buf.h"
+#include "core/buf.h"
 #include "harness.h"
 
 #define SMALL_MAX_BODY 2048

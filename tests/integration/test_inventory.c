@@ -50,9 +50,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "server/buf.h"
-#include "server/err.h"
-#include "storage/s3_client.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "clients/s3_client.h"
 #include "harness.h"
 
 #define DEST "inv-dest"

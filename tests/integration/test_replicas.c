@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/buf.h"
+#include "core/buf.h"
 #include "harness.h"
 
 #define UP_THREADS 4

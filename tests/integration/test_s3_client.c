@@ -27,9 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/buf.h"
-#include "server/err.h"
-#include "storage/s3_client.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "clients/s3_client.h"
 #include "harness.h"
 
 #define BUCKET "test-bucket"

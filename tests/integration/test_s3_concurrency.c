@@ -39,7 +39,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/buf.h"
+#include "core/buf.h"
 #include "harness.h"
 
 #define THREADS 8

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "server/buf.h"
+#include "core/buf.h"
 #include "harness.h"
 
 #define EV_PATH "/api/v1/s3/events"

@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "handlers/csv_parser.h"
-#include "server/buf.h"
+#include "codec/csv_parser.h"
+#include "core/buf.h"
 
 static const struct csv_limits default_lim = {1000, 65536};
 

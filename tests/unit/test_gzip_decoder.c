@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "server/buf.h"
-#include "server/gzip_decoder.h"
+#include "core/buf.h"
+#include "codec/gzip_decoder.h"
 
 #define MIB ((size_t)1024 * 1024)
 

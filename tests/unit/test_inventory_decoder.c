@@ -21,8 +21,8 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "handlers/inventory_decoder.h"
-#include "server/buf.h"
+#include "codec/inventory_decoder.h"
+#include "core/buf.h"
 
 #define VERSIONED_SCHEMA                                                                           \
     "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, "             \

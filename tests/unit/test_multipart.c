@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "server/buf.h"
-#include "server/multipart.h"
+#include "core/buf.h"
+#include "codec/multipart.h"
 
 #define CURL_BOUNDARY "------------------------d74496d66958873e"
 

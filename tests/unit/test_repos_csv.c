@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "handlers/repos_csv.h"
-#include "server/buf.h"
+#include "codec/repos_csv.h"
+#include "core/buf.h"
 
 static void
 escape(struct buf *b, const char *s, size_t len)

@@ -24,8 +24,8 @@
 
 #include <cmocka.h>
 
-#include "server/buf.h"
-#include "server/err.h"
+#include "core/buf.h"
+#include "core/err.h"
 #include "server/router.h"
 
 #define SPEC_MAX_OPS 128

@@ -20,9 +20,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "handlers/s3_event_decoder.h"
-#include "handlers/s3_fields.h"
-#include "server/buf.h"
+#include "codec/s3_event_decoder.h"
+#include "codec/s3_fields.h"
+#include "core/buf.h"
 
 #define NO_CAP ((size_t)1000000)
 

@@ -34,9 +34,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "server/buf.h"
-#include "server/err.h"
-#include "storage/s3_client.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "clients/s3_client.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define FAKE_MAX_CONN 32

@@ -1,0 +1,179 @@
+/*
+ * buf.c - growable byte buffer with a hard cap
+ */
+#include "core/buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *
+xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+
+    if (!q)
+        abort();
+    return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+    return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+    char *p = xmalloc(n + 1);
+
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+void
+buf_init(struct buf *b, size_t cap)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->alloc = 0;
+    b->cap = cap;
+}
+
+void
+buf_release(struct buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->alloc = 0;
+}
+
+void
+buf_reset(struct buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+enum err
+buf_reserve(struct buf *b, size_t extra)
+{
+    size_t need;
+    size_t n;
+
+    if (b->cap && (extra > b->cap || b->len > b->cap - extra))
+        return ERR_TOO_LARGE;
+    need = b->len + extra + 1;
+    if (need <= b->alloc)
+        return ERR_OK;
+    n = b->alloc ? b->alloc : 64;
+    while (n < need)
+        n *= 2;
+    if (b->cap && n > b->cap + 1)
+        n = b->cap + 1 > need ? b->cap + 1 : need;
+    b->data = xrealloc(b->data, n);
+    b->alloc = n;
+    return ERR_OK;
+}
+
+enum err
+buf_append(struct buf *b, const void *data, size_t len)
+{
+    enum err rc = buf_reserve(b, len);
+
+    if (rc)
+        return rc;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return ERR_OK;
+}
+
+enum err
+buf_append_str(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
+enum err
+buf_append_char(struct buf *b, char c)
+{
+    return buf_append(b, &c, 1);
+}
+
+enum err
+buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    int n;
+    enum err rc;
+
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return ERR_INTERNAL;
+    rc = buf_reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return ERR_OK;
+}
+
+enum err
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    enum err rc;
+
+    va_start(ap, fmt);
+    rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+char *
+buf_take(struct buf *b, size_t *len)
+{
+    char *p;
+
+    if (!b->data) {
+        buf_reserve(b, 0);
+        b->data[0] = '\0';
+    }
+    p = b->data;
+    if (len)
+        *len = b->len;
+    b->data = NULL;
+    b->len = 0;
+    b->alloc = 0;
+    return p;
+}

@@ -1,0 +1,26 @@
+/*
+ * app.h - what the handlers share: configuration and process-wide caches
+ *
+ * One struct app per process, created in main before the HTTP server starts
+ * and released after it stopped. Read-only for handlers except through the
+ * thread-safe objects it points to.
+ */
+#ifndef INGESTD_APP_H
+#define INGESTD_APP_H
+
+#include <stdatomic.h>
+
+#include "core/config.h"
+
+struct repos_cache;
+struct inventory_runner;
+
+struct app {
+    const struct config *cfg;
+    const char *conninfo;
+    struct repos_cache *repos_cache;           /* rendered effective repos.csv per generation */
+    struct inventory_runner *inventory_runner; /* woken when a job is submitted */
+    atomic_int stopping;                       /* set on SIGTERM: long waits give up */
+};
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * request.h - the transport-neutral request and response of a handler
+ *
+ * Handlers read a struct request and fill a struct response; they never see
+ * libmicrohttpd. Everything in a request is borrowed from the HTTP adapter
+ * and valid until the handler returns. A response owns what it holds and is
+ * released by the adapter with response_release() (exactly one place).
+ */
+#ifndef INGESTD_REQUEST_H
+#define INGESTD_REQUEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+struct app;
+struct db;
+struct route;
+
+struct kv {
+    char *name;
+    char *value;
+};
+
+#define REQUEST_MAX_PARAMS 4
+#define RESPONSE_MAX_HEADERS 16
+
+struct request {
+    const char *method; /* upper case, HEAD already mapped onto GET routes */
+    int is_head;
+    const char *path; /* percent-decoded path, no query */
+    const char *request_id;
+    const struct kv *headers;
+    size_t nheaders;
+    const struct kv *query; /* in order; repeated names appear repeatedly */
+    size_t nquery;
+    const char *params[REQUEST_MAX_PARAMS]; /* {id} path segments */
+    size_t nparams;
+    const char *body; /* decoded body (gzip/multipart removed), NUL-terminated */
+    size_t body_len;
+    size_t body_raw_len;         /* bytes on the wire */
+    const char *upload_filename; /* multipart file name, else NULL */
+    const struct route *route;
+    struct app *app;
+    struct db *db; /* the worker's connection; NULL for inline handlers */
+};
+
+/* Release callback for a shared (not copied) response body. */
+typedef void (*response_release_fn)(void *ctx);
+
+struct response {
+    int status;
+    char *content_type; /* NULL = none */
+    struct buf body;
+    struct kv headers[RESPONSE_MAX_HEADERS];
+    size_t nheaders;
+    /* alternative body: borrowed bytes released through shared_release */
+    const char *shared_data;
+    size_t shared_len;
+    response_release_fn shared_release;
+    void *shared_ctx;
+};
+
+/* Case-insensitive header lookup; NULL when absent. */
+const char *request_header(const struct request *req, const char *name);
+/* First query parameter of that name; NULL when absent. */
+const char *request_query(const struct request *req, const char *name);
+
+void response_init(struct response *res);
+void response_release(struct response *res);
+/* Add a header (copied); silently ignored past RESPONSE_MAX_HEADERS (a bug). */
+void response_header(struct response *res, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Find a header that was set; NULL when absent. */
+const char *response_get_header(const struct response *res, const char *name);
+/* Status + JSON body; `body` is stolen. */
+void response_json(struct response *res, int status, json_t *body);
+/* Status + raw body with a content type (copied). */
+void response_bytes(struct response *res, int status, const char *content_type, const void *data,
+                    size_t len);
+/*
+ * RFC 9457 problem+json with title from the status, `detail`, the request
+ * id, and optional `errors` (stolen, may be NULL). 401/405/503 callers add
+ * WWW-Authenticate / Allow / Retry-After themselves.
+ */
+void response_problem(struct response *res, const struct request *req, int status,
+                      const char *detail, json_t *errors);
+/* The same, from an enum err and its message (503 gets Retry-After). */
+void response_error(struct response *res, const struct request *req, enum err rc,
+                    const char *detail);
+
+/* Reason phrase of an HTTP status ("Not Found"). */
+const char *http_status_title(int status);
+
+#endif
