@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 #include "codec/csv_parser.h"
 #include "codec/s3_event_decoder.h"
 
@@ -145,12 +146,6 @@ parse_bool(const char *s, size_t len)
 }
 
 /* n digits at s into *val; 0 if any is not a digit. */
-static int
-is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /* ---- manifest -------------------------------------------------------------------------------- */
 
 /*
@@ -256,7 +251,7 @@ parse_file(json_t *j, size_t i, struct inventory_file *f, char *errbuf, size_t e
             return err_set(ERR_UNPROCESSABLE, errbuf, errlen,
                            "files[%zu].MD5checksum is not 32 hex digits", i);
         for (k = 0; k < 32; k++) {
-            if (!is_hex(md5[k]))
+            if (!hex_is_digit(md5[k]))
                 return err_set(ERR_UNPROCESSABLE, errbuf, errlen,
                                "files[%zu].MD5checksum is not 32 hex digits", i);
         }

@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 
 #define MULTIPART_BOUNDARY_MAX 70
 #define MULTIPART_HEADERS_MAX (8 * 1024)
@@ -216,16 +217,27 @@ param_value(const char **pp, const char *end, int escape_all, struct buf *out)
     return 1;
 }
 
+/*
+ * One `name=value` parameter at *pp (optional white space around '='), into
+ * name and val (reset first); *pp moves past it. 0 when malformed.
+ */
 static int
-hexval(char c)
+param_pair(const char **pp, const char *end, int escape_all, struct buf *name, struct buf *val)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    const char *p = *pp;
+
+    buf_reset(name);
+    buf_reset(val);
+    while (p < end && is_tchar((unsigned char)*p) && *p != '=')
+        buf_append_char(name, *p++);
+    p = skip_ows(p, end);
+    if (name->len == 0 || p == end || *p != '=')
+        return 0;
+    p = skip_ows(p + 1, end);
+    if (!param_value(&p, end, escape_all, val))
+        return 0;
+    *pp = p;
+    return 1;
 }
 
 /* RFC 8187 ext-value: charset'[language]'pct-encoded; decoded into out. */
@@ -241,8 +253,8 @@ ext_value(const char *v, struct buf *out)
         return 0;
     for (p++; *p; p++) {
         if (*p == '%') {
-            int hi = hexval(p[1]);
-            int lo = hi < 0 ? -1 : hexval(p[2]);
+            int hi = hex_value(p[1]);
+            int lo = hi < 0 ? -1 : hex_value(p[2]);
 
             if (lo < 0 || (hi == 0 && lo == 0))
                 return 0;
@@ -285,15 +297,7 @@ parse_disposition(const char *p, const char *end, char **filename)
         p = skip_ows(p + 1, end);
         if (p == end)
             break; /* a trailing ';' is tolerated */
-        buf_reset(&name);
-        buf_reset(&val);
-        while (p < end && is_tchar((unsigned char)*p) && *p != '=')
-            buf_append_char(&name, *p++);
-        p = skip_ows(p, end);
-        if (name.len == 0 || p == end || *p != '=')
-            goto out;
-        p = skip_ows(p + 1, end);
-        if (!param_value(&p, end, 0, &val))
+        if (!param_pair(&p, end, 0, &name, &val))
             goto out;
         if (strcasecmp(name.data, "filename") == 0) {
             if (plain)
@@ -547,15 +551,7 @@ multipart_boundary(const char *content_type, char *out, size_t outlen, char *err
             break;
         if (*p == ';')
             continue;
-        buf_reset(&name);
-        buf_reset(&val);
-        while (p < end && is_tchar((unsigned char)*p) && *p != '=')
-            buf_append_char(&name, *p++);
-        p = skip_ows(p, end);
-        if (name.len == 0 || p == end || *p != '=')
-            goto malformed;
-        p = skip_ows(p + 1, end);
-        if (!param_value(&p, end, 1, &val))
+        if (!param_pair(&p, end, 1, &name, &val))
             goto malformed;
         if (strcasecmp(name.data, "boundary") == 0) {
             if (found) {

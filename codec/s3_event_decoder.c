@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 
 #define S3_MAX_DEPTH 8
 #define S3_MIN_ALLOC 16
@@ -98,18 +99,6 @@ struct decoder {
 static enum err decode_value(struct decoder *d, json_t *v, int depth);
 
 /* ---- field helpers ---- */
-
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* The byte of the %XX escape at s, or -1 when s is not one. */
 static int

@@ -3,8 +3,8 @@
  */
 #include "core/hex.h"
 
-static int
-nibble(char c)
+int
+hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -34,8 +34,8 @@ hex_decode(unsigned char *out, const char *in, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        int hi = nibble(in[2 * i]);
-        int lo = hi < 0 ? -1 : nibble(in[2 * i + 1]);
+        int hi = hex_value(in[2 * i]);
+        int lo = hi < 0 ? -1 : hex_value(in[2 * i + 1]);
 
         if (lo < 0)
             return -1;
@@ -47,5 +47,5 @@ hex_decode(unsigned char *out, const char *in, size_t n)
 int
 hex_is_digit(char c)
 {
-    return nibble(c) >= 0;
+    return hex_value(c) >= 0;
 }

@@ -146,22 +146,11 @@ handle_events_list(struct request *req, struct response *res)
         json_t *next = json_null();
 
         if (more) {
-            struct buf qs;
-            char n[32];
+            const char *const filters[] = {"status", f.status, "source", f.source, NULL};
             json_t *last = json_array_get(items, json_array_size(items) - 1);
 
-            buf_init(&qs, 0);
-            if (f.status)
-                params_append(&qs, "status", f.status);
-            if (f.source)
-                params_append(&qs, "source", f.source);
-            snprintf(n, sizeof(n), "%lld", (long long)limit);
-            params_append(&qs, "limit", n);
-            snprintf(n, sizeof(n), "%lld",
-                     (long long)json_integer_value(json_object_get(last, "sequence")));
-            params_append(&qs, "after", n);
-            next = json_sprintf("/api/v1/events%s", qs.data);
-            buf_release(&qs);
+            next = params_next_link("/api/v1/events", filters, limit,
+                                    json_integer_value(json_object_get(last, "sequence")));
         }
         json_object_set_new(body, "items", items);
         json_object_set_new(body, "next", next);

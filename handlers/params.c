@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 int
@@ -43,6 +44,16 @@ params_int(const struct request *req, const char *name, int64_t min, int64_t max
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: must be an integer from %lld to %lld",
                        name, (long long)min, (long long)max);
     *out = n;
+    return ERR_OK;
+}
+
+enum err
+params_cursor(const struct request *req, const char *name, int64_t *out, char *errbuf,
+              size_t errlen)
+{
+    if (params_int(req, name, 0, INT64_MAX, 0, out, NULL, 0) != ERR_OK)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: not a cursor returned by this API",
+                       name);
     return ERR_OK;
 }
 
@@ -140,4 +151,25 @@ params_append(struct buf *qs, const char *name, const char *value)
     encode(qs, name);
     buf_append_char(qs, '=');
     encode(qs, value);
+}
+
+json_t *
+params_next_link(const char *path, const char *const *filters, int64_t limit, int64_t after)
+{
+    struct buf qs;
+    char n[32];
+    json_t *link;
+    size_t i;
+
+    buf_init(&qs, 0);
+    for (i = 0; filters && filters[i]; i += 2)
+        if (filters[i + 1])
+            params_append(&qs, filters[i], filters[i + 1]);
+    snprintf(n, sizeof(n), "%lld", (long long)limit);
+    params_append(&qs, "limit", n);
+    snprintf(n, sizeof(n), "%lld", (long long)after);
+    params_append(&qs, "after", n);
+    link = json_sprintf("%s%s", path, qs.data);
+    buf_release(&qs);
+    return link;
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "handlers/request.h"
 
 /* 1 when s is a UUID in canonical text form (any case). */
@@ -17,6 +19,13 @@ int params_uuid_ok(const char *s);
  */
 enum err params_int(const struct request *req, const char *name, int64_t min, int64_t max,
                     int64_t def, int64_t *out, char *errbuf, size_t errlen);
+/*
+ * An opaque keyset cursor `name` (a non-negative integer this API handed
+ * out); 0 when absent. ERR_BAD_INPUT with "name: not a cursor returned by
+ * this API" otherwise.
+ */
+enum err params_cursor(const struct request *req, const char *name, int64_t *out, char *errbuf,
+                       size_t errlen);
 /*
  * Reject query parameters not in `known` (NULL-terminated): ERR_BAD_INPUT
  * naming the first unknown one, so a typo is not silently ignored.
@@ -33,5 +42,12 @@ const char *params_text(const struct request *req, const char *name, enum err *r
                         size_t errlen);
 /* Append "name=value" percent-encoded to a query string being built. */
 void params_append(struct buf *qs, const char *name, const char *value);
+/*
+ * The `next` link of a keyset-paged list: path, then the filters given as
+ * name/value pairs in `filters` (terminated by a NULL name; a NULL value is
+ * skipped), then limit and after. A new JSON string (the caller owns it).
+ */
+json_t *params_next_link(const char *path, const char *const *filters, int64_t limit,
+                         int64_t after);
 
 #endif

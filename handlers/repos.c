@@ -305,9 +305,7 @@ handle_repos_list(struct request *req, struct response *res)
     if (!rc)
         rc = params_int(req, "limit", 1, 1000, 100, &limit, errbuf, sizeof(errbuf));
     if (!rc)
-        rc = params_int(req, "after", 0, INT64_MAX, 0, &f.after, errbuf, sizeof(errbuf));
-    if (rc && strncmp(errbuf, "after", 5) == 0)
-        snprintf(errbuf, sizeof(errbuf), "after: not a cursor returned by this API");
+        rc = params_cursor(req, "after", &f.after, errbuf, sizeof(errbuf));
     if (!rc)
         f.origin = params_text(req, "origin", &rc, errbuf, sizeof(errbuf));
     if (!rc)
@@ -329,24 +327,11 @@ handle_repos_list(struct request *req, struct response *res)
     body = json_object();
     json_object_set_new(body, "items", items);
     if (next_after) {
-        struct buf qs;
-        char n[32];
+        const char *const filters[] = {"origin",      f.origin, "path",   f.path, "path_prefix",
+                                       f.path_prefix, "branch", f.branch, NULL};
 
-        buf_init(&qs, 0);
-        if (f.origin)
-            params_append(&qs, "origin", f.origin);
-        if (f.path)
-            params_append(&qs, "path", f.path);
-        if (f.path_prefix)
-            params_append(&qs, "path_prefix", f.path_prefix);
-        if (f.branch)
-            params_append(&qs, "branch", f.branch);
-        snprintf(n, sizeof(n), "%lld", (long long)limit);
-        params_append(&qs, "limit", n);
-        snprintf(n, sizeof(n), "%lld", (long long)next_after);
-        params_append(&qs, "after", n);
-        json_object_set_new(body, "next", json_sprintf("/api/v1/repos%s", qs.data));
-        buf_release(&qs);
+        json_object_set_new(body, "next",
+                            params_next_link("/api/v1/repos", filters, limit, next_after));
     } else {
         json_object_set_new(body, "next", json_null());
     }
