@@ -15,9 +15,13 @@ RUN apt-get update \
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake cmake
-COPY server server
-COPY handlers handlers
+COPY core core
+COPY codec codec
 COPY storage storage
+COPY clients clients
+COPY jobs jobs
+COPY handlers handlers
+COPY server server
 COPY migrations migrations
 COPY openapi/openapi.yaml openapi/openapi.yaml
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF \

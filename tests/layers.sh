@@ -57,13 +57,27 @@ self_test() {
   echo "self-test: 3 planted violations caught"
 }
 
+# The image builds from the same folders: the Dockerfile copies each of them.
+check_dockerfile() { # check_dockerfile ROOT -> number of folders missing, names on stderr
+  local root=$1 bad=0 dir
+  [ -f "$root/Dockerfile" ] || { echo 0; return; }
+  for dir in "${!RANK[@]}"; do
+    if ! grep -qE "^COPY $dir $dir\$" "$root/Dockerfile"; then
+      echo "Dockerfile: no \"COPY $dir $dir\" (the image would not build)" >&2
+      bad=$((bad + 1))
+    fi
+  done
+  echo "$bad"
+}
+
 if [ "${1:-}" = --self-test ]; then
   self_test "${2:-$(dirname "$0")/..}"
   exit
 fi
 n=$(check "${1:-$(dirname "$0")/..}")
+n=$((n + $(check_dockerfile "${1:-$(dirname "$0")/..}")))
 if [ "$n" -ne 0 ]; then
-  echo "layers: $n include(s) against the ranks" >&2
+  echo "layers: $n problem(s): includes against the ranks or folders missing from the Dockerfile" >&2
   exit 1
 fi
-echo "layers: every include goes down the ranks"
+echo "layers: every include goes down the ranks; the Dockerfile copies every folder"
