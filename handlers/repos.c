@@ -96,6 +96,8 @@ handle_repos_csv_get(struct request *req, struct response *res)
     response_header(res, "Cache-Control", "no-cache");
     if (inm && etag_listed(inm, etag)) {
         res->status = 304;
+        res->not_modified_len =
+            accepts_gzip(request_header(req, "Accept-Encoding")) ? r->gz_len : r->csv_len;
         repos_cache_release((void *)(uintptr_t)r);
         return;
     }

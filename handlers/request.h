@@ -61,6 +61,12 @@ struct response {
     size_t shared_len;
     response_release_fn shared_release;
     void *shared_ctx;
+    /*
+     * 304 only: the length of the body a 200 would have had. It is sent as
+     * Content-Length (RFC 9110 8.6 allows exactly that value); never a body,
+     * never chunked framing.
+     */
+    size_t not_modified_len;
 };
 
 /* Case-insensitive header lookup; NULL when absent. */

@@ -196,15 +196,6 @@ exchange_free(struct exchange *ex)
 
 /* ---- responses ---- */
 
-static void
-release_shared(void *cls)
-{
-    struct response *holder = cls;
-
-    holder->shared_release(holder->shared_ctx);
-    free(holder);
-}
-
 static ssize_t
 no_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -213,6 +204,15 @@ no_body(void *cls, uint64_t pos, char *buf, size_t max)
     (void)buf;
     (void)max;
     return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void
+release_shared(void *cls)
+{
+    struct response *holder = cls;
+
+    holder->shared_release(holder->shared_ctx);
+    free(holder);
 }
 
 static enum MHD_Result
@@ -234,9 +234,16 @@ queue(struct exchange *ex)
         res->shared_release = NULL;
         mr = MHD_create_response_from_buffer_with_free_callback_cls(
             res->shared_len, (void *)(uintptr_t)res->shared_data, release_shared, holder);
-    } else if (res->status == 304 || res->status == 204) {
-        /* no body and no Content-Length (RFC 9110 8.6) */
-        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, no_body, NULL, NULL);
+    } else if (res->status == 204) {
+        /* libmicrohttpd sends no body and no framing headers for a 204 */
+        mr = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else if (res->status == 304) {
+        /*
+         * libmicrohttpd never sends a 304's body but states its size; a
+         * known size (never chunked, whose terminator would be sent) that
+         * equals the 200's length, as RFC 9110 8.6 requires of it.
+         */
+        mr = MHD_create_response_from_callback(res->not_modified_len, 4096, no_body, NULL, NULL);
     } else {
         size_t len = 0;
         char *data = buf_take(&res->body, &len);

@@ -193,6 +193,12 @@ char *th_source_dir(void);
 
 /* printf into a new malloc'd string ("" for empty output; caller frees). */
 char *th_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Run `cmd` with /bin/sh and return its stdout (malloc'd, NUL-terminated;
+ * add 2>&1 to the command for stderr). *exit_status (when not NULL) gets the
+ * exit code, or -1 when the command did not exit normally.
+ */
+char *th_run(const char *cmd, int *exit_status);
 /* CLOCK_MONOTONIC in milliseconds. */
 long th_now_ms(void);
 /* Sleep `ms` milliseconds, resuming after signals. */

@@ -14,7 +14,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "core/buf.h"
@@ -102,4 +104,24 @@ th_jint(json_t *o, const char *key)
     if (!json_is_integer(v))
         fail_msg("\"%s\" is not an integer", key);
     return json_integer_value(v);
+}
+
+char *
+th_run(const char *cmd, int *exit_status)
+{
+    struct buf out;
+    char chunk[4096];
+    size_t n;
+    FILE *p = popen(cmd, "r");
+    int rc;
+
+    if (!p)
+        fail_msg("popen %s: %s", cmd, strerror(errno));
+    buf_init(&out, 0);
+    while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+        buf_append(&out, chunk, n);
+    rc = pclose(p);
+    if (exit_status)
+        *exit_status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return buf_take(&out, NULL);
 }

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -678,30 +677,18 @@ static void
 test_port_taken(void **state)
 {
     char *cmd;
-    char line[1024];
-    char *out = NULL;
-    size_t out_len = 0;
-    FILE *p;
-    int lines = 0;
+    char *out;
+    char *nl;
     int rc;
 
     (void)state;
     cmd = th_strf("env -i PATH=/usr/bin:/bin INGESTD_LISTEN=127.0.0.1:%d "
                   "INGESTD_DATA_DIR=/nonexistent/ingestd-port-taken %s serve 2>&1",
                   th_ingestd_port(G.srv), INGESTD_BIN);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    while (fgets(line, sizeof(line), p)) {
-        size_t n = strlen(line);
-        out = xrealloc(out, out_len + n + 1);
-        memcpy(out + out_len, line, n + 1);
-        out_len += n;
-        lines++;
-    }
-    rc = pclose(p);
-    assert_non_null(out);
-    if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 1 || lines != 1 ||
-        !strstr(out, "INGESTD_LISTEN: 127.0.0.1:") || !strstr(out, "already in use"))
+    out = th_run(cmd, &rc);
+    nl = strchr(out, '\n');
+    if (rc != 1 || !nl || nl[1] != '\0' || !strstr(out, "INGESTD_LISTEN: 127.0.0.1:") ||
+        !strstr(out, "already in use"))
         fail_msg("want exit 1 and one line naming INGESTD_LISTEN, got status %d:\n%s", rc, out);
     free(out);
     free(cmd);

@@ -1308,6 +1308,123 @@ test_connection_reuse(void **state)
     alive(G.srv);
 }
 
+/* The header block of the response starting at p (up to its blank line), malloc'd. */
+static char *
+head_at(const char *p, const char **after)
+{
+    const char *end = strstr(p, "\r\n\r\n");
+
+    assert_non_null(end);
+    *after = end + 4;
+    return xstrndup(p, (size_t)(end + 2 - p));
+}
+
+/*
+ * 304 and 204 carry no body and no chunked framing: pipelined on one
+ * connection, each answer is followed at once by the next one; a 304 states
+ * the 200's length (RFC 9110 8.6), a 204 no length. Node's http module
+ * (keep-alive agent, as axios/node-fetch use) and curl read them cleanly.
+ */
+static void
+test_no_body_framing(void **state)
+{
+    const char *base = th_ingestd_base(G.srv);
+    const char *gz_hdr[] = {"Accept-Encoding: gzip", NULL};
+    struct th_resp r;
+    char *etag, *id, *req, *raw, *h, *cmd, *cl;
+    const char *p;
+    size_t plain_len, gz_len, n;
+    json_t *j;
+
+    (void)state;
+    r = th_post_csv(base, "/api/v1/events", "origin,path,branch\nhttps://n/x.git,x,main\n", NULL);
+    assert_true(r.status == 201 || r.status == 200);
+    th_resp_release(&r);
+    r = th_request("POST", base, "/api/v1/merges", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    th_resp_release(&r);
+    r = th_get(base, "/api/v1/repos.csv", NULL);
+    etag = th_resp_header(&r, "ETag");
+    plain_len = r.len;
+    th_resp_release(&r);
+    r = th_get(base, "/api/v1/repos.csv", gz_hdr);
+    gz_len = r.len;
+    th_resp_release(&r);
+    r = th_post_csv(base, "/api/v1/events", "origin,path,branch\nhttps://n/y.git,y,main\n", NULL);
+    j = th_resp_json(&r);
+    id = xstrdup(th_jstr(j, "id"));
+    json_decref(j);
+    th_resp_release(&r);
+
+    req = th_strf("GET /api/v1/repos.csv HTTP/1.1\r\nHost: t\r\nIf-None-Match: %s\r\n\r\n"
+                  "GET /api/v1/repos.csv HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n"
+                  "If-None-Match: %s\r\n\r\n"
+                  "DELETE /api/v1/events/%s HTTP/1.1\r\nHost: t\r\n\r\n"
+                  "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                  etag, etag, id);
+    raw = raw_all(G.srv, req, strlen(req), 5000, &n);
+    p = raw;
+    for (int k = 0; k < 2; k++) {
+        size_t want = k == 0 ? plain_len : gz_len;
+
+        if (strncmp(p, "HTTP/1.1 304 ", 13) != 0)
+            fail_msg("response %d is not a 304:\n%s", k + 1, raw);
+        h = head_at(p, &p);
+        cl = th_strf("\r\nContent-Length: %zu\r\n", want);
+        if (!strstr(h, cl) || strcasestr(h, "Transfer-Encoding"))
+            fail_msg("304 framing: want only Content-Length: %zu\n%s", want, h);
+        free(cl);
+        free(h);
+    }
+    if (strncmp(p, "HTTP/1.1 204 ", 13) != 0)
+        fail_msg("no 204 right after the 304s (stray bytes?):\n%s", raw);
+    h = head_at(p, &p);
+    if (strcasestr(h, "Content-Length") || strcasestr(h, "Transfer-Encoding"))
+        fail_msg("204 with framing headers:\n%s", h);
+    free(h);
+    if (strncmp(p, "HTTP/1.1 200 ", 13) != 0 || !strstr(p, "\r\n\r\n{\"status\":\"ok\"}"))
+        fail_msg("no 200 right after the 204:\n%s", raw);
+    free(raw);
+    free(req);
+
+    /* curl on one connection: no "Excess found", the connection is reused */
+    cmd = th_strf("curl -sv -o /dev/null -o /dev/null -H 'If-None-Match: %s' "
+                  "%s/api/v1/repos.csv %s/healthz 2>&1",
+                  etag, base, base);
+    raw = th_run(cmd, NULL);
+    if (strstr(raw, "Excess found") || !strstr(raw, "Re-using existing connection") ||
+        !strstr(raw, "< HTTP/1.1 304"))
+        fail_msg("curl:\n%s", raw);
+    free(raw);
+    free(cmd);
+
+    /* Node's http module over a keep-alive agent: a 304, then a 200 on the same socket */
+    cmd = th_strf("node -e '"
+                  "const http = require(\"http\");"
+                  "const agent = new http.Agent({keepAlive: true, maxSockets: 1});"
+                  "const url = process.argv[1];"
+                  "function get(h) { return new Promise((ok, no) => {"
+                  "  const q = http.get(url, {agent, headers: h}, (res) => {"
+                  "    let n = 0; res.on(\"data\", (c) => n += c.length);"
+                  "    res.on(\"end\", () => ok([res.statusCode, n, q.reusedSocket])); });"
+                  "  q.on(\"error\", no); }); }"
+                  "(async () => { const a = await get({\"If-None-Match\": process.argv[2]});"
+                  "  const b = await get({});"
+                  "  console.log(a.join(\" \") + \"/\" + b.join(\" \")); agent.destroy(); })()"
+                  ".catch((e) => { console.log(\"error \" + e.message); process.exit(1); });"
+                  "' %s/api/v1/repos.csv '%s' 2>&1",
+                  base, etag);
+    raw = th_run(cmd, NULL);
+    cl = th_strf("304 0 false/200 %zu true\n", plain_len);
+    if (strcmp(raw, cl) != 0)
+        fail_msg("node http: got \"%s\", want \"%s\"", raw, cl);
+    free(cl);
+    free(raw);
+    free(cmd);
+    free(id);
+    free(etag);
+}
+
 int
 main(void)
 {
@@ -1326,6 +1443,7 @@ main(void)
         cmocka_unit_test(test_if_match_strict),
         cmocka_unit_test(test_non_utf8_inputs),
         cmocka_unit_test(test_connection_reuse),
+        cmocka_unit_test(test_no_body_framing),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
