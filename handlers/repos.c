@@ -38,30 +38,6 @@ etag_listed(const char *list, const char *etag)
     return 0;
 }
 
-/* 1 when Accept-Encoding allows gzip (present and not q=0). */
-static int
-accepts_gzip(const char *ae)
-{
-    const char *p;
-
-    if (!ae)
-        return 0;
-    for (p = strcasestr(ae, "gzip"); p; p = strcasestr(p + 4, "gzip")) {
-        const char *q = p + 4;
-
-        while (*q == ' ')
-            q++;
-        if (*q == ';') {
-            const char *qv = strstr(q, "q=");
-
-            if (qv && (!strchr(q, ',') || qv < strchr(q, ',')) && strtod(qv + 2, NULL) == 0.0)
-                return 0;
-        }
-        return 1;
-    }
-    return 0;
-}
-
 static void
 http_date(long long ms, char out[64])
 {
@@ -96,14 +72,13 @@ handle_repos_csv_get(struct request *req, struct response *res)
     response_header(res, "Cache-Control", "no-cache");
     if (inm && etag_listed(inm, etag)) {
         res->status = 304;
-        res->not_modified_len =
-            accepts_gzip(request_header(req, "Accept-Encoding")) ? r->gz_len : r->csv_len;
+        res->not_modified_len = request_accepts_gzip(req) ? r->gz_len : r->csv_len;
         repos_cache_release((void *)(uintptr_t)r);
         return;
     }
     res->status = 200;
     res->content_type = xstrdup("text/csv; charset=utf-8");
-    if (accepts_gzip(request_header(req, "Accept-Encoding"))) {
+    if (request_accepts_gzip(req)) {
         response_header(res, "Content-Encoding", "gzip");
         res->shared_data = r->gz;
         res->shared_len = r->gz_len;

@@ -7,8 +7,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "codec/gzip_encoder.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -64,30 +64,6 @@ repos_cache_free(struct repos_cache *c)
     free(c);
 }
 
-/* gzip (RFC 1952) of data; aborts only on allocation failure. */
-static char *
-gzip_bytes(const char *data, size_t len, size_t *out_len)
-{
-    z_stream zs;
-    char *out;
-    size_t cap;
-
-    memset(&zs, 0, sizeof(zs));
-    if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        abort();
-    cap = deflateBound(&zs, (uLong)len) + 64;
-    out = xmalloc(cap);
-    zs.next_in = (Bytef *)(uintptr_t)data;
-    zs.avail_in = (uInt)len;
-    zs.next_out = (Bytef *)out;
-    zs.avail_out = (uInt)cap;
-    if (deflate(&zs, Z_FINISH) != Z_STREAM_END)
-        abort();
-    *out_len = zs.total_out;
-    deflateEnd(&zs);
-    return out;
-}
-
 /* Current entry if it is at least `generation`, with a reference taken. */
 static struct entry *
 take_current(struct repos_cache *c, int64_t generation)
@@ -137,7 +113,7 @@ repos_cache_acquire(struct repos_cache *c, struct db *db, const struct repos_ren
         return rc;
     }
     e->csv = buf_take(&csv, &e->pub.csv_len);
-    e->gz = gzip_bytes(e->csv, e->pub.csv_len, &e->pub.gz_len);
+    e->gz = gzip_encode(e->csv, e->pub.csv_len, 6, &e->pub.gz_len);
     e->pub.csv = e->csv;
     e->pub.gz = e->gz;
     atomic_store(&e->refs, 2); /* the cache's and the caller's */

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codec/gzip_encoder.h"
+
 const char *
 request_header(const struct request *req, const char *name)
 {
@@ -29,6 +31,30 @@ request_query(const struct request *req, const char *name)
         if (strcmp(req->query[i].name, name) == 0)
             return req->query[i].value;
     return NULL;
+}
+
+int
+request_accepts_gzip(const struct request *req)
+{
+    const char *ae = request_header(req, "Accept-Encoding");
+    const char *p;
+
+    if (!ae)
+        return 0;
+    for (p = strcasestr(ae, "gzip"); p; p = strcasestr(p + 4, "gzip")) {
+        const char *q = p + 4;
+
+        while (*q == ' ')
+            q++;
+        if (*q == ';') {
+            const char *qv = strstr(q, "q=");
+
+            if (qv && (!strchr(q, ',') || qv < strchr(q, ',')) && strtod(qv + 2, NULL) == 0.0)
+                return 0;
+        }
+        return 1;
+    }
+    return 0;
 }
 
 void
@@ -192,4 +218,32 @@ http_status_title(int status)
     default:
         return "Error";
     }
+}
+
+static int
+compressible(const char *content_type)
+{
+    return content_type && (strncmp(content_type, "application/json", 16) == 0 ||
+                            strncmp(content_type, "application/problem+json", 24) == 0 ||
+                            strncmp(content_type, "text/", 5) == 0 ||
+                            strncmp(content_type, "application/yaml", 16) == 0);
+}
+
+void
+response_compress(struct response *res, const struct request *req)
+{
+    char *gz;
+    size_t gz_len;
+
+    if (res->shared_release || res->body.len < RESPONSE_GZIP_MIN ||
+        !compressible(res->content_type) || response_get_header(res, "Content-Encoding"))
+        return;
+    response_header(res, "Vary", "Accept-Encoding");
+    if (!request_accepts_gzip(req))
+        return;
+    gz = gzip_encode(res->body.data, res->body.len, 1, &gz_len);
+    buf_reset(&res->body);
+    buf_append(&res->body, gz, gz_len);
+    free(gz);
+    response_header(res, "Content-Encoding", "gzip");
 }

@@ -73,6 +73,8 @@ struct response {
 const char *request_header(const struct request *req, const char *name);
 /* First query parameter of that name; NULL when absent. */
 const char *request_query(const struct request *req, const char *name);
+/* 1 when Accept-Encoding accepts gzip (not "gzip;q=0"). */
+int request_accepts_gzip(const struct request *req);
 
 void response_init(struct response *res);
 void response_release(struct response *res);
@@ -96,6 +98,14 @@ void response_problem(struct response *res, const struct request *req, int statu
 /* The same, from an enum err and its message (503 gets Retry-After). */
 void response_error(struct response *res, const struct request *req, enum err rc,
                     const char *detail);
+
+/*
+ * gzip the in-memory body when the client accepts it, the body is JSON or
+ * text of at least RESPONSE_GZIP_MIN bytes and not encoded yet: adds
+ * Content-Encoding and Vary. Called once, after the handler.
+ */
+#define RESPONSE_GZIP_MIN 1024
+void response_compress(struct response *res, const struct request *req);
 
 /* Reason phrase of an HTTP status ("Not Found"). */
 const char *http_status_title(int status);

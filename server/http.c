@@ -346,6 +346,7 @@ run_on_worker(struct job *job, struct db *db)
 
     ex->req.db = db;
     ex->route->handler(&ex->req, &ex->res);
+    response_compress(&ex->res, &ex->req);
     ex->req.db = NULL;
     MHD_resume_connection(ex->conn);
 }
@@ -370,6 +371,7 @@ dispatch(struct exchange *ex)
     }
     if (ex->route->flags & ROUTE_INLINE) {
         ex->route->handler(&ex->req, &ex->res);
+        response_compress(&ex->res, &ex->req);
         return queue(ex);
     }
     ex->state = EX_WORKING;

@@ -670,6 +670,61 @@ test_operations(void **state)
 }
 
 /*
+ * JSON (and other text) responses of 1 KiB or more are gzipped when the
+ * client accepts gzip, with Vary: Accept-Encoding; the bytes inflate to the
+ * plain answer. Small ones and clients without gzip get them plain.
+ */
+static void
+test_json_gzip(void **state)
+{
+    const char *gz[] = {"Accept-Encoding: gzip, deflate", NULL};
+    const char *no_gz[] = {"Accept-Encoding: gzip;q=0, identity", NULL};
+    static const char *const paths[] = {"/api/v1/events?limit=50", "/openapi.yaml"};
+    struct th_resp plain, packed;
+    char *ce;
+    char *inflated;
+    size_t n;
+    size_t i;
+    int k;
+
+    (void)state;
+    for (k = 0; k < 30; k++) { /* enough events for a list over 1 KiB */
+        char *csv = th_strf(DEFAULT_HEADER "https://gz.example/r%d.git,p%d,main,,,\n", k, k);
+        struct th_resp r = th_post_csv(B(), "/api/v1/events", csv, NULL);
+
+        assert_true(r.status == 201 || r.status == 200);
+        th_resp_release(&r);
+        free(csv);
+    }
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        plain = th_get(B(), paths[i], NULL);
+        packed = th_get(B(), paths[i], gz);
+        want_status(&plain, 200, paths[i]);
+        want_status(&packed, 200, paths[i]);
+        assert_true(plain.len >= 1024);
+        want_header(&packed, "Content-Encoding", "gzip");
+        want_header(&packed, "Vary", "Accept-Encoding");
+        assert_true(packed.len < plain.len);
+        inflated = gunzip_bytes(packed.body, packed.len, &n);
+        if (n != plain.len || memcmp(inflated, plain.body, n) != 0)
+            fail_msg("%s: gzip body does not inflate to the plain one", paths[i]);
+        free(inflated);
+        ce = th_resp_header(&plain, "Content-Encoding");
+        assert_null(ce);
+        th_resp_release(&plain);
+        th_resp_release(&packed);
+        packed = th_get(B(), paths[i], no_gz);
+        ce = th_resp_header(&packed, "Content-Encoding");
+        assert_null(ce);
+        th_resp_release(&packed);
+    }
+    packed = th_get(B(), "/healthz", gz); /* small: plain */
+    ce = th_resp_header(&packed, "Content-Encoding");
+    assert_null(ce);
+    th_resp_release(&packed);
+}
+
+/*
  * A second server on a taken address stops at once, before it starts any
  * PostgreSQL, with one line naming INGESTD_LISTEN.
  */
@@ -2419,6 +2474,7 @@ main(void)
         cmocka_unit_test(test_worked_example),
         cmocka_unit_test(test_operations),
         cmocka_unit_test(test_port_taken),
+        cmocka_unit_test(test_json_gzip),
         cmocka_unit_test(test_request_id),
         cmocka_unit_test(test_event_create_and_get),
         cmocka_unit_test(test_event_duplicates),
