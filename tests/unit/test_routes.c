@@ -5,10 +5,10 @@
  * pairs, in both directions. The document is read by a small line-based
  * reader that knows only the shape openapi.yaml is written in: under the
  * top-level `paths:` key, path keys are indented by 2 spaces and their
- * method keys by 4. `head` is skipped (every GET route answers HEAD; the
- * document names it only where the specification does, and it must sit on a
- * path with a GET route), and so are the path-level keys `parameters`,
- * `summary`, `description` and `servers`. Any other key at that level stops
+ * method keys by 4. `head` is read apart: every GET route answers HEAD, so
+ * the document must describe HEAD on exactly the paths with a GET route. The
+ * path-level keys `parameters`, `summary`, `description` and `servers` are
+ * skipped. Any other key at that level stops
  * the reader, so a construct it does not understand is noticed, not ignored.
  *
  * The document read is OPENAPI_PATH (set by CMake); the environment variable
@@ -367,6 +367,21 @@ test_openapi_matches_routes(void **state)
         if (!routes_have("GET", sp->heads[i])) {
             print_error("%s describes HEAD %s, but only GET routes answer HEAD\n", path,
                         sp->heads[i]);
+            bad_heads++;
+        }
+    }
+    /* every GET route answers HEAD, so the document describes HEAD there too */
+    for (i = 0; i < app_routes_count; i++) {
+        size_t k;
+
+        if (strcmp(app_routes[i].method, "GET") != 0)
+            continue;
+        for (k = 0; k < sp->nheads; k++)
+            if (strcmp(sp->heads[k], app_routes[i].pattern) == 0)
+                break;
+        if (k == sp->nheads) {
+            print_error("%s does not describe HEAD %s (served as GET is)\n", path,
+                        app_routes[i].pattern);
             bad_heads++;
         }
     }
