@@ -26,6 +26,7 @@
 #include <uuid/uuid.h>
 
 #include "core/clock.h"
+#include "server/auth.h"
 #include "server/body.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -308,6 +309,39 @@ start_body(struct exchange *ex)
     }
 }
 
+/*
+ * The route's scope against the Authorization header (auth off: every route
+ * is open). 401 with WWW-Authenticate without a known token, 403 naming the
+ * scope when the token's is lower; the answer is latched.
+ */
+static int
+authorized(struct exchange *ex)
+{
+    int need = auth_scope_parse(ex->route->scope);
+    char detail[128];
+    enum err rc;
+
+    if (need <= AUTH_OPEN || !ex->srv->app->auth)
+        return 1;
+    rc = auth_keeper_check(ex->srv->app->auth, request_header(&ex->req, "Authorization"),
+                           (enum auth_scope)need);
+    if (rc == ERR_OK)
+        return 1;
+    if (rc == ERR_FORBIDDEN) {
+        snprintf(detail, sizeof(detail), "this token lacks the scope \"%s\" this route needs",
+                 auth_scope_name((enum auth_scope)need));
+        response_problem(&ex->res, &ex->req, 403, detail, NULL);
+    } else {
+        response_problem(&ex->res, &ex->req, 401,
+                         "a token is required: Authorization: Bearer <token> (or Basic with the "
+                         "token as password)",
+                         NULL);
+        response_header(&ex->res, "WWW-Authenticate", "Bearer realm=\"ingestd\"");
+    }
+    ex->latched = 1;
+    return 0;
+}
+
 static void
 first_call(struct exchange *ex)
 {
@@ -332,7 +366,8 @@ first_call(struct exchange *ex)
         return;
     }
     ex->req.route = ex->route;
-    /* auth checks go here */
+    if (!authorized(ex))
+        return;
     if (ex->route->flags & (ROUTE_BODY_CSV | ROUTE_BODY_JSON))
         start_body(ex);
 }
@@ -404,7 +439,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             response_problem(&ex->res, &ex->req, 400, "HTTP/1.1 requests need a Host header", NULL);
             ex->latched = 1;
         }
-        if (ex->latched && ex->res.status == 413 && body_expected(ex))
+        if (ex->latched &&
+            (ex->res.status == 413 || ex->res.status == 401 || ex->res.status == 403) &&
+            body_expected(ex))
             return queue(ex); /* do not read a body we will not take */
         ex->state = EX_BODY;
         return MHD_YES;
