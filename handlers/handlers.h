@@ -16,6 +16,9 @@ void handle_healthz_get(struct request *req, struct response *res);
 void handle_readyz_get(struct request *req, struct response *res);
 void handle_openapi_get(struct request *req, struct response *res);
 
+/* metrics.c */
+void handle_metrics_get(struct request *req, struct response *res);
+
 /* events.c */
 void handle_events_post(struct request *req, struct response *res);
 void handle_events_list(struct request *req, struct response *res);

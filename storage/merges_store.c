@@ -275,8 +275,8 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
     struct merge_counts c;
     json_t *added_cols = NULL;
     PGresult *res = NULL;
-    long long t0 = clock_mono_ms();
-    long long t1;
+    long long t0 = clock_mono_ms(); /* duration */
+    long long wall0 = clock_real_ms(); /* timestamps */
     char started[32];
     char finished[32];
     char id[37];
@@ -287,7 +287,7 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
     memset(&c, 0, sizeof(c));
     uuid_generate(u);
     uuid_unparse_lower(u, id);
-    log_timestamp(started, t0);
+    log_timestamp(started, wall0);
 
     rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
     if (!rc)
@@ -314,9 +314,9 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
         if (rc)
             goto out;
     }
-    t1 = clock_mono_ms();
-    log_timestamp(finished, t1);
-    *merge = merge_json(id, "succeeded", dry_run, &c, added_cols, started, finished, t1 - t0);
+    log_timestamp(finished, clock_real_ms());
+    *merge = merge_json(id, "succeeded", dry_run, &c, added_cols, started, finished,
+                        clock_mono_ms() - t0);
     added_cols = NULL;
     if (dry_run) {
         db_rollback(db);

@@ -233,6 +233,21 @@ upload(const char *base, const char *csv, const char *const *headers, long statu
     return e;
 }
 
+/* Fail unless the RFC 3339 timestamp ts is within an hour of the wall clock. */
+static void
+want_recent(const char *ts)
+{
+    struct tm tm;
+    time_t t;
+
+    memset(&tm, 0, sizeof(tm));
+    if (!strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
+        fail_msg("not a timestamp: %s", ts);
+    t = timegm(&tm);
+    if (t < time(NULL) - 3600 || t > time(NULL) + 3600)
+        fail_msg("timestamp %s is not the wall clock's", ts);
+}
+
 /* Fail unless `m` has the shape of a merge object whose counts add up. */
 static void
 check_merge(json_t *m)
@@ -247,6 +262,8 @@ check_merge(json_t *m)
     assert_true(th_is_ts(th_jstr(m, "started_at")));
     assert_true(th_is_ts(th_jstr(m, "finished_at")));
     assert_true(strcmp(th_jstr(m, "started_at"), th_jstr(m, "finished_at")) <= 0);
+    want_recent(th_jstr(m, "started_at"));
+    want_recent(th_jstr(m, "finished_at"));
     assert_true(th_jint(m, "duration_ms") >= 0);
     assert_true(th_jint(m, "events") >= 0);
     assert_true(th_jint(m, "generation") >= 0);
