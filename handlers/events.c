@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
+#include "core/metrics.h"
 #include "handlers/app.h"
 #include "storage/events_store.h"
 #include "handlers/params.h"
@@ -37,11 +39,9 @@ sha256_hex(const char *data, size_t len, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    unsigned int i;
 
     EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    hex_encode(out, md, n);
 }
 
 static void
@@ -53,8 +53,28 @@ respond_event(struct response *res, json_t *event, int created)
     response_json(res, created ? 201 : 200, event);
 }
 
+static void events_post(struct request *req, struct response *res);
+
+/* POST /api/v1/events, counted in ingestd_events_total{outcome}. */
 void
 handle_events_post(struct request *req, struct response *res)
+{
+    const char *outcome[1];
+
+    events_post(req, res);
+    if (res->status == 201)
+        outcome[0] = "created";
+    else if (res->status == 200)
+        outcome[0] = "duplicate";
+    else if (res->status < 500)
+        outcome[0] = "rejected";
+    else
+        outcome[0] = "failed";
+    metrics_add(req->app->metrics, M_EVENTS_TOTAL, outcome, 1);
+}
+
+static void
+events_post(struct request *req, struct response *res)
 {
     const char *key = request_header(req, "Idempotency-Key");
     const char *source = request_header(req, "X-Event-Source");

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "core/metrics.h"
+#include "handlers/app.h"
 #include "storage/merges_store.h"
 #include "handlers/params.h"
 
@@ -54,8 +56,20 @@ handle_merges_post(struct request *req, struct response *res)
     enum err rc;
 
     rc = parse_options(req, &dry_run, errbuf, sizeof(errbuf));
-    if (!rc)
-        rc = merges_store_run(req->db, dry_run, &merge, errbuf, sizeof(errbuf));
+    if (rc) {
+        response_error(res, req, rc, errbuf);
+        return;
+    }
+    rc = merges_store_run(req->db, dry_run, &merge, errbuf, sizeof(errbuf));
+    if (!dry_run) {
+        const char *status[] = {rc ? "failed" : "succeeded"};
+
+        metrics_add(req->app->metrics, M_MERGES_TOTAL, status, 1);
+        if (!rc)
+            metrics_observe(req->app->metrics, M_MERGE_DURATION, NULL,
+                            (double)json_integer_value(json_object_get(merge, "duration_ms")) /
+                                1000.0);
+    }
     if (rc) {
         response_error(res, req, rc, errbuf);
         return;

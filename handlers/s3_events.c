@@ -3,6 +3,8 @@
  */
 #include "handlers/handlers.h"
 
+#include "core/metrics.h"
+#include "handlers/app.h"
 #include "storage/s3_store.h"
 #include "codec/s3_event_decoder.h"
 
@@ -29,6 +31,14 @@ handle_s3_events_post(struct request *req, struct response *res)
         response_error(res, req, rc, errbuf);
         s3_batch_release(&batch);
         return;
+    }
+    {
+        struct metrics *m = req->app->metrics;
+        const char *ingested[] = {"ingested"}, *dups[] = {"duplicate"}, *ignored[] = {"ignored"};
+
+        metrics_add(m, M_S3_RECORDS, ingested, (double)r.ingested);
+        metrics_add(m, M_S3_RECORDS, dups, (double)r.duplicates);
+        metrics_add(m, M_S3_RECORDS, ignored, (double)batch.ignored);
     }
     response_json(res, 200,
                   json_pack("{s:I,s:I,s:I,s:I}", "records",

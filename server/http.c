@@ -30,6 +30,7 @@
 #include "server/body.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "handlers/request.h"
 #include "server/router.h"
 
@@ -482,6 +483,38 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     return MHD_YES;
 }
 
+/* Method as a bounded label: the methods routes use, else "other". */
+static const char *
+method_label(const char *method)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    size_t i;
+
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(method, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
+/* ingestd_http_requests_total and the duration histogram, labelled by route pattern. */
+static void
+count_request(const struct exchange *ex)
+{
+    struct metrics *m = ex->srv->app->metrics;
+    const char *route = ex->route ? ex->route->pattern : "unmatched";
+    char status[8];
+    const char *labels[3];
+
+    if (!m)
+        return;
+    snprintf(status, sizeof(status), "%d", ex->res.status);
+    labels[0] = method_label(ex->method);
+    labels[1] = route;
+    labels[2] = status;
+    metrics_add(m, M_HTTP_REQUESTS, labels, 1);
+    metrics_observe(m, M_HTTP_DURATION, &route, (double)(clock_mono_ms() - ex->start_ms) / 1000.0);
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
@@ -492,6 +525,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!ex)
         return;
+    count_request(ex);
     log_json(LOG_INFO, "request",
              json_pack("{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:b}", "request_id", ex->request_id, "method",
                        ex->method, "path", ex->path, "status", ex->res.status, "duration_ms",
