@@ -80,6 +80,11 @@ s3rver_install() {
   (cd tests/s3rver && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 }
 
+deploy_tools_install() {
+  log "Kubernetes schemas (npm) for the manifest check"
+  (cd tests/deploy && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 lint_openapi() {
   log "openapi lint"
   (cd openapi && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npx --no-install redocly lint openapi.yaml)
@@ -104,6 +109,7 @@ test)
   check_format
   lint_openapi
   s3rver_install
+  deploy_tools_install
   build build
   run_tests build
   log "sanitizers: ASan + UBSan"
