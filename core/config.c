@@ -1,11 +1,13 @@
 /*
  * config.c - configuration from the environment
  *
- * The only file of the service that calls getenv(). Every setting has a
- * default; a value that is there but unusable fails config_load() with one
- * line naming the variable, so that a bad deployment stops at start instead
- * of failing requests later. Not thread-safe (getenv): call it from main
- * before any thread starts.
+ * The one place where settings are read from the environment (the other
+ * getenv() calls are storage/embedded_pg.c's PATH and INGESTD_PG_BINDIR, to
+ * find PostgreSQL's programs). Every setting has a default; a value that is
+ * there but unusable fails config_load() with one line naming the variable,
+ * so that a bad deployment stops at start instead of failing requests
+ * later. Not thread-safe (getenv): call it from main before any thread
+ * starts.
  */
 #include "core/config.h"
 

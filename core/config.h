@@ -3,8 +3,8 @@
  *
  * config_load() reads every variable once at start; a bad value fails with
  * one line naming the variable. The struct is immutable afterwards and
- * shared read-only by all threads. config.c is the one place of the service
- * that reads the environment: other modules take their settings from here.
+ * shared read-only by all threads. Modules take their settings from here,
+ * not from getenv().
  */
 #ifndef INGESTD_CONFIG_H
 #define INGESTD_CONFIG_H
