@@ -1,20 +1,38 @@
 /*
  * s3_client.h - a small S3 client on libcurl (SigV4, path-style endpoints)
  *
- * Credentials and endpoint come from the standard variables: AWS_REGION
- * (default us-east-1), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
- * AWS_SESSION_TOKEN (sent as x-amz-security-token), AWS_ENDPOINT_URL (when
- * set: path-style URLs http(s)://endpoint/bucket/key; else virtual-hosted
- * https://bucket.s3.REGION.amazonaws.com/key). Requests are signed with
- * AWS Signature Version 4 (payload UNSIGNED-PAYLOAD for GET, with the
+ * Settings come from struct s3_client_config, which the server fills from
+ * its configuration (core/config.h, the AWS_* variables) with
+ * s3_client_config_from(): region (default us-east-1), access key id and
+ * secret (both or no signing: anonymous), session token (sent as
+ * x-amz-security-token), endpoint URL (when set: path-style URLs
+ * http(s)://endpoint/bucket/key; else virtual-hosted
+ * https://bucket.s3.REGION.amazonaws.com/key). Requests are signed with AWS
+ * Signature Version 4 (payload UNSIGNED-PAYLOAD for GET, with the
  * x-amz-content-sha256 header always sent).
  *
- * GETs stream the body into a callback; 5xx answers, timeouts and
- * connection failures are retried with exponential backoff (bounded count
- * and total time) as long as no body byte was delivered yet; 4xx are final.
+ * GETs stream the body into a callback; 5xx, 408 and 429 answers, timeouts
+ * and connection failures are retried with exponential backoff (bounded
+ * count and total time) as long as no body byte was delivered yet; other
+ * answers are final.
+ *
+ * Errors are enum err values; the message (errbuf) starts with "s3 ", names
+ * the request ("s3 GET bucket/key: 404 NoSuchKey") and says what happened,
+ * except a sink's own message, which is passed through as is:
+ *
+ *   ERR_NOT_FOUND     404 (no such key or bucket)
+ *   ERR_BAD_INPUT     another 4xx (403 access denied, 400...), or a bucket
+ *                     or key the client refuses before sending anything
+ *   ERR_UNAVAILABLE   S3 cannot be reached, keeps answering 5xx/408/429, or
+ *                     the transfer broke (timeouts, resets)
+ *   ERR_UPSTREAM      an answer S3 does not give: a 1xx/3xx status or a
+ *                     garbled HTTP reply
+ *   ERR_INTERNAL      the request could not be made (bad endpoint URL,
+ *                     signing failed, no client)
+ *   sink's error      the sink stopped the transfer
  *
  * A struct s3_client is used by one thread at a time (it owns a CURL
- * handle); make one per worker.
+ * handle); make one per thread.
  */
 #ifndef INGESTD_S3_CLIENT_H
 #define INGESTD_S3_CLIENT_H
@@ -23,6 +41,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/err.h"
 
 struct s3_client_config {
@@ -36,7 +55,13 @@ struct s3_client_config {
     long low_speed_timeout_s;  /* abort when < 1 byte/s for this long; default 30 */
 };
 
-/* Fill cfg from the environment (pointers borrowed from getenv). */
+/* Fill cfg from the S3 settings of the configuration (pointers borrowed from s3). */
+void s3_client_config_from(struct s3_client_config *cfg, const struct config_s3 *s3);
+/*
+ * Fill cfg from the AWS_* variables read by config_s3_load(), unchecked
+ * (pointers borrowed from the environment): for tests and tools; the server
+ * uses s3_client_config_from() on the configuration it loaded once.
+ */
 void s3_client_config_from_env(struct s3_client_config *cfg);
 
 struct s3_client;
@@ -45,16 +70,15 @@ struct s3_client *s3_client_new(const struct s3_client_config *cfg);
 void s3_client_free(struct s3_client *c); /* NULL-safe */
 
 /*
- * GET bucket/key, streaming the body to sink. ERR_NOT_FOUND for 404 (no such
- * key/bucket), ERR_UNAVAILABLE when S3 cannot be reached or keeps failing
- * (errbuf says why, e.g. "s3 GET bucket/key: connection refused"), ERR_BAD_INPUT
- * for other 4xx (403 access denied...). *http_status (if not NULL) gets the
+ * GET bucket/key, streaming the body of a 2xx answer to sink; errors as in
+ * the table above (e.g. ERR_UNAVAILABLE with "s3 GET bucket/key: connection
+ * refused (host) after 5 attempts"). *http_status (if not NULL) gets the
  * last status (0 without an answer).
  */
 enum err s3_client_get(struct s3_client *c, const char *bucket, const char *key, byte_sink_fn sink,
                        void *ctx, long *http_status, char *errbuf, size_t errlen);
 
-/* PUT bucket/key with a body in memory (used for exports and tests). */
+/* PUT bucket/key with a body in memory (used for exports and tests); errors as for GET. */
 enum err s3_client_put(struct s3_client *c, const char *bucket, const char *key, const void *body,
                        size_t len, const char *content_type, char *errbuf, size_t errlen);
 

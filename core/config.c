@@ -1,13 +1,23 @@
 /*
  * config.c - configuration from the environment
+ *
+ * The one place where settings are read from the environment (the other
+ * getenv() calls are storage/embedded_pg.c's PATH and INGESTD_PG_BINDIR, to
+ * find PostgreSQL's programs). Every setting has a default; a value that is
+ * there but unusable fails config_load() with one line naming the variable,
+ * so that a bad deployment stops at start instead of failing requests
+ * later. Not thread-safe (getenv): call it from main before any thread
+ * starts.
  */
 #include "core/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -89,72 +99,230 @@ bad:
                    "INGESTD_LISTEN: expected address:port such as 127.0.0.1:8080, got \"%s\"", v);
 }
 
+/* ---- S3 (the AWS_* variables) ---- */
+
+static const char *
+env_str(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : NULL;
+}
+
+/* 1 when s is printable ASCII without spaces and without any character of banned. */
+static int
+printable_without(const char *s, const char *banned)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7F || strchr(banned, *s))
+            return 0;
+    return 1;
+}
+
+/* http(s)://host[:port][/path], host a name, an IPv4 address or [IPv6]. */
+static int
+endpoint_valid(const char *v)
+{
+    const char *p = v;
+    const char *host;
+    char *end = NULL;
+    long port;
+
+    if (strncasecmp(p, "http://", 7) == 0)
+        p += 7;
+    else if (strncasecmp(p, "https://", 8) == 0)
+        p += 8;
+    else
+        return 0;
+    host = p;
+    if (*p == '[') {
+        p = strchr(p, ']');
+        if (!p || p - host < 3)
+            return 0;
+        p++;
+    } else {
+        p += strcspn(p, ":/");
+        if (p == host)
+            return 0;
+    }
+    if (*p == ':') {
+        errno = 0;
+        port = strtol(p + 1, &end, 10);
+        if (errno || end == p + 1 || port < 1 || port > 65535 || (*end && *end != '/'))
+            return 0;
+        p = end;
+    }
+    return *p == '\0' || *p == '/';
+}
+
+/* Values that would break a request line or the SigV4 credential scope. */
+static enum err
+check_s3_strings(const struct config_s3 *s3, const char *region_var, char *errbuf, size_t errlen)
+{
+    const char *p;
+
+    for (p = s3->region; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+            return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                           "%s: must be letters, digits, '-', '_' or '.', such as us-east-1",
+                           region_var);
+    if (s3->access_key_id && !printable_without(s3->access_key_id, "/,"))
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "AWS_ACCESS_KEY_ID: must be printable ASCII without spaces, '/' or ','");
+    if (s3->session_token && !printable_without(s3->session_token, ""))
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "AWS_SESSION_TOKEN: must be printable ASCII without spaces");
+    if (s3->endpoint_url && !printable_without(s3->endpoint_url, "?#@\\"))
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "AWS_ENDPOINT_URL: expected http(s)://host[:port][/path] without spaces, "
+                       "control characters, '?', '#' or '@'");
+    if (s3->endpoint_url && !endpoint_valid(s3->endpoint_url))
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "AWS_ENDPOINT_URL: expected http(s)://host[:port][/path] such as "
+                       "http://127.0.0.1:9000, got \"%.120s\"",
+                       s3->endpoint_url);
+    return ERR_OK;
+}
+
+/* Signed requests need the key and the secret; a session token goes with them. */
+static enum err
+check_s3_credentials(const struct config_s3 *s3, char *errbuf, size_t errlen)
+{
+    if (s3->access_key_id && !s3->secret_access_key)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "AWS_ACCESS_KEY_ID: set without AWS_SECRET_ACCESS_KEY (set both, or "
+                       "neither for anonymous access)");
+    if (s3->secret_access_key && !s3->access_key_id)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "AWS_SECRET_ACCESS_KEY: set without AWS_ACCESS_KEY_ID (set both, or "
+                       "neither for anonymous access)");
+    if (s3->session_token && !s3->access_key_id)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "AWS_SESSION_TOKEN: set without AWS_ACCESS_KEY_ID and "
+                       "AWS_SECRET_ACCESS_KEY");
+    return ERR_OK;
+}
+
 enum err
-config_load(struct config *cfg, char *errbuf, size_t errlen)
+config_s3_load(struct config_s3 *s3, char *errbuf, size_t errlen)
+{
+    const char *region_var = "AWS_REGION";
+    enum err rc;
+
+    memset(s3, 0, sizeof(*s3));
+    s3->region = env_str(region_var);
+    if (!s3->region) {
+        region_var = "AWS_DEFAULT_REGION";
+        s3->region = env_str(region_var);
+    }
+    if (!s3->region)
+        s3->region = CONFIG_S3_DEFAULT_REGION;
+    s3->access_key_id = env_str("AWS_ACCESS_KEY_ID");
+    s3->secret_access_key = env_str("AWS_SECRET_ACCESS_KEY");
+    s3->session_token = env_str("AWS_SESSION_TOKEN");
+    s3->endpoint_url = env_str("AWS_ENDPOINT_URL");
+    rc = check_s3_strings(s3, region_var, errbuf, errlen);
+    if (!rc)
+        rc = check_s3_credentials(s3, errbuf, errlen);
+    return rc;
+}
+
+/* Where to listen and keep data, and the HTTP server's threads and timeouts. */
+static enum err
+load_server(struct config *cfg, char *errbuf, size_t errlen)
 {
     const char *v;
     long n;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     enum err rc;
 
-    memset(cfg, 0, sizeof(*cfg));
-    if (cores < 1)
-        cores = 1;
-
     v = getenv("DATABASE_URL");
     if (v && *v)
         cfg->database_url = xstrdup(v);
-
     v = getenv("INGESTD_LISTEN");
     rc = parse_listen(cfg, v && *v ? v : "127.0.0.1:8080", errbuf, errlen);
     if (rc)
-        goto out;
-
+        return rc;
     v = getenv("INGESTD_DATA_DIR");
     cfg->data_dir = xstrdup(v && *v ? v : "./var");
-
-    rc = env_int("INGESTD_HTTP_THREADS", cores, 1, 256, &n, errbuf, errlen);
+    rc = env_int("INGESTD_HTTP_THREADS", cores < 1 ? 1 : cores, 1, 256, &n, errbuf, errlen);
     if (rc)
-        goto out;
+        return rc;
     cfg->http_threads = (int)n;
     rc = env_int("INGESTD_DB_POOL", 4, 1, 256, &n, errbuf, errlen);
     if (rc)
-        goto out;
+        return rc;
     cfg->db_pool = (int)n;
-    rc = env_size("INGESTD_MAX_BODY_BYTES", (size_t)64 << 20, 1024, (size_t)1 << 34,
-                  &cfg->max_body_bytes, errbuf, errlen);
-    if (rc)
-        goto out;
-    rc = env_size("INGESTD_MAX_COLUMNS", 1000, 2, 100000, &cfg->max_columns, errbuf, errlen);
-    if (rc)
-        goto out;
-    rc = env_size("INGESTD_MAX_FIELD_BYTES", 65536, 16, (size_t)1 << 30, &cfg->max_field_bytes,
-                  errbuf, errlen);
-    if (rc)
-        goto out;
-    rc = env_size("INGESTD_MAX_ROWS", 1000000, 1, (size_t)1 << 40, &cfg->max_rows, errbuf, errlen);
-    if (rc)
-        goto out;
-    rc = env_int("INGESTD_MERGE_INTERVAL", 0, 0, 86400 * 7, &n, errbuf, errlen);
-    if (rc)
-        goto out;
-    cfg->merge_interval_s = (int)n;
-    rc = env_int("INGESTD_INVENTORY_STREAMS", 2, 1, 16, &n, errbuf, errlen);
-    if (rc)
-        goto out;
-    cfg->inventory_streams = (int)n;
-    rc = env_int("INGESTD_INVENTORY_MERGE_BELOW", 10000, 0, 1000000000, &n, errbuf, errlen);
-    if (rc)
-        goto out;
-    cfg->inventory_merge_below = (long long)n;
     rc = env_int("INGESTD_REQUEST_TIMEOUT", 60, 1, 3600, &n, errbuf, errlen);
     if (rc)
-        goto out;
+        return rc;
     cfg->request_timeout_s = (int)n;
     rc = env_int("INGESTD_SHUTDOWN_GRACE", 20, 0, 3600, &n, errbuf, errlen);
     if (rc)
-        goto out;
+        return rc;
     cfg->shutdown_grace_s = (int)n;
+    return ERR_OK;
+}
+
+/* The caps on what a client may send. */
+static enum err
+load_limits(struct config *cfg, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    rc = env_size("INGESTD_MAX_BODY_BYTES", (size_t)64 << 20, 1024, (size_t)1 << 34,
+                  &cfg->max_body_bytes, errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = env_size("INGESTD_MAX_COLUMNS", 1000, 2, 100000, &cfg->max_columns, errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = env_size("INGESTD_MAX_FIELD_BYTES", 65536, 16, (size_t)1 << 30, &cfg->max_field_bytes,
+                  errbuf, errlen);
+    if (rc)
+        return rc;
+    return env_size("INGESTD_MAX_ROWS", 1000000, 1, (size_t)1 << 40, &cfg->max_rows, errbuf,
+                    errlen);
+}
+
+/* Automatic merges and inventory jobs. */
+static enum err
+load_jobs(struct config *cfg, char *errbuf, size_t errlen)
+{
+    long n;
+    enum err rc;
+
+    rc = env_int("INGESTD_MERGE_INTERVAL", 0, 0, 86400 * 7, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->merge_interval_s = (int)n;
+    rc = env_int("INGESTD_INVENTORY_STREAMS", 2, 1, 16, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->inventory_streams = (int)n;
+    rc = env_int("INGESTD_INVENTORY_MERGE_BELOW", 10000, 0, 1000000000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->inventory_merge_below = (long long)n;
+    return ERR_OK;
+}
+
+enum err
+config_load(struct config *cfg, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    rc = load_server(cfg, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = load_limits(cfg, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = load_jobs(cfg, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = config_s3_load(&cfg->s3, errbuf, errlen);
 out:
     if (rc)
         config_release(cfg);

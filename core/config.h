@@ -3,7 +3,8 @@
  *
  * config_load() reads every variable once at start; a bad value fails with
  * one line naming the variable. The struct is immutable afterwards and
- * shared read-only by all threads.
+ * shared read-only by all threads. Modules take their settings from here,
+ * not from getenv().
  */
 #ifndef INGESTD_CONFIG_H
 #define INGESTD_CONFIG_H
@@ -11,6 +12,22 @@
 #include <stddef.h>
 
 #include "core/err.h"
+
+#define CONFIG_S3_DEFAULT_REGION "us-east-1"
+
+/*
+ * The S3 client's settings, from the standard AWS_* variables. The strings
+ * are borrowed from the environment (getenv), which ingestd does not change;
+ * a variable unset or empty gives NULL.
+ */
+struct config_s3 {
+    const char *region;            /* AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1 */
+    const char *access_key_id;     /* AWS_ACCESS_KEY_ID; NULL: anonymous requests */
+    const char *secret_access_key; /* AWS_SECRET_ACCESS_KEY: set exactly when the key is */
+    const char *session_token;     /* AWS_SESSION_TOKEN: sent as x-amz-security-token */
+    const char *endpoint_url;      /* AWS_ENDPOINT_URL, http(s)://host[:port][/path], path-style
+                                      requests; NULL: AWS itself */
+};
 
 struct config {
     char *database_url; /* NULL = embedded PostgreSQL under data_dir */
@@ -28,10 +45,18 @@ struct config {
     long long inventory_merge_below; /* a file's fewer new records join partition 0 */
     int request_timeout_s;           /* idle HTTP connection timeout */
     int shutdown_grace_s;            /* time in-flight requests get on SIGTERM */
+    struct config_s3 s3;             /* S3 for inventory jobs */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */
 enum err config_load(struct config *cfg, char *errbuf, size_t errlen);
 void config_release(struct config *cfg);
+
+/*
+ * The AWS_* variables alone (config_load() reads them too): fills s3, then
+ * checks it; on a bad value errbuf holds "NAME: reason" and s3 stays filled
+ * with what was read. The secret never appears in a message.
+ */
+enum err config_s3_load(struct config_s3 *s3, char *errbuf, size_t errlen);
 
 #endif

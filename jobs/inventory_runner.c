@@ -9,42 +9,88 @@
  * manifest's is rolled back and fails the job. When every file is staged,
  * the catalog changes in one transaction. Memory stays bounded: nothing
  * holds a whole file.
+ *
+ * Threads (jobs/thread.h): the runner thread claims jobs and sleeps
+ * RUNNER_POLL_MS between polls unless woken; for a job's data files it
+ * starts up to `streams` stream threads and joins them before going on.
+ * Each thread owns its database connection and S3 client. On stop, stream
+ * threads finish their current file and take no other; the job stays
+ * running, resumable.
+ *
+ * A failed job's outcome is decided on enum err values, not on messages:
+ * s3_fetch() turns every failure of S3 itself into ERR_UPSTREAM (502 for
+ * ?wait=true), and anything else - manifest, checksums, data, database -
+ * fails the job as ERR_UNPROCESSABLE (422).
  */
 #include "jobs/inventory_runner.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include "core/buf.h"
+#include "clients/s3_client.h"
 #include "codec/gzip_decoder.h"
+#include "codec/inventory_decoder.h"
+#include "core/buf.h"
 #include "core/clock.h"
+#include "core/hex.h"
 #include "core/log.h"
+#include "jobs/thread.h"
 #include "storage/db.h"
 #include "storage/inventory_store.h"
-#include "clients/s3_client.h"
-#include "codec/inventory_decoder.h"
 
 #define MANIFEST_MAX_BYTES (16u << 20)
+#define RUNNER_POLL_MS 2000L
+#define STREAMS_MAX 16
+#define MD5_LEN 16
+#define MD5_HEX_LEN 32
 
 struct inventory_runner {
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stopping;
-    int woken;
+    struct thread *thread;
+    struct s3_client_config s3; /* strings borrowed from the caller */
     int streams;
     long long merge_below;
     char *conninfo;
 };
 
-/* ---- fetching small objects (manifests, checksums) ---- */
+/* ---- fetching from S3 ---- */
+
+/* Between the S3 client and a consumer: remembers whether a failure was the consumer's. */
+struct tap {
+    byte_sink_fn sink;
+    void *ctx;
+    int failed;
+};
+
+static enum err
+tap_feed(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
+{
+    struct tap *t = ctx;
+    enum err rc = t->sink(t->ctx, data, len, errbuf, errlen);
+
+    t->failed = rc != ERR_OK;
+    return rc;
+}
+
+/*
+ * GET bucket/key into sink. Every failure of S3 itself (no answer, an error
+ * answer, no such object: any enum err of s3_client.h) comes back as
+ * ERR_UPSTREAM with the client's "s3 GET bucket/key: ..." message; a sink's
+ * error comes back as it is.
+ */
+static enum err
+s3_fetch(struct s3_client *s3, const char *bucket, const char *key, byte_sink_fn sink, void *ctx,
+         char *errbuf, size_t errlen)
+{
+    struct tap tap = {sink, ctx, 0};
+    enum err rc = s3_client_get(s3, bucket, key, tap_feed, &tap, NULL, errbuf, errlen);
+
+    return rc && !tap.failed ? ERR_UPSTREAM : rc;
+}
 
 static enum err
 sink_small(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
@@ -57,24 +103,45 @@ sink_small(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/* A small object (manifest, checksum) into out, which the caller releases. */
 static enum err
 fetch_small(struct s3_client *s3, const char *bucket, const char *key, struct buf *out,
             char *errbuf, size_t errlen)
 {
     buf_init(out, MANIFEST_MAX_BYTES);
-    return s3_client_get(s3, bucket, key, sink_small, out, NULL, errbuf, errlen);
+    return s3_fetch(s3, bucket, key, sink_small, out, errbuf, errlen);
+}
+
+/* Lower-case hex of the MD5 that ctx has computed; "" when libcrypto fails. */
+static void
+md5_final_hex(EVP_MD_CTX *ctx, char out[MD5_HEX_LEN + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    if (!EVP_DigestFinal_ex(ctx, md, &n) || n != MD5_LEN)
+        n = 0; /* "": a mismatch with any expected value */
+    hex_encode(out, md, n);
+}
+
+static EVP_MD_CTX *
+md5_new(void)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL))
+        abort();
+    return ctx;
 }
 
 static void
-md5_hex(const void *data, size_t len, char out[33])
+md5_hex(const void *data, size_t len, char out[MD5_HEX_LEN + 1])
 {
-    unsigned char md[16];
-    unsigned int n = 0;
-    unsigned int i;
+    EVP_MD_CTX *ctx = md5_new();
 
-    EVP_Digest(data, len, md, &n, EVP_md5(), NULL);
-    for (i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    EVP_DigestUpdate(ctx, data, len);
+    md5_final_hex(ctx, out);
+    EVP_MD_CTX_free(ctx);
 }
 
 /* The manifest JSON of a job submitted as bucket/key (manifest.json or .checksum). */
@@ -85,31 +152,28 @@ fetch_manifest(struct s3_client *s3, const char *bucket, const char *key, struct
     size_t n = strlen(key);
     struct buf sum;
     struct buf sibling;
-    char hex[33];
-    const char *dot;
+    char hex[MD5_HEX_LEN + 1];
     enum err rc;
 
     if (n < 9 || strcmp(key + n - 9, ".checksum") != 0)
         return fetch_small(s3, bucket, key, json, errbuf, errlen);
-    rc = fetch_small(s3, bucket, key, &sum, errbuf, errlen);
-    if (rc) {
-        buf_release(&sum);
-        return rc;
-    }
     buf_init(&sibling, 0);
-    dot = strrchr(key, '.');
-    buf_append(&sibling, key, (size_t)(dot - key));
+    rc = fetch_small(s3, bucket, key, &sum, errbuf, errlen);
+    if (rc)
+        goto out;
+    buf_append(&sibling, key, n - 9);
     buf_append_str(&sibling, ".json");
     rc = fetch_small(s3, bucket, sibling.data, json, errbuf, errlen);
-    if (!rc) {
-        while (sum.len && isspace((unsigned char)sum.data[sum.len - 1]))
-            sum.data[--sum.len] = '\0';
-        md5_hex(json->data ? json->data : "", json->len, hex);
-        if (!sum.data || strcasecmp(sum.data, hex) != 0)
-            rc = err_set(ERR_UNPROCESSABLE, errbuf, errlen,
-                         "manifest checksum mismatch: %s has %s, %s hashes to %s", key,
-                         sum.data ? sum.data : "", sibling.data, hex);
-    }
+    if (rc)
+        goto out;
+    while (sum.len && isspace((unsigned char)sum.data[sum.len - 1]))
+        sum.data[--sum.len] = '\0';
+    md5_hex(json->data ? json->data : "", json->len, hex);
+    if (!sum.data || strcasecmp(sum.data, hex) != 0)
+        rc = err_set(ERR_UNPROCESSABLE, errbuf, errlen,
+                     "manifest checksum mismatch: %s has %s, %s hashes to %s", key,
+                     sum.data ? sum.data : "", sibling.data, hex);
+out:
     buf_release(&sum);
     buf_release(&sibling);
     return rc;
@@ -153,6 +217,27 @@ on_stored_bytes(void *ctx, const char *data, size_t len, char *errbuf, size_t er
     return inventory_csv_feed(p->csv, data, len, errbuf, errlen);
 }
 
+/* Stream f through p into its stage; a message of the pipeline gets the key in front. */
+static enum err
+pipe_file(struct s3_client *s3, const char *bucket, const struct inventory_file *f,
+          struct file_pipe *p, char *errbuf, size_t errlen)
+{
+    char msg[ERRBUF_SIZE];
+    enum err rc;
+
+    rc = s3_fetch(s3, bucket, f->key, on_stored_bytes, p, errbuf, errlen);
+    if (!rc && p->gz)
+        rc = gzip_decoder_finish(p->gz, errbuf, errlen);
+    if (!rc)
+        rc = inventory_csv_finish(p->csv, errbuf, errlen);
+    if (rc && rc != ERR_UPSTREAM) {
+        /* the decoders and the stage do not know the file; S3's message names it */
+        snprintf(msg, sizeof(msg), "%s: %s", f->key, errbuf);
+        snprintf(errbuf, errlen, "%s", msg);
+    }
+    return rc;
+}
+
 static enum err
 stage_file(struct db *db, struct s3_client *s3, const char *job_id,
            const struct inventory_manifest *m, int idx, int64_t observed_ms, char *errbuf,
@@ -161,51 +246,30 @@ stage_file(struct db *db, struct s3_client *s3, const char *job_id,
     const struct inventory_file *f = &m->files[idx];
     struct file_pipe p;
     size_t klen = strlen(f->key);
-    unsigned char md[16];
-    unsigned int mdlen = 0;
-    char hex[33];
-    unsigned int i;
+    char hex[MD5_HEX_LEN + 1];
     enum err rc;
 
     memset(&p, 0, sizeof(p));
-    p.md5 = EVP_MD_CTX_new();
-    if (!p.md5 || !EVP_DigestInit_ex(p.md5, EVP_md5(), NULL))
-        abort();
+    p.md5 = md5_new();
     p.csv = inventory_csv_new(m->file_schema, on_line, &p);
     if (klen > 3 && strcmp(f->key + klen - 3, ".gz") == 0)
         p.gz = gzip_decoder_new(0, on_decoded, &p);
     rc = inventory_stage_begin(db, job_id, idx, observed_ms, &p.stage, errbuf, errlen);
     if (rc)
         goto out;
-    rc =
-        s3_client_get(s3, m->destination_bucket, f->key, on_stored_bytes, &p, NULL, errbuf, errlen);
-    if (!rc && p.gz)
-        rc = gzip_decoder_finish(p.gz, errbuf, errlen);
-    if (!rc)
-        rc = inventory_csv_finish(p.csv, errbuf, errlen);
+    rc = pipe_file(s3, m->destination_bucket, f, &p, errbuf, errlen);
     if (!rc && f->md5_hex) {
-        EVP_DigestFinal_ex(p.md5, md, &mdlen);
-        for (i = 0; i < mdlen; i++)
-            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        md5_final_hex(p.md5, hex);
         if (strcasecmp(hex, f->md5_hex) != 0)
             rc = err_set(ERR_UNPROCESSABLE, errbuf, errlen,
                          "MD5 mismatch for %s: manifest says %s, stored bytes hash to %s", f->key,
                          f->md5_hex, hex);
     }
     if (rc) {
-        char prefixed[ERRBUF_SIZE];
-
         inventory_stage_abort(p.stage);
-        p.stage = NULL;
-        if (rc != ERR_UNAVAILABLE && rc != ERR_NOT_FOUND && strncmp(errbuf, "s3 ", 3) != 0 &&
-            strncmp(errbuf, "MD5", 3) != 0) {
-            snprintf(prefixed, sizeof(prefixed), "%s: %s", f->key, errbuf);
-            snprintf(errbuf, errlen, "%s", prefixed);
-        }
         goto out;
     }
     rc = inventory_stage_commit(p.stage, p.bytes, errbuf, errlen);
-    p.stage = NULL;
 out:
     EVP_MD_CTX_free(p.md5);
     gzip_decoder_free(p.gz);
@@ -213,93 +277,88 @@ out:
     return rc;
 }
 
-/* ---- a job ---- */
-
-static int
-runner_stopping(struct inventory_runner *r)
-{
-    int s;
-
-    pthread_mutex_lock(&r->lock);
-    s = r->stopping;
-    pthread_mutex_unlock(&r->lock);
-    return s;
-}
+/* ---- the data files of a job ---- */
 
 /*
  * The pending files of a job, staged by up to r->streams threads at once,
  * each with its own database connection and S3 client, taking the next file
  * when done with one. The first failure stops the others after their
- * current file (which commits: staged files are kept for a resume).
+ * current file (which commits: staged files are kept for a resume), and so
+ * does the runner's stop.
  */
 struct staging {
     struct inventory_runner *r;
+    struct thread *runner; /* its stop interrupts the job */
     const char *job_id;
     const struct inventory_manifest *m;
     int64_t observed_ms;
     const int *pending;
     size_t npending;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* guards next, interrupted, rc, errbuf */
     size_t next;
     int interrupted;
     enum err rc;
     char errbuf[ERRBUF_SIZE];
 };
 
-static void *
-stream_main(void *arg)
+/* The index in st->pending of the next file to stage, or -1 when there is none to take. */
+static long
+next_file(struct staging *st)
+{
+    long i = -1;
+
+    pthread_mutex_lock(&st->lock);
+    if (!st->rc && !st->interrupted && st->next < st->npending && thread_stopping(st->runner))
+        st->interrupted = 1;
+    if (!st->rc && !st->interrupted && st->next < st->npending)
+        i = (long)st->next++;
+    pthread_mutex_unlock(&st->lock);
+    return i;
+}
+
+static void
+stream_main(struct thread *t, void *arg)
 {
     struct staging *st = arg;
     struct db *db = db_new(st->r->conninfo);
-    struct s3_client_config cfg;
-    struct s3_client *s3;
+    struct s3_client *s3 = s3_client_new(&st->r->s3);
     char errbuf[ERRBUF_SIZE];
+    long i;
+    enum err rc;
 
-    s3_client_config_from_env(&cfg);
-    s3 = s3_client_new(&cfg);
+    (void)t; /* runs to the end of the list: the runner's stop is what counts */
     for (;;) {
-        size_t i;
-        enum err rc;
-
-        pthread_mutex_lock(&st->lock);
-        if (!st->rc && !st->interrupted && st->next < st->npending && runner_stopping(st->r))
-            st->interrupted = 1;
-        if (st->rc || st->interrupted || st->next >= st->npending) {
-            pthread_mutex_unlock(&st->lock);
+        i = next_file(st);
+        if (i < 0)
             break;
-        }
-        i = st->next++;
-        pthread_mutex_unlock(&st->lock);
         errbuf[0] = '\0';
         rc = stage_file(db, s3, st->job_id, st->m, st->pending[i], st->observed_ms, errbuf,
                         sizeof(errbuf));
-        if (rc) {
-            pthread_mutex_lock(&st->lock);
-            if (!st->rc) {
-                st->rc = rc;
-                snprintf(st->errbuf, sizeof(st->errbuf), "%s", errbuf);
-            }
-            pthread_mutex_unlock(&st->lock);
-            break;
+        if (!rc)
+            continue;
+        pthread_mutex_lock(&st->lock);
+        if (!st->rc) {
+            st->rc = rc;
+            snprintf(st->errbuf, sizeof(st->errbuf), "%s", errbuf);
         }
+        pthread_mutex_unlock(&st->lock);
+        break;
     }
     s3_client_free(s3);
     db_free(db);
-    return NULL;
 }
 
 static enum err
-stage_files(struct inventory_runner *r, const char *job_id, const struct inventory_manifest *m,
-            int64_t observed_ms, const int *pending, size_t npending, int *interrupted,
-            char *errbuf, size_t errlen)
+stage_files(struct inventory_runner *r, struct thread *runner, const char *job_id,
+            const struct inventory_manifest *m, int64_t observed_ms, const int *pending,
+            size_t npending, int *interrupted, char *errbuf, size_t errlen)
 {
     struct staging st;
-    pthread_t threads[16];
     size_t n = (size_t)r->streams;
-    size_t i;
 
     memset(&st, 0, sizeof(st));
     st.r = r;
+    st.runner = runner;
     st.job_id = job_id;
     st.m = m;
     st.observed_ms = observed_ms;
@@ -308,13 +367,9 @@ stage_files(struct inventory_runner *r, const char *job_id, const struct invento
     pthread_mutex_init(&st.lock, NULL);
     if (n > npending)
         n = npending;
-    if (n > sizeof(threads) / sizeof(threads[0]))
-        n = sizeof(threads) / sizeof(threads[0]);
-    for (i = 0; i < n; i++)
-        if (pthread_create(&threads[i], NULL, stream_main, &st) != 0)
-            abort();
-    for (i = 0; i < n; i++)
-        pthread_join(threads[i], NULL);
+    if (n > STREAMS_MAX)
+        n = STREAMS_MAX;
+    thread_join(thread_start((int)n, stream_main, &st));
     pthread_mutex_destroy(&st.lock);
     *interrupted = st.interrupted;
     if (st.rc)
@@ -322,48 +377,73 @@ stage_files(struct inventory_runner *r, const char *job_id, const struct invento
     return st.rc;
 }
 
+/* ---- a job ---- */
+
+/*
+ * Record the failure of a job. Its kind is ERR_UPSTREAM when S3 failed it,
+ * else ERR_UNPROCESSABLE: ?wait=true answers 502 or 422. storage/ derives
+ * that status from the message for now: "s3 " in front, which every message
+ * of the S3 client (hence of every ERR_UPSTREAM) has, means 502.
+ */
 static void
-run_job(struct inventory_runner *r, struct db *db, struct s3_client *s3, struct inventory_claim *c)
+job_fail(struct db *db, const char *job_id, enum err rc, char *errbuf, size_t errlen)
+{
+    enum err kind = rc == ERR_UPSTREAM ? ERR_UPSTREAM : ERR_UNPROCESSABLE;
+    char ignore[ERRBUF_SIZE];
+
+    if (!errbuf[0])
+        snprintf(errbuf, errlen, "%s error", err_name(rc));
+    log_json(LOG_WARN, "inventory job failed",
+             json_pack("{s:s,s:s,s:s}", "job", job_id, "kind", err_name(kind), "error", errbuf));
+    if (inventory_store_fail(db, job_id, errbuf, ignore, sizeof(ignore)))
+        log_json(LOG_ERROR, "cannot record the failure of an inventory job",
+                 json_pack("{s:s}", "job", job_id));
+}
+
+/* The manifest of claim c parsed into m; stored with the job when it came from S3. */
+static enum err
+job_manifest(struct db *db, struct s3_client *s3, const struct inventory_claim *c,
+             struct inventory_manifest *m, char *errbuf, size_t errlen)
+{
+    struct buf json;
+    enum err rc = ERR_OK;
+
+    buf_init(&json, 0);
+    if (c->manifest)
+        buf_append_str(&json, c->manifest);
+    else
+        rc = fetch_manifest(s3, c->bucket, c->key, &json, errbuf, errlen);
+    if (!rc)
+        rc = inventory_manifest_parse(json.data ? json.data : "", json.len, m, errbuf, errlen);
+    if (!rc && !c->manifest)
+        rc = inventory_store_set_manifest(db, c->id, json.data, m, errbuf, errlen);
+    buf_release(&json);
+    return rc;
+}
+
+/* Run claimed job c to success, failure, or (when t stops) a resumable interruption. */
+static void
+run_job(struct inventory_runner *r, struct thread *t, struct db *db, struct s3_client *s3,
+        const struct inventory_claim *c)
 {
     struct inventory_manifest m;
-    struct buf json;
     int *pending = NULL;
     size_t npending = 0;
     int64_t observed_ms = 0;
     int interrupted = 0;
-    char errbuf[ERRBUF_SIZE];
-    char ignore[ERRBUF_SIZE];
+    char errbuf[ERRBUF_SIZE] = "";
     long long t0 = clock_mono_ms();
-    enum err rc = ERR_OK;
+    enum err rc;
 
     memset(&m, 0, sizeof(m));
-    buf_init(&json, 0);
-    errbuf[0] = '\0';
     log_json(LOG_INFO, "inventory job started", json_pack("{s:s}", "job", c->id));
-    if (c->manifest) {
-        buf_append_str(&json, c->manifest);
-    } else {
-        rc = fetch_manifest(s3, c->bucket, c->key, &json, errbuf, sizeof(errbuf));
-        if (rc == ERR_NOT_FOUND || rc == ERR_UNAVAILABLE || rc == ERR_BAD_INPUT) {
-            if (strncmp(errbuf, "s3 ", 3) != 0) {
-                char tmp[ERRBUF_SIZE];
-
-                snprintf(tmp, sizeof(tmp), "s3 %.*s", (int)sizeof(tmp) - 4, errbuf);
-                snprintf(errbuf, sizeof(errbuf), "%s", tmp);
-            }
-        }
-    }
-    if (!rc)
-        rc = inventory_manifest_parse(json.data ? json.data : "", json.len, &m, errbuf,
-                                      sizeof(errbuf));
-    if (!rc && !c->manifest)
-        rc = inventory_store_set_manifest(db, c->id, json.data, &m, errbuf, sizeof(errbuf));
+    rc = job_manifest(db, s3, c, &m, errbuf, sizeof(errbuf));
     if (!rc)
         rc = inventory_store_pending_files(db, c->id, &pending, &npending, errbuf, sizeof(errbuf));
     if (!rc)
         rc = inventory_store_observed_ms(db, c->id, &m, &observed_ms, errbuf, sizeof(errbuf));
     if (!rc && npending)
-        rc = stage_files(r, c->id, &m, observed_ms, pending, npending, &interrupted, errbuf,
+        rc = stage_files(r, t, c->id, &m, observed_ms, pending, npending, &interrupted, errbuf,
                          sizeof(errbuf));
     if (!rc && interrupted) {
         log_json(LOG_INFO, "inventory job interrupted by shutdown",
@@ -372,87 +452,61 @@ run_job(struct inventory_runner *r, struct db *db, struct s3_client *s3, struct 
     }
     if (!rc)
         rc = inventory_store_apply(db, c->id, &m, r->merge_below, errbuf, sizeof(errbuf));
-    if (rc) {
-        if (rc == ERR_INTERNAL && !errbuf[0])
-            snprintf(errbuf, sizeof(errbuf), "internal error");
-        log_json(LOG_WARN, "inventory job failed",
-                 json_pack("{s:s,s:s}", "job", c->id, "error", errbuf));
-        if (inventory_store_fail(db, c->id, errbuf, ignore, sizeof(ignore)))
-            log_json(LOG_ERROR, "cannot record the failure of an inventory job",
-                     json_pack("{s:s}", "job", c->id));
-    } else {
+    if (rc)
+        job_fail(db, c->id, rc, errbuf, sizeof(errbuf));
+    else
         log_json(LOG_INFO, "inventory job succeeded",
                  json_pack("{s:s,s:I}", "job", c->id, "duration_ms",
                            (json_int_t)(clock_mono_ms() - t0)));
-    }
 out:
     free(pending);
     inventory_manifest_release(&m);
-    buf_release(&json);
 }
 
-static void *
-runner_main(void *arg)
+/* ---- the runner thread ---- */
+
+static void
+runner_main(struct thread *t, void *arg)
 {
     struct inventory_runner *r = arg;
     struct db *db = db_new(r->conninfo);
-    struct s3_client_config cfg;
-    struct s3_client *s3;
+    struct s3_client *s3 = s3_client_new(&r->s3);
     struct inventory_claim claim;
     char errbuf[ERRBUF_SIZE];
 
-    s3_client_config_from_env(&cfg);
-    s3 = s3_client_new(&cfg);
-    while (!runner_stopping(r)) {
-        enum err rc = inventory_store_claim(db, &claim, errbuf, sizeof(errbuf));
-
-        if (rc == ERR_OK) {
-            run_job(r, db, s3, &claim);
+    while (!thread_stopping(t)) {
+        if (inventory_store_claim(db, &claim, errbuf, sizeof(errbuf)) == ERR_OK) {
+            run_job(r, t, db, s3, &claim);
             inventory_store_release(db, claim.id, errbuf, sizeof(errbuf));
             inventory_claim_release(&claim);
             continue;
         }
         /* nothing to do (or no database): wait for a wake-up or the next poll */
-        pthread_mutex_lock(&r->lock);
-        if (!r->stopping && !r->woken) {
-            struct timespec deadline;
-
-            clock_gettime(CLOCK_REALTIME, &deadline);
-            deadline.tv_sec += 2;
-            pthread_cond_timedwait(&r->cond, &r->lock, &deadline);
-        }
-        r->woken = 0;
-        pthread_mutex_unlock(&r->lock);
+        thread_wait(t, RUNNER_POLL_MS);
     }
     s3_client_free(s3);
     db_free(db);
-    return NULL;
 }
 
 struct inventory_runner *
-inventory_runner_start(const char *conninfo, int streams, long long merge_below)
+inventory_runner_start(const char *conninfo, const struct s3_client_config *s3, int streams,
+                       long long merge_below)
 {
     struct inventory_runner *r = xcalloc(1, sizeof(*r));
 
+    r->s3 = *s3;
     r->merge_below = merge_below;
     r->streams = streams > 0 ? streams : 1;
-    pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->cond, NULL);
     r->conninfo = xstrdup(conninfo);
-    if (pthread_create(&r->thread, NULL, runner_main, r) != 0)
-        abort();
+    r->thread = thread_start(1, runner_main, r);
     return r;
 }
 
 void
 inventory_runner_wake(struct inventory_runner *r)
 {
-    if (!r)
-        return;
-    pthread_mutex_lock(&r->lock);
-    r->woken = 1;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
+    if (r)
+        thread_wake(r->thread);
 }
 
 void
@@ -460,13 +514,7 @@ inventory_runner_stop(struct inventory_runner *r)
 {
     if (!r)
         return;
-    pthread_mutex_lock(&r->lock);
-    r->stopping = 1;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
-    pthread_join(r->thread, NULL);
-    pthread_mutex_destroy(&r->lock);
-    pthread_cond_destroy(&r->cond);
+    thread_stop(r->thread);
     free(r->conninfo);
     free(r);
 }

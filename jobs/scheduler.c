@@ -1,16 +1,19 @@
 /*
  * scheduler.c - automatic merges
+ *
+ * One thread (jobs/thread.h) that sleeps interval_s and then queues a merge
+ * job on the worker pool, unless the previous one is still queued. The job
+ * may outlive the scheduler, so the "queued" flag they share is reference
+ * counted. The merge itself runs on a worker with the worker's connection.
  */
 #include "jobs/scheduler.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "jobs/thread.h"
 #include "jobs/workers.h"
 #include "storage/merges_store.h"
 
@@ -31,10 +34,7 @@ struct scheduler {
     struct workers *workers;
     struct pending_flag *flag;
     int interval_s;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stopping;
+    struct thread *thread;
 };
 
 struct merge_job {
@@ -62,51 +62,45 @@ run_merge(struct job *job, struct db *db)
     free(mj);
 }
 
-static void *
-scheduler_main(void *arg)
+/* Queue a merge job unless one is still waiting in the pool. */
+static void
+queue_merge(struct scheduler *s)
+{
+    struct merge_job *mj;
+
+    if (atomic_exchange(&s->flag->queued, 1))
+        return;
+    mj = xcalloc(1, sizeof(*mj));
+    mj->job.run = run_merge;
+    mj->flag = s->flag;
+    atomic_fetch_add(&s->flag->refs, 1);
+    if (workers_submit(s->workers, &mj->job)) {
+        atomic_store(&s->flag->queued, 0);
+        flag_unref(mj->flag);
+        free(mj);
+    }
+}
+
+static void
+scheduler_main(struct thread *t, void *arg)
 {
     struct scheduler *s = arg;
-    struct timespec deadline;
 
-    pthread_mutex_lock(&s->lock);
-    while (!s->stopping) {
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += s->interval_s;
-        while (!s->stopping && pthread_cond_timedwait(&s->cond, &s->lock, &deadline) != ETIMEDOUT) {
-        }
-        if (s->stopping)
-            break;
-        if (!atomic_exchange(&s->flag->queued, 1)) {
-            struct merge_job *mj = xcalloc(1, sizeof(*mj));
-
-            mj->job.run = run_merge;
-            mj->flag = s->flag;
-            atomic_fetch_add(&s->flag->refs, 1);
-            if (workers_submit(s->workers, &mj->job)) {
-                atomic_store(&s->flag->queued, 0);
-                flag_unref(mj->flag);
-                free(mj);
-            }
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
+    /* nothing wakes the scheduler but the stop: a return without it is the interval */
+    while (!thread_wait(t, (long)s->interval_s * 1000))
+        queue_merge(s);
 }
 
 struct scheduler *
-scheduler_start(struct app *app, struct workers *workers, int interval_s)
+scheduler_start(struct workers *workers, int interval_s)
 {
     struct scheduler *s = xcalloc(1, sizeof(*s));
 
-    (void)app;
     s->workers = workers;
     s->interval_s = interval_s;
     s->flag = xcalloc(1, sizeof(*s->flag));
     atomic_store(&s->flag->refs, 1);
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->cond, NULL);
-    if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0)
-        abort();
+    s->thread = thread_start(1, scheduler_main, s);
     return s;
 }
 
@@ -115,13 +109,7 @@ scheduler_stop(struct scheduler *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->lock);
-    s->stopping = 1;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->cond);
+    thread_stop(s->thread);
     flag_unref(s->flag);
     free(s);
 }

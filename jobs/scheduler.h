@@ -8,11 +8,11 @@
 #ifndef INGESTD_SCHEDULER_H
 #define INGESTD_SCHEDULER_H
 
-struct app;
 struct workers;
 struct scheduler;
 
-struct scheduler *scheduler_start(struct app *app, struct workers *workers, int interval_s);
+/* Start the thread; workers (borrowed) must outlive the scheduler. interval_s > 0. */
+struct scheduler *scheduler_start(struct workers *workers, int interval_s);
 /* Stop the thread (a queued merge still runs); NULL-safe. */
 void scheduler_stop(struct scheduler *s);
 

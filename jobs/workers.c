@@ -1,5 +1,11 @@
 /*
  * workers.c - the worker pool
+ *
+ * A FIFO of intrusive jobs under one mutex, run by the n threads of a
+ * struct thread (jobs/thread.h): a submit appends and wakes one thread; a
+ * thread pops and runs jobs until the queue is empty, then waits. Stopping
+ * first refuses new jobs (under the queue's mutex), then stops the threads,
+ * which drain the queue before they return: every accepted job runs.
  */
 #include "jobs/workers.h"
 
@@ -7,63 +13,67 @@
 #include <stdlib.h>
 
 #include "core/buf.h"
+#include "jobs/thread.h"
 #include "storage/db.h"
 
 struct workers {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_mutex_t lock; /* guards head, tail, queued, stopping */
     struct job *head;
     struct job *tail;
     int queued;
     int stopping;
-    int nthreads;
-    pthread_t *threads;
+    struct thread *threads;
     char *conninfo;
 };
 
-static void *
-worker_main(void *arg)
+/* The first queued job, or NULL. */
+static struct job *
+queue_pop(struct workers *w)
+{
+    struct job *job;
+
+    pthread_mutex_lock(&w->lock);
+    job = w->head;
+    if (job) {
+        w->head = job->next;
+        if (!w->head)
+            w->tail = NULL;
+        w->queued--;
+        job->next = NULL;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return job;
+}
+
+static void
+worker_main(struct thread *t, void *arg)
 {
     struct workers *w = arg;
     struct db *db = db_new(w->conninfo);
     struct job *job;
+    int stopping = 0;
 
     for (;;) {
-        pthread_mutex_lock(&w->lock);
-        while (!w->head && !w->stopping)
-            pthread_cond_wait(&w->cond, &w->lock);
-        job = w->head;
+        job = queue_pop(w);
         if (job) {
-            w->head = job->next;
-            if (!w->head)
-                w->tail = NULL;
-            w->queued--;
+            job->run(job, db);
+            continue;
         }
-        pthread_mutex_unlock(&w->lock);
-        if (!job)
-            break; /* stopping and drained */
-        job->next = NULL;
-        job->run(job, db);
+        if (stopping)
+            break; /* stopping and drained: nothing is queued after the stop */
+        stopping = thread_wait(t, -1);
     }
     db_free(db);
-    return NULL;
 }
 
 struct workers *
 workers_start(int n, const char *conninfo)
 {
     struct workers *w = xcalloc(1, sizeof(*w));
-    int i;
 
     pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->cond, NULL);
     w->conninfo = xstrdup(conninfo);
-    w->threads = xcalloc((size_t)n, sizeof(pthread_t));
-    for (i = 0; i < n; i++) {
-        if (pthread_create(&w->threads[i], NULL, worker_main, w) != 0)
-            abort();
-        w->nthreads++;
-    }
+    w->threads = thread_start(n, worker_main, w);
     return w;
 }
 
@@ -83,7 +93,7 @@ workers_submit(struct workers *w, struct job *job)
             w->head = job;
         w->tail = job;
         w->queued++;
-        pthread_cond_signal(&w->cond);
+        thread_wake(w->threads); /* under the lock: workers_stop() cannot free it meanwhile */
     }
     pthread_mutex_unlock(&w->lock);
     return rc;
@@ -103,19 +113,13 @@ workers_queued(struct workers *w)
 void
 workers_stop(struct workers *w)
 {
-    int i;
-
     if (!w)
         return;
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
-    pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
-    for (i = 0; i < w->nthreads; i++)
-        pthread_join(w->threads[i], NULL);
+    thread_stop(w->threads);
     pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->cond);
-    free(w->threads);
     free(w->conninfo);
     free(w);
 }

@@ -1,11 +1,14 @@
 /*
  * main.c - ingestd entry point: serve, migrate, --help, --version
  *
- * Start-up order: configuration -> database (embedded PostgreSQL when no
- * DATABASE_URL) -> migrations -> worker pool -> HTTP. Shutdown on
+ * Start-up order: configuration (every variable, once) -> database
+ * (embedded PostgreSQL when no DATABASE_URL) -> migrations -> inventory
+ * runner -> worker pool -> HTTP -> merge scheduler. Shutdown on
  * SIGTERM/SIGINT runs it backwards, letting in-flight requests finish within
  * INGESTD_SHUTDOWN_GRACE seconds. Signals are handled synchronously by the
- * main thread (sigwait); every other thread has them blocked.
+ * main thread (sigwait); every other thread has them blocked. This is the
+ * only file that wires modules together: the S3 settings of the
+ * configuration go to the inventory runner from here.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -19,15 +22,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobs/inventory_runner.h"
+#include "clients/s3_client.h"
 #include "core/clock.h"
-#include "handlers/repos_cache.h"
-#include "jobs/scheduler.h"
-#include "handlers/app.h"
 #include "core/config.h"
-#include "server/http.h"
 #include "core/log.h"
+#include "handlers/app.h"
+#include "handlers/repos_cache.h"
+#include "jobs/inventory_runner.h"
+#include "jobs/scheduler.h"
 #include "jobs/workers.h"
+#include "server/http.h"
 #include "storage/db.h"
 #include "storage/embedded_pg.h"
 #include "storage/migrate.h"
@@ -57,7 +61,10 @@ static const char usage[] =
     "  INGESTD_INVENTORY_MERGE_BELOW a file's new records below this join the events'\n"
     "                          partition instead of a partition of their own (10000)\n"
     "  INGESTD_REQUEST_TIMEOUT idle HTTP connection timeout in seconds (60)\n"
-    "  INGESTD_SHUTDOWN_GRACE  seconds in-flight requests get on SIGTERM (20)\n";
+    "  INGESTD_SHUTDOWN_GRACE  seconds in-flight requests get on SIGTERM (20)\n"
+    "  AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+    "  AWS_SESSION_TOKEN       S3 access for inventory jobs (us-east-1; no key: anonymous)\n"
+    "  AWS_ENDPOINT_URL        an S3-compatible endpoint, addressed path-style (AWS)\n";
 
 /* Connect and migrate, retrying while the database is not there yet. */
 static enum err
@@ -168,68 +175,74 @@ listen_probe(const struct config *cfg, char *errbuf, size_t errlen)
                    cfg->listen_host, cfg->listen_port, strerror(saved));
 }
 
+/* The signals that stop the server: blocked in every thread, taken by sigwait(). */
+static void
+stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+}
+
+/* Stop taking connections and give the requests in flight up to grace_s seconds. */
+static void
+drain_http(struct http_server *http, int grace_s)
+{
+    int waited_ms = 0;
+
+    http_server_quiesce(http);
+    while (http_server_inflight(http) > 0 && waited_ms < grace_s * 1000) {
+        clock_sleep_ms(50);
+        waited_ms += 50;
+    }
+}
+
+/* Start every thread, wait for SIGTERM/SIGINT, stop them in reverse order. */
 static int
 serve(struct app *app, const char *conninfo)
 {
+    const struct config *cfg = app->cfg;
+    struct s3_client_config s3;
     struct workers *workers = NULL;
     struct http_server *http = NULL;
     struct scheduler *sched = NULL;
     char errbuf[ERRBUF_SIZE];
     sigset_t set;
     int sig = 0;
-    int waited_ms = 0;
-    enum err rc;
+    int status = 1;
 
-    app->inventory_runner = inventory_runner_start(conninfo, app->cfg->inventory_streams,
-                                                   app->cfg->inventory_merge_below);
-    workers = workers_start(app->cfg->db_pool, conninfo);
-    rc = http_server_start(&http, app, workers, errbuf, sizeof(errbuf));
-    if (rc) {
+    s3_client_config_from(&s3, &cfg->s3);
+    app->inventory_runner =
+        inventory_runner_start(conninfo, &s3, cfg->inventory_streams, cfg->inventory_merge_below);
+    workers = workers_start(cfg->db_pool, conninfo);
+    if (http_server_start(&http, app, workers, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
-        workers_stop(workers);
-        inventory_runner_stop(app->inventory_runner);
-        return 1;
+        goto out;
     }
-    log_json(
-        LOG_INFO, "listening",
-        json_pack("{s:s,s:i}", "address", app->cfg->listen_host, "port", http_server_port(http)));
-    if (app->cfg->merge_interval_s > 0)
-        sched = scheduler_start(app, workers, app->cfg->merge_interval_s);
-
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
+    log_json(LOG_INFO, "listening",
+             json_pack("{s:s,s:i}", "address", cfg->listen_host, "port", http_server_port(http)));
+    if (cfg->merge_interval_s > 0)
+        sched = scheduler_start(workers, cfg->merge_interval_s);
+    stop_signals(&set);
     sigwait(&set, &sig);
     log_json(LOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(sig)));
-
     atomic_store(&app->stopping, 1);
     scheduler_stop(sched);
-    http_server_quiesce(http);
-    while (http_server_inflight(http) > 0 && waited_ms < app->cfg->shutdown_grace_s * 1000) {
-        clock_sleep_ms(50);
-        waited_ms += 50;
-    }
+    drain_http(http, cfg->shutdown_grace_s);
+    status = 0;
+out:
     workers_stop(workers);
     /* no handler runs any more: the runner stops after its current data file */
     inventory_runner_stop(app->inventory_runner);
     app->inventory_runner = NULL;
     http_server_stop(http);
-    return 0;
+    return status;
 }
 
-int
-main(int argc, char **argv)
+/* The exit status of a command line that asks for no work; -1 for serve, migrate, healthcheck. */
+static int
+early_exit(int argc, const char *cmd)
 {
-    struct config cfg;
-    struct app app;
-    struct embedded_pg *pg = NULL;
-    const char *cmd = argc > 1 ? argv[1] : "serve";
-    const char *conninfo;
-    char errbuf[ERRBUF_SIZE];
-    sigset_t set;
-    int status = 1;
-    enum err rc;
-
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
         printf("ingestd %s\n", INGESTD_VERSION);
         return 0;
@@ -243,47 +256,48 @@ main(int argc, char **argv)
         fprintf(stderr, "ingestd: unknown command \"%s\"\n%s", cmd, usage);
         return 2;
     }
+    return -1;
+}
 
-    /* every thread created from here on inherits this mask */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+/* DATABASE_URL, else an embedded PostgreSQL under the data directory; then migrations. */
+static enum err
+open_database(const struct config *cfg, struct embedded_pg **pg, const char **conninfo,
+              char *errbuf, size_t errlen)
+{
+    char why[ERRBUF_SIZE];
+    enum err rc;
 
-    rc = config_load(&cfg, errbuf, sizeof(errbuf));
-    if (rc) {
-        log_msg(LOG_ERROR, "%s", errbuf);
-        return 2;
-    }
-    if (strcmp(cmd, "healthcheck") == 0) {
-        status = healthcheck(&cfg);
-        config_release(&cfg);
-        return status;
-    }
-    if (strcmp(cmd, "serve") == 0) {
-        rc = listen_probe(&cfg, errbuf, sizeof(errbuf));
-        if (rc) {
-            log_msg(LOG_ERROR, "%s", errbuf);
-            config_release(&cfg);
-            return 1;
-        }
-    }
-    if (cfg.database_url) {
-        conninfo = cfg.database_url;
-    } else {
-        rc = embedded_pg_start(cfg.data_dir, &pg, errbuf, sizeof(errbuf));
-        if (rc) {
-            log_msg(LOG_ERROR, "%s", errbuf);
-            goto out;
-        }
-        conninfo = embedded_pg_conninfo(pg);
+    *conninfo = cfg->database_url;
+    if (!*conninfo) {
+        rc = embedded_pg_start(cfg->data_dir, pg, errbuf, errlen);
+        if (rc)
+            return rc;
+        *conninfo = embedded_pg_conninfo(*pg);
         log_json(LOG_INFO, "embedded postgresql started",
-                 json_pack("{s:s}", "data_dir", cfg.data_dir));
+                 json_pack("{s:s}", "data_dir", cfg->data_dir));
     }
-    rc = prepare_database(conninfo, errbuf, sizeof(errbuf));
-    if (rc) {
-        log_msg(LOG_ERROR, "database: %s", errbuf);
+    rc = prepare_database(*conninfo, why, sizeof(why));
+    if (rc)
+        err_set(rc, errbuf, errlen, "database: %s", why);
+    return rc;
+}
+
+/* serve or migrate with a loaded configuration; the exit status. */
+static int
+run(const char *cmd, const struct config *cfg)
+{
+    struct app app;
+    struct embedded_pg *pg = NULL;
+    const char *conninfo = NULL;
+    char errbuf[ERRBUF_SIZE];
+    int status = 1;
+
+    if (strcmp(cmd, "serve") == 0 && listen_probe(cfg, errbuf, sizeof(errbuf))) {
+        log_msg(LOG_ERROR, "%s", errbuf);
+        return 1;
+    }
+    if (open_database(cfg, &pg, &conninfo, errbuf, sizeof(errbuf))) {
+        log_msg(LOG_ERROR, "%s", errbuf);
         goto out;
     }
     if (strcmp(cmd, "migrate") == 0) {
@@ -292,15 +306,41 @@ main(int argc, char **argv)
         goto out;
     }
     memset(&app, 0, sizeof(app));
-    app.cfg = &cfg;
+    app.cfg = cfg;
     app.conninfo = conninfo;
     app.repos_cache = repos_cache_new();
     status = serve(&app, conninfo);
     repos_cache_free(app.repos_cache);
 out:
     embedded_pg_free(pg);
-    config_release(&cfg);
     if (status == 0)
         log_msg(LOG_INFO, "stopped");
+    return status;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct config cfg;
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    char errbuf[ERRBUF_SIZE];
+    sigset_t set;
+    int status = early_exit(argc, cmd);
+
+    if (status >= 0)
+        return status;
+    /* every thread created from here on inherits this mask */
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (config_load(&cfg, errbuf, sizeof(errbuf))) {
+        log_msg(LOG_ERROR, "%s", errbuf);
+        return 2;
+    }
+    if (strcmp(cmd, "healthcheck") == 0)
+        status = healthcheck(&cfg);
+    else
+        status = run(cmd, &cfg);
+    config_release(&cfg);
     return status;
 }
