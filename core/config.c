@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -227,6 +228,56 @@ config_s3_load(struct config_s3 *s3, char *errbuf, size_t errlen)
     return rc;
 }
 
+/*
+ * A secret given as NAME or as NAME_FILE (a file holding it, as Kubernetes
+ * mounts a Secret; one trailing newline or blanks are dropped). Both set is an
+ * error; neither leaves *out NULL. The value never appears in a message.
+ */
+static enum err
+secret_value(const char *name, char **out, char *errbuf, size_t errlen)
+{
+    char file_var[64];
+    const char *v = getenv(name);
+    const char *path;
+    struct buf b;
+    char chunk[4096];
+    size_t n;
+    FILE *f;
+    enum err rc = ERR_OK;
+
+    snprintf(file_var, sizeof(file_var), "%s_FILE", name);
+    path = getenv(file_var);
+    if (v && *v && path && *path)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s and %s: set one of them", name, file_var);
+    if (v && *v) {
+        *out = xstrdup(v);
+        return ERR_OK;
+    }
+    if (!path || !*path)
+        return ERR_OK;
+    f = fopen(path, "rb");
+    if (!f)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: cannot read %s: %s", file_var, path,
+                       strerror(errno));
+    buf_init(&b, 65536);
+    while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = buf_append(&b, chunk, n);
+    fclose(f);
+    if (rc) {
+        buf_release(&b);
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: %s is larger than 64 KiB", file_var,
+                       path);
+    }
+    while (b.len && strchr(" \t\r\n", b.data[b.len - 1]))
+        b.data[--b.len] = '\0';
+    if (b.len == 0 || memchr(b.data, '\0', b.len)) {
+        buf_release(&b);
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: %s is empty or binary", file_var, path);
+    }
+    *out = buf_take(&b, NULL);
+    return ERR_OK;
+}
+
 /* Where to listen and keep data, and the HTTP server's threads and timeouts. */
 static enum err
 load_server(struct config *cfg, char *errbuf, size_t errlen)
@@ -236,9 +287,9 @@ load_server(struct config *cfg, char *errbuf, size_t errlen)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     enum err rc;
 
-    v = getenv("DATABASE_URL");
-    if (v && *v)
-        cfg->database_url = xstrdup(v);
+    rc = secret_value("DATABASE_URL", &cfg->database_url, errbuf, errlen);
+    if (rc)
+        return rc;
     v = getenv("INGESTD_LISTEN");
     rc = parse_listen(cfg, v && *v ? v : "127.0.0.1:8080", errbuf, errlen);
     if (rc)
@@ -307,6 +358,22 @@ load_jobs(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/* The token sources; server/auth.c parses them (and the file again on SIGHUP). */
+static enum err
+load_auth(struct config *cfg, char *errbuf, size_t errlen)
+{
+    const char *list = getenv("INGESTD_API_TOKENS");
+    const char *file = getenv("INGESTD_API_TOKENS_FILE");
+
+    (void)errbuf;
+    (void)errlen;
+    if (list)
+        cfg->api_tokens = xstrdup(list);
+    if (file && *file)
+        cfg->api_tokens_file = xstrdup(file);
+    return ERR_OK;
+}
+
 enum err
 config_load(struct config *cfg, char *errbuf, size_t errlen)
 {
@@ -323,6 +390,9 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         goto out;
     rc = config_s3_load(&cfg->s3, errbuf, errlen);
+    if (rc)
+        goto out;
+    rc = load_auth(cfg, errbuf, errlen);
 out:
     if (rc)
         config_release(cfg);
@@ -335,6 +405,8 @@ config_release(struct config *cfg)
     if (!cfg)
         return;
     free(cfg->database_url);
+    free(cfg->api_tokens);
+    free(cfg->api_tokens_file);
     free(cfg->listen_host);
     free(cfg->data_dir);
     memset(cfg, 0, sizeof(*cfg));

@@ -46,6 +46,8 @@ struct config {
     int request_timeout_s;           /* idle HTTP connection timeout */
     int shutdown_grace_s;            /* time in-flight requests get on SIGTERM */
     struct config_s3 s3;             /* S3 for inventory jobs */
+    char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */
+    char *api_tokens_file;           /* INGESTD_API_TOKENS_FILE (re-read on SIGHUP), or NULL */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "jobs/thread.h"
 #include "jobs/workers.h"
 #include "storage/merges_store.h"
@@ -32,6 +33,7 @@ flag_unref(struct pending_flag *f)
 
 struct scheduler {
     struct workers *workers;
+    struct metrics *metrics;
     struct pending_flag *flag;
     int interval_s;
     struct thread *thread;
@@ -40,6 +42,7 @@ struct scheduler {
 struct merge_job {
     struct job job; /* first */
     struct pending_flag *flag;
+    struct metrics *metrics;
 };
 
 static void
@@ -53,8 +56,17 @@ run_merge(struct job *job, struct db *db)
 
     atomic_store(&mj->flag->queued, 0);
     rc = merges_store_pending(db, &pending, errbuf, sizeof(errbuf));
-    if (!rc && pending > 0)
+    if (!rc && pending > 0) {
+        const char *status[1];
+
         rc = merges_store_run(db, 0, &merge, errbuf, sizeof(errbuf));
+        status[0] = rc ? "failed" : "succeeded";
+        metrics_add(mj->metrics, M_MERGES_TOTAL, status, 1);
+        if (!rc)
+            metrics_observe(mj->metrics, M_MERGE_DURATION, NULL,
+                            (double)json_integer_value(json_object_get(merge, "duration_ms")) /
+                                1000.0);
+    }
     if (rc)
         log_json(LOG_WARN, "scheduled merge failed", json_pack("{s:s}", "error", errbuf));
     json_decref(merge);
@@ -73,6 +85,7 @@ queue_merge(struct scheduler *s)
     mj = xcalloc(1, sizeof(*mj));
     mj->job.run = run_merge;
     mj->flag = s->flag;
+    mj->metrics = s->metrics;
     atomic_fetch_add(&s->flag->refs, 1);
     if (workers_submit(s->workers, &mj->job)) {
         atomic_store(&s->flag->queued, 0);
@@ -92,11 +105,12 @@ scheduler_main(struct thread *t, void *arg)
 }
 
 struct scheduler *
-scheduler_start(struct workers *workers, int interval_s)
+scheduler_start(struct workers *workers, int interval_s, struct metrics *metrics)
 {
     struct scheduler *s = xcalloc(1, sizeof(*s));
 
     s->workers = workers;
+    s->metrics = metrics;
     s->interval_s = interval_s;
     s->flag = xcalloc(1, sizeof(*s->flag));
     atomic_store(&s->flag->refs, 1);

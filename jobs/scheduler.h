@@ -10,9 +10,13 @@
 
 struct workers;
 struct scheduler;
+struct metrics;
 
-/* Start the thread; workers (borrowed) must outlive the scheduler. interval_s > 0. */
-struct scheduler *scheduler_start(struct workers *workers, int interval_s);
+/*
+ * Start the thread; workers (borrowed) must outlive the scheduler.
+ * interval_s > 0. `metrics` (borrowed, may be NULL) counts the merges it runs.
+ */
+struct scheduler *scheduler_start(struct workers *workers, int interval_s, struct metrics *metrics);
 /* Stop the thread (a queued merge still runs); NULL-safe. */
 void scheduler_stop(struct scheduler *s);
 

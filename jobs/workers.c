@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "core/buf.h"
+#include "core/metrics.h"
 #include "jobs/thread.h"
 #include "storage/db.h"
 
@@ -24,6 +25,7 @@ struct workers {
     int stopping;
     struct thread *threads;
     char *conninfo;
+    struct metrics *metrics;
 };
 
 /* The first queued job, or NULL. */
@@ -56,7 +58,9 @@ worker_main(struct thread *t, void *arg)
     for (;;) {
         job = queue_pop(w);
         if (job) {
-            job->run(job, db);
+            metrics_add(w->metrics, M_DB_POOL_IN_USE, NULL, 1);
+            job->run(job, db); /* may free job */
+            metrics_add(w->metrics, M_DB_POOL_IN_USE, NULL, -1);
             continue;
         }
         if (stopping)
@@ -67,12 +71,15 @@ worker_main(struct thread *t, void *arg)
 }
 
 struct workers *
-workers_start(int n, const char *conninfo)
+workers_start(int n, const char *conninfo, struct metrics *metrics)
 {
     struct workers *w = xcalloc(1, sizeof(*w));
 
     pthread_mutex_init(&w->lock, NULL);
     w->conninfo = xstrdup(conninfo);
+    w->metrics = metrics;
+    metrics_set(metrics, M_DB_POOL_SIZE, NULL, n);
+    metrics_set(metrics, M_DB_POOL_IN_USE, NULL, 0);
     w->threads = thread_start(n, worker_main, w);
     return w;
 }

@@ -12,6 +12,7 @@
 #include "core/err.h"
 
 struct db;
+struct metrics;
 
 struct job {
     void (*run)(struct job *job, struct db *db);
@@ -20,8 +21,12 @@ struct job {
 
 struct workers;
 
-/* Start n threads, each with its own connection to conninfo (connected lazily). */
-struct workers *workers_start(int n, const char *conninfo);
+/*
+ * Start n threads, each with its own connection to conninfo (connected
+ * lazily). `metrics` (borrowed, may be NULL) gets ingestd_db_pool_size and,
+ * around every job, ingestd_db_pool_in_use.
+ */
+struct workers *workers_start(int n, const char *conninfo, struct metrics *metrics);
 /* Queue a job (FIFO). ERR_UNAVAILABLE once stopping. */
 enum err workers_submit(struct workers *w, struct job *job);
 /* Jobs queued but not yet started. */

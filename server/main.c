@@ -31,6 +31,8 @@
 #include "jobs/inventory_runner.h"
 #include "jobs/scheduler.h"
 #include "jobs/workers.h"
+#include "core/metrics.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "storage/db.h"
 #include "storage/embedded_pg.h"
@@ -48,6 +50,10 @@ static const char usage[] =
     "\n"
     "Configuration comes from the environment:\n"
     "  DATABASE_URL            libpq connection string or URL; unset = embedded PostgreSQL\n"
+    "                          (DATABASE_URL_FILE: a file holding it, e.g. a mounted Secret)\n"
+    "  INGESTD_API_TOKENS      scope:token,... (scopes read < write < admin; a token may be\n"
+    "                          given as sha256:<hex>); unset with the next = auth off\n"
+    "  INGESTD_API_TOKENS_FILE the same, one per line (# comments), re-read on SIGHUP\n"
     "  INGESTD_LISTEN          address:port to listen on (127.0.0.1:8080; port 0 = any)\n"
     "  INGESTD_DATA_DIR        embedded database and spool files (./var)\n"
     "  INGESTD_HTTP_THREADS    HTTP I/O threads (number of cores)\n"
@@ -175,13 +181,17 @@ listen_probe(const struct config *cfg, char *errbuf, size_t errlen)
                    cfg->listen_host, cfg->listen_port, strerror(saved));
 }
 
-/* The signals that stop the server: blocked in every thread, taken by sigwait(). */
+/*
+ * The signals the main thread takes with sigwait() (blocked in every
+ * thread): SIGTERM and SIGINT stop the server, SIGHUP reloads the tokens.
+ */
 static void
 stop_signals(sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
 }
 
 /* Stop taking connections and give the requests in flight up to grace_s seconds. */
@@ -195,6 +205,41 @@ drain_http(struct http_server *http, int grace_s)
         clock_sleep_ms(50);
         waited_ms += 50;
     }
+}
+
+/* The token set from the configuration; *out NULL (with a warning) when auth is off. */
+static enum err
+load_tokens(const struct config *cfg, struct auth **out, char *errbuf, size_t errlen)
+{
+    enum err rc = auth_new(cfg->api_tokens, cfg->api_tokens_file, out, errbuf, errlen);
+
+    if (!rc && !*out)
+        log_msg(LOG_WARN, "auth is off: every route is open (set INGESTD_API_TOKENS or "
+                          "INGESTD_API_TOKENS_FILE)");
+    else if (!rc)
+        log_json(LOG_INFO, "auth on", json_pack("{s:I}", "tokens", (json_int_t)auth_count(*out)));
+    return rc;
+}
+
+/* SIGHUP: read the tokens again (a rotated Secret); a bad set keeps the old one. */
+static void
+reload_tokens(struct app *app)
+{
+    struct auth *next = NULL;
+    char errbuf[ERRBUF_SIZE];
+
+    if (!auth_keeper_enabled(app->auth)) {
+        log_msg(LOG_INFO, "SIGHUP: auth is off, nothing to reload");
+        return;
+    }
+    if (auth_new(app->cfg->api_tokens, app->cfg->api_tokens_file, &next, errbuf, sizeof(errbuf))) {
+        log_json(LOG_ERROR, "tokens not reloaded, the previous set stays",
+                 json_pack("{s:s}", "error", errbuf));
+        return;
+    }
+    log_json(LOG_INFO, "tokens reloaded",
+             json_pack("{s:I}", "tokens", (json_int_t)auth_count(next)));
+    auth_keeper_swap(app->auth, next);
 }
 
 /* Start every thread, wait for SIGTERM/SIGINT, stop them in reverse order. */
@@ -214,7 +259,7 @@ serve(struct app *app, const char *conninfo)
     s3_client_config_from(&s3, &cfg->s3);
     app->inventory_runner =
         inventory_runner_start(conninfo, &s3, cfg->inventory_streams, cfg->inventory_merge_below);
-    workers = workers_start(cfg->db_pool, conninfo);
+    workers = workers_start(cfg->db_pool, conninfo, app->metrics);
     if (http_server_start(&http, app, workers, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
         goto out;
@@ -222,9 +267,10 @@ serve(struct app *app, const char *conninfo)
     log_json(LOG_INFO, "listening",
              json_pack("{s:s,s:i}", "address", cfg->listen_host, "port", http_server_port(http)));
     if (cfg->merge_interval_s > 0)
-        sched = scheduler_start(workers, cfg->merge_interval_s);
+        sched = scheduler_start(workers, cfg->merge_interval_s, app->metrics);
     stop_signals(&set);
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+        reload_tokens(app);
     log_json(LOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(sig)));
     atomic_store(&app->stopping, 1);
     scheduler_stop(sched);
@@ -288,6 +334,7 @@ run(const char *cmd, const struct config *cfg)
 {
     struct app app;
     struct embedded_pg *pg = NULL;
+    struct auth *tokens = NULL;
     const char *conninfo = NULL;
     char errbuf[ERRBUF_SIZE];
     int status = 1;
@@ -295,6 +342,10 @@ run(const char *cmd, const struct config *cfg)
     if (strcmp(cmd, "serve") == 0 && listen_probe(cfg, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
         return 1;
+    }
+    if (strcmp(cmd, "serve") == 0 && load_tokens(cfg, &tokens, errbuf, sizeof(errbuf))) {
+        log_msg(LOG_ERROR, "%s", errbuf);
+        return 2;
     }
     if (open_database(cfg, &pg, &conninfo, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
@@ -309,9 +360,15 @@ run(const char *cmd, const struct config *cfg)
     app.cfg = cfg;
     app.conninfo = conninfo;
     app.repos_cache = repos_cache_new();
+    app.metrics = metrics_new();
+    app.auth = auth_keeper_new(tokens);
+    tokens = NULL;
     status = serve(&app, conninfo);
+    auth_keeper_free(app.auth);
+    metrics_free(app.metrics);
     repos_cache_free(app.repos_cache);
 out:
+    auth_free(tokens);
     embedded_pg_free(pg);
     if (status == 0)
         log_msg(LOG_INFO, "stopped");

@@ -1337,7 +1337,9 @@ test_no_body_framing(void **state)
     json_t *j;
 
     (void)state;
-    r = th_post_csv(base, "/api/v1/events", "origin,path,branch\nhttps://n/x.git,x,main\n", NULL);
+    r = th_post_csv(
+        base, "/api/v1/events",
+        "origin,path,branch,changeset,publishUri\nhttps://n/x.git,x,main,c1,https://p/x\n", NULL);
     assert_true(r.status == 201 || r.status == 200);
     th_resp_release(&r);
     r = th_request("POST", base, "/api/v1/merges", NULL, NULL, 0);

@@ -127,10 +127,13 @@ test_scrape(void **state)
     int rc;
 
     (void)state;
-    post(CSV "https://m.example/a.git,a,main,https://m.example/a.git,c1,\n", 201);
-    post(CSV "https://m.example/a.git,a,main,https://m.example/a.git,c1,\n", 200);
+    post(CSV "https://m.example/a.git,a,main,https://m.example/a.git,c1,https://pub.example/a/c1\n",
+         201);
+    post(CSV "https://m.example/a.git,a,main,https://m.example/a.git,c1,https://pub.example/a/c1\n",
+         200);
     post("origin,path\n\"broken\n", 400);
-    post(CSV "https://m.example/b.git,b,main,https://m.example/b.git,c2,\n", 201);
+    post(CSV "https://m.example/b.git,b,main,https://m.example/b.git,c2,https://pub.example/b/c2\n",
+         201);
     r = th_request("POST", base, "/api/v1/merges", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
     th_resp_release(&r);
@@ -276,7 +279,8 @@ names_exist(const char *text, const char *scrape_text, const char *what)
         char *type;
         size_t k;
 
-        while (n < sizeof(name) - 1 && ((p[n] >= 'a' && p[n] <= 'z') || p[n] == '_'))
+        while (n < sizeof(name) - 1 &&
+               ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9') || p[n] == '_'))
             n++;
         memcpy(name, p, n);
         name[n] = '\0';
