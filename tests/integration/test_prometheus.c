@@ -311,6 +311,7 @@ test_rules_and_dashboard(void **state)
     json_t *dash, *panel, *target;
     size_t i, k;
     char *cmd, *out, *text, *path;
+    size_t loglen;
     int rc;
 
     (void)state;
@@ -320,7 +321,7 @@ test_rules_and_dashboard(void **state)
         fail_msg("promtool check rules:\n%s", out);
     free(out);
     free(cmd);
-    text = th_read_file(alerts, NULL);
+    text = th_read_file(alerts, &loglen);
     names_exist(text, scrape_text, "alerts.yml");
     free(text);
 
