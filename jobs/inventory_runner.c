@@ -377,7 +377,9 @@ run_job(struct inventory_runner *r, struct db *db, struct s3_client *s3, struct 
             snprintf(errbuf, sizeof(errbuf), "internal error");
         log_json(LOG_WARN, "inventory job failed",
                  json_pack("{s:s,s:s}", "job", c->id, "error", errbuf));
-        if (inventory_store_fail(db, c->id, errbuf, ignore, sizeof(ignore)))
+        if (inventory_store_fail(db, c->id,
+                                 strncmp(errbuf, "s3 ", 3) == 0 ? ERR_UPSTREAM : ERR_UNPROCESSABLE,
+                                 errbuf, ignore, sizeof(ignore)))
             log_json(LOG_ERROR, "cannot record the failure of an inventory job",
                      json_pack("{s:s}", "job", c->id));
     } else {
