@@ -17,19 +17,21 @@
 /* How long ?wait=true waits for a job before answering with its state (seconds). */
 #define WAIT_MAX_S 3600
 
-/* The job's HTTP answer: 200/422/502 when it ended (wait), else 202. */
+/*
+ * The job's HTTP answer: 200 when it succeeded (wait), the status of the
+ * kind of its failure when it failed (wait: 422 bad manifest or data, 502
+ * S3 failed), else 202.
+ */
 static void
-respond_job(struct response *res, json_t *job, int waited)
+respond_job(struct response *res, json_t *job, enum err failure, int waited)
 {
     const char *status = json_string_value(json_object_get(job, "status"));
-    json_t *es = json_object_get(job, "_error_status");
     int code = 202;
 
     if (waited && strcmp(status, "succeeded") == 0)
         code = 200;
     else if (waited && strcmp(status, "failed") == 0)
-        code = es ? (int)json_integer_value(es) : 422;
-    json_object_del(job, "_error_status");
+        code = err_http_status(failure ? failure : ERR_UNPROCESSABLE);
     if (code == 202)
         response_header(res, "Location", "/api/v1/s3/inventories/%s",
                         json_string_value(json_object_get(job, "id")));
@@ -48,6 +50,7 @@ handle_inventories_post(struct request *req, struct response *res)
     char errbuf[ERRBUF_SIZE];
     int resumed = 0;
     int waited = 0;
+    enum err failure = ERR_OK;
     enum err rc;
 
     if (wait && strcmp(wait, "true") != 0 && strcmp(wait, "false") != 0) {
@@ -109,14 +112,14 @@ handle_inventories_post(struct request *req, struct response *res)
             step = step < 500 ? step * 2 : 500;
             json_decref(job);
             job = NULL;
-            rc = inventory_store_get(req->db, id, &job, errbuf, sizeof(errbuf));
+            rc = inventory_store_get(req->db, id, &job, &failure, errbuf, sizeof(errbuf));
             if (rc) {
                 response_error(res, req, rc, errbuf);
                 return;
             }
         }
     }
-    respond_job(res, job, waited);
+    respond_job(res, job, failure, waited);
 }
 
 void
@@ -129,7 +132,6 @@ handle_inventories_list(struct request *req, struct response *res)
     char errbuf[ERRBUF_SIZE];
     int64_t limit;
     int more = 0;
-    size_t i;
     enum err rc;
 
     rc = params_known(req, known, errbuf, sizeof(errbuf));
@@ -144,8 +146,6 @@ handle_inventories_list(struct request *req, struct response *res)
         response_error(res, req, rc, errbuf);
         return;
     }
-    for (i = 0; i < json_array_size(items); i++)
-        json_object_del(json_array_get(items, i), "_error_status");
     body = json_object();
     json_object_set_new(body, "items", items);
     json_object_set_new(
@@ -168,11 +168,10 @@ handle_inventories_get(struct request *req, struct response *res)
         response_problem(res, req, 404, "no such inventory job", NULL);
         return;
     }
-    rc = inventory_store_get(req->db, req->params[0], &job, errbuf, sizeof(errbuf));
+    rc = inventory_store_get(req->db, req->params[0], &job, NULL, errbuf, sizeof(errbuf));
     if (rc) {
         response_error(res, req, rc, errbuf);
         return;
     }
-    json_object_del(job, "_error_status");
     response_json(res, 200, job);
 }

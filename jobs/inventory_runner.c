@@ -395,7 +395,7 @@ job_fail(struct db *db, const char *job_id, enum err rc, char *errbuf, size_t er
         snprintf(errbuf, errlen, "%s error", err_name(rc));
     log_json(LOG_WARN, "inventory job failed",
              json_pack("{s:s,s:s,s:s}", "job", job_id, "kind", err_name(kind), "error", errbuf));
-    if (inventory_store_fail(db, job_id, errbuf, ignore, sizeof(ignore)))
+    if (inventory_store_fail(db, job_id, kind, errbuf, ignore, sizeof(ignore)))
         log_json(LOG_ERROR, "cannot record the failure of an inventory job",
                  json_pack("{s:s}", "job", job_id));
 }

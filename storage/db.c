@@ -3,6 +3,7 @@
  */
 #include "storage/db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,43 +127,28 @@ db_result_error(struct db *db, PGresult *res, const char *what, char *errbuf, si
     return err_set(ERR_INTERNAL, errbuf, errlen, "internal error");
 }
 
-enum err
-db_query_bin(struct db *db, PGresult **out, const char *sql, int nparams, const char *const *params,
-             const int *lengths, const int *formats, char *errbuf, size_t errlen)
+/* Before a statement: no result yet, no SQL state, a live connection. */
+static enum err
+prepare_call(struct db *db, PGresult **out, char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
-    ExecStatusType st;
-    enum err rc;
-
     if (out)
         *out = NULL;
     db->sqlstate[0] = '\0';
-    rc = db_ensure(db, errbuf, errlen);
-    if (rc)
-        return rc;
-    res = PQexecParams(db->conn, sql, nparams, NULL, params, lengths, formats, 0);
-    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN) {
-        rc = db_result_error(db, res, sql, errbuf, errlen);
-        PQclear(res);
-        return rc;
-    }
-    if (out)
-        *out = res;
-    else
-        PQclear(res);
-    return ERR_OK;
+    return db_ensure(db, errbuf, errlen);
 }
 
-/* Map a result onto enum err; keeps it in *out on success. */
+/*
+ * Map a result onto enum err (COPY_IN counts as success when copy_ok);
+ * keeps it in *out on success, else clears it.
+ */
 static enum err
-take_result(struct db *db, PGresult *res, PGresult **out, const char *what, char *errbuf,
-            size_t errlen)
+take_result(struct db *db, PGresult *res, PGresult **out, int copy_ok, const char *what,
+            char *errbuf, size_t errlen)
 {
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     enum err rc;
 
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !(copy_ok && st == PGRES_COPY_IN)) {
         rc = db_result_error(db, res, what, errbuf, errlen);
         PQclear(res);
         return rc;
@@ -175,6 +161,20 @@ take_result(struct db *db, PGresult *res, PGresult **out, const char *what, char
 }
 
 enum err
+db_query_bin(struct db *db, PGresult **out, const char *sql, int nparams, const char *const *params,
+             const int *lengths, const int *formats, char *errbuf, size_t errlen)
+{
+    PGresult *res;
+    enum err rc;
+
+    rc = prepare_call(db, out, errbuf, errlen);
+    if (rc)
+        return rc;
+    res = PQexecParams(db->conn, sql, nparams, NULL, params, lengths, formats, 0);
+    return take_result(db, res, out, 1, sql, errbuf, errlen);
+}
+
+enum err
 db_query_prepared(struct db *db, PGresult **out, const char *name, const char *sql, int nparams,
                   const char *const *params, const int *lengths, const int *formats, char *errbuf,
                   size_t errlen)
@@ -183,10 +183,7 @@ db_query_prepared(struct db *db, PGresult **out, const char *name, const char *s
     enum err rc;
     int i;
 
-    if (out)
-        *out = NULL;
-    db->sqlstate[0] = '\0';
-    rc = db_ensure(db, errbuf, errlen);
+    rc = prepare_call(db, out, errbuf, errlen);
     if (rc)
         return rc;
     for (i = 0; i < db->nprepared; i++)
@@ -194,14 +191,14 @@ db_query_prepared(struct db *db, PGresult **out, const char *name, const char *s
             break;
     if (i == db->nprepared) {
         res = PQprepare(db->conn, name, sql, nparams, NULL);
-        rc = take_result(db, res, NULL, sql, errbuf, errlen);
+        rc = take_result(db, res, NULL, 0, sql, errbuf, errlen);
         if (rc)
             return rc;
         if (db->nprepared < DB_MAX_PREPARED)
             db->prepared[db->nprepared++] = name;
     }
     res = PQexecPrepared(db->conn, name, nparams, params, lengths, formats, 0);
-    return take_result(db, res, out, sql, errbuf, errlen);
+    return take_result(db, res, out, 0, sql, errbuf, errlen);
 }
 
 enum err
@@ -214,20 +211,12 @@ db_query(struct db *db, PGresult **out, const char *sql, int nparams, const char
 enum err
 db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen)
 {
-    PGresult *res;
-    ExecStatusType st;
     enum err rc;
 
-    db->sqlstate[0] = '\0';
-    rc = db_ensure(db, errbuf, errlen);
+    rc = prepare_call(db, NULL, errbuf, errlen);
     if (rc)
         return rc;
-    res = PQexec(db->conn, sql);
-    st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        rc = db_result_error(db, res, sql, errbuf, errlen);
-    PQclear(res);
-    return rc;
+    return take_result(db, PQexec(db->conn, sql), NULL, 0, sql, errbuf, errlen);
 }
 
 void
@@ -301,6 +290,71 @@ db_copy_end(struct db *db, char *errbuf, size_t errlen)
 }
 
 enum err
+db_copy_flush(struct db *db, struct buf *out, size_t min, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    if (out->len == 0 || out->len < min)
+        return ERR_OK;
+    rc = db_copy_send(db, out->data, out->len, errbuf, errlen);
+    buf_reset(out);
+    return rc;
+}
+
+enum err
+db_copy_rows(struct db *db, const char *sql, size_t nrows, db_copy_row_fn fn, const void *ctx,
+             char *errbuf, size_t errlen)
+{
+    struct buf out;
+    size_t r;
+    enum err rc;
+
+    buf_init(&out, 0);
+    rc = db_copy_start(db, sql, errbuf, errlen);
+    for (r = 0; r < nrows && !rc; r++) {
+        rc = fn(ctx, r, &out);
+        if (!rc)
+            rc = db_copy_flush(db, &out, DB_COPY_CHUNK, errbuf, errlen);
+    }
+    if (!rc)
+        rc = db_copy_flush(db, &out, 0, errbuf, errlen);
+    if (!rc)
+        rc = db_copy_end(db, errbuf, errlen);
+    buf_release(&out);
+    return rc;
+}
+
+/* Run a query that must return a row: ERR_NOT_FOUND (message `missing`) when none. */
+static enum err
+query_row(struct db *db, PGresult **res, const char *sql, int nparams, const char *const *params,
+          const char *missing, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    rc = db_query(db, res, sql, nparams, params, errbuf, errlen);
+    if (rc || PQntuples(*res) > 0)
+        return rc;
+    PQclear(*res);
+    *res = NULL;
+    return err_set(ERR_NOT_FOUND, errbuf, errlen, "%s", missing);
+}
+
+enum err
+db_query_ll(struct db *db, const char *sql, int nparams, const char *const *params,
+            const char *missing, long long *value, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    rc = query_row(db, &res, sql, nparams, params, missing, errbuf, errlen);
+    if (rc)
+        return rc;
+    *value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return ERR_OK;
+}
+
+enum err
 db_get_json(struct db *db, const char *sql, int nparams, const char *const *params,
             db_row_json_fn fn, const char *missing, json_t **out, char *errbuf, size_t errlen)
 {
@@ -308,15 +362,12 @@ db_get_json(struct db *db, const char *sql, int nparams, const char *const *para
     enum err rc;
 
     *out = NULL;
-    rc = db_query(db, &res, sql, nparams, params, errbuf, errlen);
+    rc = query_row(db, &res, sql, nparams, params, missing, errbuf, errlen);
     if (rc)
         return rc;
-    if (PQntuples(res) == 0)
-        rc = err_set(ERR_NOT_FOUND, errbuf, errlen, "%s", missing);
-    else
-        *out = fn(res, 0);
+    *out = fn(res, 0);
     PQclear(res);
-    return rc;
+    return ERR_OK;
 }
 
 enum err
@@ -343,4 +394,57 @@ db_page_json(struct db *db, const char *sql, int nparams, const char *const *par
         json_array_append_new(*items, fn(res, i));
     PQclear(res);
     return ERR_OK;
+}
+
+/* ERR_OK when q's table has a row with id `before`, else ERR_BAD_INPUT (unknown cursor). */
+static enum err
+cursor_exists(struct db *db, const struct db_page_query *q, const char *before, char *errbuf,
+              size_t errlen)
+{
+    PGresult *res = NULL;
+    struct buf sql;
+    int n;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_printf(&sql, "SELECT 1 FROM %s WHERE id = $1", q->table);
+    rc = db_query(db, &res, sql.data, 1, &before, errbuf, errlen);
+    buf_release(&sql);
+    if (rc)
+        return rc;
+    n = PQntuples(res);
+    PQclear(res);
+    if (n == 0)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "before: unknown cursor, no such %s",
+                       q->what);
+    return ERR_OK;
+}
+
+enum err
+db_page_before_json(struct db *db, const struct db_page_query *q, const char *before, int limit,
+                    json_t **items, int *more, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    char lim[16];
+    const char *params[2];
+    enum err rc;
+
+    *items = NULL;
+    *more = 0;
+    if (before) {
+        rc = cursor_exists(db, q, before, errbuf, errlen);
+        if (rc)
+            return rc;
+    }
+    buf_init(&sql, 0);
+    buf_printf(&sql,
+               "SELECT %s FROM %s WHERE $1::uuid IS NULL OR (%s, id) < (SELECT %s, id FROM %s "
+               "WHERE id = $1) ORDER BY %s DESC, id DESC LIMIT $2",
+               q->columns, q->table, q->order_col, q->order_col, q->table, q->order_col);
+    snprintf(lim, sizeof(lim), "%d", limit + 1);
+    params[0] = before;
+    params[1] = lim;
+    rc = db_page_json(db, sql.data, 2, params, limit, q->fn, items, more, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
 }

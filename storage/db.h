@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 struct db;
@@ -48,6 +49,12 @@ enum err db_query_bin(struct db *db, PGresult **out, const char *sql, int nparam
 enum err db_query_prepared(struct db *db, PGresult **out, const char *name, const char *sql,
                            int nparams, const char *const *params, const int *lengths,
                            const int *formats, char *errbuf, size_t errlen);
+/*
+ * Run a query for one integer, the first column of its first row, into
+ * *value: ERR_NOT_FOUND (with `missing` as the message) when it returns no row.
+ */
+enum err db_query_ll(struct db *db, const char *sql, int nparams, const char *const *params,
+                     const char *missing, long long *value, char *errbuf, size_t errlen);
 /* Builds the API object of row r of a result. */
 typedef json_t *(*db_row_json_fn)(PGresult *res, int r);
 
@@ -65,6 +72,23 @@ enum err db_get_json(struct db *db, const char *sql, int nparams, const char *co
 enum err db_page_json(struct db *db, const char *sql, int nparams, const char *const *params,
                       int limit, db_row_json_fn fn, json_t **items, int *more, char *errbuf,
                       size_t errlen);
+
+/* A list of a table's rows newest first, paged back by the id of the last row shown. */
+struct db_page_query {
+    const char *columns;   /* the select list fn reads */
+    const char *table;     /* has a uuid primary key `id` */
+    const char *order_col; /* rows are ordered by (order_col, id), newest first */
+    const char *what;      /* what a row is, for the unknown-cursor message ("merge") */
+    db_row_json_fn fn;
+};
+/*
+ * One page of q: the rows older than the row whose id is `before` (NULL:
+ * from the newest), at most `limit` objects in *items, *more = 1 when more
+ * follow. The id of no stored row is ERR_BAD_INPUT, "before: unknown cursor,
+ * no such <what>" - every such list answers an unknown cursor alike.
+ */
+enum err db_page_before_json(struct db *db, const struct db_page_query *q, const char *before,
+                             int limit, json_t **items, int *more, char *errbuf, size_t errlen);
 
 /* Statements without parameters, several allowed (simple query protocol). */
 enum err db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen);
@@ -85,5 +109,14 @@ const char *db_last_sqlstate(const struct db *db);
 enum err db_copy_start(struct db *db, const char *sql, char *errbuf, size_t errlen);
 enum err db_copy_send(struct db *db, const char *data, size_t len, char *errbuf, size_t errlen);
 enum err db_copy_end(struct db *db, char *errbuf, size_t errlen);
+/* What COPY writers gather before they send it. */
+#define DB_COPY_CHUNK (256 * 1024)
+/* Send out's data with db_copy_send() and empty out once it holds min bytes (0: any). */
+enum err db_copy_flush(struct db *db, struct buf *out, size_t min, char *errbuf, size_t errlen);
+/* Appends row r of a COPY in text format, a whole line, to out. */
+typedef enum err (*db_copy_row_fn)(const void *ctx, size_t r, struct buf *out);
+/* COPY sql (... FROM STDIN, text format) with rows 0..nrows-1 written by fn, sent as they fill. */
+enum err db_copy_rows(struct db *db, const char *sql, size_t nrows, db_copy_row_fn fn,
+                      const void *ctx, char *errbuf, size_t errlen);
 
 #endif

@@ -98,74 +98,31 @@ find_existing(struct db *db, const struct event_input *in, json_t **event, char 
     return rc;
 }
 
-/* "\t" and the key digest of row r. */
-static enum err
-append_key_digest(struct buf *out, const struct repos_csv *doc, size_t r)
-{
-    size_t lo;
-    size_t lp;
-    size_t lb;
-    const char *o = repos_csv_value(doc, r, doc->idx_origin, &lo);
-    const char *p = repos_csv_value(doc, r, doc->idx_path, &lp);
-    const char *b = repos_csv_value(doc, r, doc->idx_branch, &lb);
-    enum err rc = buf_append_char(out, '\t');
+/* What an event_rows COPY line starts with: its event's sequence and row number. */
+struct event_rows_copy {
+    const char *seq;
+    const struct repos_csv *doc;
+};
 
-    return rc ? rc : pgcopy_key_digest(out, o, lo, p, lp, b, lb);
+static enum err
+event_row_line(const void *ctx, size_t r, struct buf *out)
+{
+    const struct event_rows_copy *c = ctx;
+    enum err rc = buf_printf(out, "%s\t%zu\t", c->seq, r + 1);
+
+    return rc ? rc : pgcopy_repos_row(out, c->doc, r);
 }
 
 /* COPY the document's rows as event_rows of sequence seq. */
 static enum err
 copy_rows(struct db *db, const char *seq, const struct repos_csv *doc, char *errbuf, size_t errlen)
 {
-    struct buf out;
-    size_t r;
-    enum err rc;
+    struct event_rows_copy c = {seq, doc};
 
-    buf_init(&out, 0);
-    rc = db_copy_start(db,
-                       "COPY event_rows (event_seq, row_no, origin, path, branch, changeset, "
-                       "publish_uri, vals, key_digest) FROM STDIN",
-                       errbuf, errlen);
-    if (rc)
-        goto out;
-    for (r = 0; r < doc->nrows; r++) {
-        const int idx[5] = {doc->idx_origin, doc->idx_path, doc->idx_branch, doc->idx_changeset,
-                            doc->idx_publish_uri};
-        size_t k;
-
-        rc = buf_printf(&out, "%s\t%zu\t", seq, r + 1);
-        for (k = 0; k < 5 && !rc; k++) {
-            size_t len;
-            const char *v = repos_csv_value(doc, r, idx[k], &len);
-
-            rc = pgcopy_field(&out, v, len);
-            if (!rc)
-                rc = buf_append_char(&out, '\t');
-        }
-        if (!rc)
-            rc = pgcopy_array(&out, doc->vals + r * doc->ncols, doc->lens + r * doc->ncols,
-                              doc->ncols);
-        if (!rc)
-            rc = append_key_digest(&out, doc, r);
-        if (!rc)
-            rc = buf_append_char(&out, '\n');
-        if (rc)
-            goto out;
-        if (out.len >= 256 * 1024) {
-            rc = db_copy_send(db, out.data, out.len, errbuf, errlen);
-            if (rc)
-                goto out;
-            buf_reset(&out);
-        }
-    }
-    if (out.len)
-        rc = db_copy_send(db, out.data, out.len, errbuf, errlen);
-    if (rc)
-        goto out;
-    rc = db_copy_end(db, errbuf, errlen);
-out:
-    buf_release(&out);
-    return rc;
+    return db_copy_rows(db,
+                        "COPY event_rows (event_seq, row_no, origin, path, branch, changeset, "
+                        "publish_uri, vals, key_digest) FROM STDIN",
+                        doc->nrows, event_row_line, &c, errbuf, errlen);
 }
 
 /* Rows of up to this many go inline with the INSERT (one round trip); more go by COPY. */
@@ -183,10 +140,7 @@ inline_row_arrays(const struct repos_csv *doc, struct buf arrays[7])
     size_t k;
 
     buf_init(&lit, 0);
-    for (k = 0; k < 7; k++) {
-        buf_init(&arrays[k], 0);
-        buf_append_char(&arrays[k], '{');
-    }
+    pgcopy_param_arrays_open(arrays, 7);
     for (r = 0; r < doc->nrows; r++) {
         const char *v[5];
         size_t len[5];
@@ -204,8 +158,7 @@ inline_row_arrays(const struct repos_csv *doc, struct buf arrays[7])
         pgcopy_key_digest_hex(hex + 2, v[0], len[0], v[1], len[1], v[2], len[2]);
         pgcopy_param_elem(&arrays[6], hex, 66, r == 0);
     }
-    for (k = 0; k < 7; k++)
-        buf_append_char(&arrays[k], '}');
+    pgcopy_param_arrays_close(arrays, 7);
     buf_release(&lit);
 }
 
@@ -250,59 +203,95 @@ new_event_json(const char *id, const struct event_input *in, PGresult *res)
     return o;
 }
 
-enum err
-events_store_insert(struct db *db, const struct event_input *in, json_t **event, int *duplicate,
-                    char *errbuf, size_t errlen)
-{
-    PGresult *res = NULL;
-    uuid_t u;
+/* The parameters of one insert: $1..$8 the event, $9..$15 its rows when they go inline. */
+struct insert_params {
     char id[37];
     char rows[32];
     char bytes[32];
     struct buf cols;
     struct buf arrays[7];
-    const char *params[15];
-    int lengths[15] = {0};
-    int formats[15] = {0};
+    const char *values[15];
+    int lengths[15];
+    int formats[15];
+};
+
+static void
+insert_params_init(struct insert_params *p, const struct event_input *in, int inline_rows)
+{
+    uuid_t u;
+    size_t k;
+
+    memset(p, 0, sizeof(*p));
+    buf_init(&p->cols, 0);
+    pgcopy_param_array(&p->cols, (const char *const *)in->doc->cols, NULL, in->doc->ncols);
+    uuid_generate(u);
+    uuid_unparse_lower(u, p->id);
+    snprintf(p->rows, sizeof(p->rows), "%zu", in->doc->nrows);
+    snprintf(p->bytes, sizeof(p->bytes), "%zu", in->content_len);
+    p->values[0] = p->id;
+    p->values[1] = in->source;
+    p->values[2] = p->rows;
+    p->values[3] = p->bytes;
+    p->values[4] = in->sha256_hex;
+    p->values[5] = p->cols.data;
+    p->values[6] = in->idempotency_key;
+    p->values[7] = in->content;
+    p->lengths[7] = (int)in->content_len;
+    p->formats[7] = 1;
+    if (!inline_rows)
+        return;
+    inline_row_arrays(in->doc, p->arrays);
+    for (k = 0; k < 7; k++)
+        p->values[8 + k] = p->arrays[k].data;
+}
+
+static void
+insert_params_release(struct insert_params *p)
+{
+    size_t k;
+
+    buf_release(&p->cols);
+    for (k = 0; k < 7; k++)
+        buf_release(&p->arrays[k]);
+}
+
+/*
+ * INSERT the event: with its rows inline (one statement, one round trip, one
+ * commit), else as the first statement of a transaction (*in_txn = 1) whose
+ * rows follow by COPY. *res holds its sequence and received_at, or no row
+ * when the event is a duplicate.
+ */
+static enum err
+insert_event(struct db *db, const struct insert_params *p, int inline_rows, PGresult **res,
+             int *in_txn, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    if (inline_rows)
+        return db_query_prepared(db, res, "insert_event_inline", insert_inline_sql, 15, p->values,
+                                 p->lengths, p->formats, errbuf, errlen);
+    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    *in_txn = !rc;
+    if (!rc)
+        rc = db_query_bin(db, res, insert_event_sql, 8, p->values, p->lengths, p->formats, errbuf,
+                          errlen);
+    return rc;
+}
+
+enum err
+events_store_insert(struct db *db, const struct event_input *in, json_t **event, int *duplicate,
+                    char *errbuf, size_t errlen)
+{
+    struct insert_params p;
+    PGresult *res = NULL;
     int inline_rows = in->doc->nrows <= INLINE_ROWS_MAX;
     int in_txn = 0;
-    size_t k;
     enum err rc;
 
     *event = NULL;
     *duplicate = 0;
-    buf_init(&cols, 0);
-    memset(arrays, 0, sizeof(arrays));
-    pgcopy_param_array(&cols, (const char *const *)in->doc->cols, NULL, in->doc->ncols);
-    uuid_generate(u);
-    uuid_unparse_lower(u, id);
-    snprintf(rows, sizeof(rows), "%zu", in->doc->nrows);
-    snprintf(bytes, sizeof(bytes), "%zu", in->content_len);
-    params[0] = id;
-    params[1] = in->source;
-    params[2] = rows;
-    params[3] = bytes;
-    params[4] = in->sha256_hex;
-    params[5] = cols.data;
-    params[6] = in->idempotency_key;
-    params[7] = in->content;
-    lengths[7] = (int)in->content_len;
-    formats[7] = 1;
-
-    if (inline_rows) {
-        /* one statement, one round trip, one commit */
-        inline_row_arrays(in->doc, arrays);
-        for (k = 0; k < 7; k++)
-            params[8 + k] = arrays[k].data;
-        rc = db_query_prepared(db, &res, "insert_event_inline", insert_inline_sql, 15, params,
-                               lengths, formats, errbuf, errlen);
-    } else {
-        rc = db_exec(db, "BEGIN", errbuf, errlen);
-        in_txn = !rc;
-        if (!rc)
-            rc = db_query_bin(db, &res, insert_event_sql, 8, params, lengths, formats, errbuf,
-                              errlen);
-    }
+    insert_params_init(&p, in, inline_rows);
+    rc = insert_event(db, &p, inline_rows, &res, &in_txn, errbuf, errlen);
     if (rc)
         goto out;
     if (PQntuples(res) == 0) {
@@ -322,12 +311,10 @@ events_store_insert(struct db *db, const struct event_input *in, json_t **event,
             goto out;
         in_txn = 0;
     }
-    *event = new_event_json(id, in, res);
+    *event = new_event_json(p.id, in, res);
 out:
     PQclear(res);
-    buf_release(&cols);
-    for (k = 0; k < 7; k++)
-        buf_release(&arrays[k]);
+    insert_params_release(&p);
     if (rc && in_txn)
         db_rollback(db);
     return rc;

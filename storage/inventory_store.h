@@ -1,7 +1,10 @@
 /*
  * inventory_store.h - inventory jobs: records, claiming, staging, applying
  *
- * Job objects are jansson objects in the API's shape (API.md "Job object").
+ * Job objects are jansson objects in the API's shape (API.md "Job object"),
+ * owned by the caller. Implemented by inventory_store.c (job rows),
+ * inventory_stage.c (staging a data file) and inventory_apply.c (the final
+ * transaction); the lock order is storage/locks.h's.
  */
 #ifndef INGESTD_INVENTORY_STORE_H
 #define INGESTD_INVENTORY_STORE_H
@@ -23,9 +26,17 @@ struct db;
 enum err inventory_store_submit(struct db *db, const char *bucket, const char *key,
                                 const char *manifest_json, size_t manifest_len, json_t **job,
                                 int *resumed, char *errbuf, size_t errlen);
-enum err inventory_store_get(struct db *db, const char *id, json_t **job, char *errbuf,
-                             size_t errlen);
-/* Newest first; `before` (a job id, may be NULL) pages back. */
+/*
+ * The job object of id: ERR_NOT_FOUND when no such job. *failure (when not
+ * NULL) gets the kind of error a failed job failed with, as given to
+ * inventory_store_fail(), else ERR_OK.
+ */
+enum err inventory_store_get(struct db *db, const char *id, json_t **job, enum err *failure,
+                             char *errbuf, size_t errlen);
+/*
+ * Newest first; `before` (a job id, may be NULL) pages back. ERR_BAD_INPUT
+ * for a before that names no stored job (db_page_before_json()).
+ */
 enum err inventory_store_list(struct db *db, const char *before, int limit, json_t **items,
                               int *more, char *errbuf, size_t errlen);
 
@@ -88,8 +99,11 @@ void inventory_stage_abort(struct inventory_stage *s);
 enum err inventory_store_apply(struct db *db, const char *job_id,
                                const struct inventory_manifest *m, long long merge_below,
                                char *errbuf, size_t errlen);
-/* Mark the job failed with a message (staged files stay for a resume). */
-enum err inventory_store_fail(struct db *db, const char *job_id, const char *message, char *errbuf,
-                              size_t errlen);
+/*
+ * Mark the job failed with a message and the kind of the failure, which
+ * inventory_store_get() returns (staged files stay for a resume).
+ */
+enum err inventory_store_fail(struct db *db, const char *job_id, enum err failure,
+                              const char *message, char *errbuf, size_t errlen);
 
 #endif

@@ -2,7 +2,8 @@
  * merges_store.c - merges
  *
  * One merge, one transaction:
- *   1. advisory lock (merges and PUT never overlap, across processes), then
+ *   1. the effective advisory lock (locks.h, 6: merges and PUT never
+ *      overlap, across processes), then
  *      SHARE lock on events: waits for uploads in flight, blocks new ones
  *      until commit, so every accepted sequence below is committed;
  *   2. new effective columns = old + event columns not yet there, in
@@ -160,75 +161,99 @@ static const char new_columns_sql[] =
     "  WHERE e.sequence > $1 GROUP BY c.name) x, effective_meta m"
     " WHERE NOT (x.name = ANY (m.columns))";
 
-/* Steps 2-4 inside the open transaction; fills c and *added_cols. */
+/*
+ * Step 2: the effective columns followed by the pending events' new ones
+ * (*cols), the new ones alone (*added_cols), and the current generation.
+ */
 static enum err
-apply_pending(struct db *db, const char *last, struct merge_counts *c, json_t **added_cols,
-              char *errbuf, size_t errlen)
+pending_columns(struct db *db, const char *last, struct merge_counts *c, json_t **cols,
+                json_t **added_cols, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
-    json_t *cols = NULL;
-    struct buf lit;
-    struct buf sql;
-    const char *params[1];
     size_t i;
     json_t *v;
     enum err rc;
 
-    buf_init(&lit, 0);
-    buf_init(&sql, 0);
     rc = db_query(db, &res, "SELECT array_to_json(columns), generation FROM effective_meta", 0,
                   NULL, errbuf, errlen);
     if (rc)
-        goto out;
-    cols = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        return rc;
+    *cols = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     c->generation = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     PQclear(res);
     res = NULL;
     rc = db_query(db, &res, new_columns_sql, 1, &last, errbuf, errlen);
     if (rc)
-        goto out;
+        return rc;
     *added_cols = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     PQclear(res);
-    res = NULL;
-    if (!cols || !*added_cols) {
-        rc = err_set(ERR_INTERNAL, errbuf, errlen, "internal error");
-        goto out;
-    }
-    json_array_foreach(*added_cols, i, v) json_array_append(cols, v);
-    json_to_array_literal(cols, &lit);
+    if (!*cols || !*added_cols)
+        return err_set(ERR_INTERNAL, errbuf, errlen, "internal error");
+    json_array_foreach(*added_cols, i, v) json_array_append(*cols, v);
+    return ERR_OK;
+}
+
+/* Step 3: winners, updates and appends in one statement over the columns cols; the counts. */
+static enum err
+apply_rows(struct db *db, const char *last, json_t *cols, struct merge_counts *c, char *errbuf,
+           size_t errlen)
+{
+    PGresult *res = NULL;
+    struct buf sql;
+    enum err rc;
+
+    buf_init(&sql, 0);
     buf_append_str(&sql, apply_sql_head);
     vals_expr(db, cols, &sql);
     buf_append_str(&sql, apply_sql_tail);
-    params[0] = last;
-    rc = db_query(db, &res, sql.data, 1, params, errbuf, errlen);
+    rc = db_query(db, &res, sql.data, 1, &last, errbuf, errlen);
+    buf_release(&sql);
     if (rc)
-        goto out;
+        return rc;
     c->unchanged = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     c->updated = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     c->added = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     c->unchanged -= c->updated;
     PQclear(res);
-    res = NULL;
+    return ERR_OK;
+}
 
-    /* the merged events are marked by the merge's (seq_lo, seq_hi] */
-    rc = db_exec(db, "TRUNCATE event_rows", errbuf, errlen);
+/* Step 4: a new generation with the columns (text[] literal) when something changed. */
+static enum err
+bump_generation(struct db *db, const char *columns, struct merge_counts *c, int columns_added,
+                char *errbuf, size_t errlen)
+{
+    if (!c->added && !c->updated && !columns_added)
+        return ERR_OK;
+    return db_query_ll(db,
+                       "UPDATE effective_meta SET generation = generation + 1, columns = $1, "
+                       "updated_at = now() RETURNING generation",
+                       1, &columns, "no effective_meta row", &c->generation, errbuf, errlen);
+}
+
+/* Steps 2-4 inside the open transaction; fills c and *added_cols. */
+static enum err
+apply_pending(struct db *db, const char *last, struct merge_counts *c, json_t **added_cols,
+              char *errbuf, size_t errlen)
+{
+    json_t *cols = NULL;
+    struct buf lit;
+    enum err rc;
+
+    buf_init(&lit, 0);
+    rc = pending_columns(db, last, c, &cols, added_cols, errbuf, errlen);
     if (rc)
         goto out;
-    if (c->added || c->updated || json_array_size(*added_cols)) {
-        params[0] = lit.data;
-        rc = db_query(db, &res,
-                      "UPDATE effective_meta SET generation = generation + 1, columns = $1, "
-                      "updated_at = now() RETURNING generation",
-                      1, params, errbuf, errlen);
-        if (rc)
-            goto out;
-        c->generation = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    }
+    json_to_array_literal(cols, &lit);
+    rc = apply_rows(db, last, cols, c, errbuf, errlen);
+    /* the merged events are marked by the merge's (seq_lo, seq_hi] */
+    if (!rc)
+        rc = db_exec(db, "TRUNCATE event_rows", errbuf, errlen);
+    if (!rc)
+        rc = bump_generation(db, lit.data, c, json_array_size(*added_cols) > 0, errbuf, errlen);
 out:
-    PQclear(res);
     json_decref(cols);
     buf_release(&lit);
-    buf_release(&sql);
     return rc;
 }
 
@@ -269,16 +294,44 @@ record_merge(struct db *db, json_t *m, const struct merge_counts *c, char *errbu
     return rc;
 }
 
+/*
+ * Step 1 after the locks: what is pending - the events after the last merged
+ * sequence (`last`, as text) and their rows - and the current generation.
+ */
+static enum err
+read_pending(struct db *db, struct merge_counts *c, char last[32], char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    rc = db_query(db, &res,
+                  "SELECT count(sequence), coalesce(sum(row_count), 0), "
+                  "(SELECT generation FROM effective_meta), l.last, coalesce(max(sequence), 0) "
+                  "FROM (SELECT coalesce(max(seq_hi), 0) AS last FROM merges) l "
+                  "LEFT JOIN events ON sequence > l.last GROUP BY l.last",
+                  0, NULL, errbuf, errlen);
+    if (rc)
+        return rc;
+    c->events = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    c->rows = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    c->generation = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    c->seq_lo = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    c->seq_hi = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+    snprintf(last, 32, "%s", PQgetvalue(res, 0, 3));
+    PQclear(res);
+    return ERR_OK;
+}
+
 enum err
 merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_t errlen)
 {
     struct merge_counts c;
     json_t *added_cols = NULL;
-    PGresult *res = NULL;
-    long long t0 = clock_mono_ms(); /* duration */
+    long long t0 = clock_mono_ms();    /* duration */
     long long wall0 = clock_real_ms(); /* timestamps */
     char started[32];
     char finished[32];
+    char last[32];
     char id[37];
     uuid_t u;
     enum err rc;
@@ -288,32 +341,17 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
     uuid_generate(u);
     uuid_unparse_lower(u, id);
     log_timestamp(started, wall0);
-
     rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
     if (!rc)
         rc = db_exec(db, LOCK_EFFECTIVE_SQL, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "LOCK TABLE events IN SHARE MODE", errbuf, errlen);
+    if (!rc)
+        rc = read_pending(db, &c, last, errbuf, errlen);
+    if (!rc && c.events > 0)
+        rc = apply_pending(db, last, &c, &added_cols, errbuf, errlen);
     if (rc)
         goto out;
-    rc = db_query(db, &res,
-                  "SELECT count(sequence), coalesce(sum(row_count), 0), "
-                  "(SELECT generation FROM effective_meta), l.last, coalesce(max(sequence), 0) "
-                  "FROM (SELECT coalesce(max(seq_hi), 0) AS last FROM merges) l "
-                  "LEFT JOIN events ON sequence > l.last GROUP BY l.last",
-                  0, NULL, errbuf, errlen);
-    if (rc)
-        goto out;
-    c.events = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    c.rows = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    c.generation = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    c.seq_lo = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-    c.seq_hi = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-    if (c.events > 0) {
-        rc = apply_pending(db, PQgetvalue(res, 0, 3), &c, &added_cols, errbuf, errlen);
-        if (rc)
-            goto out;
-    }
     log_timestamp(finished, clock_real_ms());
     *merge = merge_json(id, "succeeded", dry_run, &c, added_cols, started, finished,
                         clock_mono_ms() - t0);
@@ -328,7 +366,6 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
     if (!rc)
         log_json(LOG_INFO, "merge", json_deep_copy(*merge));
 out:
-    PQclear(res);
     json_decref(added_cols);
     if (rc) {
         db_rollback(db);
@@ -349,48 +386,18 @@ enum err
 merges_store_list(struct db *db, const char *before, int limit, json_t **items, int *more,
                   char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
-    char lim[16];
-    const char *params[2];
-    int n;
-    enum err rc;
+    static const struct db_page_query q = {MERGE_COLUMNS, "merges", "started_at", "merge",
+                                           merge_row_json};
 
-    *items = NULL;
-    *more = 0;
-    if (before) {
-        rc = db_query(db, &res, "SELECT 1 FROM merges WHERE id = $1", 1, &before, errbuf, errlen);
-        if (rc)
-            return rc;
-        n = PQntuples(res);
-        PQclear(res);
-        res = NULL;
-        if (n == 0)
-            return err_set(ERR_NOT_FOUND, errbuf, errlen, "no such merge: %s", before);
-    }
-    snprintf(lim, sizeof(lim), "%d", limit + 1);
-    params[0] = before;
-    params[1] = lim;
-    return db_page_json(db,
-                        "SELECT " MERGE_COLUMNS " FROM merges WHERE $1::uuid IS NULL OR "
-                        "(started_at, id) < (SELECT started_at, id FROM merges WHERE id = $1) "
-                        "ORDER BY started_at DESC, id DESC LIMIT $2",
-                        2, params, limit, merge_row_json, items, more, errbuf, errlen);
+    return db_page_before_json(db, &q, before, limit, items, more, errbuf, errlen);
 }
 
 enum err
 merges_store_pending(struct db *db, long long *count, char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
-    enum err rc;
-
     *count = 0;
-    rc = db_query(db, &res,
-                  "SELECT count(*) FROM events "
-                  "WHERE sequence > (SELECT coalesce(max(seq_hi), 0) FROM merges)",
-                  0, NULL, errbuf, errlen);
-    if (rc)
-        return rc;
-    *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    return ERR_OK;
+    return db_query_ll(db,
+                       "SELECT count(*) FROM events "
+                       "WHERE sequence > (SELECT coalesce(max(seq_hi), 0) FROM merges)",
+                       0, NULL, "no count", count, errbuf, errlen);
 }

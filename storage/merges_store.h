@@ -25,7 +25,9 @@ enum err merges_store_run(struct db *db, int dry_run, json_t **merge, char *errb
 /* ERR_NOT_FOUND when no such merge. */
 enum err merges_store_get(struct db *db, const char *id, json_t **merge, char *errbuf,
                           size_t errlen);
-/* Newest first; `before` (a merge id, may be NULL) pages back. ERR_NOT_FOUND for an unknown before.
+/*
+ * Newest first; `before` (a merge id, may be NULL) pages back. ERR_BAD_INPUT
+ * for a before that names no stored merge (db_page_before_json()).
  */
 enum err merges_store_list(struct db *db, const char *before, int limit, json_t **items, int *more,
                            char *errbuf, size_t errlen);

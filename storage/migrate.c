@@ -9,8 +9,7 @@
 #include "core/log.h"
 #include "storage/db.h"
 #include "storage/embedded.h"
-
-#define MIGRATE_LOCK_KEY 7400000001LL
+#include "storage/locks.h"
 
 static long
 migration_version(const struct embedded_migration *m)
@@ -62,11 +61,9 @@ migrate_apply(struct db *db, int *applied, char *errbuf, size_t errlen)
     long current;
     size_t i;
     int n = 0;
-    char lock_sql[96];
     enum err rc;
 
-    snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_lock(%lld)", MIGRATE_LOCK_KEY);
-    rc = db_exec(db, lock_sql, errbuf, errlen);
+    rc = db_exec(db, "SELECT pg_advisory_lock(" LOCK_MIGRATE_KEY ")", errbuf, errlen);
     if (rc)
         return rc;
     rc = db_exec(db,
@@ -92,9 +89,8 @@ migrate_apply(struct db *db, int *applied, char *errbuf, size_t errlen)
     }
 out:
     PQclear(res);
-    snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_unlock(%lld)", MIGRATE_LOCK_KEY);
     if (db_conn(db))
-        db_exec(db, lock_sql, NULL, 0);
+        db_exec(db, "SELECT pg_advisory_unlock(" LOCK_MIGRATE_KEY ")", NULL, 0);
     if (applied)
         *applied = n;
     return rc;

@@ -1,11 +1,18 @@
 /*
- * pgcopy.c - writing rows in PostgreSQL's COPY text format
+ * pgcopy.c - writing rows in PostgreSQL's COPY text and binary formats
+ *
+ * Pure functions over a struct buf (no I/O, no globals): thread-safe. The
+ * text-format writers return the buffer's enum err (a capped buffer may
+ * refuse to grow); the binary writers append unconditionally.
  */
 #include "storage/pgcopy.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "codec/repos_csv.h"
+#include "core/hex.h"
 
 /* Append data escaped for COPY text; `array` adds array-literal escaping first. */
 static enum err
@@ -113,10 +120,8 @@ void
 pgcopy_key_digest_hex(char out[65], const char *origin, size_t origin_len, const char *path,
                       size_t path_len, const char *branch, size_t branch_len)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[32];
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    size_t i;
 
     if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
         abort();
@@ -125,11 +130,7 @@ pgcopy_key_digest_hex(char out[65], const char *origin, size_t origin_len, const
     digest_part(ctx, branch, branch_len, 0);
     EVP_DigestFinal_ex(ctx, md, NULL);
     EVP_MD_CTX_free(ctx);
-    for (i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
+    hex_encode(out, md, sizeof(md));
 }
 
 enum err
@@ -142,6 +143,33 @@ pgcopy_key_digest(struct buf *out, const char *origin, size_t origin_len, const 
     pgcopy_key_digest_hex(hex, origin, origin_len, path, path_len, branch, branch_len);
     rc = buf_append_str(out, "\\\\x"); /* COPY text for \x */
     return rc ? rc : buf_append(out, hex, 64);
+}
+
+enum err
+pgcopy_repos_row(struct buf *out, const struct repos_csv *doc, size_t r)
+{
+    const int idx[5] = {doc->idx_origin, doc->idx_path, doc->idx_branch, doc->idx_changeset,
+                        doc->idx_publish_uri};
+    const char *v[5];
+    size_t len[5];
+    size_t k;
+    enum err rc = ERR_OK;
+
+    for (k = 0; k < 5 && !rc; k++) {
+        v[k] = repos_csv_value(doc, r, idx[k], &len[k]);
+        rc = pgcopy_field(out, v[k], len[k]);
+        if (!rc)
+            rc = buf_append_char(out, '\t');
+    }
+    if (!rc)
+        rc = pgcopy_array(out, doc->vals + r * doc->ncols, doc->lens + r * doc->ncols, doc->ncols);
+    if (!rc)
+        rc = buf_append_char(out, '\t');
+    if (!rc)
+        rc = pgcopy_key_digest(out, v[0], len[0], v[1], len[1], v[2], len[2]);
+    if (!rc)
+        rc = buf_append_char(out, '\n');
+    return rc;
 }
 
 enum err
@@ -168,6 +196,40 @@ pgcopy_param_elem(struct buf *out, const char *data, size_t len, int first)
     if (!rc)
         rc = buf_append_char(out, '"');
     return rc;
+}
+
+enum err
+pgcopy_param_elem_or_null(struct buf *out, const char *v, int first)
+{
+    enum err rc = ERR_OK;
+
+    if (!first)
+        rc = buf_append_char(out, ',');
+    if (rc)
+        return rc;
+    if (v)
+        return pgcopy_param_elem(out, v, strlen(v), 1);
+    return buf_append_str(out, "NULL");
+}
+
+void
+pgcopy_param_arrays_open(struct buf *a, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        buf_init(&a[i], 0);
+        buf_append_char(&a[i], '{');
+    }
+}
+
+void
+pgcopy_param_arrays_close(struct buf *a, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        buf_append_char(&a[i], '}');
 }
 
 /* ---- binary format ---- */

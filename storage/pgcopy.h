@@ -13,6 +13,8 @@
 
 #include "core/buf.h"
 
+struct repos_csv;
+
 /* One COPY text field (no delimiter). */
 enum err pgcopy_field(struct buf *out, const char *data, size_t len);
 /* A text[] literal as one COPY text field: {"a","b"}; n may be 0. */
@@ -23,6 +25,15 @@ enum err pgcopy_array(struct buf *out, const char *const *vals, const size_t *le
  * {"a","b\"c"}. lens NULL means the values are NUL-terminated.
  */
 enum err pgcopy_param_array(struct buf *out, const char *const *vals, const size_t *lens, size_t n);
+
+/*
+ * Row r of a repos.csv document as the rest of a COPY text line, after the
+ * leading fields the caller wrote: origin, path, branch, changeset,
+ * publish_uri, vals (a text[] of every column's value) and key_digest
+ * (bytea), tab-separated, then the line's end. The column list of
+ * event_rows and effective_rows ends with these seven.
+ */
+enum err pgcopy_repos_row(struct buf *out, const struct repos_csv *doc, size_t r);
 
 /*
  * The key digest of a repository: SHA-256 over the 4-byte big-endian length
@@ -40,6 +51,15 @@ void pgcopy_key_digest_hex(char out[65], const char *origin, size_t origin_len, 
  * escaped. The caller writes the surrounding braces.
  */
 enum err pgcopy_param_elem(struct buf *out, const char *data, size_t len, int first);
+/* Same for a NUL-terminated value, or an unquoted NULL element when v is NULL. */
+enum err pgcopy_param_elem_or_null(struct buf *out, const char *v, int first);
+/*
+ * Several array literals built side by side (one per column of a batch):
+ * _open initialises a[0..n) each holding "{", _close appends "}" to each.
+ * The caller releases them.
+ */
+void pgcopy_param_arrays_open(struct buf *a, size_t n);
+void pgcopy_param_arrays_close(struct buf *a, size_t n);
 
 /*
  * COPY ... (FORMAT binary): the header, then per row a field count and the

@@ -42,6 +42,19 @@ read_meta(struct db *db, json_t **cols, int64_t *generation, long long *updated_
     return ERR_OK;
 }
 
+/* A read-only snapshot transaction, and the effective columns and generation it sees. */
+static enum err
+begin_snapshot(struct db *db, json_t **cols, int64_t *generation, long long *updated_ms,
+               char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errbuf, errlen);
+    if (!rc)
+        rc = read_meta(db, cols, generation, updated_ms, errbuf, errlen);
+    return rc;
+}
+
 enum err
 repos_store_generation(struct db *db, int64_t *generation, long long *updated_ms, char *errbuf,
                        size_t errlen)
@@ -90,10 +103,7 @@ repos_store_render(struct db *db, struct buf *out, int64_t *generation, long lon
     enum err rc;
 
     buf_init(&sql, 0);
-    rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errbuf, errlen);
-    if (rc)
-        goto out;
-    rc = read_meta(db, &cols, generation, updated_ms, errbuf, errlen);
+    rc = begin_snapshot(db, &cols, generation, updated_ms, errbuf, errlen);
     if (rc)
         goto out;
     for (i = 0; i < json_array_size(cols); i++) {
@@ -131,63 +141,21 @@ out:
 }
 
 static enum err
+effective_row_line(const void *ctx, size_t r, struct buf *out)
+{
+    enum err rc = buf_printf(out, "%zu\t", r + 1);
+
+    return rc ? rc : pgcopy_repos_row(out, ctx, r);
+}
+
+/* COPY the document's rows into effective_rows at positions 1..nrows. */
+static enum err
 copy_effective_rows(struct db *db, const struct repos_csv *doc, char *errbuf, size_t errlen)
 {
-    struct buf out;
-    size_t r;
-    enum err rc;
-
-    buf_init(&out, 0);
-    rc = db_copy_start(
-        db,
-        "COPY effective_rows (pos, origin, path, branch, changeset, publish_uri, vals, "
-        "key_digest) FROM STDIN",
-        errbuf, errlen);
-    if (rc)
-        goto out;
-    for (r = 0; r < doc->nrows && !rc; r++) {
-        const int idx[5] = {doc->idx_origin, doc->idx_path, doc->idx_branch, doc->idx_changeset,
-                            doc->idx_publish_uri};
-        size_t k;
-
-        rc = buf_printf(&out, "%zu\t", r + 1);
-        for (k = 0; k < 5 && !rc; k++) {
-            size_t len;
-            const char *v = repos_csv_value(doc, r, idx[k], &len);
-
-            rc = pgcopy_field(&out, v, len);
-            if (!rc)
-                rc = buf_append_char(&out, '\t');
-        }
-        if (!rc)
-            rc = pgcopy_array(&out, doc->vals + r * doc->ncols, doc->lens + r * doc->ncols,
-                              doc->ncols);
-        if (!rc) {
-            size_t lo;
-            size_t lp;
-            size_t lb;
-            const char *o = repos_csv_value(doc, r, doc->idx_origin, &lo);
-            const char *p = repos_csv_value(doc, r, doc->idx_path, &lp);
-            const char *b = repos_csv_value(doc, r, doc->idx_branch, &lb);
-
-            rc = buf_append_char(&out, '\t');
-            if (!rc)
-                rc = pgcopy_key_digest(&out, o, lo, p, lp, b, lb);
-        }
-        if (!rc)
-            rc = buf_append_char(&out, '\n');
-        if (!rc && out.len >= 256 * 1024) {
-            rc = db_copy_send(db, out.data, out.len, errbuf, errlen);
-            buf_reset(&out);
-        }
-    }
-    if (!rc && out.len)
-        rc = db_copy_send(db, out.data, out.len, errbuf, errlen);
-    if (!rc)
-        rc = db_copy_end(db, errbuf, errlen);
-out:
-    buf_release(&out);
-    return rc;
+    return db_copy_rows(db,
+                        "COPY effective_rows (pos, origin, path, branch, changeset, publish_uri, "
+                        "vals, key_digest) FROM STDIN",
+                        doc->nrows, effective_row_line, doc, errbuf, errlen);
 }
 
 static int
@@ -207,46 +175,39 @@ enum err
 repos_store_replace(struct db *db, const struct repos_csv *doc, const struct repos_if_match *m,
                     int64_t *generation, char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
     struct buf lit;
     const char *param;
+    long long gen = 0;
     enum err rc;
 
     buf_init(&lit, 0);
     rc = db_exec(db, "BEGIN", errbuf, errlen);
     if (!rc)
         rc = db_exec(db, LOCK_EFFECTIVE_SQL, errbuf, errlen);
-    if (rc)
-        goto out;
-    rc = db_query(db, &res, "SELECT generation FROM effective_meta FOR UPDATE", 0, NULL, errbuf,
-                  errlen);
-    if (rc)
-        goto out;
-    if (!if_match_holds(m, strtoll(PQgetvalue(res, 0, 0), NULL, 10))) {
+    if (!rc)
+        rc = db_query_ll(db, "SELECT generation FROM effective_meta FOR UPDATE", 0, NULL,
+                         "no effective_meta row", &gen, errbuf, errlen);
+    if (!rc && !if_match_holds(m, gen))
         rc = err_set(ERR_PRECONDITION, errbuf, errlen,
-                     "If-Match does not name the current generation \"%s\"", PQgetvalue(res, 0, 0));
-        goto out;
-    }
-    PQclear(res);
-    res = NULL;
+                     "If-Match does not name the current generation \"%lld\"", gen);
     /* DELETE, not TRUNCATE: renders in REPEATABLE READ must keep seeing their generation */
-    rc = db_exec(db, "DELETE FROM effective_rows", errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, "DELETE FROM effective_rows", errbuf, errlen);
     if (!rc && doc->nrows)
         rc = copy_effective_rows(db, doc, errbuf, errlen);
     if (rc)
         goto out;
     pgcopy_param_array(&lit, (const char *const *)doc->cols, NULL, doc->ncols);
     param = lit.data;
-    rc = db_query(db, &res,
-                  "UPDATE effective_meta SET generation = generation + 1, columns = $1, "
-                  "updated_at = now() RETURNING generation",
-                  1, &param, errbuf, errlen);
-    if (rc)
-        goto out;
-    *generation = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    rc = db_exec(db, "COMMIT", errbuf, errlen);
+    rc = db_query_ll(db,
+                     "UPDATE effective_meta SET generation = generation + 1, columns = $1, "
+                     "updated_at = now() RETURNING generation",
+                     1, &param, "no effective_meta row", &gen, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, "COMMIT", errbuf, errlen);
+    if (!rc)
+        *generation = gen;
 out:
-    PQclear(res);
     buf_release(&lit);
     if (rc)
         db_rollback(db);
@@ -302,10 +263,7 @@ repos_store_list(struct db *db, const struct repos_filter *f, json_t **items, in
 
     *items = NULL;
     *next_after = 0;
-    rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errbuf, errlen);
-    if (rc)
-        return rc;
-    rc = read_meta(db, &cols, generation, NULL, errbuf, errlen);
+    rc = begin_snapshot(db, &cols, generation, NULL, errbuf, errlen);
     if (rc)
         goto out;
     snprintf(after, sizeof(after), "%lld", (long long)f->after);

@@ -211,96 +211,87 @@ prepare_rows(const struct s3_record *recs, size_t n, struct row *rows, char *err
 }
 
 /*
- * Transaction advisory locks: every touched bucket shared, then every touched
- * (bucket, key) exclusive, each set in hash order.
+ * Transaction advisory locks (locks.h, 4 and 5): every touched bucket shared,
+ * then every touched (bucket, key) exclusive, each set in hash order.
  */
 static enum err
 lock_keys(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen)
 {
-    struct buf b;
-    struct buf k;
+    struct buf a[2]; /* buckets, keys */
     const char *params[2];
     size_t i;
     enum err rc;
 
-    buf_init(&b, 0);
-    buf_init(&k, 0);
-    buf_append_char(&b, '{');
-    buf_append_char(&k, '{');
+    pgcopy_param_arrays_open(a, 2);
     for (i = 0; i < n; i++) {
-        pgcopy_param_elem(&b, rows[i].rec->bucket, strlen(rows[i].rec->bucket), i == 0);
-        pgcopy_param_elem(&k, rows[i].rec->key, strlen(rows[i].rec->key), i == 0);
+        pgcopy_param_elem(&a[0], rows[i].rec->bucket, strlen(rows[i].rec->bucket), i == 0);
+        pgcopy_param_elem(&a[1], rows[i].rec->key, strlen(rows[i].rec->key), i == 0);
     }
-    buf_append_char(&b, '}');
-    buf_append_char(&k, '}');
-    params[0] = b.data;
-    params[1] = k.data;
+    pgcopy_param_arrays_close(a, 2);
+    params[0] = a[0].data;
+    params[1] = a[1].data;
     /* buckets shared first (an inventory apply holds them exclusively), then the keys;
      * Append runs its branches in order */
-    rc = db_query_prepared(db, NULL, "s3_lock",
-                           "SELECT pg_advisory_xact_lock_shared(h) FROM (SELECT DISTINCT "
-                           "hashtextextended('bucket' || E'\\x1f' || b, 7401) AS h "
-                           "FROM unnest($1::text[]) AS b ORDER BY h) s "
-                           "UNION ALL "
-                           "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT "
-                           "hashtextextended(b || E'\\x1f' || k, 7400) AS h "
-                           "FROM unnest($1::text[], $2::text[]) AS x(b, k) ORDER BY h) s",
-                           2, params, NULL, NULL, errbuf, errlen);
-    buf_release(&b);
-    buf_release(&k);
+    rc = db_query_prepared(
+        db, NULL, "s3_lock",
+        "SELECT pg_advisory_xact_lock_shared(h) FROM (SELECT DISTINCT " LOCK_S3_BUCKET(
+            "b") " AS h "
+                 "FROM unnest($1::text[]) AS b ORDER BY h) s "
+                 "UNION ALL "
+                 "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT " LOCK_S3_KEY(
+                     "b", "k") " AS h "
+                               "FROM unnest($1::text[], $2::text[]) AS x(b, k) ORDER BY h) s",
+        2, params, NULL, NULL, errbuf, errlen);
+    buf_release(&a[0]);
+    buf_release(&a[1]);
     return rc;
 }
 
-/* Generated sequencers, in body order, after the greatest one stored per version. */
-static enum err
-generate_sequencers(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen)
+/*
+ * The versions (bucket, key, version_id) of the rows without a sequencer, in
+ * body order: each one's slot in *versions holds its index, and a[0..2] get
+ * them as three parameter arrays. Returns how many.
+ */
+static size_t
+collect_versions(const struct row *rows, size_t n, struct strmap *versions, struct buf a[3])
 {
-    struct strmap versions;
-    char **max = NULL; /* greatest so far per version slot */
-    struct buf b, k, v, next;
-    const char *params[3];
-    PGresult *res = NULL;
-    size_t i;
     size_t nv = 0;
+    size_t i;
     int found;
-    enum err rc = ERR_OK;
 
-    for (i = 0; i < n; i++)
-        if (!rows[i].sequencer)
-            nv++;
-    if (nv == 0)
-        return ERR_OK;
-    strmap_init(&versions, n);
-    buf_init(&b, 0);
-    buf_init(&k, 0);
-    buf_init(&v, 0);
-    buf_init(&next, 0);
-    buf_append_char(&b, '{');
-    buf_append_char(&k, '{');
-    buf_append_char(&v, '{');
-    nv = 0;
+    pgcopy_param_arrays_open(a, 3);
     for (i = 0; i < n; i++) {
-        char *key;
         const struct s3_record *r = rows[i].rec;
+        char *key;
 
         if (rows[i].sequencer)
             continue;
         key = join3(r->bucket, r->key, r->version_id);
-        strmap_put(&versions, key, nv, &found);
+        strmap_put(versions, key, nv, &found);
         free(key);
         if (found)
             continue;
-        pgcopy_param_elem(&b, r->bucket, strlen(r->bucket), nv == 0);
-        pgcopy_param_elem(&k, r->key, strlen(r->key), nv == 0);
-        pgcopy_param_elem(&v, r->version_id, strlen(r->version_id), nv == 0);
+        pgcopy_param_elem(&a[0], r->bucket, strlen(r->bucket), nv == 0);
+        pgcopy_param_elem(&a[1], r->key, strlen(r->key), nv == 0);
+        pgcopy_param_elem(&a[2], r->version_id, strlen(r->version_id), nv == 0);
         nv++;
     }
-    buf_append_char(&b, '}');
-    buf_append_char(&k, '}');
-    buf_append_char(&v, '}');
-    params[0] = b.data;
-    params[1] = k.data;
-    params[2] = v.data;
+    pgcopy_param_arrays_close(a, 3);
+    return nv;
+}
+
+/* The greatest stored sequencer of each of the nv versions of a[] (NULL: none) into max[]. */
+static enum err
+stored_max(struct db *db, const struct buf a[3], size_t nv, char **max, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    const char *params[3];
+    size_t i;
+    enum err rc;
+
+    params[0] = a[0].data;
+    params[1] = a[1].data;
+    params[2] = a[2].data;
     rc = db_query_prepared(db, &res, "s3_max_sequencer",
                            "SELECT (SELECT max(o.sequencer) FROM s3_objects o WHERE o.bucket = "
                            "x.b AND o.key = x.k AND o.version_id = x.v) "
@@ -308,42 +299,82 @@ generate_sequencers(struct db *db, struct row *rows, size_t n, char *errbuf, siz
                            "WITH ORDINALITY AS x(b, k, v, i) ORDER BY x.i",
                            3, params, NULL, NULL, errbuf, errlen);
     if (rc)
-        goto out;
-    max = xcalloc(nv, sizeof(char *));
+        return rc;
     for (i = 0; i < nv; i++)
         max[i] = PQgetisnull(res, (int)i, 0) ? NULL : xstrdup(PQgetvalue(res, (int)i, 0));
+    PQclear(res);
+    return ERR_OK;
+}
+
+/* Replace *slot (malloc'd or NULL) by a copy of v. */
+static void
+set_max(char **slot, const char *v)
+{
+    free(*slot);
+    *slot = xstrdup(v);
+}
+
+/*
+ * In body order: a delivered sequencer raises its version's greatest, a row
+ * without one gets the generated sequencer after its version's greatest.
+ */
+static void
+assign_sequencers(struct row *rows, size_t n, struct strmap *versions, char **max)
+{
+    struct buf next;
+    size_t i;
+    int found;
+
+    buf_init(&next, 0);
     for (i = 0; i < n; i++) {
         const struct s3_record *r = rows[i].rec;
         char *key = join3(r->bucket, r->key, r->version_id);
-        size_t slot = strmap_put(&versions, key, 0, &found);
+        size_t slot = strmap_put(versions, key, 0, &found);
         size_t vi;
 
         free(key);
         if (!found) /* a version with delivered sequencers only */
             continue;
-        vi = versions.vals[slot];
+        vi = versions->vals[slot];
         if (rows[i].sequencer) {
-            if (!max[vi] || strcmp(rows[i].sequencer, max[vi]) > 0) {
-                free(max[vi]);
-                max[vi] = xstrdup(rows[i].sequencer);
-            }
+            if (!max[vi] || strcmp(rows[i].sequencer, max[vi]) > 0)
+                set_max(&max[vi], rows[i].sequencer);
             continue;
         }
         s3_sequencer_next(max[vi], &next);
         rows[i].sequencer = xstrdup(next.data);
-        free(max[vi]);
-        max[vi] = xstrdup(next.data);
+        set_max(&max[vi], next.data);
     }
-out:
-    if (max)
-        for (i = 0; i < nv; i++)
-            free(max[i]);
-    free(max);
-    PQclear(res);
-    buf_release(&b);
-    buf_release(&k);
-    buf_release(&v);
     buf_release(&next);
+}
+
+/* Generated sequencers, in body order, after the greatest one stored per version. */
+static enum err
+generate_sequencers(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen)
+{
+    struct strmap versions;
+    struct buf a[3];
+    char **max;
+    size_t nv = 0;
+    size_t i;
+    enum err rc;
+
+    for (i = 0; i < n; i++)
+        if (!rows[i].sequencer)
+            nv++;
+    if (nv == 0)
+        return ERR_OK;
+    strmap_init(&versions, n);
+    nv = collect_versions(rows, n, &versions, a);
+    max = xcalloc(nv, sizeof(char *));
+    rc = stored_max(db, a, nv, max, errbuf, errlen);
+    if (!rc)
+        assign_sequencers(rows, n, &versions, max);
+    for (i = 0; i < nv; i++)
+        free(max[i]);
+    free(max);
+    for (i = 0; i < 3; i++)
+        buf_release(&a[i]);
     strmap_release(&versions);
     return rc;
 }
@@ -368,27 +399,12 @@ enum batch_column {
 };
 
 static void
-elem_or_null(struct buf *a, const char *v, int first)
-{
-    if (!first)
-        buf_append_char(a, ',');
-    if (v)
-        pgcopy_param_elem(a, v, strlen(v), 1);
-    else
-        buf_append_str(a, "NULL");
-}
-
-static void
 batch_arrays(struct row *rows, size_t n, struct buf a[COL_COUNT])
 {
     size_t i;
-    size_t k;
     int first = 1;
 
-    for (k = 0; k < COL_COUNT; k++) {
-        buf_init(&a[k], 0);
-        buf_append_char(&a[k], '{');
-    }
+    pgcopy_param_arrays_open(a, COL_COUNT);
     for (i = 0; i < n; i++) {
         const struct s3_record *rec = rows[i].rec;
         char size[32];
@@ -402,24 +418,24 @@ batch_arrays(struct row *rows, size_t n, struct buf a[COL_COUNT])
         snprintf(dups, sizeof(dups), "%d", rows[i].dups);
         uuid_generate(u);
         uuid_unparse_lower(u, id);
-        elem_or_null(&a[COL_BUCKET], rec->bucket, first);
-        elem_or_null(&a[COL_KEY], rec->key, first);
-        elem_or_null(&a[COL_VERSION], rec->version_id, first);
-        elem_or_null(&a[COL_TYPE], rec->event_type == S3_CREATED ? "Created" : "Deleted", first);
-        elem_or_null(&a[COL_TIME], rec->event_time, first);
-        elem_or_null(&a[COL_SIZE], rec->has_size ? size : NULL, first);
-        elem_or_null(&a[COL_ETAG], rec->etag, first);
-        elem_or_null(&a[COL_CLASS], rec->storage_class, first);
-        elem_or_null(&a[COL_SEQUENCER], rows[i].sequencer, first);
-        elem_or_null(&a[COL_RAW], rec->sequencer, first);
-        elem_or_null(&a[COL_MARKER], rec->is_delete_marker ? "t" : "f", first);
-        elem_or_null(&a[COL_REASON], rec->reason, first);
-        elem_or_null(&a[COL_DUPS], dups, first);
-        elem_or_null(&a[COL_ID], id, first);
+        pgcopy_param_elem_or_null(&a[COL_BUCKET], rec->bucket, first);
+        pgcopy_param_elem_or_null(&a[COL_KEY], rec->key, first);
+        pgcopy_param_elem_or_null(&a[COL_VERSION], rec->version_id, first);
+        pgcopy_param_elem_or_null(&a[COL_TYPE],
+                                  rec->event_type == S3_CREATED ? "Created" : "Deleted", first);
+        pgcopy_param_elem_or_null(&a[COL_TIME], rec->event_time, first);
+        pgcopy_param_elem_or_null(&a[COL_SIZE], rec->has_size ? size : NULL, first);
+        pgcopy_param_elem_or_null(&a[COL_ETAG], rec->etag, first);
+        pgcopy_param_elem_or_null(&a[COL_CLASS], rec->storage_class, first);
+        pgcopy_param_elem_or_null(&a[COL_SEQUENCER], rows[i].sequencer, first);
+        pgcopy_param_elem_or_null(&a[COL_RAW], rec->sequencer, first);
+        pgcopy_param_elem_or_null(&a[COL_MARKER], rec->is_delete_marker ? "t" : "f", first);
+        pgcopy_param_elem_or_null(&a[COL_REASON], rec->reason, first);
+        pgcopy_param_elem_or_null(&a[COL_DUPS], dups, first);
+        pgcopy_param_elem_or_null(&a[COL_ID], id, first);
         first = 0;
     }
-    for (k = 0; k < COL_COUNT; k++)
-        buf_append_char(&a[k], '}');
+    pgcopy_param_arrays_close(a, COL_COUNT);
 }
 
 /*

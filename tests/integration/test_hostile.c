@@ -1017,6 +1017,8 @@ test_list_params(void **state)
         {"/api/v1/merges?limit=0", "limit: must be an integer from 1 to 1000"},
         {"/api/v1/merges?before=yesterday", "before"},
         {"/api/v1/merges?before=" UUID0, "no such merge"},
+        {"/api/v1/merges?before=" UUID0, "before: unknown cursor"},
+        {"/api/v1/s3/inventories?before=" UUID0, "before: unknown cursor"},
         {"/api/v1/merges?after=" UUID0, "unknown query parameter \"after\""},
         {"/api/v1/repos?limit=1001", "limit: must be an integer from 1 to 1000"},
         {"/api/v1/repos?after=abc", "after: not a cursor returned by this API"},

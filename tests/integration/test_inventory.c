@@ -1992,6 +1992,57 @@ test_job_list(void **state)
     json_decref(all);
 }
 
+/*
+ * The lists paged by `before` (inventory jobs, merges) answer alike: the id
+ * of nothing stored is 400 "before: unknown cursor", not an id is 400, and
+ * the id of the oldest entry gives an empty last page.
+ */
+static void
+test_list_cursors(void **state)
+{
+    static const char *const lists[] = {INV_PATH, "/api/v1/merges"};
+    struct th_resp r;
+    json_t *all;
+    json_t *items;
+    char *path;
+    size_t i;
+
+    (void)state;
+    r = th_post_json(base(), "/api/v1/merges", "{}", NULL); /* stored, so there is one */
+    want_status(&r, 200, "POST /api/v1/merges");
+    th_resp_release(&r);
+    for (i = 0; i < 2; i++) {
+        path = th_strf("%s?before=00000000-0000-4000-8000-000000000000", lists[i]);
+        r = th_get(base(), path, NULL);
+        want_problem(&r, 400, "before: unknown cursor, no such ", path);
+        th_resp_release(&r);
+        free(path);
+        path = th_strf("%s?before=yesterday", lists[i]);
+        r = th_get(base(), path, NULL);
+        want_problem(&r, 400, "before: must be a", path);
+        th_resp_release(&r);
+        free(path);
+        path = th_strf("%s?limit=1000", lists[i]);
+        r = th_get(base(), path, NULL);
+        want_status(&r, 200, path);
+        all = th_resp_json(&r);
+        th_resp_release(&r);
+        free(path);
+        items = json_object_get(all, "items");
+        assert_true(json_array_size(items) > 0);
+        path = th_strf("%s?before=%s", lists[i],
+                       th_jstr(json_array_get(items, json_array_size(items) - 1), "id"));
+        json_decref(all);
+        r = th_get(base(), path, NULL);
+        want_status(&r, 200, path);
+        all = th_resp_json(&r);
+        th_resp_release(&r);
+        want_json(all, "{\"items\": [], \"next\": null}", path);
+        json_decref(all);
+        free(path);
+    }
+}
+
 int
 main(void)
 {
@@ -2022,6 +2073,7 @@ main(void)
         cmocka_unit_test(test_deletion_detection_backfill),
         cmocka_unit_test(test_request_errors),
         cmocka_unit_test(test_job_list),
+        cmocka_unit_test(test_list_cursors),
         cmocka_unit_test(test_s3_unreachable),
         cmocka_unit_test(test_resume_after_kill),
     };

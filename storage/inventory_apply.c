@@ -1,0 +1,570 @@
+/*
+ * inventory_apply.c - the final transaction of an inventory job
+ *
+ * inventory_store_apply() turns the job's staged files into catalog records
+ * in one transaction. The staged files' tables become partitions of the
+ * catalog at once. When the source buckets already had records, the lines
+ * are compared with them (taken before attaching): lines identical to their
+ * version's latest record add nothing, lines of keys with records get
+ * sequencers after the key's greatest, and current records the inventory
+ * does not list get a Deleted record. The current state is then recomputed
+ * for the keys that had records, and for keys whose lines the staging saw
+ * apart. The job is marked succeeded in the same transaction.
+ *
+ * The phases below run in this order, each one statement or a few; the
+ * order and the SQL are tuned (hash joins against many stored versions,
+ * ANALYZE of every temporary table before it is joined): keep them.
+ *
+ * Invariants: the source buckets are locked exclusively (locks.h, 4) from
+ * before the catalog is first read until COMMIT, so no event batch changes
+ * their current state meanwhile; on any error everything rolls back and the
+ * staged files stay for a resume.
+ *
+ * Thread-safety: runs on the caller's connection; one apply per job (the
+ * runner holds the job's lock).
+ */
+#include "storage/inventory_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "storage/db.h"
+#include "storage/inventory_part.h"
+#include "storage/locks.h"
+
+static const char current_from_touched_sql[] =
+    "CREATE TEMP TABLE inv_cur ON COMMIT DROP AS "
+    "WITH lv AS (SELECT DISTINCT ON (o.bucket, o.key, o.version_id) o.id, o.bucket, o.key, "
+    "  o.sequencer, o.event_type, o.is_delete_marker "
+    "  FROM s3_objects o JOIN inv_touched t ON o.bucket = t.bucket AND o.key = t.key "
+    "  ORDER BY o.bucket, o.key, o.version_id, o.sequencer DESC, o.event_type DESC, o.id DESC), "
+    "top AS (SELECT DISTINCT ON (bucket, key) id, is_delete_marker FROM lv "
+    "  WHERE event_type = 'Created' OR is_delete_marker "
+    "  ORDER BY bucket, key, sequencer DESC, id DESC) "
+    "SELECT id FROM top WHERE NOT is_delete_marker; "
+    "UPDATE s3_objects o SET is_current = false FROM inv_touched t "
+    "  WHERE o.bucket = t.bucket AND o.key = t.key AND o.is_current "
+    "  AND NOT EXISTS (SELECT 1 FROM inv_cur c WHERE c.id = o.id); "
+    "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
+    "  WHERE o.id = c.id AND NOT o.is_current";
+
+/* A staged line s identical to the latest record lv of its version. */
+#define LINE_UNCHANGED                                                                             \
+    "lv.is_delete_marker = s.is_delete_marker AND lv.event_type = s.event_type "                   \
+    "AND lv.size IS NOT DISTINCT FROM s.size AND lv.etag IS NOT DISTINCT FROM s.etag "             \
+    "AND lv.storage_class IS NOT DISTINCT FROM s.storage_class "                                   \
+    "AND lv.last_modified IS NOT DISTINCT FROM s.last_modified"
+
+/* A line s of a staged file that its version's latest stored record (in table lv) equals. */
+#define UNCHANGED_IN(lv)                                                                           \
+    "EXISTS (SELECT 1 FROM %s lv WHERE lv.bucket = s.bucket AND lv.key = s.key AND "               \
+    "lv.version_id = s.version_id AND " LINE_UNCHANGED ")"
+
+/* The generated sequencer of a staged line s of a key whose greatest sequencer is kb.maxseq. */
+#define SEQUENCER_AFTER_KB                                                                         \
+    "coalesce(split_part(kb.maxseq, '-', 1), '') || '-' || lpad((coalesce(nullif(split_part("      \
+    "kb.maxseq, '-', 2), ''), '0')::numeric + split_part(s.sequencer, '-', 2)::numeric)::text, "   \
+    "20, '0')"
+
+/* From this many stored versions and staged lines on, the apply joins by hashing. */
+#define BIG_JOIN_ROWS 100000
+
+/* What the phases of one apply learn and share. */
+struct apply {
+    struct db *db;
+    const char *job_id;
+    const struct inventory_manifest *m;
+    PGresult *files_res;          /* the staged files' rows; files[] borrows their strings */
+    struct inventory_part *files; /* in (first_bucket, first_key) order */
+    size_t nfiles;
+    char *buckets;       /* text[] literal of the source buckets */
+    struct buf parts;    /* int[] literal of the files' parts */
+    struct buf boundary; /* keys where one file ends and the next begins */
+    char inv_time[64];   /* when the inventory was taken, as timestamptz text */
+    char lv[64];         /* the unlogged table of the latest stored record per version */
+    int versioned;       /* some file lists versions */
+    int existing;        /* the source buckets had records */
+    int all_keys;        /* the staging saw every key apart (see order_problems) */
+    int big_joins;       /* join by hashing only */
+    long long lv_rows;   /* stored versions in lv */
+    long long staged;    /* staged lines */
+    long long unchanged; /* staged lines identical to their version's latest record */
+    long long deleted;   /* Deleted records added */
+};
+
+/* The unlogged table of a job's apply with the catalog's latest record per version. */
+static void
+lv_table_name(const char *job, char out[64])
+{
+    size_t n = (size_t)snprintf(out, 64, "inventory_lv_");
+
+    for (; *job && n < 62; job++)
+        if (*job != '-')
+            out[n++] = *job;
+    out[n] = '\0';
+}
+
+/* Read the job's source buckets, whether any file is versioned, and its staged lines. */
+static enum err
+read_totals(struct apply *a, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    enum err rc;
+
+    rc = db_query(a->db, &res,
+                  "SELECT coalesce(array_agg(DISTINCT b), '{}'), coalesce(bool_or(versioned), "
+                  "false), coalesce(sum(records), 0) FROM inventory_files LEFT JOIN LATERAL "
+                  "unnest(buckets) AS b ON true WHERE job_id = $1",
+                  1, &a->job_id, errbuf, errlen);
+    if (rc)
+        return rc;
+    a->buckets = xstrdup(PQgetvalue(res, 0, 0));
+    a->versioned = PQgetvalue(res, 0, 1)[0] == 't';
+    a->staged = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    PQclear(res);
+    return ERR_OK;
+}
+
+/* Read the staged files in key order, list their parts, and find the keys seen apart. */
+static enum err
+read_files(struct apply *a, char *errbuf, size_t errlen)
+{
+    PGresult *res;
+    size_t i;
+    enum err rc;
+
+    rc = db_query(a->db, &a->files_res,
+                  "SELECT part, sorted, records, first_bucket, first_key, last_bucket, last_key "
+                  "FROM inventory_files WHERE job_id = $1 AND staged "
+                  "ORDER BY first_bucket, first_key, idx",
+                  1, &a->job_id, errbuf, errlen);
+    if (rc)
+        return rc;
+    res = a->files_res;
+    a->nfiles = (size_t)PQntuples(res);
+    a->files = xcalloc(a->nfiles ? a->nfiles : 1, sizeof(*a->files));
+    buf_append_char(&a->parts, '{');
+    for (i = 0; i < a->nfiles; i++) {
+        struct inventory_part *f = &a->files[i];
+        int r = (int)i;
+
+        f->part = atoi(PQgetvalue(res, r, 0));
+        f->sorted = PQgetvalue(res, r, 1)[0] == 't';
+        f->records = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+        if (!PQgetisnull(res, r, 4)) {
+            f->first_bucket = PQgetvalue(res, r, 3);
+            f->first_key = PQgetvalue(res, r, 4);
+            f->last_bucket = PQgetvalue(res, r, 5);
+            f->last_key = PQgetvalue(res, r, 6);
+        }
+        buf_printf(&a->parts, "%s%d", i ? "," : "", f->part);
+    }
+    buf_append_char(&a->parts, '}');
+    inventory_part_order_problems(a->files, a->nfiles, &a->all_keys, &a->boundary);
+    return ERR_OK;
+}
+
+/* Read when the inventory was taken: the manifest's creationTimestamp, else the job's creation. */
+static enum err
+read_inventory_time(struct apply *a, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    char creation[32];
+    const char *params[2];
+    enum err rc;
+
+    if (a->m->has_creation_ms)
+        snprintf(creation, sizeof(creation), "%lld", (long long)a->m->creation_ms);
+    params[0] = a->m->has_creation_ms ? creation : NULL;
+    params[1] = a->job_id;
+    rc = db_query(a->db, &res,
+                  "SELECT coalesce(to_timestamp($1::bigint / 1000.0), (SELECT created_at FROM "
+                  "inventory_jobs WHERE id = $2))",
+                  2, params, errbuf, errlen);
+    if (rc)
+        return rc;
+    snprintf(a->inv_time, sizeof(a->inv_time), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return ERR_OK;
+}
+
+/* Lock the source buckets exclusively (event batches hold them shared); have they records? */
+static enum err
+lock_buckets(struct apply *a, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    const char *params[1];
+    enum err rc;
+
+    params[0] = a->buckets;
+    rc = db_query(a->db, NULL,
+                  "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT " LOCK_S3_BUCKET(
+                      "b") " AS h FROM unnest($1::text[]) AS b ORDER BY h) s",
+                  1, params, errbuf, errlen);
+    if (!rc)
+        rc = db_query(a->db, &res,
+                      "SELECT EXISTS (SELECT 1 FROM s3_objects WHERE bucket = ANY ($1::text[]))", 1,
+                      params, errbuf, errlen);
+    if (rc)
+        return rc;
+    a->existing = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return ERR_OK;
+}
+
+/* With big_joins, let the planner join only by hashing (only = 1), or any way again (0). */
+static enum err
+hash_joins_only(struct apply *a, int only, char *errbuf, size_t errlen)
+{
+    if (!a->big_joins)
+        return ERR_OK;
+    return db_exec(a->db,
+                   only ? "SET LOCAL enable_mergejoin = off; SET LOCAL enable_nestloop = off"
+                        : "SET LOCAL enable_mergejoin = on; SET LOCAL enable_nestloop = on",
+                   errbuf, errlen);
+}
+
+/*
+ * Copy the latest record of each version the catalog held before this
+ * inventory into table lv: an unlogged table (not a temporary one), so that
+ * the joins with it run in parallel.
+ */
+static enum err
+snapshot_versions(struct apply *a, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    struct buf sql;
+    const char *params[1];
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_printf(&sql,
+               "CREATE UNLOGGED TABLE %s AS SELECT DISTINCT ON (bucket, key, version_id) "
+               "bucket, key, version_id, sequencer, event_type, size, etag, storage_class, "
+               "last_modified, is_delete_marker FROM s3_objects WHERE bucket = ANY "
+               "($1::text[]) ORDER BY bucket, key, version_id, sequencer DESC, event_type "
+               "DESC",
+               a->lv);
+    params[0] = a->buckets;
+    rc = db_query(a->db, &res, sql.data, 1, params, errbuf, errlen);
+    if (rc)
+        goto out;
+    /* against many stored versions, the joins with every staged line are best as
+     * (parallel) hash joins: keep the planner from sorting or probing millions */
+    a->lv_rows = strtoll(PQcmdTuples(res), NULL, 10);
+    a->big_joins = a->lv_rows >= BIG_JOIN_ROWS && a->staged >= BIG_JOIN_ROWS;
+    rc = hash_joins_only(a, 1, errbuf, errlen);
+    if (rc)
+        goto out;
+    buf_reset(&sql);
+    buf_printf(&sql, "ANALYZE %s", a->lv);
+    rc = db_exec(a->db, sql.data, errbuf, errlen);
+out:
+    PQclear(res);
+    buf_release(&sql);
+    return rc;
+}
+
+/* List in inv_deleted the current records the inventory does not list (and no newer event). */
+static enum err
+find_deleted(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    const char *params[2];
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_append_str(&sql, "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT c.bucket, "
+                         "c.key, c.version_id FROM s3_objects c WHERE c.bucket = ANY "
+                         "($1::text[]) AND c.is_current AND coalesce(c.event_time, "
+                         "c.observed_at, c.ingested_at) <= $2::timestamptz AND NOT EXISTS "
+                         "(SELECT 1 FROM (");
+    inventory_part_lines_sql(&sql, a->files, a->nfiles);
+    buf_printf(&sql,
+               ") s WHERE s.bucket = c.bucket AND s.key = c.key AND (NOT %s OR s.version_id "
+               "= c.version_id))",
+               a->versioned ? "true" : "false");
+    params[0] = a->buckets;
+    params[1] = a->inv_time;
+    rc = db_query(a->db, NULL, sql.data, 2, params, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+/*
+ * Count per file the lines identical to their version's latest record; list
+ * in *mixed the parts of files that keep some of their lines but not all.
+ */
+static enum err
+count_unchanged(struct apply *a, struct buf *mixed, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    struct buf sql;
+    size_t i;
+    int r;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_printf(&sql,
+               "SELECT s.part, count(*) FROM s3_objects s WHERE s.part = ANY ('%s'::int[]) "
+               "AND " UNCHANGED_IN(lv) " GROUP BY s.part",
+               a->parts.data, a->lv);
+    rc = db_query(a->db, &res, sql.data, 0, NULL, errbuf, errlen);
+    buf_release(&sql);
+    if (rc)
+        return rc;
+    buf_append_char(mixed, '{');
+    for (i = 0; i < a->nfiles; i++) {
+        struct inventory_part *f = &a->files[i];
+
+        for (r = 0; r < PQntuples(res); r++)
+            if (atoi(PQgetvalue(res, r, 0)) == f->part)
+                f->unchanged = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+        a->unchanged += f->unchanged;
+        if (f->unchanged > 0 && f->unchanged < f->records)
+            buf_printf(mixed, "%s%d", mixed->len > 1 ? "," : "", f->part);
+    }
+    buf_append_char(mixed, '}');
+    PQclear(res);
+    return ERR_OK;
+}
+
+/* Drop the lines that add nothing: inv_changed lists the others of the mixed files. */
+static enum err
+drop_unchanged(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf mixed;
+    struct buf sql;
+    size_t i;
+    enum err rc;
+
+    buf_init(&mixed, 0);
+    buf_init(&sql, 0);
+    rc = count_unchanged(a, &mixed, errbuf, errlen);
+    if (rc)
+        goto out;
+    buf_printf(&sql,
+               "CREATE TEMP TABLE inv_changed ON COMMIT DROP AS SELECT s.part, s.id FROM "
+               "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND NOT " UNCHANGED_IN(
+                   lv) "; ANALYZE inv_changed",
+               mixed.data, a->lv);
+    rc = db_exec(a->db, sql.data, errbuf, errlen);
+    for (i = 0; !rc && i < a->nfiles; i++)
+        rc = inventory_part_keep_changed(a->db, a->files[i].part, a->files[i].records,
+                                         a->files[i].records - a->files[i].unchanged, errbuf,
+                                         errlen);
+out:
+    buf_release(&mixed);
+    buf_release(&sql);
+    return rc;
+}
+
+/*
+ * Find in inv_kb the greatest stored sequencer of each key with lines left
+ * (from the smaller side: all stored versions, or the lines left), then drop lv.
+ */
+static enum err
+key_max_sequencers(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_printf(&sql,
+               "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT lv.bucket, lv.key, "
+               "max(lv.sequencer) AS maxseq FROM %s lv ",
+               a->lv);
+    if (a->lv_rows > a->staged - a->unchanged)
+        buf_printf(&sql,
+                   "WHERE EXISTS (SELECT 1 FROM s3_objects s WHERE s.part = ANY ('%s'::int[]) "
+                   "AND s.bucket = lv.bucket AND s.key = lv.key) ",
+                   a->parts.data);
+    buf_printf(&sql, "GROUP BY lv.bucket, lv.key; ANALYZE inv_kb; DROP TABLE %s", a->lv);
+    rc = db_exec(a->db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+/* Give the lines of keys with records sequencers after the key's greatest; touch the keys. */
+static enum err
+resequence_known_keys(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_printf(&sql,
+               "WITH u AS (UPDATE s3_objects s SET sequencer = " SEQUENCER_AFTER_KB
+               ", is_current = false FROM inv_kb kb WHERE s.part = ANY ('%s'::int[]) AND "
+               "kb.bucket = s.bucket AND kb.key = s.key RETURNING s.bucket, s.key) "
+               "INSERT INTO inv_touched SELECT DISTINCT bucket, key FROM u "
+               "ON CONFLICT DO NOTHING",
+               a->parts.data);
+    rc = db_exec(a->db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+/* Add a Deleted record after each record of inv_deleted; touch the keys. */
+static enum err
+record_deletions(struct apply *a, char *errbuf, size_t errlen)
+{
+    const char *params[1];
+
+    params[0] = a->inv_time;
+    return db_query_ll(a->db,
+                       "WITH d AS (INSERT INTO s3_objects_events (id, bucket, key, version_id, "
+                       "event_type, sequencer, is_delete_marker, reason, source, observed_at) "
+                       "SELECT gen_random_uuid(), d.bucket, d.key, d.version_id, 'Deleted', "
+                       "coalesce(split_part(mx.m, '-', 1), '') || '-' || lpad((coalesce(nullif("
+                       "split_part(mx.m, '-', 2), ''), '0')::numeric + 1)::text, 20, '0'), false, "
+                       "'Crawl', 'inventory', $1::timestamptz FROM inv_deleted d, LATERAL "
+                       "(SELECT max(x.sequencer) AS m FROM s3_objects x WHERE x.bucket = d.bucket "
+                       "AND x.key = d.key) mx RETURNING bucket, key), "
+                       "t AS (INSERT INTO inv_touched SELECT DISTINCT bucket, key FROM d "
+                       "ON CONFLICT DO NOTHING) "
+                       "SELECT count(*) FROM d",
+                       1, params, "no count", &a->deleted, errbuf, errlen);
+}
+
+/* Correct what staging could not know of keys the catalog already had. */
+static enum err
+correct_known_keys(struct apply *a, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    rc = drop_unchanged(a, errbuf, errlen);
+    if (!rc)
+        rc = key_max_sequencers(a, errbuf, errlen);
+    if (!rc)
+        rc = hash_joins_only(a, 0, errbuf, errlen);
+    if (!rc)
+        rc = resequence_known_keys(a, errbuf, errlen);
+    if (!rc)
+        rc = record_deletions(a, errbuf, errlen);
+    return rc;
+}
+
+/* Touch the keys the staging saw apart (unsorted files, a key across files). */
+static enum err
+touch_keys_seen_apart(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    const char *params[1];
+    enum err rc = ERR_OK;
+
+    buf_init(&sql, 0);
+    if (a->all_keys)
+        buf_printf(&sql,
+                   "INSERT INTO inv_touched SELECT DISTINCT bucket, key FROM s3_objects WHERE "
+                   "part = ANY ('%s'::int[]) ON CONFLICT DO NOTHING",
+                   a->parts.data);
+    else if (strcmp(a->boundary.data, "{}") != 0)
+        buf_printf(&sql,
+                   "INSERT INTO inv_touched SELECT split_part(e, E'\\x1f', 1), substr(e, "
+                   "strpos(e, E'\\x1f') + 1) FROM unnest($1::text[]) AS e ON CONFLICT DO NOTHING");
+    params[0] = a->boundary.data;
+    if (sql.len)
+        rc = db_query(a->db, NULL, sql.data, a->all_keys ? 0 : 1, params, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+/* Recompute the current record of every touched key. */
+static enum err
+recompute_current(struct apply *a, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    rc = db_exec(a->db, "ANALYZE inv_touched", errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, current_from_touched_sql, errbuf, errlen);
+    return rc;
+}
+
+/* Mark the job succeeded with its summary. */
+static enum err
+finish_job(struct apply *a, char *errbuf, size_t errlen)
+{
+    char summary[160];
+    const char *params[2];
+
+    snprintf(summary, sizeof(summary),
+             "{\"created\": %lld, \"deleted\": %lld, \"unchanged\": %lld}",
+             a->staged - a->unchanged, a->deleted, a->unchanged);
+    params[0] = a->job_id;
+    params[1] = summary;
+    return db_query(a->db, NULL,
+                    "UPDATE inventory_jobs SET status = 'succeeded', finished_at = "
+                    "clock_timestamp(), error = NULL, error_kind = NULL, summary = $2 "
+                    "WHERE id = $1",
+                    2, params, errbuf, errlen);
+}
+
+/* Attach the files' partitions, then correct and recompute what they changed. */
+static enum err
+apply_files(struct apply *a, long long merge_below, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    rc = inventory_part_attach(a->db, a->files, a->nfiles, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db,
+                     "CREATE TEMP TABLE inv_touched (bucket text COLLATE \"C\", key text COLLATE "
+                     "\"C\", PRIMARY KEY (bucket, key)) ON COMMIT DROP",
+                     errbuf, errlen);
+    if (!rc && a->existing)
+        rc = correct_known_keys(a, errbuf, errlen);
+    if (!rc)
+        rc = touch_keys_seen_apart(a, errbuf, errlen);
+    if (!rc)
+        rc = recompute_current(a, errbuf, errlen);
+    if (!rc)
+        rc = inventory_part_merge_small(a->db, a->files, a->nfiles, merge_below, errbuf, errlen);
+    return rc;
+}
+
+enum err
+inventory_store_apply(struct db *db, const char *job_id, const struct inventory_manifest *m,
+                      long long merge_below, char *errbuf, size_t errlen)
+{
+    struct apply a;
+    enum err rc;
+
+    memset(&a, 0, sizeof(a));
+    a.db = db;
+    a.job_id = job_id;
+    a.m = m;
+    buf_init(&a.parts, 0);
+    buf_init(&a.boundary, 0);
+    lv_table_name(job_id, a.lv);
+    rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
+    if (!rc)
+        rc = read_totals(&a, errbuf, errlen);
+    if (!rc)
+        rc = read_files(&a, errbuf, errlen);
+    if (!rc)
+        rc = read_inventory_time(&a, errbuf, errlen);
+    if (!rc)
+        rc = lock_buckets(&a, errbuf, errlen);
+    if (!rc && a.existing)
+        rc = snapshot_versions(&a, errbuf, errlen);
+    if (!rc && a.existing)
+        rc = find_deleted(&a, errbuf, errlen);
+    if (!rc)
+        rc = apply_files(&a, merge_below, errbuf, errlen);
+    if (!rc)
+        rc = finish_job(&a, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, "COMMIT", errbuf, errlen);
+    if (rc)
+        db_rollback(db);
+    PQclear(a.files_res);
+    free(a.files);
+    free(a.buckets);
+    buf_release(&a.parts);
+    buf_release(&a.boundary);
+    return rc;
+}

@@ -1,0 +1,201 @@
+/*
+ * inventory_part.c - the catalog partitions of inventory data files
+ *
+ * A partition's life: inventory_stage.c creates s3_objects_inv_<part> with
+ * inventory_part_table_sql() in the transaction that COPYs the file into it
+ * (so with wal_level minimal its rows skip the WAL); inventory_apply.c
+ * attaches it, keeps only its lines the catalog did not have, and merges a
+ * small one into partition 0. Everything here runs inside the apply's one
+ * transaction, so a failed job leaves the catalog's partitions as they were.
+ */
+#include "storage/inventory_part.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "storage/db.h"
+#include "storage/pgcopy.h"
+
+int
+inventory_part_key_cmp(const char *b1, const char *k1, const char *b2, const char *k2)
+{
+    int c = strcmp(b1, b2);
+
+    return c ? c : strcmp(k1, k2);
+}
+
+void
+inventory_part_table_sql(struct buf *sql, int part)
+{
+    buf_printf(sql,
+               "CREATE TABLE s3_objects_inv_%d (LIKE s3_objects INCLUDING DEFAULTS INCLUDING "
+               "CONSTRAINTS, CONSTRAINT s3_objects_inv_%d_part CHECK (part = %d)); "
+               "CREATE INDEX s3_objects_inv_%d_key ON s3_objects_inv_%d (bucket, key, sequencer); "
+               "CREATE INDEX s3_objects_inv_%d_id ON s3_objects_inv_%d USING brin (id) "
+               "WITH (pages_per_range = 32)",
+               part, part, part, part, part, part, part);
+}
+
+enum err
+inventory_part_attach(struct db *db, const struct inventory_part *f, size_t n, char *errbuf,
+                      size_t errlen)
+{
+    struct buf sql;
+    size_t i;
+    enum err rc = ERR_OK;
+
+    buf_init(&sql, 0);
+    for (i = 0; i < n && !rc; i++) {
+        buf_reset(&sql);
+        if (f[i].records == 0) /* a file without lines needs no partition */
+            buf_printf(&sql, "DROP TABLE s3_objects_inv_%d", f[i].part);
+        else
+            buf_printf(&sql,
+                       "ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%d FOR VALUES "
+                       "IN (%d)",
+                       f[i].part, f[i].part);
+        rc = db_exec(db, sql.data, errbuf, errlen);
+    }
+    buf_release(&sql);
+    return rc;
+}
+
+/* Append "bucket\x1fkey" as an element of the array literal being built in out. */
+static void
+boundary_elem(struct buf *out, const char *bucket, const char *key, int first)
+{
+    struct buf e;
+
+    buf_init(&e, 0);
+    buf_printf(&e, "%s\x1f%s", bucket, key);
+    pgcopy_param_elem(out, e.data, e.len, first);
+    buf_release(&e);
+}
+
+void
+inventory_part_order_problems(const struct inventory_part *f, size_t n, int *all,
+                              struct buf *boundary)
+{
+    const struct inventory_part *prev = NULL;
+    size_t nb = 0;
+    size_t i;
+
+    *all = 0;
+    buf_append_char(boundary, '{');
+    for (i = 0; i < n; i++) {
+        int c;
+
+        if (!f[i].first_key) /* (files without lines sort last) */
+            continue;
+        if (!f[i].sorted)
+            *all = 1;
+        if (prev) {
+            c = inventory_part_key_cmp(prev->last_bucket, prev->last_key, f[i].first_bucket,
+                                       f[i].first_key);
+            if (c > 0)
+                *all = 1;
+            else if (c == 0)
+                boundary_elem(boundary, f[i].first_bucket, f[i].first_key, nb++ == 0);
+        }
+        prev = &f[i];
+    }
+    buf_append_char(boundary, '}');
+}
+
+void
+inventory_part_lines_sql(struct buf *sql, const struct inventory_part *f, size_t n)
+{
+    size_t i;
+    int any = 0;
+
+    for (i = 0; i < n; i++) {
+        if (!f[i].records)
+            continue;
+        buf_printf(sql, "%sSELECT bucket, key, version_id FROM s3_objects_inv_%d",
+                   any ? " UNION ALL " : "", f[i].part);
+        any = 1;
+    }
+    if (!any)
+        buf_append_str(sql, "SELECT NULL::text AS bucket, NULL::text AS key, NULL::text AS "
+                            "version_id WHERE false");
+}
+
+/* Append the SQL that rebuilds partition `part` from its lines listed in inv_changed. */
+static void
+rebuild_sql(struct buf *sql, int part)
+{
+    buf_printf(sql,
+               "ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
+               "DROP INDEX s3_objects_inv_%d_key, s3_objects_inv_%d_id; "
+               "ALTER TABLE s3_objects_inv_%d RENAME TO s3_objects_inv_%d_all; ",
+               part, part, part, part, part);
+    inventory_part_table_sql(sql, part);
+    buf_printf(sql,
+               "; INSERT INTO s3_objects_inv_%d SELECT * FROM s3_objects_inv_%d_all WHERE id "
+               "IN (SELECT id FROM inv_changed WHERE part = %d); "
+               "DROP TABLE s3_objects_inv_%d_all; "
+               "ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%d FOR VALUES IN (%d); "
+               "ANALYZE s3_objects_inv_%d",
+               part, part, part, part, part, part, part);
+}
+
+enum err
+inventory_part_keep_changed(struct db *db, int part, long long records, long long changed,
+                            char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    enum err rc;
+
+    if (changed == records)
+        return ERR_OK;
+    buf_init(&sql, 0);
+    if (changed == 0)
+        buf_printf(&sql,
+                   "ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
+                   "DROP TABLE s3_objects_inv_%d",
+                   part, part);
+    else if (changed * 2 < records)
+        rebuild_sql(&sql, part);
+    else
+        buf_printf(&sql,
+                   "DELETE FROM s3_objects_inv_%d s WHERE NOT EXISTS (SELECT 1 FROM inv_changed "
+                   "c WHERE c.part = %d AND c.id = s.id)",
+                   part, part);
+    rc = db_exec(db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+enum err
+inventory_part_merge_small(struct db *db, const struct inventory_part *f, size_t n,
+                           long long merge_below, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    struct buf drop;
+    size_t i;
+    int any = 0;
+    enum err rc = ERR_OK;
+
+    buf_init(&sql, 0);
+    buf_init(&drop, 0);
+    buf_append_str(&sql, "UPDATE s3_objects SET part = 0 WHERE part = ANY ('{");
+    for (i = 0; i < n; i++) {
+        long long left = f[i].records - f[i].unchanged;
+
+        if (left <= 0 || left >= merge_below)
+            continue;
+        buf_printf(&sql, "%s%d", any ? "," : "", f[i].part);
+        buf_printf(&drop,
+                   "; ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
+                   "DROP TABLE s3_objects_inv_%d",
+                   f[i].part, f[i].part);
+        any = 1;
+    }
+    buf_append_str(&sql, "}'::int[])");
+    buf_append(&sql, drop.data, drop.len);
+    if (any)
+        rc = db_exec(db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    buf_release(&drop);
+    return rc;
+}

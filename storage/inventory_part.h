@@ -1,0 +1,84 @@
+/*
+ * inventory_part.h - the catalog partitions of inventory data files
+ *
+ * Internal to storage/ (inventory_stage.c and inventory_apply.c). Every
+ * staged data file has a table of its own, s3_objects_inv_<part>, shaped
+ * like the catalog (migration 0004): staging creates and fills it, the final
+ * apply attaches it to s3_objects as the LIST partition FOR VALUES IN
+ * (<part>), strips or rebuilds it when some of its lines turn out to be
+ * known already, or moves a few rows into partition 0 and drops it.
+ *
+ * Keys compare under COLLATE "C" (bytes): the `sorted`, first and last keys
+ * that staging records and the apply's checks use this order.
+ *
+ * The functions that run SQL do so in the caller's open transaction. Pure
+ * functions otherwise; thread-safe.
+ */
+#ifndef INGESTD_INVENTORY_PART_H
+#define INGESTD_INVENTORY_PART_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+struct db;
+
+/* A staged data file as the apply sees it (inventory_files row, borrowed strings). */
+struct inventory_part {
+    int part;
+    int sorted;
+    long long records;
+    long long unchanged;      /* lines identical to their version's latest stored record */
+    const char *first_bucket; /* NULL for a file without lines */
+    const char *first_key;
+    const char *last_bucket;
+    const char *last_key;
+};
+
+/* (bucket, key) order under COLLATE "C" (bytes; neither holds a NUL): <0, 0, >0. */
+int inventory_part_key_cmp(const char *b1, const char *k1, const char *b2, const char *k2);
+
+/*
+ * Append the DDL of partition table `part`: the catalog's columns and checks,
+ * its part, a (bucket, key, sequencer) index for lists and lookups, and a
+ * BRIN index on id (its ids grow with the physical order of its rows).
+ */
+void inventory_part_table_sql(struct buf *sql, int part);
+
+/* Attach every file's table as a partition; a file without lines needs none (dropped). */
+enum err inventory_part_attach(struct db *db, const struct inventory_part *f, size_t n,
+                               char *errbuf, size_t errlen);
+
+/*
+ * Keys whose current record the staging could not decide: all of them when
+ * a file was not sorted or two files' key ranges overlap (*all = 1), else
+ * the keys where one file ends and the next begins, as an array literal of
+ * "bucket\x1fkey" elements appended to boundary ("{}" when none). f is in
+ * (first_bucket, first_key) order, files without lines last.
+ */
+void inventory_part_order_problems(const struct inventory_part *f, size_t n, int *all,
+                                   struct buf *boundary);
+
+/* Append a query of the (bucket, key, version_id) of every staged line of the files. */
+void inventory_part_lines_sql(struct buf *sql, const struct inventory_part *f, size_t n);
+
+/*
+ * A file's partition after its lines were compared with the catalog: kept
+ * whole when all lines are new, dropped when none is, else rebuilt from the
+ * new lines (listed in the temporary table inv_changed) when they are fewer
+ * than half (so a mostly unchanged file leaves no mostly empty table behind)
+ * or stripped of the others.
+ */
+enum err inventory_part_keep_changed(struct db *db, int part, long long records, long long changed,
+                                     char *errbuf, size_t errlen);
+
+/*
+ * Files with fewer than merge_below new records (their partition's rows, all
+ * final by now) move them to partition 0 and drop their partition, so that
+ * frequent inventories with few changes do not pile up partitions.
+ */
+enum err inventory_part_merge_small(struct db *db, const struct inventory_part *f, size_t n,
+                                    long long merge_below, char *errbuf, size_t errlen);
+
+#endif

@@ -1,0 +1,401 @@
+/*
+ * inventory_stage.c - staging one inventory data file into a partition of its own
+ *
+ * Each data file is loaded, in one transaction, into a table of its own
+ * (s3_objects_inv_<part>, shaped like the catalog, see inventory_part.h)
+ * with COPY in binary format (FREEZE: the table is new in the transaction).
+ * A file's lines are grouped by (bucket, key) as they stream (inventories
+ * list a key's versions together): the group's candidate for "current" is
+ * the IsLatest line, else its last line. Each line gets the generated
+ * sequencer it has when its key is new to the catalog ('-' and a counter
+ * ordering the key's lines: file, line, the candidate last) and is current
+ * when it is the candidate. The file records whether its keys never
+ * decrease and its first and last key, for inventory_apply.c.
+ *
+ * Invariants: between begin and commit/abort the connection is inside the
+ * file's transaction with a COPY in progress; nothing of the file is
+ * visible before commit, and abort leaves nothing behind. Memory is bounded
+ * by one (bucket, key) group plus DB_COPY_CHUNK of COPY data.
+ *
+ * Thread-safety: a struct inventory_stage belongs to the thread that owns
+ * its struct db; several files of one job stage at once on different
+ * connections.
+ */
+#include "storage/inventory_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "storage/db.h"
+#include "storage/inventory_part.h"
+#include "storage/pgcopy.h"
+
+/* A buffered line of the current (bucket, key) group. */
+struct staged_line {
+    size_t off; /* its fields before sequencer, in inventory_stage.group */
+    size_t len;
+    int is_latest;
+    int is_delete_marker;
+    size_t line;
+};
+
+struct inventory_stage {
+    struct db *db;
+    char job[37];
+    char table[64];
+    int file_idx;
+    int part;
+    int64_t observed_ms;
+    struct buf out;   /* COPY data not sent yet */
+    struct buf group; /* the fields of the group's lines */
+    struct staged_line *lines;
+    size_t nlines;
+    size_t lines_alloc;
+    char *group_bucket;
+    char *group_key;
+    char *first_bucket;
+    char *first_key;
+    int sorted;
+    int64_t records;
+    int versioned;
+    char **buckets;
+    size_t nbuckets;
+    unsigned char id_prefix[8];
+    uint64_t id_counter;
+};
+
+/* The columns a staged line fills, in COPY order; the others take their defaults. */
+#define STAGE_COLUMNS                                                                              \
+    "id, bucket, key, version_id, event_type, size, etag, storage_class, last_modified, "          \
+    "sequencer, is_delete_marker, is_current, reason, source, observed_at, part"
+#define STAGE_NCOLUMNS 16
+
+/* Generated sequencer counters: a line's place in the job (file, line), candidates last. */
+#define ORD_FILE 1000000000000LL
+#define ORD_CANDIDATE 1000000000000000LL
+#define ORD_LATEST 2000000000000000LL
+
+/* A time-ordered id (UUID version 7 layout): ids grow with a file's physical order. */
+static void
+next_id(struct inventory_stage *s, unsigned char u[16])
+{
+    uint64_t c = s->id_counter++;
+    int i;
+
+    memcpy(u, s->id_prefix, 8);
+    for (i = 0; i < 8; i++)
+        u[8 + i] = (unsigned char)(c >> (56 - 8 * i));
+    u[6] = (unsigned char)(0x70 | (u[6] & 0x0f));
+    u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));
+}
+
+/* The ids' time prefix (now, in ms) and random bits, and a random start of the counter. */
+static void
+init_ids(struct inventory_stage *s)
+{
+    uint64_t ms = (uint64_t)clock_real_ms();
+    int i;
+
+    for (i = 0; i < 6; i++)
+        s->id_prefix[i] = (unsigned char)(ms >> (40 - 8 * i));
+    if (getrandom(s->id_prefix + 6, 2, 0) != 2)
+        s->id_prefix[6] = s->id_prefix[7] = (unsigned char)s->file_idx;
+    if (getrandom(&s->id_counter, sizeof(s->id_counter), 0) != sizeof(s->id_counter))
+        s->id_counter = (uint64_t)clock_mono_ms();
+    s->id_counter &= 0x3fffffffffffffffULL; /* room to count */
+}
+
+/* Open the file's transaction, create its partition table and start the COPY into it. */
+static enum err
+open_partition(struct inventory_stage *s, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    struct buf sql;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    rc = db_exec(s->db, "BEGIN", errbuf, errlen);
+    if (!rc)
+        rc = db_query(s->db, &res, "SELECT nextval('s3_objects_part')", 0, NULL, errbuf, errlen);
+    if (!rc) {
+        s->part = atoi(PQgetvalue(res, 0, 0));
+        snprintf(s->table, sizeof(s->table), "s3_objects_inv_%d", s->part);
+        /* created in this transaction: with wal_level minimal, its rows skip the WAL */
+        inventory_part_table_sql(&sql, s->part);
+        rc = db_exec(s->db, sql.data, errbuf, errlen);
+    }
+    buf_reset(&sql);
+    buf_printf(&sql, "COPY %s (" STAGE_COLUMNS ") FROM STDIN (FORMAT binary, FREEZE)", s->table);
+    if (!rc)
+        rc = db_copy_start(s->db, sql.data, errbuf, errlen);
+    PQclear(res);
+    buf_release(&sql);
+    return rc;
+}
+
+static void
+stage_free(struct inventory_stage *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->nbuckets; i++)
+        free(s->buckets[i]);
+    free(s->buckets);
+    free(s->lines);
+    free(s->group_bucket);
+    free(s->group_key);
+    free(s->first_bucket);
+    free(s->first_key);
+    buf_release(&s->group);
+    buf_release(&s->out);
+    free(s);
+}
+
+enum err
+inventory_stage_begin(struct db *db, const char *job_id, int file_idx, int64_t observed_ms,
+                      struct inventory_stage **out, char *errbuf, size_t errlen)
+{
+    struct inventory_stage *s = xcalloc(1, sizeof(*s));
+    enum err rc;
+
+    *out = NULL;
+    s->db = db;
+    snprintf(s->job, sizeof(s->job), "%s", job_id);
+    s->file_idx = file_idx;
+    s->observed_ms = observed_ms;
+    s->sorted = 1;
+    buf_init(&s->out, 0);
+    buf_init(&s->group, 0);
+    init_ids(s);
+    rc = open_partition(s, errbuf, errlen);
+    if (rc) {
+        db_rollback(db);
+        stage_free(s);
+        return rc;
+    }
+    pgcopy_bin_header(&s->out);
+    *out = s;
+    return ERR_OK;
+}
+
+static void
+bin_text_or_null(struct buf *out, const char *v)
+{
+    if (v)
+        pgcopy_bin_text(out, v, strlen(v));
+    else
+        pgcopy_bin_null(out);
+}
+
+/*
+ * Write the buffered group. The candidate for current is the IsLatest line;
+ * without an IsLatest column, the group's last line. Its generated
+ * sequencer ('-' and a 20-digit counter, final for a key new to the catalog)
+ * orders the key's lines by file, then line; candidates after all others,
+ * IsLatest ones last of all (also when a key's versions are spread over
+ * several files).
+ */
+static enum err
+flush_group(struct inventory_stage *s, char *errbuf, size_t errlen)
+{
+    char seq[32];
+    size_t i;
+
+    for (i = 0; i < s->nlines; i++) {
+        const struct staged_line *l = &s->lines[i];
+        long long ord = (long long)s->file_idx * ORD_FILE + (long long)l->line;
+        int cand = l->is_latest == 1 || (l->is_latest == -1 && i == s->nlines - 1);
+        int n;
+
+        if (l->is_latest == 1)
+            ord += ORD_LATEST;
+        else if (cand)
+            ord += ORD_CANDIDATE;
+        pgcopy_bin_row(&s->out, STAGE_NCOLUMNS);
+        buf_append(&s->out, s->group.data + l->off, l->len);
+        n = snprintf(seq, sizeof(seq), "-%020lld", ord);
+        pgcopy_bin_text(&s->out, seq, (size_t)n);
+        pgcopy_bin_bool(&s->out, l->is_delete_marker);
+        pgcopy_bin_bool(&s->out, cand && !l->is_delete_marker);
+        pgcopy_bin_text(&s->out, "Crawl", 5);
+        pgcopy_bin_text(&s->out, "inventory", 9);
+        pgcopy_bin_time_ms(&s->out, s->observed_ms);
+        pgcopy_bin_int4(&s->out, s->part);
+    }
+    s->nlines = 0;
+    buf_reset(&s->group);
+    return db_copy_flush(s->db, &s->out, DB_COPY_CHUNK, errbuf, errlen);
+}
+
+static void
+note_bucket(struct inventory_stage *s, const char *bucket)
+{
+    size_t i;
+
+    for (i = 0; i < s->nbuckets; i++)
+        if (strcmp(s->buckets[i], bucket) == 0)
+            return;
+    s->buckets = xrealloc(s->buckets, (s->nbuckets + 1) * sizeof(char *));
+    s->buckets[s->nbuckets++] = xstrdup(bucket);
+}
+
+enum err
+inventory_stage_add(struct inventory_stage *s, const struct inventory_line *l, char *errbuf,
+                    size_t errlen)
+{
+    struct staged_line *g;
+    unsigned char id[16];
+    enum err rc;
+
+    if (!s->group_key || strcmp(s->group_key, l->key) != 0 ||
+        strcmp(s->group_bucket, l->bucket) != 0) {
+        if (s->group_key &&
+            inventory_part_key_cmp(l->bucket, l->key, s->group_bucket, s->group_key) < 0)
+            s->sorted = 0;
+        rc = flush_group(s, errbuf, errlen);
+        if (rc)
+            return rc;
+        free(s->group_bucket);
+        free(s->group_key);
+        s->group_bucket = xstrdup(l->bucket);
+        s->group_key = xstrdup(l->key);
+        if (!s->first_key) {
+            s->first_bucket = xstrdup(l->bucket);
+            s->first_key = xstrdup(l->key);
+        }
+        note_bucket(s, l->bucket);
+    }
+    if (s->nlines == s->lines_alloc) {
+        s->lines_alloc = s->lines_alloc ? s->lines_alloc * 2 : 8;
+        s->lines = xrealloc(s->lines, s->lines_alloc * sizeof(*s->lines));
+    }
+    g = &s->lines[s->nlines++];
+    g->off = s->group.len;
+    g->is_latest = l->is_latest;
+    g->is_delete_marker = l->is_delete_marker;
+    g->line = l->line;
+    next_id(s, id);
+    pgcopy_bin_uuid(&s->group, id);
+    bin_text_or_null(&s->group, l->bucket);
+    bin_text_or_null(&s->group, l->key);
+    bin_text_or_null(&s->group, l->version_id ? l->version_id : "null");
+    bin_text_or_null(&s->group, l->is_delete_marker ? "Deleted" : "Created");
+    if (l->has_size)
+        pgcopy_bin_int8(&s->group, l->size);
+    else
+        pgcopy_bin_null(&s->group);
+    bin_text_or_null(&s->group, l->etag);
+    bin_text_or_null(&s->group, l->storage_class);
+    if (l->last_modified)
+        pgcopy_bin_time_ms(&s->group, l->last_modified_ms);
+    else
+        pgcopy_bin_null(&s->group);
+    g->len = s->group.len - g->off;
+    if (l->version_id)
+        s->versioned = 1;
+    s->records++;
+    return ERR_OK;
+}
+
+/* Mark the file staged with its counts and add them to the job's progress. */
+static enum err
+record_staged(struct inventory_stage *s, int64_t bytes, char *errbuf, size_t errlen)
+{
+    struct buf lit;
+    char idx[16];
+    char part[16];
+    char records[32];
+    char nbytes[32];
+    const char *params[12];
+    enum err rc;
+
+    buf_init(&lit, 0);
+    pgcopy_param_array(&lit, (const char *const *)s->buckets, NULL, s->nbuckets);
+    snprintf(idx, sizeof(idx), "%d", s->file_idx);
+    snprintf(part, sizeof(part), "%d", s->part);
+    snprintf(records, sizeof(records), "%lld", (long long)s->records);
+    snprintf(nbytes, sizeof(nbytes), "%lld", (long long)bytes);
+    params[0] = s->job;
+    params[1] = idx;
+    params[2] = records;
+    params[3] = nbytes;
+    params[4] = lit.data;
+    params[5] = s->versioned ? "t" : "f";
+    params[6] = part;
+    params[7] = s->sorted ? "t" : "f";
+    params[8] = s->first_bucket;
+    params[9] = s->first_key;
+    params[10] = s->group_bucket;
+    params[11] = s->group_key;
+    rc = db_query(s->db, NULL,
+                  "WITH f AS (UPDATE inventory_files SET staged = true, records = $3, bytes = $4, "
+                  "buckets = $5, versioned = $6, part = $7, sorted = $8, first_bucket = $9, "
+                  "first_key = $10, last_bucket = $11, last_key = $12 "
+                  "WHERE job_id = $1 AND idx = $2 RETURNING 1) "
+                  "UPDATE inventory_jobs SET files_done = files_done + (SELECT count(*) FROM f), "
+                  "records = records + $3, bytes = bytes + $4, heartbeat_at = now() WHERE id = $1",
+                  12, params, errbuf, errlen);
+    buf_release(&lit);
+    return rc;
+}
+
+/* Statistics for the planner before the partition serves queries (a failure is logged only). */
+static void
+analyze_staged(struct inventory_stage *s)
+{
+    char ignore[ERRBUF_SIZE];
+    struct buf sql;
+
+    buf_init(&sql, 0);
+    buf_printf(&sql, "ANALYZE %s", s->table);
+    if (db_exec(s->db, sql.data, ignore, sizeof(ignore)))
+        log_json(LOG_WARN, "cannot analyze a staged inventory file",
+                 json_pack("{s:s,s:s}", "table", s->table, "error", ignore));
+    buf_release(&sql);
+}
+
+enum err
+inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    rc = flush_group(s, errbuf, errlen);
+    pgcopy_bin_trailer(&s->out);
+    if (!rc)
+        rc = db_copy_flush(s->db, &s->out, 0, errbuf, errlen);
+    if (!rc)
+        rc = db_copy_end(s->db, errbuf, errlen);
+    if (!rc)
+        rc = record_staged(s, bytes, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(s->db, "COMMIT", errbuf, errlen);
+    if (!rc)
+        analyze_staged(s);
+    if (rc)
+        db_rollback(s->db);
+    stage_free(s);
+    return rc;
+}
+
+void
+inventory_stage_abort(struct inventory_stage *s)
+{
+    if (!s)
+        return;
+    /* ending the COPY with an error rolls the file back with the transaction */
+    if (db_conn(s->db))
+        PQputCopyEnd(db_conn(s->db), "aborted");
+    if (db_conn(s->db)) {
+        PGresult *res;
+
+        while ((res = PQgetResult(db_conn(s->db))) != NULL)
+            PQclear(res);
+    }
+    db_rollback(s->db);
+    stage_free(s);
+}
