@@ -123,7 +123,7 @@ test_failed_job_resumes(void **state)
 
     /* a failed job shows its error, not the internal HTTP status of a wait */
     sql = th_strf("UPDATE inventory_jobs SET status = 'failed', error = 'manifest not found',"
-                  " error_status = 502, finished_at = now() WHERE id = '%s'",
+                  " error_kind = 'upstream', finished_at = now() WHERE id = '%s'",
                   th_jstr(job, "id"));
     hs_app_exec(a, sql);
     free(sql);
