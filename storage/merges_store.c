@@ -275,8 +275,9 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
     struct merge_counts c;
     json_t *added_cols = NULL;
     PGresult *res = NULL;
-    long long t0 = clock_mono_ms();
+    long long t0 = clock_mono_ms(); /* the duration */
     long long t1;
+    long long real0 = clock_real_ms(); /* the timestamps */
     char started[32];
     char finished[32];
     char id[37];
@@ -287,7 +288,7 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
     memset(&c, 0, sizeof(c));
     uuid_generate(u);
     uuid_unparse_lower(u, id);
-    log_timestamp(started, t0);
+    log_timestamp(started, real0);
 
     rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
     if (!rc)
@@ -315,7 +316,7 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
             goto out;
     }
     t1 = clock_mono_ms();
-    log_timestamp(finished, t1);
+    log_timestamp(finished, real0 + (t1 - t0));
     *merge = merge_json(id, "succeeded", dry_run, &c, added_cols, started, finished, t1 - t0);
     added_cols = NULL;
     if (dry_run) {
