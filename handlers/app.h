@@ -21,6 +21,7 @@ struct app {
     struct repos_cache *repos_cache;           /* rendered effective repos.csv per generation */
     struct inventory_runner *inventory_runner; /* woken when a job is submitted */
     atomic_int stopping;                       /* set on SIGTERM: long waits give up */
+    int auth_on; /* tokens are required on /api/v1 (shown on the status page); set by main */
 };
 
 #endif

@@ -295,6 +295,7 @@ main(int argc, char **argv)
     app.cfg = &cfg;
     app.conninfo = conninfo;
     app.repos_cache = repos_cache_new();
+    app.auth_on = 0; /* no token configuration yet (INGESTD_API_TOKENS, OPERATIONS.md) */
     status = serve(&app, conninfo);
     repos_cache_free(app.repos_cache);
 out:
