@@ -10,7 +10,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev zlib1g-dev uuid-dev \
-      libssl-dev \
+      libssl-dev libyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -23,7 +23,7 @@ COPY jobs jobs
 COPY handlers handlers
 COPY server server
 COPY migrations migrations
-COPY openapi/openapi.yaml openapi/openapi.yaml
+COPY openapi/openapi.yaml openapi/openapi_html.c openapi/markdown.c openapi/markdown.h openapi/
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF \
  && cmake --build build -j"$(nproc)" \
  && strip build/ingestd

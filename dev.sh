@@ -4,10 +4,11 @@
 #   ./dev.sh run    install what is missing, build the server (only), serve on
 #                   127.0.0.1:8080 (INGESTD_LISTEN=address:port to change it)
 #                   with the embedded PostgreSQL under ./var (INGESTD_DATA_DIR)
-#   ./dev.sh test   install what is missing, build (-Werror), check formatting,
-#                   lint the OpenAPI document, install s3rver (npm), run the
-#                   whole suite (the tests start their own PostgreSQL and
-#                   s3rver), then build and run it again under ASan + UBSan
+#   ./dev.sh test   install what is missing (also chromium, for the browser
+#                   test), build (-Werror), check formatting, lint the OpenAPI
+#                   document, install s3rver (npm), run the whole suite (the
+#                   tests start their own PostgreSQL, s3rver and headless
+#                   Chromium), then build and run it again under ASan + UBSan
 #
 # Works on a fresh Debian 12 as root (or with sudo available).
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config git curl ca-certificates
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev zlib1g-dev uuid-dev
-  libssl-dev libcmocka-dev postgresql-15 clang-format acl)
+  libssl-dev libcmocka-dev libyaml-dev postgresql-15 clang-format acl)
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -28,6 +29,9 @@ install_deps() {
   if [ "${1:-}" = test ]; then
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
+    # headless browser of tests/integration/test_status_page.c (CHROMIUM=path overrides)
+    [ -n "${CHROMIUM:-}" ] || dpkg-query -W -f='${Status}' chromium 2>/dev/null |
+      grep -q "install ok installed" || missing+=(chromium)
   fi
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing: ${missing[*]}"

@@ -1,4 +1,5 @@
-# Writes OUT: a C file holding openapi.yaml and every migration as byte arrays.
+# Writes OUT: a C file holding openapi.yaml, its HTML rendering (DOCS_HTML) and every
+# migration as byte arrays.
 function(embed_bytes var path result)
   file(READ ${path} hex HEX)
   string(LENGTH "${hex}" n)
@@ -12,6 +13,14 @@ embed_bytes(openapi_yaml ${OPENAPI} chunk)
 string(APPEND body "${chunk}")
 string(APPEND body "const char *const embedded_openapi_yaml = (const char *)openapi_yaml;\n")
 string(APPEND body "const size_t embedded_openapi_yaml_len = sizeof(openapi_yaml) - 1;\n\n")
+# GET /docs: the page and a strong ETag of its content
+embed_bytes(docs_html ${DOCS_HTML} chunk)
+string(APPEND body "${chunk}")
+file(SHA256 ${DOCS_HTML} docs_sha)
+string(SUBSTRING "${docs_sha}" 0 32 docs_sha)
+string(APPEND body "const char *const embedded_docs_html = (const char *)docs_html;\n")
+string(APPEND body "const size_t embedded_docs_html_len = sizeof(docs_html) - 1;\n")
+string(APPEND body "const char *const embedded_docs_html_etag = \"\\\"${docs_sha}\\\"\";\n\n")
 file(GLOB MIGRATIONS ${MIGRATIONS_DIR}/*.sql)
 list(SORT MIGRATIONS)
 set(i 0)

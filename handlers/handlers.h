@@ -19,6 +19,12 @@ void handle_openapi_get(struct request *req, struct response *res);
 /* metrics.c */
 void handle_metrics_get(struct request *req, struct response *res);
 
+/* status.c: the status page (HTML) */
+void handle_status_get(struct request *req, struct response *res);
+
+/* docs.c: the API reference (HTML rendered from openapi.yaml at build time) */
+void handle_docs_get(struct request *req, struct response *res);
+
 /* events.c */
 void handle_events_post(struct request *req, struct response *res);
 void handle_events_list(struct request *req, struct response *res);

@@ -361,6 +361,7 @@ run(const char *cmd, const struct config *cfg)
     app.conninfo = conninfo;
     app.repos_cache = repos_cache_new();
     app.metrics = metrics_new();
+    app.auth_on = tokens != NULL;
     app.auth = auth_keeper_new(tokens);
     tokens = NULL;
     status = serve(&app, conninfo);

@@ -12,6 +12,8 @@ const struct route app_routes[] = {
     {"GET", "/healthz", handle_healthz_get, ROUTE_INLINE, NULL},
     {"GET", "/readyz", handle_readyz_get, 0, NULL},
     {"GET", "/openapi.yaml", handle_openapi_get, ROUTE_INLINE, NULL},
+    {"GET", "/", handle_status_get, 0, NULL},
+    {"GET", "/docs", handle_docs_get, ROUTE_INLINE, NULL},
     {"GET", "/metrics", handle_metrics_get, 0, NULL},
 
     {"POST", "/api/v1/events", handle_events_post, ROUTE_BODY_CSV, "write"},

@@ -13,6 +13,10 @@ struct embedded_migration {
 
 extern const char *const embedded_openapi_yaml;
 extern const size_t embedded_openapi_yaml_len;
+/* GET /docs: openapi.yaml as HTML (openapi/openapi_html.c) and its strong ETag, quotes included */
+extern const char *const embedded_docs_html;
+extern const size_t embedded_docs_html_len;
+extern const char *const embedded_docs_html_etag;
 extern const struct embedded_migration embedded_migrations[];
 extern const size_t embedded_migrations_count;
 
