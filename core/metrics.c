@@ -375,19 +375,71 @@ render_family(struct buf *out, struct metrics *m, enum metric_id id)
     pthread_mutex_unlock(&f->lock);
 }
 
-/* process_* series (the names Prometheus client libraries use) from /proc/self. */
+/* Resident set size in bytes, from /proc/self/statm (0 when unreadable). */
+static unsigned long long
+process_rss_bytes(void)
+{
+    unsigned long long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+
+    if (f) {
+        if (fscanf(f, "%*u %llu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return pages * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
+/* Open descriptors: the entries of /proc/self/fd but ".", ".." and the listing's own. */
+static long
+process_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    long n = 0;
+
+    if (!d)
+        return 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3;
+}
+
+/* Start time in seconds since the epoch: boot time plus field 22 of /proc/self/stat. */
+static double
+process_start_seconds(void)
+{
+    unsigned long long start_ticks = 0;
+    double boot = 0;
+    char line[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+
+    if (f) {
+        const char *p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+
+        /* fields counted from 3, after the command name */
+        if (p && sscanf(p + 2,
+                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                        "%*d %*d %*d %*d %llu",
+                        &start_ticks) != 1)
+            start_ticks = 0;
+        fclose(f);
+    }
+    f = fopen("/proc/stat", "r");
+    if (f) {
+        while (fgets(line, sizeof(line), f))
+            if (sscanf(line, "btime %lf", &boot) == 1)
+                break;
+        fclose(f);
+    }
+    return boot + (double)start_ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* process_* series (the names Prometheus client libraries use). */
 static void
 render_process(struct buf *out)
 {
     struct rusage ru;
-    long page = sysconf(_SC_PAGESIZE);
-    long ticks = sysconf(_SC_CLK_TCK);
-    unsigned long long rss_pages = 0;
-    unsigned long long start_ticks = 0;
-    double boot = 0;
-    long fds = 0;
-    FILE *f;
-    DIR *d;
 
     getrusage(RUSAGE_SELF, &ru);
     buf_printf(out,
@@ -395,56 +447,19 @@ render_process(struct buf *out)
                "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
                (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
                    ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6);
-    f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%*u %llu", &rss_pages) != 1)
-            rss_pages = 0;
-        fclose(f);
-    }
     buf_printf(out,
                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
                "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n",
-               rss_pages * (unsigned long long)page);
-    d = opendir("/proc/self/fd");
-    if (d) {
-        while (readdir(d))
-            fds++;
-        closedir(d);
-        fds -= 3; /* ".", ".." and the directory's own descriptor */
-    }
+               process_rss_bytes());
     buf_printf(out,
                "# HELP process_open_fds Number of open file descriptors.\n"
                "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n",
-               fds);
-    f = fopen("/proc/self/stat", "r");
-    if (f) {
-        char line[1024];
-
-        if (fgets(line, sizeof(line), f)) {
-            const char *p = strrchr(line, ')');
-            /* field 22 (starttime) counted from field 3, after the command name */
-            if (p && sscanf(p + 2,
-                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-                            "%*d %*d %*d %*d %llu",
-                            &start_ticks) != 1)
-                start_ticks = 0;
-        }
-        fclose(f);
-    }
-    f = fopen("/proc/stat", "r");
-    if (f) {
-        char line[256];
-
-        while (fgets(line, sizeof(line), f))
-            if (sscanf(line, "btime %lf", &boot) == 1)
-                break;
-        fclose(f);
-    }
+               process_open_fds());
     buf_printf(out,
                "# HELP process_start_time_seconds Start time of the process since unix epoch in "
                "seconds.\n# TYPE process_start_time_seconds gauge\n"
                "process_start_time_seconds %.3f\n",
-               boot + (double)start_ticks / (double)ticks);
+               process_start_seconds());
 }
 
 void
