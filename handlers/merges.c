@@ -80,40 +80,7 @@ handle_merges_post(struct request *req, struct response *res)
 void
 handle_merges_list(struct request *req, struct response *res)
 {
-    static const char *const known[] = {"limit", "before", NULL};
-    const char *before = request_query(req, "before");
-    json_t *items = NULL;
-    json_t *body;
-    char errbuf[ERRBUF_SIZE];
-    int64_t limit;
-    int more = 0;
-    enum err rc;
-
-    rc = params_known(req, known, errbuf, sizeof(errbuf));
-    if (!rc)
-        rc = params_int(req, "limit", 1, 1000, 100, &limit, errbuf, sizeof(errbuf));
-    if (!rc && before && !params_uuid_ok(before))
-        rc = err_set(ERR_BAD_INPUT, errbuf, sizeof(errbuf), "before: must be a merge id");
-    if (!rc)
-        rc = merges_store_list(req->db, before, (int)limit, &items, &more, errbuf, sizeof(errbuf));
-    if (rc == ERR_NOT_FOUND)
-        rc = ERR_BAD_INPUT;
-    if (rc) {
-        response_error(res, req, rc, errbuf);
-        return;
-    }
-    body = json_object();
-    json_object_set_new(body, "items", items);
-    if (more) {
-        json_t *last = json_array_get(items, json_array_size(items) - 1);
-
-        json_object_set_new(body, "next",
-                            json_sprintf("/api/v1/merges?limit=%lld&before=%s", (long long)limit,
-                                         json_string_value(json_object_get(last, "id"))));
-    } else {
-        json_object_set_new(body, "next", json_null());
-    }
-    response_json(res, 200, body);
+    params_respond_before_page(req, res, "/api/v1/merges", "merge", merges_store_list);
 }
 
 void

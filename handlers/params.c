@@ -173,3 +173,41 @@ params_next_link(const char *path, const char *const *filters, int64_t limit, in
     buf_release(&qs);
     return link;
 }
+
+void
+params_respond_before_page(struct request *req, struct response *res, const char *path,
+                           const char *what, params_before_list_fn list)
+{
+    static const char *const known[] = {"limit", "before", NULL};
+    const char *before = request_query(req, "before");
+    json_t *items = NULL;
+    json_t *body;
+    char errbuf[ERRBUF_SIZE];
+    int64_t limit;
+    int more = 0;
+    enum err rc;
+
+    rc = params_known(req, known, errbuf, sizeof(errbuf));
+    if (!rc)
+        rc = params_int(req, "limit", 1, 1000, 100, &limit, errbuf, sizeof(errbuf));
+    if (!rc && before && !params_uuid_ok(before))
+        rc = err_set(ERR_BAD_INPUT, errbuf, sizeof(errbuf), "before: must be a %s id", what);
+    if (!rc)
+        rc = list(req->db, before, (int)limit, &items, &more, errbuf, sizeof(errbuf));
+    if (rc) {
+        response_error(res, req, rc, errbuf);
+        return;
+    }
+    body = json_object();
+    json_object_set_new(body, "items", items);
+    if (more) {
+        json_t *last = json_array_get(items, json_array_size(items) - 1);
+
+        json_object_set_new(body, "next",
+                            json_sprintf("%s?limit=%lld&before=%s", path, (long long)limit,
+                                         json_string_value(json_object_get(last, "id"))));
+    } else {
+        json_object_set_new(body, "next", json_null());
+    }
+    response_json(res, 200, body);
+}

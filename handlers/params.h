@@ -42,6 +42,17 @@ const char *params_text(const struct request *req, const char *name, enum err *r
                         size_t errlen);
 /* Append "name=value" percent-encoded to a query string being built. */
 void params_append(struct buf *qs, const char *name, const char *value);
+/* A newest-first list of one table family, older than the row `before` (NULL: from the newest). */
+typedef enum err (*params_before_list_fn)(struct db *db, const char *before, int limit,
+                                          json_t **items, int *more, char *errbuf, size_t errlen);
+/*
+ * GET path?limit=&before=: checks the parameters (400 for an unknown one,
+ * `limit` out of 1..1000, `before` not a UUID: "before: must be a <what>
+ * id"), lists with `list` and answers {items, next}, next being path with
+ * the last item's id as `before`, or null.
+ */
+void params_respond_before_page(struct request *req, struct response *res, const char *path,
+                                const char *what, params_before_list_fn list);
 /*
  * The `next` link of a keyset-paged list: path, then the filters given as
  * name/value pairs in `filters` (terminated by a NULL name; a NULL value is

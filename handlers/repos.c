@@ -11,32 +11,11 @@
 
 #include "handlers/app.h"
 #include "storage/repos_store.h"
+#include "handlers/html.h"
 #include "handlers/params.h"
 #include "handlers/repos_cache.h"
 #include "codec/repos_csv.h"
 #include "handlers/upload.h"
-
-/* 1 when an If-None-Match list names this entity tag (or is "*"). */
-static int
-etag_listed(const char *list, const char *etag)
-{
-    const char *p = list;
-    size_t n = strlen(etag);
-
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (*p == '*')
-            return 1;
-        if (strncmp(p, "W/", 2) == 0)
-            p += 2;
-        if (strncmp(p, etag, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-            return 1;
-        while (*p && *p != ',')
-            p++;
-    }
-    return 0;
-}
 
 static void
 http_date(long long ms, char out[64])
@@ -70,7 +49,7 @@ handle_repos_csv_get(struct request *req, struct response *res)
     response_header(res, "X-Generation", "%lld", (long long)r->generation);
     response_header(res, "Vary", "Accept-Encoding");
     response_header(res, "Cache-Control", "no-cache");
-    if (inm && etag_listed(inm, etag)) {
+    if (inm && html_etag_matches(inm, etag)) {
         res->status = 304;
         res->not_modified_len = request_accepts_gzip(req) ? r->gz_len : r->csv_len;
         repos_cache_release((void *)(uintptr_t)r);
