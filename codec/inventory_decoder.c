@@ -431,14 +431,20 @@ bind_schema(struct inventory_csv *d, const char *schema)
     return ERR_OK;
 }
 
+/*
+ * The default column list on the first n fields. A first line with more
+ * fields than the list binds the list to its first NCOLS fields and ignores
+ * the rest (an inventory of more fields written without fileSchema or
+ * header); every line then has as many fields as the first.
+ */
 static void
-bind_default(struct inventory_csv *d)
+bind_default(struct inventory_csv *d, size_t n)
 {
     size_t c;
 
     for (c = 0; c < NCOLS; c++)
         d->idx[c] = (long)c;
-    d->ncols = NCOLS;
+    d->ncols = n > NCOLS ? n : NCOLS;
     d->bound = 1;
 }
 
@@ -488,13 +494,12 @@ column(const struct inventory_csv *d, const struct csv_field *f, enum col c)
     return &f[d->idx[c]];
 }
 
-/* Copy column c into scratch (NUL-terminated), quoted like an eTag if etag; offset in *off. */
+/* Copy column c into scratch (NUL-terminated), an eTag normalised (s3_fields.h); offset in *off. */
 static enum err
 copy_column(struct inventory_csv *d, const struct csv_field *f, enum col c, size_t line,
             size_t *off, char *errbuf, size_t errlen)
 {
     const struct csv_field *v = column(d, f, c);
-    int quote;
 
     *off = (size_t)-1;
     if (!v)
@@ -502,14 +507,11 @@ copy_column(struct inventory_csv *d, const struct csv_field *f, enum col c, size
     if (memchr(v->data, '\0', v->len))
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "line %zu: NUL byte in %s", line,
                        col_names[c]);
-    quote = c == COL_ETAG && !(v->len >= 2 && v->data[0] == '"' && v->data[v->len - 1] == '"') &&
-            !(v->len >= 4 && !memcmp(v->data, "W/\"", 3) && v->data[v->len - 1] == '"');
     *off = d->scratch.len;
-    if (quote)
-        buf_append_char(&d->scratch, '"');
-    buf_append(&d->scratch, v->data, v->len);
-    if (quote)
-        buf_append_char(&d->scratch, '"');
+    if (c == COL_ETAG)
+        s3_etag_append(&d->scratch, v->data, v->len);
+    else
+        buf_append(&d->scratch, v->data, v->len);
     buf_append_char(&d->scratch, '\0');
     return ERR_OK;
 }
@@ -607,7 +609,7 @@ on_record(void *ctx, size_t line, const struct csv_field *f, size_t n, int had_e
     if (!d->bound) {
         if (is_header(f, n))
             return bind_header(d, line, f, n, errbuf, errlen);
-        bind_default(d);
+        bind_default(d, n);
     }
     if (n != d->ncols)
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "line %zu: %zu fields, expected %zu", line, n,

@@ -17,11 +17,14 @@
  * (names split on ',' and trimmed); else, when the first line is a header
  * (it has fields named Bucket and Key), that header; else the default
  * Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate,
- * ETag, StorageClass. Columns are bound by name (case-insensitive), so order
- * and extra columns do not matter; Bucket and Key are required. Empty fields
- * ("" or bare) are absent values. Trailing blank lines are ignored. Keys are
- * URL-decoded (form encoding). Each line becomes one struct inventory_line
- * handed to a callback; a malformed line (bad quoting, wrong field count,
+ * ETag, StorageClass, bound to the first nine fields (more fields on the
+ * first line are ignored; fewer is an error). Columns are bound by name
+ * (case-insensitive), so order and extra columns do not matter; Bucket and
+ * Key are required. Every line has as many fields as the first. Empty fields
+ * ("" or bare) are absent values; an ETag is quoted as s3_etag_append()
+ * says. Trailing blank lines are ignored. Keys are URL-decoded (form
+ * encoding). Each line becomes one struct inventory_line handed to a
+ * callback; a malformed line (bad quoting, wrong field count,
  * bad IsLatest/IsDeleteMarker/Size/LastModifiedDate) is ERR_BAD_INPUT naming
  * the file line.
  */

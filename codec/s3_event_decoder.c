@@ -58,7 +58,7 @@ static const struct event_class notification_classes[] = {
 
 /* EventBridge detail-type -> record ("Object Created" / "Object Deleted" refine it) */
 static const struct event_class eventbridge_classes[] = {
-    {"Object Created", S3_CREATED, 0, "CreatedPut", NULL},
+    {"Object Created", S3_CREATED, 0, "Unknown", NULL},
     {"Object Restore Completed", S3_CREATED, 0, "Restored", NULL},
     {"Object Restore Expired", S3_CREATED, 0, "RestoreExpired", NULL},
     {"Object Storage Class Changed", S3_CREATED, 0, "StorageClassChanged",
@@ -195,25 +195,15 @@ s3_url_decode(const char *src)
     return out;
 }
 
-/* eTag with surrounding double quotes; NULL for an empty one. */
+/* The eTag as stored (s3_fields.h: quoted as the filemanager does; "" when empty). */
 static char *
-etag_quote(const char *s)
+etag_normalise(const char *s)
 {
-    size_t n = strlen(s);
-    char *q;
+    struct buf b;
 
-    if (n == 0)
-        return NULL;
-    if (n >= 2 && s[0] == '"' && s[n - 1] == '"')
-        return xstrdup(s);
-    if (n >= 4 && !strncmp(s, "W/\"", 3) && s[n - 1] == '"')
-        return xstrdup(s);
-    q = xmalloc(n + 3);
-    q[0] = '"';
-    memcpy(q + 1, s, n);
-    q[n + 1] = '"';
-    q[n + 2] = '\0';
-    return q;
+    buf_init(&b, 0);
+    s3_etag_append(&b, s, strlen(s));
+    return buf_take(&b, NULL);
 }
 
 /* The normalised time of s, or NULL (s3_fields.h). */
@@ -281,7 +271,7 @@ record_fill(struct s3_record *r, json_t *bucket, json_t *object, const struct fi
     r->bucket = xstrdup(bucket_name);
     r->key = s3_url_decode(key);
     r->version_id = xstrdup(version_id && *version_id ? version_id : "null");
-    r->etag = etag ? etag_quote(etag) : NULL;
+    r->etag = etag ? etag_normalise(etag) : NULL;
     r->sequencer = sequencer && *sequencer ? xstrdup(sequencer) : NULL;
     return ERR_OK;
 }
@@ -396,6 +386,11 @@ decode_records(struct decoder *d, json_t *records, int depth)
     return rc;
 }
 
+/*
+ * The reason of an EventBridge "Object Created" from detail.reason; a reason
+ * that is absent or not one of created_reasons is "Unknown", as the
+ * filemanager records it: the API that created the object is not guessed.
+ */
 static const char *
 created_reason(json_t *detail)
 {
@@ -406,7 +401,7 @@ created_reason(json_t *detail)
         if (!strcmp(created_reasons[i].api, api))
             return created_reasons[i].reason;
     }
-    return "CreatedPut";
+    return "Unknown";
 }
 
 /* {"detail-type", "time", "detail":{...}} */

@@ -15,8 +15,9 @@
  *
  * Field rules: keys are URL-decoded (form encoding: '+' is a space, %XX a
  * byte; a malformed escape is kept literally); a missing or empty version id
- * is "null"; eTags are returned with surrounding double quotes ("abc"; values
- * already quoted, and W/"..." ones, are kept); size up to 2^63-1 (absent for
+ * is "null"; eTags are quoted as the filemanager does (s3_etag_append():
+ * `abc`, `"abc` and `abc"` give `"abc"`; `"abc"` and `W/"abc"` are kept; an
+ * empty eTag is `""`, an absent or null one NULL); size up to 2^63-1 (absent for
  * deletes, or a non-integer / negative / too large size -> the record is
  * rejected as unrecognised); eventTime / time normalised to RFC 3339 UTC with
  * milliseconds ("2026-11-21T10:15:30.123Z"), NULL when absent/unparseable;
@@ -44,11 +45,12 @@ struct s3_record {
     char *event_time; /* normalised, or NULL */
     int has_size;
     int64_t size;
-    char *etag;          /* quoted, or NULL */
+    char *etag;          /* quoted (s3_etag_append), or NULL when absent */
     char *storage_class; /* e.g. from EventBridge storage class changes, else NULL */
     char *sequencer;     /* as given, or NULL (a sequencer is generated later) */
     int is_delete_marker;
-    const char *reason; /* static: "CreatedPut", "Deleted", ... (S3.md table) */
+    const char *reason; /* static: "CreatedPut", "Deleted", ... (S3.md table); "Unknown" for an
+                           EventBridge "Object Created" without a reason this decoder knows */
 };
 
 struct s3_batch {

@@ -161,3 +161,17 @@ s3_time_normalise(const char *s, size_t len, char out[S3_TIME_BUF])
     s3_time_format_ms(ms, out);
     return 1;
 }
+
+void
+s3_etag_append(struct buf *out, const char *s, size_t len)
+{
+    int weak = len >= 3 && memcmp(s, "W/\"", 3) == 0;
+    size_t open = weak ? 3 : (len >= 1 && s[0] == '"') ? 1 : 0; /* bytes up to the opening quote */
+
+    if (open == 0)
+        buf_append_char(out, '"');
+    buf_append(out, s, len);
+    /* a closing quote must come after the opening one */
+    if (len == 0 || s[len - 1] != '"' || len == open)
+        buf_append_char(out, '"');
+}

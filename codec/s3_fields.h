@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
+
 /* Room for a normalised time ("YYYY-MM-DDTHH:MM:SS.mmmZ") and then some. */
 #define S3_TIME_BUF 96
 
@@ -27,5 +29,15 @@ int s3_time_normalise(const char *s, size_t len, char out[S3_TIME_BUF]);
 int s3_time_parse_ms(const char *s, size_t len, int64_t *epoch_ms);
 /* Milliseconds since 1970 (within the years above) as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void s3_time_format_ms(int64_t epoch_ms, char out[S3_TIME_BUF]);
+
+/*
+ * Append the eTag s[0..len) to out as the catalog stores it, with the
+ * filemanager's quoting: a `"` is put in front unless s starts with `"` or
+ * `W/"`, and one at the end unless s already ends with a `"` that is not its
+ * opening one. So `abc`, `"abc` and `abc"` become `"abc"`, `W/"abc` becomes
+ * `W/"abc"`, a lone `"` and the empty eTag become `""`, `W/"` becomes
+ * `W/""`; `"abc"` and `W/"abc"` are kept. Nothing else is checked.
+ */
+void s3_etag_append(struct buf *out, const char *s, size_t len);
 
 #endif

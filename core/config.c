@@ -374,6 +374,65 @@ load_auth(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/* An origin as a browser sends it: scheme://host[:port], nothing after (no path, no '/'). */
+static int
+origin_valid(const char *s, size_t len)
+{
+    size_t i = 0;
+    size_t host;
+
+    while (i < len && (isalnum((unsigned char)s[i]) || strchr("+-.", s[i])))
+        i++;
+    if (i == 0 || !isalpha((unsigned char)s[0]) || len - i < 4 || memcmp(s + i, "://", 3) != 0)
+        return 0;
+    host = i + 3;
+    for (i = host; i < len; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7F || strchr("/?#@\\,", s[i]))
+            return 0;
+    return len > host;
+}
+
+/*
+ * INGESTD_CORS_ORIGINS: comma-separated entries, each "*" or an exact origin
+ * (blanks around entries are dropped). Stored joined by ','; unset or empty
+ * leaves cors_origins NULL (no CORS headers at all).
+ */
+static enum err
+load_cors(struct config *cfg, char *errbuf, size_t errlen)
+{
+    const char *v = getenv("INGESTD_CORS_ORIGINS");
+    const char *p = v;
+    struct buf b;
+    size_t entry = 0;
+
+    if (!v || !*v)
+        return ERR_OK;
+    buf_init(&b, 0);
+    while (p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        entry++;
+        while (len && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (!(len == 1 && *p == '*') && !origin_valid(p, len)) {
+            buf_release(&b);
+            return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                           "INGESTD_CORS_ORIGINS: entry %zu is not * or an origin such as "
+                           "https://app.example or http://localhost:3000 (no path, no trailing /)",
+                           entry);
+        }
+        buf_printf(&b, "%s%.*s", b.len ? "," : "", (int)len, p);
+        p = comma ? comma + 1 : NULL;
+    }
+    cfg->cors_origins = buf_take(&b, NULL);
+    return ERR_OK;
+}
+
 enum err
 config_load(struct config *cfg, char *errbuf, size_t errlen)
 {
@@ -393,6 +452,8 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         goto out;
     rc = load_auth(cfg, errbuf, errlen);
+    if (!rc)
+        rc = load_cors(cfg, errbuf, errlen);
 out:
     if (rc)
         config_release(cfg);
@@ -407,6 +468,7 @@ config_release(struct config *cfg)
     free(cfg->database_url);
     free(cfg->api_tokens);
     free(cfg->api_tokens_file);
+    free(cfg->cors_origins);
     free(cfg->listen_host);
     free(cfg->data_dir);
     memset(cfg, 0, sizeof(*cfg));

@@ -28,6 +28,7 @@
 #include "core/clock.h"
 #include "server/auth.h"
 #include "server/body.h"
+#include "server/cors.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -217,6 +218,18 @@ release_shared(void *cls)
     free(holder);
 }
 
+/* CORS (cors.h): Vary: Origin, and for an allowed Origin its Access-Control-* headers. */
+static void
+add_cors_headers(struct exchange *ex, struct MHD_Response *mr)
+{
+    struct cors_header h[CORS_MAX_HEADERS];
+    size_t n = cors_response_headers(ex->srv->app->cfg->cors_origins, &ex->req, h);
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        MHD_add_response_header(mr, h[i].name, h[i].value);
+}
+
 static enum MHD_Result
 queue(struct exchange *ex)
 {
@@ -259,6 +272,7 @@ queue(struct exchange *ex)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
     for (i = 0; i < res->nheaders; i++)
         MHD_add_response_header(mr, res->headers[i].name, res->headers[i].value);
+    add_cors_headers(ex, mr);
     MHD_add_response_header(mr, "X-Request-Id", ex->request_id);
     ok = MHD_queue_response(ex->conn, (unsigned int)res->status, mr);
     MHD_destroy_response(mr);
@@ -354,6 +368,11 @@ first_call(struct exchange *ex)
     if (rr == ROUTER_NOT_FOUND) {
         response_problem(&ex->res, &ex->req, 404, "no such resource", NULL);
         ex->latched = 1;
+        return;
+    }
+    if (rr == ROUTER_BAD_METHOD &&
+        cors_preflight(ex->srv->app->cfg->cors_origins, &ex->req, allow, &ex->res)) {
+        ex->latched = 1; /* a preflight: 204, no authentication */
         return;
     }
     if (rr == ROUTER_BAD_METHOD) {

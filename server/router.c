@@ -65,6 +65,53 @@ allow_add(char *allow, size_t allowlen, const char *method)
     strcat(allow, method);
 }
 
+/* Skip to the start of the next segment of a pattern ("" at its end). */
+static const char *
+next_segment(const char *p)
+{
+    const char *slash = strchr(p, '/');
+
+    return slash ? slash + 1 : p + strlen(p);
+}
+
+/*
+ * Order of two patterns that match the same path: < 0 when a is more
+ * literal (at the first segment where one is `{name}` and the other is not,
+ * a has the literal), 0 when they have the same shape.
+ */
+static int
+pattern_cmp(const char *a, const char *b)
+{
+    while (*a && *b) {
+        int pa = *a == '{';
+        int pb = *b == '{';
+
+        if (pa != pb)
+            return pa - pb;
+        a = next_segment(a);
+        b = next_segment(b);
+    }
+    return 0;
+}
+
+/* The most literal pattern among the routes matching path, or NULL when none does. */
+static const char *
+best_shape(const struct route *routes, size_t n, const char *path, char *scratch)
+{
+    const char *tmp[REQUEST_MAX_PARAMS];
+    const char *best = NULL;
+    size_t ntmp;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!pattern_match(routes[i].pattern, path, scratch, tmp, &ntmp))
+            continue;
+        if (!best || pattern_cmp(routes[i].pattern, best) < 0)
+            best = routes[i].pattern;
+    }
+    return best;
+}
+
 enum router_result
 router_match(const struct route *routes, size_t n, const char *method, const char *path,
              char *scratch, const struct route **out, const char **params, size_t *nparams,
@@ -72,16 +119,19 @@ router_match(const struct route *routes, size_t n, const char *method, const cha
 {
     const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
     const char *tmp[REQUEST_MAX_PARAMS];
+    const char *best;
     size_t ntmp;
     size_t i;
-    int path_known = 0;
 
     if (allowlen)
         allow[0] = '\0';
+    best = best_shape(routes, n, path, scratch);
+    if (!best)
+        return ROUTER_NOT_FOUND;
     for (i = 0; i < n; i++) {
-        if (!pattern_match(routes[i].pattern, path, scratch, tmp, &ntmp))
+        if (pattern_cmp(routes[i].pattern, best) != 0 ||
+            !pattern_match(routes[i].pattern, path, scratch, tmp, &ntmp))
             continue;
-        path_known = 1;
         if (strcmp(routes[i].method, want) == 0) {
             /* match again so params point at a clean copy */
             pattern_match(routes[i].pattern, path, scratch, params, nparams);
@@ -89,10 +139,9 @@ router_match(const struct route *routes, size_t n, const char *method, const cha
             return ROUTER_FOUND;
         }
     }
-    if (!path_known)
-        return ROUTER_NOT_FOUND;
     for (i = 0; i < n; i++) {
-        if (!pattern_match(routes[i].pattern, path, scratch, tmp, &ntmp))
+        if (pattern_cmp(routes[i].pattern, best) != 0 ||
+            !pattern_match(routes[i].pattern, path, scratch, tmp, &ntmp))
             continue;
         allow_add(allow, allowlen, routes[i].method);
         if (strcmp(routes[i].method, "GET") == 0)

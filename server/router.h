@@ -2,9 +2,13 @@
  * router.h - method + path pattern matching
  *
  * A route pattern is a literal path whose segments may be `{name}`, which
- * matches one non-empty segment. HEAD matches GET routes. A path that some
- * route matches with another method gives ROUTER_BAD_METHOD and the list of
- * allowed methods for the Allow header.
+ * matches one non-empty segment. When patterns of different shapes match a
+ * path, the most literal one wins: at the first segment where they differ,
+ * a literal segment beats `{name}` (so /api/v1/s3/events is never the
+ * {id} of /api/v1/s3/{id}, whatever the methods). Only the routes of the
+ * winning shape are considered. HEAD matches GET routes. A path whose
+ * winning routes all have another method gives ROUTER_BAD_METHOD and the
+ * list of allowed methods for the Allow header.
  */
 #ifndef INGESTD_ROUTER_H
 #define INGESTD_ROUTER_H

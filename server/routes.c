@@ -37,6 +37,11 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/s3/objects", handle_objects_list, 0, "read"},
     {"GET", "/api/v1/s3/objects/count", handle_objects_count, 0, "read"},
     {"GET", "/api/v1/s3/objects/{id}", handle_objects_get, 0, "read"},
+    /* the filemanager's paths of the same three; a literal sibling such as
+     * /api/v1/s3/events wins over {id} (router.h) */
+    {"GET", "/api/v1/s3", handle_objects_list, 0, "read"},
+    {"GET", "/api/v1/s3/count", handle_objects_count, 0, "read"},
+    {"GET", "/api/v1/s3/{id}", handle_objects_get, 0, "read"},
 };
 
 const size_t app_routes_count = sizeof(app_routes) / sizeof(app_routes[0]);

@@ -62,13 +62,31 @@ s3_sequencer_next(const char *max, struct buf *out)
     buf_printf(out, "-%0*llu", GENERATED_DIGITS, counter + 1);
 }
 
-void
-s3_like_pattern(const char *p, struct buf *out)
+/* Bytes of the (valid UTF-8) character at s, at most up to its end. */
+static size_t
+utf8_char_len(const char *s)
+{
+    unsigned char c = (unsigned char)*s;
+    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+
+    return strnlen(s, n);
+}
+
+enum err
+s3_like_pattern(const char *p, struct buf *out, char *errbuf, size_t errlen)
 {
     buf_reset(out);
+    buf_append(out, "", 0);
     for (; *p; p++) {
-        if (*p == '\\' && (p[1] == '*' || p[1] == '?' || p[1] == '\\')) {
+        if (*p == '\\') {
             p++;
+            if (*p == '\0')
+                return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                               "invalid escape: a trailing \\ (escape only *, ? and \\)");
+            if (*p != '*' && *p != '?' && *p != '\\')
+                return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                               "invalid escape \"\\%.*s\" (escape only *, ? and \\)",
+                               (int)utf8_char_len(p), p);
             if (*p == '\\')
                 buf_append_str(out, "\\\\");
             else
@@ -77,15 +95,14 @@ s3_like_pattern(const char *p, struct buf *out)
             buf_append_char(out, '%');
         } else if (*p == '?') {
             buf_append_char(out, '_');
-        } else if (*p == '%' || *p == '_' || *p == '\\') {
+        } else if (*p == '%' || *p == '_') {
             buf_append_char(out, '\\');
             buf_append_char(out, *p);
         } else {
             buf_append_char(out, *p);
         }
     }
-    if (!out->data)
-        buf_append(out, "", 0);
+    return ERR_OK;
 }
 
 /* ---- a small string -> index map for one batch ---- */
@@ -616,7 +633,7 @@ s3_store_get(struct db *db, const char *id, json_t **object, char *errbuf, size_
 /* WHERE clause and parameters of a filter; params point into bufs. */
 struct where {
     struct buf sql;
-    struct buf arrays[2];
+    struct buf arrays[3];
     const char *params[8];
     char num[2][32];
     int n;
@@ -625,16 +642,16 @@ struct where {
 static void
 where_build(const struct s3_filter *f, struct where *w)
 {
-    const char *const *lists[2] = {f->buckets, f->keys};
-    size_t counts[2] = {f->nbuckets, f->nkeys};
-    const char *cols[2] = {"bucket", "key"};
+    const char *const *lists[3] = {f->buckets, f->keys, f->version_ids};
+    size_t counts[3] = {f->nbuckets, f->nkeys, f->nversion_ids};
+    const char *cols[3] = {"bucket", "key", "version_id"};
     size_t i;
     size_t j;
 
     memset(w, 0, sizeof(*w));
     buf_init(&w->sql, 0);
     buf_append_str(&w->sql, " WHERE true");
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < 3; i++) {
         if (!lists[i] || counts[i] == 0)
             continue;
         buf_init(&w->arrays[i], 0);
@@ -650,10 +667,6 @@ where_build(const struct s3_filter *f, struct where *w)
             buf_printf(&w->sql, "%s%s LIKE ($%d::text[])[%zu]", j ? " OR " : "", cols[i], w->n,
                        j + 1);
         buf_append_char(&w->sql, ')');
-    }
-    if (f->version_id) {
-        w->params[w->n++] = f->version_id;
-        buf_printf(&w->sql, " AND version_id = $%d", w->n);
     }
     if (f->event_type) {
         w->params[w->n++] = f->event_type;
@@ -671,6 +684,7 @@ where_release(struct where *w)
     buf_release(&w->sql);
     buf_release(&w->arrays[0]);
     buf_release(&w->arrays[1]);
+    buf_release(&w->arrays[2]);
 }
 
 enum err

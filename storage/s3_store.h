@@ -48,7 +48,8 @@ struct s3_filter {
     size_t nbuckets;
     const char *const *keys;
     size_t nkeys;
-    const char *version_id;
+    const char *const *version_ids;
+    size_t nversion_ids;
     const char *event_type; /* "Created" / "Deleted" or NULL */
     int is_delete_marker;   /* -1 = any */
     int current_only;       /* currentState=true */
@@ -64,8 +65,10 @@ enum err s3_store_count(struct db *db, const struct s3_filter *f, int64_t *total
 
 /*
  * Translate an API wildcard pattern (`*` any run, `?` one character, `\*`
- * `\?` `\\` literal) into a LIKE pattern with `\` as escape.
+ * `\?` `\\` literal) into a LIKE pattern with `\` as escape. A `\` before
+ * any other character, or at the end, is ERR_BAD_INPUT ("invalid escape
+ * ...", as the filemanager rejects it); out is then unspecified.
  */
-void s3_like_pattern(const char *pattern, struct buf *out);
+enum err s3_like_pattern(const char *pattern, struct buf *out, char *errbuf, size_t errlen);
 
 #endif

@@ -249,6 +249,8 @@ probe_for(const struct route *rt, struct probe *p)
         p->path = th_strf("/api/v1/merges/%s", G.merge_id);
     } else if (strcmp(pat, "/api/v1/s3/objects/{id}") == 0) {
         p->path = th_strf("/api/v1/s3/objects/%s", G.object_id);
+    } else if (strcmp(pat, "/api/v1/s3/{id}") == 0) {
+        p->path = th_strf("/api/v1/s3/%s", G.object_id); /* the filemanager's path */
     } else if (strcmp(pat, "/api/v1/s3/inventories/{id}") == 0) {
         p->path = th_strf("/api/v1/s3/inventories/%s", G.job_id);
     } else if (strcmp(pat, "/api/v1/repos.csv") == 0 && strcmp(m, "PUT") == 0) {

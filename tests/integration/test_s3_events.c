@@ -1319,6 +1319,13 @@ test_field_rules(void **state)
         {"abc", "\"abc\""},
         {"\"abc\"", "\"abc\""},
         {"W/\"abc\"", "W/\"abc\""},
+        /* malformed: completed as the filemanager does, never doubled */
+        {"\"abc", "\"abc\""},
+        {"abc\"", "\"abc\""},
+        {"W/\"abc", "W/\"abc\""},
+        {"W/\"", "W/\"\""},
+        {"\"", "\"\""},
+        {"", "\"\""}, /* an empty eTag is "", not null */
     };
     size_t i;
     json_t *rec;
@@ -1458,6 +1465,9 @@ test_classification(void **state)
         {"Object Created", "\"reason\":\"CopyObject\"", "Created", 0, "CreatedCopy", NULL},
         {"Object Created", "\"reason\":\"CompleteMultipartUpload\"", "Created", 0,
          "CreatedCompleteMultipartUpload", NULL},
+        /* a reason ingestd does not know is not guessed: Unknown, as the filemanager */
+        {"Object Created", "\"reason\":\"RestoreObject\"", "Created", 0, "Unknown", NULL},
+        {"Object Created", "\"x\":1", "Created", 0, "Unknown", NULL},
         {"Object Restore Completed", "\"restore-expiry-time\":\"2026-12-01T00:00:00Z\"", "Created",
          0, "Restored", NULL},
         {"Object Restore Expired", "\"x\":1", "Created", 0, "RestoreExpired", NULL},
@@ -1890,7 +1900,6 @@ test_list_wildcards(void **state)
     want_keys_qs(qs("bucket", "lst", "key", "a\\*b", NULL), 0, "a*b");
     want_keys_qs(qs("bucket", "lst", "key", "a\\?b", NULL), 0, "a?b");
     want_keys_qs(qs("bucket", "lst", "key", "a\\\\b", NULL), 0, "a\\b");
-    want_keys_qs(qs("bucket", "lst", "key", "a\\b", NULL), 0, "a\\b");
     want_keys_qs(qs("bucket", "lst", "key", "a%b", NULL), 0, "a%b");
     want_keys_qs(qs("bucket", "lst", "key", "a_b", NULL), 0, "a_b");
     want_keys_qs(qs("bucket", "lst", "key", "*%*", NULL), 0, "a%b");
@@ -1917,6 +1926,36 @@ test_list_wildcards(void **state)
     want_keys_qs(qs("bucket", "bkxt", "bucket[]", "lst", "key", "o", NULL), 1, "bkxt/o");
     want_keys_qs(qs("bucket", "bk*", "key", "o", NULL), 1,
                  "bk%t/o bk*t/o bk?t/o bk\\t/o bk_t/o bkxt/o");
+
+    /* an invalid escape is a 400 naming the parameter, as the filemanager refuses it */
+    {
+        static const char *const bad[][3] = {
+            {"key", "a\\b", "key: invalid escape \"\\b\""},
+            {"key", "a\\s*", "key: invalid escape \"\\s\""},
+            {"key", "ab\\", "key: invalid escape: a trailing \\"},
+            {"key[]", "a\\%", "key[]: invalid escape \"\\%\""},
+            {"bucket", "bk\\t", "bucket: invalid escape \"\\t\""},
+            {"bucket[]", "\\", "bucket[]: invalid escape: a trailing \\"},
+            {"versionId", "v\\1", "versionId: invalid escape \"\\1\""},
+            {"key", "a\\\xc3\xa9", "key: invalid escape \"\\\xc3\xa9\""},
+        };
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            char *q = qs(bad[i][0], bad[i][1], NULL);
+            char *path = th_strf(OBJ_PATH "?bucket=lst&%s", q);
+            struct reply r = get(path);
+
+            want_problem(&r, 400, bad[i][2], path);
+            reply_release(&r);
+            free(path);
+            path = th_strf(OBJ_PATH "/count?%s", q);
+            r = get(path);
+            want_problem(&r, 400, bad[i][2], path);
+            reply_release(&r);
+            free(path);
+            free(q);
+        }
+    }
 }
 
 static void
@@ -1942,8 +1981,19 @@ test_list_filters(void **state)
     want_keys("bucket=flt&isDeleteMarker=true", 0, "");
     want_keys("bucket=flt&currentState=false&isDeleteMarker=false", 0, "f1 f1 f2 f3 f3 f4 f4 f4");
     want_keys("bucket=flt&currentState=false&eventType=Created&versionId=v1&key=f2", 0, "f2");
+    /* versionId takes wildcards as key and bucket do, and repeats are OR-ed */
+    want_keys("bucket=flt&currentState=false&versionId=v%2A", 0, "f1 f1 f2");
+    want_keys("bucket=flt&currentState=false&versionId=%3F2", 0, "f1 f2");
+    want_keys("bucket=flt&currentState=false&versionId=%2A", 0, "f1 f1 f2 f2 f3 f3 f4 f4 f4");
+    want_keys("bucket=flt&currentState=false&versionId=n%2A", 0, "f3 f3 f4 f4 f4");
+    want_keys("bucket=flt&currentState=false&versionId=V%2A", 0, "");
+    want_keys("bucket=flt&currentState=false&versionId=v", 0, "");
+    want_keys("bucket=flt&currentState=false&versionId[]=v2&versionId[]=m%2A", 0, "f1 f2");
+    want_keys("bucket=flt&versionId=v9&versionId=v2", 0, "f1");
     /* repeated single-valued filters: the last value is used */
-    want_keys("bucket=flt&currentState=true&currentState=false&versionId=v9&versionId=v2", 0, "f1");
+    want_keys("bucket=flt&currentState=true&currentState=false&eventType=Created&"
+              "eventType=Deleted",
+              0, "f2 f3 f4");
     check_state("flt", "f4", "C:01#0 D:02#0 C:03#0*");
 }
 
@@ -2066,6 +2116,11 @@ test_list_pages(void **state)
               "bucket=pgn&rowsPerPage=4&page=2");
     want_page("bucket=pgn", 1, 1000, "k1 k2 k3 k4 k5", NULL, NULL);
     want_page("bucket=pgn&rowsPerPage=10000", 1, 10000, "k1 k2 k3 k4 k5", NULL, NULL);
+    /* rowsPerPage=0 is the default, as the filemanager reads it */
+    want_page("bucket=pgn&rowsPerPage=0", 1, 1000, "k1 k2 k3 k4 k5", NULL, NULL);
+    want_page("bucket=pgn&rowsPerPage=0&page=2", 2, 1000, "", "bucket=pgn&rowsPerPage=0&page=1",
+              NULL);
+    assert_int_equal(count("bucket=pgn&rowsPerPage=0"), 5);
     want_page("bucket=pgn&currentState=true&rowsPerPage=1&page=3", 3, 1, "k3",
               "bucket=pgn&currentState=true&rowsPerPage=1&page=2",
               "bucket=pgn&currentState=true&rowsPerPage=1&page=4");
@@ -2150,7 +2205,6 @@ test_list_pages(void **state)
             {"page=abc", "page"},
             {"page=1000000001", "page"},
             {"page=", "page"},
-            {"rowsPerPage=0", "rowsPerPage"},
             {"rowsPerPage=10001", "rowsPerPage"},
             {"rowsPerPage=2x", "rowsPerPage"},
             {"foo=1", "foo"},
@@ -2245,6 +2299,118 @@ test_list_pages(void **state)
     free(id);
 }
 
+/* The body of GET path (want 200). */
+static json_t *
+body_of(const char *path)
+{
+    struct reply r = get(path);
+    json_t *j;
+
+    want_status(&r, 200, path);
+    j = reply_json(&r);
+    reply_release(&r);
+    return j;
+}
+
+/* The filemanager's paths answer as the objects routes; literal siblings keep theirs. */
+static void
+test_filemanager_paths(void **state)
+{
+    json_t *fm;
+    json_t *ours;
+    json_t *rec;
+    struct reply r;
+    char *want;
+    char *path;
+    char *allow;
+
+    (void)state;
+    /* GET /api/v1/s3: the list, its links on the path asked for */
+    fm = body_of("/api/v1/s3?bucket=pgn&rowsPerPage=2&page=2");
+    ours = body_of(OBJ_PATH "?bucket=pgn&rowsPerPage=2&page=2");
+    if (!json_equal(json_object_get(fm, "results"), json_object_get(ours, "results")) ||
+        !json_equal(json_object_get(fm, "pagination"), json_object_get(ours, "pagination")))
+        fail_msg("/api/v1/s3 differs from " OBJ_PATH ": %s", json_text(fm));
+    want = th_strf("http://%s/api/v1/s3?bucket=pgn&rowsPerPage=2&page=3", G.host);
+    assert_string_equal(th_jstr(json_object_get(fm, "links"), "next"), want);
+    free(want);
+    want = th_strf("http://%s/api/v1/s3?bucket=pgn&rowsPerPage=2&page=1", G.host);
+    assert_string_equal(th_jstr(json_object_get(fm, "links"), "previous"), want);
+    free(want);
+    json_decref(ours);
+    json_decref(fm);
+    /* the same filters, defaults and 400s */
+    r = get("/api/v1/s3?key=k%5Cx");
+    want_problem(&r, 400, "key: invalid escape", "/api/v1/s3 bad escape");
+    reply_release(&r);
+    r = get("/api/v1/s3?page=0");
+    want_problem(&r, 400, "page", "/api/v1/s3 page=0");
+    reply_release(&r);
+    fm = body_of("/api/v1/s3?bucket=pgn&rowsPerPage=0");
+    want_json(json_object_get(fm, "pagination"), "{\"count\":5,\"page\":1,\"rowsPerPage\":1000}",
+              "/api/v1/s3 rowsPerPage=0");
+    json_decref(fm);
+
+    /* GET /api/v1/s3/count */
+    fm = body_of("/api/v1/s3/count?bucket=pgn&key=k%3F&currentState=false");
+    want_json(fm, "{\"nRecords\":5}", "/api/v1/s3/count");
+    json_decref(fm);
+
+    /* GET /api/v1/s3/{id}: the record; an id that is not a UUID is 404 */
+    ours = body_of(OBJ_PATH "?bucket=pgn&key=k3");
+    rec = json_array_get(json_object_get(ours, "results"), 0);
+    path = th_strf("/api/v1/s3/%s", th_jstr(rec, "s3ObjectId"));
+    fm = body_of(path);
+    if (!json_equal(fm, rec))
+        fail_msg("GET %s: %s\nwant %s", path, json_text(fm), json_text(rec));
+    json_decref(fm);
+    r = http("HEAD", path, NULL, NULL, 0);
+    want_status(&r, 200, "HEAD /api/v1/s3/{id}");
+    assert_int_equal(r.len, 0);
+    reply_release(&r);
+    r = http("DELETE", path, NULL, NULL, 0);
+    want_problem(&r, 405, NULL, "DELETE /api/v1/s3/{id}");
+    allow = reply_header(&r, "Allow");
+    assert_string_equal(allow, "GET, HEAD");
+    free(allow);
+    reply_release(&r);
+    free(path);
+    json_decref(ours);
+    r = get("/api/v1/s3/00000000-0000-4000-8000-000000000000");
+    want_problem(&r, 404, "no such object record", "unknown uuid");
+    reply_release(&r);
+    r = get("/api/v1/s3/not-a-uuid");
+    want_problem(&r, 404, "no such object record", "/api/v1/s3/not-a-uuid");
+    reply_release(&r);
+    r = http("HEAD", "/api/v1/s3?bucket=pgn", NULL, NULL, 0);
+    want_status(&r, 200, "HEAD /api/v1/s3");
+    assert_int_equal(r.len, 0);
+    reply_release(&r);
+    r = http("POST", "/api/v1/s3", NULL, NULL, 0);
+    want_problem(&r, 405, NULL, "POST /api/v1/s3");
+    reply_release(&r);
+
+    /* literal siblings win over {id}: their answers are unchanged */
+    r = get(EV_PATH);
+    want_problem(&r, 405, NULL, "GET " EV_PATH);
+    allow = reply_header(&r, "Allow");
+    assert_string_equal(allow, "POST");
+    free(allow);
+    reply_release(&r);
+    r = get("/api/v1/s3/inventories");
+    want_status(&r, 200, "GET /api/v1/s3/inventories");
+    reply_release(&r);
+    fm = body_of(OBJ_PATH "/count?bucket=pgn");
+    want_json(fm, "{\"nRecords\":5}", OBJ_PATH "/count");
+    json_decref(fm);
+    r = http("PUT", "/api/v1/s3/count", NULL, NULL, 0);
+    want_problem(&r, 405, NULL, "PUT /api/v1/s3/count");
+    allow = reply_header(&r, "Allow");
+    assert_string_equal(allow, "GET, HEAD");
+    free(allow);
+    reply_release(&r);
+}
+
 /* ---- the invariant -------------------------------------------------------- */
 
 static void
@@ -2292,6 +2458,7 @@ main(void)
         cmocka_unit_test(test_list_filters),
         cmocka_unit_test(test_list_order),
         cmocka_unit_test(test_list_pages),
+        cmocka_unit_test(test_filemanager_paths),
         cmocka_unit_test(test_invariant),
     };
 

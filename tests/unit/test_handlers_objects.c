@@ -187,6 +187,61 @@ test_count_filters(void **state)
     assert_int_equal(COUNT(a, "key[]", "a/2.txt", "key[]", "b/3.txt", "currentState", "false"), 3);
     assert_int_equal(COUNT(a, "eventType", "Deleted", "currentState", "false"), 1);
     assert_int_equal(COUNT(a, "bucket", "none"), 0);
+    /* versionId takes wildcards as bucket and key do (every record here is version "null") */
+    assert_int_equal(COUNT(a, "versionId", "null"), 3);
+    assert_int_equal(COUNT(a, "versionId", "nu*"), 3);
+    assert_int_equal(COUNT(a, "versionId", "n?ll", "currentState", "false"), 5);
+    assert_int_equal(COUNT(a, "versionId", "*"), 3);
+    assert_int_equal(COUNT(a, "versionId", "nul"), 0);
+    assert_int_equal(COUNT(a, "versionId", "x*", "versionId[]", "*ll"), 3);
+    assert_int_equal(COUNT(a, "versionId", "n\\*"), 0);
+    /* rowsPerPage=0 is accepted (the default) */
+    assert_int_equal(COUNT(a, "rowsPerPage", "0"), 3);
+}
+
+/* rowsPerPage=0 is the default page size, as the filemanager reads it. */
+static void
+test_rows_per_page_zero(void **state)
+{
+    struct hs_app *a = *state;
+    struct response res;
+    json_t *body;
+
+    fill_catalog(a);
+    get(a, "/api/v1/s3/objects", handle_objects_list, NULL, NULL, &res, "rowsPerPage", "0",
+        "currentState", "false", NULL);
+    body = hs_want_json(&res, 200);
+    hs_want_members(body, "{\"links\":{\"previous\":null,\"next\":null},"
+                          "\"pagination\":{\"count\":5,\"page\":1,\"rowsPerPage\":1000}}");
+    assert_int_equal(json_array_size(json_object_get(body, "results")), 5);
+    json_decref(body);
+    response_release(&res);
+}
+
+/* The filemanager's paths run the same handlers; list links name the path asked for. */
+static void
+test_filemanager_paths(void **state)
+{
+    struct hs_app *a = *state;
+    struct response res;
+    json_t *body;
+
+    fill_catalog(a);
+    get(a, "/api/v1/s3", handle_objects_list, "fm.example", NULL, &res, "currentState", "false",
+        "rowsPerPage", "2", "page", "2", NULL);
+    body = hs_want_json(&res, 200);
+    hs_want_members(body, "{\"links\":{\"previous\":\"http://fm.example/api/v1/s3?"
+                          "currentState=false&rowsPerPage=2&page=1\",\"next\":\"http://"
+                          "fm.example/api/v1/s3?currentState=false&rowsPerPage=2&page=3\"},"
+                          "\"pagination\":{\"count\":5,\"page\":2,\"rowsPerPage\":2}}");
+    json_decref(body);
+    response_release(&res);
+    get(a, "/api/v1/s3", handle_objects_list, NULL, NULL, &res, "rowsPerPage", "1", NULL);
+    body = hs_want_json(&res, 200);
+    hs_want_members(body,
+                    "{\"links\":{\"previous\":null,\"next\":\"/api/v1/s3?rowsPerPage=1&page=2\"}}");
+    json_decref(body);
+    response_release(&res);
 }
 
 static void
@@ -244,6 +299,15 @@ test_bad_query(void **state)
         {"currentState", "1", "currentState: must be true or false"},
         {"prefix", "a/", "unknown query parameter \"prefix\""},
         {"bucket", "\xc0\xaf", "bucket: not valid UTF-8"},
+        {"versionId", "\xc0\xaf", "versionId: not valid UTF-8"},
+        /* an escape other than \* \? \\ is refused, as the filemanager does */
+        {"key", "a\\s", "key: invalid escape \"\\s\" (escape only *, ? and \\)"},
+        {"key[]", "a\\", "key[]: invalid escape: a trailing \\"},
+        {"bucket", "\\b*", "bucket: invalid escape \"\\b\""},
+        {"bucket[]", "b\\%", "bucket[]: invalid escape \"\\%\""},
+        {"versionId", "v\\_", "versionId: invalid escape \"\\_\""},
+        {"versionId[]", "\\", "versionId[]: invalid escape: a trailing \\"},
+        {"rowsPerPage", "-1", "rowsPerPage: must be an integer from 0 to 10000"},
     };
     struct hs_app *a = *state;
     size_t i;
@@ -275,6 +339,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_get_one, hs_setup, hs_teardown),
         cmocka_unit_test_setup_teardown(test_get_unknown, hs_setup, hs_teardown),
         cmocka_unit_test_setup_teardown(test_bad_query, hs_setup, hs_teardown),
+        cmocka_unit_test_setup_teardown(test_rows_per_page_zero, hs_setup, hs_teardown),
+        cmocka_unit_test_setup_teardown(test_filemanager_paths, hs_setup, hs_teardown),
     };
 
     return cmocka_run_group_tests(tests, hs_group_setup, hs_group_teardown);

@@ -504,12 +504,50 @@ test_csv_default_columns(void **state)
     EXPECT("  ", "b,k,,,,,,,\n", "L1|b|k|-|-|0|-|-|-|-\n"); /* blank schema = none */
     EXPECT(NULL, "b,k\n", "rc 1: line 1: 2 fields, expected 9\n");
     EXPECT(NULL, "", "");
+    /* more than nine fields: the first nine are the default columns, the rest is ignored */
+    EXPECT(NULL,
+           "b,k1,v1,true,false,7,2024-05-06T22:37:48Z,abc,GLACIER,false,,SSE-S3,,,,,DISABLED,,"
+           "e30K,\n"
+           "b,k2,,false,true,,,,,x,,,,,,,,,,\n",
+           "L1|b|k1|v1|1|0|7|2024-05-06T22:37:48.000Z|\"abc\"|GLACIER\n"
+           "L2|b|k2|-|0|1|-|-|-|-\n");
+    /* every line has as many fields as the first */
+    EXPECT(NULL, "b,k1,,,,,,,,x\nb,k2,,,,,,,\n",
+           "L1|b|k1|-|-|0|-|-|-|-\nrc 1: line 2: 9 fields, expected 10\n");
+}
+
+/* The sample's data file without its manifest's fileSchema: 18 fields, the first nine in order. */
+static void
+test_csv_fixture_without_schema(void **state)
+{
+    size_t zlen, len;
+    char *z = fixture("csv_inventory.csv.gz", &zlen);
+    char *csv = gunzip(z, zlen, &len);
+
+    (void)state;
+    expect_len(NULL, csv, len, versioned_want);
+    free(csv);
+    free(z);
 }
 
 static void
 test_csv_values(void **state)
 {
     (void)state;
+    /* eTags as the filemanager quotes them: completed, never doubled */
+    EXPECT("Bucket,Key,ETag",
+           "b,k1,\"\"\"abc\"\n"
+           "b,k2,\"abc\"\"\"\n"
+           "b,k3,\"\"\"\"\n"
+           "b,k4,\"W/\"\"abc\"\n"
+           "b,k5,\"W/\"\"\"\n"
+           "b,k6,\"\"\"\"\"\"\n",
+           "L1|b|k1|-|-|0|-|-|\"abc\"|-\n"
+           "L2|b|k2|-|-|0|-|-|\"abc\"|-\n"
+           "L3|b|k3|-|-|0|-|-|\"\"|-\n"
+           "L4|b|k4|-|-|0|-|-|W/\"abc\"|-\n"
+           "L5|b|k5|-|-|0|-|-|W/\"\"|-\n"
+           "L6|b|k6|-|-|0|-|-|\"\"|-\n");
     /* URL-encoded keys; etag quoting; booleans any case; empty fields absent */
     EXPECT("Bucket,Key,ETag,IsLatest,Size",
            "b,a+b%2Bc,\"W/\"\"x\"\"\",TRUE,9223372036854775807\n"
@@ -759,13 +797,21 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_manifest_fixtures),   cmocka_unit_test(test_manifest_buckets),
-        cmocka_unit_test(test_manifest_required),   cmocka_unit_test(test_manifest_values),
-        cmocka_unit_test(test_csv_fixtures),        cmocka_unit_test(test_csv_header),
-        cmocka_unit_test(test_csv_default_columns), cmocka_unit_test(test_csv_values),
-        cmocka_unit_test(test_csv_bad_dates),       cmocka_unit_test(test_csv_malformed),
-        cmocka_unit_test(test_csv_layout),          cmocka_unit_test(test_csv_schema),
-        cmocka_unit_test(test_csv_limits),          cmocka_unit_test(test_csv_callback_error),
+        cmocka_unit_test(test_manifest_fixtures),
+        cmocka_unit_test(test_manifest_buckets),
+        cmocka_unit_test(test_manifest_required),
+        cmocka_unit_test(test_manifest_values),
+        cmocka_unit_test(test_csv_fixtures),
+        cmocka_unit_test(test_csv_header),
+        cmocka_unit_test(test_csv_default_columns),
+        cmocka_unit_test(test_csv_fixture_without_schema),
+        cmocka_unit_test(test_csv_values),
+        cmocka_unit_test(test_csv_bad_dates),
+        cmocka_unit_test(test_csv_malformed),
+        cmocka_unit_test(test_csv_layout),
+        cmocka_unit_test(test_csv_schema),
+        cmocka_unit_test(test_csv_limits),
+        cmocka_unit_test(test_csv_callback_error),
         cmocka_unit_test(test_csv_lifecycle),
     };
 

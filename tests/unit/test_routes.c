@@ -392,14 +392,134 @@ test_openapi_matches_routes(void **state)
     assert_int_equal(bad_heads, 0);
 }
 
+/* router_match on a table; the route found (NULL unless ROUTER_FOUND) and the Allow list. */
+static enum router_result
+route(const struct route *routes, size_t n, const char *method, const char *path,
+      const struct route **found, char allow[64])
+{
+    char scratch[256];
+    const char *params[REQUEST_MAX_PARAMS];
+    size_t nparams = 0;
+
+    *found = NULL;
+    return router_match(routes, n, method, path, scratch, found, params, &nparams, allow, 64);
+}
+
+/* A literal segment beats {name}, whatever the methods and the order of the table. */
+static void
+test_router_literal_wins(void **state)
+{
+    static const struct route t[] = {
+        {"GET", "/a/{id}", NULL, 0, NULL},       {"POST", "/a/b", NULL, 0, NULL},
+        {"GET", "/a/c", NULL, 0, NULL},          {"GET", "/x/{id}/y", NULL, 0, NULL},
+        {"DELETE", "/x/z/{id}", NULL, 0, NULL},  {"PUT", "/a/{other}", NULL, 0, NULL},
+        {"GET", "/x/{id}/{sub}", NULL, 0, NULL},
+    };
+    const size_t n = sizeof(t) / sizeof(t[0]);
+    const struct route *r;
+    char allow[64];
+
+    (void)state;
+    assert_int_equal(route(t, n, "GET", "/a/b", &r, allow), ROUTER_BAD_METHOD);
+    assert_string_equal(allow, "POST");
+    assert_int_equal(route(t, n, "HEAD", "/a/b", &r, allow), ROUTER_BAD_METHOD);
+    assert_int_equal(route(t, n, "POST", "/a/b", &r, allow), ROUTER_FOUND);
+    assert_ptr_equal(r, &t[1]);
+    assert_int_equal(route(t, n, "GET", "/a/c", &r, allow), ROUTER_FOUND);
+    assert_ptr_equal(r, &t[2]);
+    assert_int_equal(route(t, n, "PUT", "/a/c", &r, allow), ROUTER_BAD_METHOD);
+    assert_string_equal(allow, "GET, HEAD");
+    /* {id} and {other} have the same shape: both methods are the path's */
+    assert_int_equal(route(t, n, "GET", "/a/x", &r, allow), ROUTER_FOUND);
+    assert_ptr_equal(r, &t[0]);
+    assert_int_equal(route(t, n, "PUT", "/a/x", &r, allow), ROUTER_FOUND);
+    assert_ptr_equal(r, &t[5]);
+    assert_int_equal(route(t, n, "DELETE", "/a/x", &r, allow), ROUTER_BAD_METHOD);
+    assert_string_equal(allow, "GET, HEAD, PUT");
+    /* the first segment where shapes differ decides */
+    assert_int_equal(route(t, n, "GET", "/x/z/y", &r, allow), ROUTER_BAD_METHOD);
+    assert_string_equal(allow, "DELETE");
+    assert_int_equal(route(t, n, "GET", "/x/w/y", &r, allow), ROUTER_FOUND);
+    assert_ptr_equal(r, &t[3]);
+    assert_int_equal(route(t, n, "GET", "/x/w/v", &r, allow), ROUTER_FOUND);
+    assert_ptr_equal(r, &t[6]);
+    assert_int_equal(route(t, n, "GET", "/a", &r, allow), ROUTER_NOT_FOUND);
+    assert_int_equal(route(t, n, "GET", "/a/", &r, allow), ROUTER_NOT_FOUND);
+}
+
+/* In the service's table every route is reachable, and the S3 paths resolve as documented. */
+static void
+test_router_app_table(void **state)
+{
+    const struct route *r;
+    char allow[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < app_routes_count; i++) {
+        struct buf path;
+        const char *p;
+
+        buf_init(&path, 0);
+        for (p = app_routes[i].pattern; *p; p++) {
+            if (*p == '{') {
+                buf_append_str(&path, "6c1f8d0e-1d35-4d6f-9b3a-0c2a4e5f6a7b");
+                p = strchr(p, '}');
+            } else {
+                buf_append_char(&path, *p);
+            }
+        }
+        if (route(app_routes, app_routes_count, app_routes[i].method, path.data, &r, allow) !=
+                ROUTER_FOUND ||
+            r != &app_routes[i])
+            fail_msg("%s %s does not reach its route %s", app_routes[i].method, path.data,
+                     app_routes[i].pattern);
+        buf_release(&path);
+    }
+    assert_int_equal(route(app_routes, app_routes_count, "GET", "/api/v1/s3/events", &r, allow),
+                     ROUTER_BAD_METHOD);
+    assert_string_equal(allow, "POST");
+    assert_int_equal(
+        route(app_routes, app_routes_count, "GET", "/api/v1/s3/inventories", &r, allow),
+        ROUTER_FOUND);
+    assert_string_equal(r->pattern, "/api/v1/s3/inventories");
+    assert_int_equal(route(app_routes, app_routes_count, "GET", "/api/v1/s3/objects", &r, allow),
+                     ROUTER_FOUND);
+    assert_string_equal(r->pattern, "/api/v1/s3/objects");
+    assert_int_equal(route(app_routes, app_routes_count, "GET", "/api/v1/s3/count", &r, allow),
+                     ROUTER_FOUND);
+    assert_string_equal(r->pattern, "/api/v1/s3/count");
+    assert_int_equal(
+        route(app_routes, app_routes_count, "HEAD", "/api/v1/s3/not-a-uuid", &r, allow),
+        ROUTER_FOUND);
+    assert_string_equal(r->pattern, "/api/v1/s3/{id}"); /* its handler answers 404 */
+    assert_int_equal(route(app_routes, app_routes_count, "POST", "/api/v1/s3/x", &r, allow),
+                     ROUTER_BAD_METHOD);
+    assert_string_equal(allow, "GET, HEAD");
+    /* the objects routes and their filemanager paths share handlers and scope */
+    for (i = 0; i < 3; i++) {
+        static const char *const pairs[][2] = {{"/api/v1/s3/objects", "/api/v1/s3"},
+                                               {"/api/v1/s3/objects/count", "/api/v1/s3/count"},
+                                               {"/api/v1/s3/objects/x", "/api/v1/s3/x"}};
+        const struct route *fm;
+
+        assert_int_equal(route(app_routes, app_routes_count, "GET", pairs[i][0], &r, allow),
+                         ROUTER_FOUND);
+        assert_int_equal(route(app_routes, app_routes_count, "GET", pairs[i][1], &fm, allow),
+                         ROUTER_FOUND);
+        assert_true(r->handler == fm->handler);
+        assert_int_equal(r->flags, fm->flags);
+        assert_string_equal(r->scope, fm->scope);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reader_sample),
-        cmocka_unit_test(test_reader_rejects),
-        cmocka_unit_test(test_route_table_unique),
-        cmocka_unit_test(test_openapi_matches_routes),
+        cmocka_unit_test(test_reader_sample),       cmocka_unit_test(test_reader_rejects),
+        cmocka_unit_test(test_route_table_unique),  cmocka_unit_test(test_openapi_matches_routes),
+        cmocka_unit_test(test_router_literal_wins), cmocka_unit_test(test_router_app_table),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -336,8 +336,12 @@ static const struct eb_row eventbridge_rows[] = {
     {"Object Created",
      ",'reason':'CompleteMultipartUpload'",
      {"", 0, S3_CREATED, 0, "CreatedCompleteMultipartUpload"}},
-    {"Object Created", ",'reason':'SomethingNew'", {"", 0, S3_CREATED, 0, "CreatedPut"}},
-    {"Object Created", "", {"", 0, S3_CREATED, 0, "CreatedPut"}},
+    /* a reason not known, or none: Unknown, as the filemanager (never a guessed CreatedPut) */
+    {"Object Created", ",'reason':'SomethingNew'", {"", 0, S3_CREATED, 0, "Unknown"}},
+    {"Object Created", ",'reason':'putobject'", {"", 0, S3_CREATED, 0, "Unknown"}},
+    {"Object Created", ",'reason':null", {"", 0, S3_CREATED, 0, "Unknown"}},
+    {"Object Created", ",'reason':7", {"", 0, S3_CREATED, 0, "Unknown"}},
+    {"Object Created", "", {"", 0, S3_CREATED, 0, "Unknown"}},
     {"Object Restore Completed",
      ",'source-storage-class':'GLACIER','restore-expiry-time':'2021-11-13T00:00:00Z'",
      {"", 0, S3_CREATED, 0, "Restored"}},
@@ -555,15 +559,63 @@ test_etag(void **state)
     check_etag("'d41d8cd98f00b204e9800998ecf8427e-12'", "\"d41d8cd98f00b204e9800998ecf8427e-12\"");
     check_etag("'\\'abc\\''", "\"abc\""); /* "\"abc\"" after sq(): already quoted */
     check_etag("'W/\\'abc\\''", "W/\"abc\"");
-    check_etag("'\\''", "\"\"\"");  /* a lone quote is wrapped */
     check_etag("'\\'\\''", "\"\""); /* "" is already quoted */
-    check_etag("''", "-");
     check_etag("null", "-");
     check_etag("'a\\'b'", "\"a\"b\"");
+    /* malformed ones are completed as the filemanager does, never doubled */
+    check_etag("'\\''", "\"\"");           /* a lone quote */
+    check_etag("''", "\"\"");              /* empty: "", not null */
+    check_etag("'\\'abc'", "\"abc\"");     /* no closing quote */
+    check_etag("'abc\\''", "\"abc\"");     /* no opening quote */
+    check_etag("'W/\\'abc'", "W/\"abc\""); /* weak, no closing quote */
+    check_etag("'W/\\''", "W/\"\"");       /* W/" alone */
+    check_etag("'W/\\'\\''", "W/\"\"");    /* W/"" is kept */
+    check_etag("'W/abc'", "\"W/abc\"");    /* not weak without its quote */
+    check_etag("'\\'W/\\''", "\"W/\"");    /* a quoted value that starts like a weak one */
     /* an eTag that is not a string makes the record unrecognised */
     check_take(
         notification("ObjectCreated:Put", "2024-05-06T22:37:48Z", "{'key':'k','size':1,'eTag':12}"),
         "rc=1 n=0 ig=0 un=0\n");
+}
+
+/* s3_etag_append() itself: the rule inventory lines share, on lengths, not NUL ends. */
+static void
+test_etag_append(void **state)
+{
+    static const char *const cases[][2] = {
+        {"abc", "\"abc\""},
+        {"\"abc\"", "\"abc\""},
+        {"\"abc", "\"abc\""},
+        {"abc\"", "\"abc\""},
+        {"W/\"abc\"", "W/\"abc\""},
+        {"W/\"abc", "W/\"abc\""},
+        {"W/\"", "W/\"\""},
+        {"W/\"\"", "W/\"\""},
+        {"\"", "\"\""},
+        {"\"\"", "\"\""},
+        {"", "\"\""},
+        {"W/", "\"W/\""},
+        {"W", "\"W\""},
+        {"a\"b", "\"a\"b\""},
+    };
+    struct buf b;
+    size_t i;
+
+    (void)state;
+    buf_init(&b, 0);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char in[32];
+        size_t n = strlen(cases[i][0]);
+
+        memcpy(in, cases[i][0], n);
+        memset(in + n, '"', sizeof(in) - n); /* no NUL after the value: only len counts */
+        buf_reset(&b);
+        buf_append_str(&b, "x");
+        s3_etag_append(&b, in, n);
+        if (strcmp(b.data + 1, cases[i][1]) != 0)
+            fail_msg("eTag [%s]: [%s], want [%s]", cases[i][0], b.data + 1, cases[i][1]);
+    }
+    buf_release(&b);
 }
 
 static void
@@ -584,7 +636,7 @@ test_version_and_sequencer(void **state)
                "C|amzn-s3-demo-bucket|k|null|2024-05-06T22:37:48.000Z|1|-|-|0A|-|CreatedPut\n");
     check_take(eventbridge("Object Created", "{'key':'k','size':1}", ""),
                "rc=0 n=1 ig=0 un=0\n"
-               "C|amzn-s3-demo-bucket1|k|null|2021-11-12T00:00:00.000Z|1|-|-|-|-|CreatedPut\n");
+               "C|amzn-s3-demo-bucket1|k|null|2021-11-12T00:00:00.000Z|1|-|-|-|-|Unknown\n");
     /* wrong types */
     check_take(notification("ObjectCreated:Put", "2024-05-06T22:37:48Z",
                             "{'key':'k','size':1,'versionId':3}"),
@@ -1126,6 +1178,7 @@ main(void)
         cmocka_unit_test(test_eventbridge_sample),
         cmocka_unit_test(test_url_decode),
         cmocka_unit_test(test_etag),
+        cmocka_unit_test(test_etag_append),
         cmocka_unit_test(test_version_and_sequencer),
         cmocka_unit_test(test_size),
         cmocka_unit_test(test_time),
