@@ -7,13 +7,17 @@
  * there but unusable fails config_load() with one line naming the variable,
  * so that a bad deployment stops at start instead of failing requests
  * later. Not thread-safe (getenv): call it from main before any thread
- * starts.
+ * starts. The table settings[] below names every variable read here (and
+ * INGESTD_PG_BINDIR): an INGESTD_* name missing from it is warned about as
+ * unknown, and `ingestd config` lists it.
  */
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 
 static enum err
 env_int(const char *name, long def, long min, long max, long *out, char *errbuf, size_t errlen)
@@ -71,6 +76,7 @@ parse_listen(struct config *cfg, const char *v, char *errbuf, size_t errlen)
     size_t hostlen;
     char *end = NULL;
     long port;
+    unsigned char addr[sizeof(struct in6_addr)];
 
     if (v[0] == '[') {
         colon = strstr(v, "]:");
@@ -94,6 +100,12 @@ parse_listen(struct config *cfg, const char *v, char *errbuf, size_t errlen)
         goto bad;
     cfg->listen_host = xstrndup(host, hostlen);
     cfg->listen_port = (int)port;
+    if (inet_pton(AF_INET, cfg->listen_host, &addr) != 1 &&
+        inet_pton(AF_INET6, cfg->listen_host, &addr) != 1)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "INGESTD_LISTEN: the address must be numeric, such as 127.0.0.1:8080, "
+                       "0.0.0.0:8080 or [::1]:8080, got \"%.120s\"",
+                       v);
     return ERR_OK;
 bad:
     return err_set(ERR_BAD_INPUT, errbuf, errlen,
@@ -278,6 +290,24 @@ secret_value(const char *name, char **out, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/*
+ * The embedded PostgreSQL is started through pg_ctl's shell with the path
+ * in single quotes, and its socket path in a connection string: no control
+ * characters, quotes, backslashes, dollars, backquotes or commas.
+ */
+static enum err
+check_data_dir(const char *dir, char *errbuf, size_t errlen)
+{
+    const char *p;
+
+    for (p = dir; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F || strchr("'\"\\$`,", *p))
+            return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                           "INGESTD_DATA_DIR: must not contain control characters, quotes, "
+                           "backslashes, '$', '`' or ','; choose a plain path");
+    return ERR_OK;
+}
+
 /* Where to listen and keep data, and the HTTP server's threads and timeouts. */
 static enum err
 load_server(struct config *cfg, char *errbuf, size_t errlen)
@@ -290,12 +320,21 @@ load_server(struct config *cfg, char *errbuf, size_t errlen)
     rc = secret_value("DATABASE_URL", &cfg->database_url, errbuf, errlen);
     if (rc)
         return rc;
+    if (cfg->database_url)
+        cfg->database_url_var = env_str("DATABASE_URL") ? "DATABASE_URL" : "DATABASE_URL_FILE";
     v = getenv("INGESTD_LISTEN");
     rc = parse_listen(cfg, v && *v ? v : "127.0.0.1:8080", errbuf, errlen);
     if (rc)
         return rc;
     v = getenv("INGESTD_DATA_DIR");
     cfg->data_dir = xstrdup(v && *v ? v : "./var");
+    rc = check_data_dir(cfg->data_dir, errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = env_int("INGESTD_DB_WAIT", 60, 0, 3600, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->db_wait_s = (int)n;
     rc = env_int("INGESTD_HTTP_THREADS", cores < 1 ? 1 : cores, 1, 256, &n, errbuf, errlen);
     if (rc)
         return rc;
@@ -472,4 +511,230 @@ config_release(struct config *cfg)
     free(cfg->listen_host);
     free(cfg->data_dir);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- the known settings ---- */
+
+enum setting_type {
+    SET_STR,    /* char * in struct config */
+    SET_CSTR,   /* const char * in struct config */
+    SET_INT,    /* int */
+    SET_SIZE,   /* size_t */
+    SET_LL,     /* long long */
+    SET_LISTEN, /* listen_host and listen_port */
+    SET_ENV,    /* not in struct config: read where it is used (INGESTD_PG_BINDIR) */
+};
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    size_t offset; /* of the member in struct config */
+    enum config_show show;
+    const char *alt;   /* another variable that may give the value, or NULL */
+    const char *unset; /* what leaving a string setting unset means */
+};
+
+#define CFG(m) offsetof(struct config, m)
+
+/*
+ * Every variable ingestd reads, in the order `ingestd config` shows them.
+ * A new setting is added here (and read in config_load()); an INGESTD_*
+ * variable missing from this table is warned about as unknown at start.
+ */
+static const struct setting settings[] = {
+    {"DATABASE_URL", SET_STR, CFG(database_url), CONFIG_SHOW_CONNINFO, "DATABASE_URL_FILE",
+     "embedded PostgreSQL under INGESTD_DATA_DIR"},
+    {"INGESTD_DB_WAIT", SET_INT, CFG(db_wait_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_LISTEN", SET_LISTEN, 0, CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_DATA_DIR", SET_STR, CFG(data_dir), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_PG_BINDIR", SET_ENV, 0, CONFIG_SHOW_PLAIN, NULL,
+     "the newest /usr/lib/postgresql/N/bin, else PATH"},
+    {"INGESTD_HTTP_THREADS", SET_INT, CFG(http_threads), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_DB_POOL", SET_INT, CFG(db_pool), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_REQUEST_TIMEOUT", SET_INT, CFG(request_timeout_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_SHUTDOWN_GRACE", SET_INT, CFG(shutdown_grace_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_MAX_BODY_BYTES", SET_SIZE, CFG(max_body_bytes), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_MAX_COLUMNS", SET_SIZE, CFG(max_columns), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_MAX_FIELD_BYTES", SET_SIZE, CFG(max_field_bytes), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_MAX_ROWS", SET_SIZE, CFG(max_rows), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_MERGE_INTERVAL", SET_INT, CFG(merge_interval_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_INVENTORY_STREAMS", SET_INT, CFG(inventory_streams), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_INVENTORY_MERGE_BELOW", SET_LL, CFG(inventory_merge_below), CONFIG_SHOW_PLAIN, NULL,
+     NULL},
+    {"INGESTD_API_TOKENS", SET_STR, CFG(api_tokens), CONFIG_SHOW_SECRET, NULL,
+     "auth off unless INGESTD_API_TOKENS_FILE is set"},
+    {"INGESTD_API_TOKENS_FILE", SET_STR, CFG(api_tokens_file), CONFIG_SHOW_PLAIN, NULL, "none"},
+    {"AWS_REGION", SET_CSTR, CFG(s3.region), CONFIG_SHOW_PLAIN, "AWS_DEFAULT_REGION", NULL},
+    {"AWS_ACCESS_KEY_ID", SET_CSTR, CFG(s3.access_key_id), CONFIG_SHOW_PLAIN, NULL,
+     "anonymous S3 requests"},
+    {"AWS_SECRET_ACCESS_KEY", SET_CSTR, CFG(s3.secret_access_key), CONFIG_SHOW_SECRET, NULL,
+     "none"},
+    {"AWS_SESSION_TOKEN", SET_CSTR, CFG(s3.session_token), CONFIG_SHOW_SECRET, NULL, "none"},
+    {"AWS_ENDPOINT_URL", SET_CSTR, CFG(s3.endpoint_url), CONFIG_SHOW_PLAIN, NULL, "AWS itself"},
+    {"INGESTD_CORS_ORIGINS", SET_STR, CFG(cors_origins), CONFIG_SHOW_PLAIN, NULL, "no CORS"},
+};
+
+#define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))
+#define EDIT_NAME_MAX 64 /* longer names get no suggestion */
+
+/* Optimal string alignment distance (a swap of neighbours is one edit); > max once above it. */
+static size_t
+edit_distance(const char *a, const char *b, size_t max)
+{
+    size_t la = strlen(a);
+    size_t lb = strlen(b);
+    size_t rows[3][EDIT_NAME_MAX + 1];
+    size_t *prev2 = rows[0];
+    size_t *prev = rows[1];
+    size_t *cur = rows[2];
+    size_t i;
+    size_t j;
+
+    if (la > EDIT_NAME_MAX || lb > EDIT_NAME_MAX || (la > lb ? la - lb : lb - la) > max)
+        return max + 1;
+    for (j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (i = 1; i <= la; i++) {
+        size_t *t;
+
+        cur[0] = i;
+        for (j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t d = prev[j - 1] + cost;
+
+            if (prev[j] + 1 < d)
+                d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d)
+                d = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                prev2[j - 2] + 1 < d)
+                d = prev2[j - 2] + 1;
+            cur[j] = d;
+        }
+        t = prev2;
+        prev2 = prev;
+        prev = cur;
+        cur = t;
+    }
+    return prev[lb];
+}
+
+const char *
+config_suggest(const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    size_t i;
+
+    for (i = 0; i < SETTINGS_COUNT; i++) {
+        size_t d = edit_distance(name, settings[i].name, 2);
+
+        if (d < best_d) {
+            best_d = d;
+            best = settings[i].name;
+        }
+    }
+    return best_d > 0 ? best : NULL;
+}
+
+static int
+known_setting(const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < SETTINGS_COUNT; i++)
+        if (strlen(settings[i].name) == len && strncmp(settings[i].name, name, len) == 0)
+            return 1;
+    return 0;
+}
+
+size_t
+config_warn_unknown(void)
+{
+    char **e;
+    size_t n = 0;
+
+    for (e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+        char name[EDIT_NAME_MAX + 1];
+        char msg[2 * EDIT_NAME_MAX + 64];
+        const char *hint;
+
+        if (strncmp(*e, "INGESTD_", 8) != 0 || known_setting(*e, len))
+            continue;
+        snprintf(name, sizeof(name), "%.*s", (int)(len < EDIT_NAME_MAX ? len : EDIT_NAME_MAX), *e);
+        hint = config_suggest(name);
+        if (hint) {
+            snprintf(msg, sizeof(msg), "unknown variable %s ignored; did you mean %s?", name, hint);
+            log_json(LOG_WARN, msg, json_pack("{s:s,s:s}", "variable", name, "did_you_mean", hint));
+        } else {
+            snprintf(msg, sizeof(msg), "unknown variable %s ignored", name);
+            log_json(LOG_WARN, msg, json_pack("{s:s}", "variable", name));
+        }
+        n++;
+    }
+    return n;
+}
+
+/* The value of a setting as text (NULL when unset), into num when it is a number. */
+static const char *
+setting_value(const struct config *cfg, const struct setting *st, char *num, size_t numlen)
+{
+    const char *base = (const char *)cfg + st->offset;
+    const char *s = NULL;
+    long long ll = 0;
+    size_t z = 0;
+    int i = 0;
+
+    switch (st->type) {
+    case SET_STR:
+    case SET_CSTR:
+        memcpy(&s, base, sizeof(s));
+        return s;
+    case SET_INT:
+        memcpy(&i, base, sizeof(i));
+        snprintf(num, numlen, "%d", i);
+        return num;
+    case SET_SIZE:
+        memcpy(&z, base, sizeof(z));
+        snprintf(num, numlen, "%zu", z);
+        return num;
+    case SET_LL:
+        memcpy(&ll, base, sizeof(ll));
+        snprintf(num, numlen, "%lld", ll);
+        return num;
+    case SET_LISTEN:
+        snprintf(num, numlen, strchr(cfg->listen_host, ':') ? "[%s]:%d" : "%s:%d", cfg->listen_host,
+                 cfg->listen_port);
+        return num;
+    case SET_ENV:
+        return env_str(st->name);
+    }
+    return NULL;
+}
+
+void
+config_each(const struct config *cfg, config_setting_fn fn, void *ud)
+{
+    size_t i;
+
+    for (i = 0; i < SETTINGS_COUNT; i++) {
+        const struct setting *st = &settings[i];
+        const char *v = getenv(st->name);
+        char num[128];
+        struct config_setting s;
+
+        s.name = st->name;
+        s.value = setting_value(cfg, st, num, sizeof(num));
+        s.unset = st->unset;
+        s.show = st->show;
+        if (v && (*v || (st->type == SET_STR && s.value)))
+            s.source = "environment";
+        else if (st->alt && env_str(st->alt))
+            s.source = st->alt;
+        else
+            s.source = "default";
+        fn(&s, ud);
+    }
 }

@@ -4,7 +4,8 @@
  * config_load() reads every variable once at start; a bad value fails with
  * one line naming the variable. The struct is immutable afterwards and
  * shared read-only by all threads. Modules take their settings from here,
- * not from getenv().
+ * not from getenv(). The known names are one table in config.c: a new
+ * setting goes there too, or it is warned about as unknown.
  */
 #ifndef INGESTD_CONFIG_H
 #define INGESTD_CONFIG_H
@@ -30,9 +31,10 @@ struct config_s3 {
 };
 
 struct config {
-    char *database_url; /* NULL = embedded PostgreSQL under data_dir */
-    char *listen_host;  /* numeric IPv4/IPv6 address */
-    int listen_port;    /* 0 = any free port */
+    char *database_url;           /* NULL = embedded PostgreSQL under data_dir */
+    const char *database_url_var; /* "DATABASE_URL" or "DATABASE_URL_FILE" (static), or NULL */
+    char *listen_host;            /* numeric IPv4/IPv6 address */
+    int listen_port;              /* 0 = any free port */
     char *data_dir;
     int http_threads;
     int db_pool;
@@ -45,6 +47,7 @@ struct config {
     long long inventory_merge_below; /* a file's fewer new records join partition 0 */
     int request_timeout_s;           /* idle HTTP connection timeout */
     int shutdown_grace_s;            /* time in-flight requests get on SIGTERM */
+    int db_wait_s;                   /* how long the start waits for the database */
     struct config_s3 s3;             /* S3 for inventory jobs */
     char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */
     char *api_tokens_file;           /* INGESTD_API_TOKENS_FILE (re-read on SIGHUP), or NULL */
@@ -54,6 +57,42 @@ struct config {
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */
 enum err config_load(struct config *cfg, char *errbuf, size_t errlen);
 void config_release(struct config *cfg);
+
+/*
+ * Log one warning for every INGESTD_* variable of the environment that is no
+ * setting of ingestd (a typo is otherwise silently ignored), with the closest
+ * known name when one is 1-2 edits away. Values are never logged. Returns how
+ * many were warned about. Not thread-safe (reads environ): call from main.
+ */
+size_t config_warn_unknown(void);
+
+/* The known setting 1-2 edits (insert, delete, change, swap) from name, the closest; or NULL. */
+const char *config_suggest(const char *name);
+
+/* How `ingestd config` may show a setting's value. */
+enum config_show {
+    CONFIG_SHOW_PLAIN,
+    CONFIG_SHOW_SECRET,   /* never: "<redacted>" */
+    CONFIG_SHOW_CONNINFO, /* a libpq connection string: shown without its password */
+};
+
+/*
+ * One setting: its name, its effective value as text (NULL when unset: then
+ * `unset` says what that means), and where the value came from: "environment",
+ * "default", or the other variable that gave it (DATABASE_URL_FILE,
+ * AWS_DEFAULT_REGION). Every string is borrowed for the call only.
+ */
+struct config_setting {
+    const char *name;
+    const char *value;
+    const char *unset;
+    const char *source;
+    enum config_show show;
+};
+typedef void (*config_setting_fn)(const struct config_setting *s, void *ud);
+
+/* Call fn for every setting of cfg (loaded by config_load), in a fixed order. */
+void config_each(const struct config *cfg, config_setting_fn fn, void *ud);
 
 /*
  * The AWS_* variables alone (config_load() reads them too): fills s3, then

@@ -1,9 +1,12 @@
 /*
  * main.c - ingestd entry point: serve, migrate, --help, --version
  *
- * Start-up order: configuration (every variable, once) -> database
- * (embedded PostgreSQL when no DATABASE_URL) -> migrations -> inventory
- * runner -> worker pool -> HTTP -> merge scheduler. Shutdown on
+ * Start-up order: configuration (every variable, once; unknown INGESTD_*
+ * names warned about) -> the data directory's lock (embedded mode) -> the
+ * checks of the listening address and the tokens -> database (embedded
+ * PostgreSQL when no DATABASE_URL; waited for with backoff, SIGTERM/SIGINT
+ * honoured) -> migrations -> inventory runner -> worker pool -> HTTP ->
+ * merge scheduler. Shutdown on
  * SIGTERM/SIGINT runs it backwards, letting in-flight requests finish within
  * INGESTD_SHUTDOWN_GRACE seconds. Signals are handled synchronously by the
  * main thread (sigwait); every other thread has them blocked. This is the
@@ -34,28 +37,42 @@
 #include "core/metrics.h"
 #include "server/auth.h"
 #include "server/http.h"
+#include "storage/conninfo.h"
+#include "storage/datadir.h"
 #include "storage/db.h"
 #include "storage/embedded_pg.h"
 #include "storage/migrate.h"
 
 static const char usage[] =
-    "usage: ingestd [serve | migrate | healthcheck | --version | --help]\n"
+    "usage: ingestd [serve | migrate | config | healthcheck | --version | --help]\n"
     "\n"
     "  serve        serve the HTTP API (the default)\n"
-    "  migrate      apply database migrations and exit\n"
+    "  migrate      apply database migrations and exit; with the embedded PostgreSQL\n"
+    "               of a server that runs on the same INGESTD_DATA_DIR, through that\n"
+    "               server's socket (it keeps running)\n"
+    "  config       print every setting, its value and where it came from (environment\n"
+    "               or default), secrets as <redacted>, and exit; starts nothing\n"
     "  healthcheck  exit 0 when the server at INGESTD_LISTEN answers /healthz (for\n"
     "               container health checks)\n"
     "  --version    print the version and exit\n"
     "  --help       print this help and exit\n"
     "\n"
-    "Configuration comes from the environment:\n"
+    "With the embedded PostgreSQL, one process owns INGESTD_DATA_DIR (a lock on its\n"
+    "ingestd.lock, released when the process ends, also by kill -9): a second serve\n"
+    "exits at once with \"data directory DIR in use by pid N\".\n"
+    "\n"
+    "Configuration comes from the environment (unknown INGESTD_* names are warned about):\n"
     "  DATABASE_URL            libpq connection string or URL; unset = embedded PostgreSQL\n"
     "                          (DATABASE_URL_FILE: a file holding it, e.g. a mounted Secret)\n"
+    "  INGESTD_DB_WAIT         seconds the start retries an unreachable database, 0.5 s\n"
+    "                          doubling to 10 s between attempts (60; 0 = one attempt)\n"
     "  INGESTD_API_TOKENS      scope:token,... (scopes read < write < admin; a token may be\n"
     "                          given as sha256:<hex>); unset with the next = auth off\n"
     "  INGESTD_API_TOKENS_FILE the same, one per line (# comments), re-read on SIGHUP\n"
     "  INGESTD_LISTEN          address:port to listen on (127.0.0.1:8080; port 0 = any)\n"
     "  INGESTD_DATA_DIR        embedded database and spool files (./var)\n"
+    "  INGESTD_PG_BINDIR       PostgreSQL programs for the embedded database (the newest\n"
+    "                          /usr/lib/postgresql/N/bin, else PATH)\n"
     "  INGESTD_HTTP_THREADS    HTTP I/O threads (number of cores)\n"
     "  INGESTD_DB_POOL         worker threads, one database connection each (4)\n"
     "  INGESTD_MAX_BODY_BYTES  decoded and compressed body limit (67108864)\n"
@@ -72,24 +89,103 @@ static const char usage[] =
     "  AWS_SESSION_TOKEN       S3 access for inventory jobs (us-east-1; no key: anonymous)\n"
     "  AWS_ENDPOINT_URL        an S3-compatible endpoint, addressed path-style (AWS)\n";
 
-/* Connect and migrate, retrying while the database is not there yet. */
+#define DB_RETRY_FIRST_MS 500
+#define DB_RETRY_MAX_MS 10000
+#define DB_ATTEMPT_MAX_MS 10000 /* a server that does not answer: one attempt's limit */
+
+/* The start-up wait for the database: SIGTERM/SIGINT, and the current attempt's limit. */
+struct db_wait {
+    sigset_t stop;                 /* SIGTERM, SIGINT (SIGHUP stays pending for serve) */
+    long long attempt_deadline_ms; /* clock_mono_ms() */
+    int sig;                       /* the stop signal taken, 0 while none */
+};
+
+/* Wait up to wait_ms for a stop signal (blocked, taken with sigtimedwait); 1 once stopped. */
+static int
+db_wait_stopped(struct db_wait *w, long wait_ms)
+{
+    long long until = clock_mono_ms() + wait_ms;
+    struct timespec ts;
+    long left = wait_ms;
+    int sig;
+
+    while (!w->sig) {
+        ts.tv_sec = left / 1000;
+        ts.tv_nsec = (left % 1000) * 1000000L;
+        sig = sigtimedwait(&w->stop, NULL, &ts);
+        if (sig > 0)
+            w->sig = sig;
+        else if (errno != EINTR)
+            break; /* EAGAIN: the time is up */
+        left = (long)(until - clock_mono_ms());
+        if (left < 0)
+            left = 0;
+    }
+    return w->sig != 0;
+}
+
+/* db_connect()'s question: give up on a stop signal or at the attempt's limit. */
+static int
+db_wait_cancel(void *ud)
+{
+    struct db_wait *w = ud;
+
+    return db_wait_stopped(w, 0) || clock_mono_ms() >= w->attempt_deadline_ms;
+}
+
+/*
+ * Connect and migrate. While the database is not reachable, retry after
+ * 0.5 s, doubling up to 10 s, as long as INGESTD_DB_WAIT seconds have not
+ * passed (one attempt waits up to 10 s for an answer), logging each failed
+ * attempt with libpq's message (never the password). SIGTERM or SIGINT ends
+ * the wait at once, also during an attempt: *stopped_sig gets the signal.
+ */
 static enum err
-prepare_database(const char *conninfo, char *errbuf, size_t errlen)
+prepare_database(const struct config *cfg, const char *conninfo, int *stopped_sig, char *errbuf,
+                 size_t errlen)
 {
     struct db *db = db_new(conninfo);
+    struct db_wait w;
+    long long deadline_ms = clock_mono_ms() + cfg->db_wait_s * 1000LL;
+    long delay_ms = DB_RETRY_FIRST_MS;
+    long long left_ms;
+    char why[ERRBUF_SIZE] = "";
+    int attempt;
     enum err rc;
-    int tries;
 
-    for (tries = 0;; tries++) {
-        rc = migrate_apply(db, NULL, errbuf, errlen);
-        if (rc != ERR_UNAVAILABLE || tries >= 60)
+    sigemptyset(&w.stop);
+    sigaddset(&w.stop, SIGTERM);
+    sigaddset(&w.stop, SIGINT);
+    w.sig = 0;
+    for (attempt = 1;; attempt++) {
+        w.attempt_deadline_ms = clock_mono_ms() + DB_ATTEMPT_MAX_MS;
+        rc = db_connect(db, db_wait_cancel, &w, why, sizeof(why));
+        if (rc && !w.sig && clock_mono_ms() >= w.attempt_deadline_ms)
+            snprintf(why, sizeof(why), "no answer within %d s", DB_ATTEMPT_MAX_MS / 1000);
+        if (!rc)
+            rc = migrate_apply(db, NULL, why, sizeof(why));
+        left_ms = deadline_ms - clock_mono_ms();
+        if (rc != ERR_UNAVAILABLE || w.sig || left_ms <= 0)
             break;
-        if (tries == 0)
-            log_msg(LOG_WARN, "database not reachable yet, retrying for 60 s");
-        sleep(1);
+        if (delay_ms > left_ms)
+            delay_ms = (long)left_ms;
+        log_json(LOG_WARN, "database not reachable, retrying",
+                 json_pack("{s:i,s:s,s:i}", "attempt", attempt, "error", why, "retry_in_ms",
+                           (int)delay_ms));
+        if (db_wait_stopped(&w, delay_ms))
+            break;
+        delay_ms = delay_ms * 2 > DB_RETRY_MAX_MS ? DB_RETRY_MAX_MS : delay_ms * 2;
     }
     db_free(db);
-    return rc;
+    *stopped_sig = w.sig;
+    if (w.sig)
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "stopped while waiting for the database");
+    if (rc == ERR_UNAVAILABLE)
+        return err_set(rc, errbuf, errlen, "database not reachable after %d attempt%s in %d s: %s",
+                       attempt, attempt == 1 ? "" : "s", cfg->db_wait_s, why);
+    if (rc)
+        return err_set(rc, errbuf, errlen, "database: %s", why);
+    return ERR_OK;
 }
 
 static size_t
@@ -207,18 +303,22 @@ drain_http(struct http_server *http, int grace_s)
     }
 }
 
-/* The token set from the configuration; *out NULL (with a warning) when auth is off. */
+/* The token set from the configuration; *out NULL when auth is off. */
 static enum err
 load_tokens(const struct config *cfg, struct auth **out, char *errbuf, size_t errlen)
 {
-    enum err rc = auth_new(cfg->api_tokens, cfg->api_tokens_file, out, errbuf, errlen);
+    return auth_new(cfg->api_tokens, cfg->api_tokens_file, out, errbuf, errlen);
+}
 
-    if (!rc && !*out)
+/* Once the start has got past the database: say whether auth is on (warn when off). */
+static void
+log_auth(const struct auth *tokens)
+{
+    if (!tokens)
         log_msg(LOG_WARN, "auth is off: every route is open (set INGESTD_API_TOKENS or "
                           "INGESTD_API_TOKENS_FILE)");
-    else if (!rc)
-        log_json(LOG_INFO, "auth on", json_pack("{s:I}", "tokens", (json_int_t)auth_count(*out)));
-    return rc;
+    else
+        log_json(LOG_INFO, "auth on", json_pack("{s:I}", "tokens", (json_int_t)auth_count(tokens)));
 }
 
 /* SIGHUP: read the tokens again (a rotated Secret); a bad set keeps the old one. */
@@ -285,7 +385,38 @@ out:
     return status;
 }
 
-/* The exit status of a command line that asks for no work; -1 for serve, migrate, healthcheck. */
+/* One line of `ingestd config`: name, source, value (secrets never shown). */
+static void
+print_setting(const struct config_setting *st, void *ud)
+{
+    char *conninfo = NULL;
+    const char *value = st->value;
+
+    (void)ud;
+    if (!value) {
+        printf("%-30s %-19s (unset: %s)\n", st->name, st->source, st->unset ? st->unset : "");
+        return;
+    }
+    if (st->show == CONFIG_SHOW_SECRET)
+        value = "<redacted>";
+    if (st->show == CONFIG_SHOW_CONNINFO) {
+        conninfo = conninfo_redacted(st->value);
+        value = conninfo;
+    }
+    printf("%-30s %-19s %s\n", st->name, st->source, value);
+    free(conninfo);
+}
+
+/* ingestd config: the effective configuration on stdout. */
+static int
+print_config(const struct config *cfg)
+{
+    printf("%-30s %-19s %s\n", "# setting", "source", "value");
+    config_each(cfg, print_setting, NULL);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* The exit status of a command line that asks for no work; -1 for the commands. */
 static int
 early_exit(int argc, const char *cmd)
 {
@@ -298,34 +429,65 @@ early_exit(int argc, const char *cmd)
         return 0;
     }
     if (argc > 2 || (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
-                     strcmp(cmd, "healthcheck") != 0)) {
+                     strcmp(cmd, "config") != 0 && strcmp(cmd, "healthcheck") != 0)) {
         fprintf(stderr, "ingestd: unknown command \"%s\"\n%s", cmd, usage);
         return 2;
     }
     return -1;
 }
 
-/* DATABASE_URL, else an embedded PostgreSQL under the data directory; then migrations. */
+/*
+ * With the embedded PostgreSQL: lock the data directory (make: create it when
+ * missing; else a missing one waits for a later call). Another process's
+ * directory stops the start, except for migrate, which sets *attach to go
+ * through that process's server instead.
+ */
 static enum err
-open_database(const struct config *cfg, struct embedded_pg **pg, const char **conninfo,
-              char *errbuf, size_t errlen)
+own_data_dir(const char *cmd, const struct config *cfg, int make, struct datadir_lock **lock,
+             int *attach, char *errbuf, size_t errlen)
 {
-    char why[ERRBUF_SIZE];
+    long holder = 0;
+    enum err rc;
+
+    if (cfg->database_url || *lock || *attach)
+        return ERR_OK;
+    rc = datadir_lock(cfg->data_dir, make, lock, &holder, errbuf, errlen);
+    if (rc == ERR_NOT_FOUND)
+        return ERR_OK; /* nobody owns a directory that does not exist */
+    if (rc == ERR_CONFLICT && strcmp(cmd, "migrate") == 0) {
+        log_json(LOG_INFO, "data directory in use: migrating through its running postgresql",
+                 json_pack("{s:s,s:I}", "data_dir", cfg->data_dir, "pid", (json_int_t)holder));
+        *attach = 1;
+        return ERR_OK;
+    }
+    return rc;
+}
+
+/*
+ * DATABASE_URL, else the embedded PostgreSQL under the data directory (ours
+ * to start, or attached: another process's); then migrations.
+ */
+static enum err
+open_database(const struct config *cfg, int attach, struct embedded_pg **pg, const char **conninfo,
+              int *stopped_sig, char *errbuf, size_t errlen)
+{
     enum err rc;
 
     *conninfo = cfg->database_url;
     if (!*conninfo) {
-        rc = embedded_pg_start(cfg->data_dir, pg, errbuf, errlen);
+        if (attach) {
+            rc = embedded_pg_attach(cfg->data_dir, pg, errbuf, errlen);
+        } else {
+            rc = embedded_pg_start(cfg->data_dir, pg, errbuf, errlen);
+            if (!rc)
+                log_json(LOG_INFO, "embedded postgresql started",
+                         json_pack("{s:s}", "data_dir", cfg->data_dir));
+        }
         if (rc)
             return rc;
         *conninfo = embedded_pg_conninfo(*pg);
-        log_json(LOG_INFO, "embedded postgresql started",
-                 json_pack("{s:s}", "data_dir", cfg->data_dir));
     }
-    rc = prepare_database(*conninfo, why, sizeof(why));
-    if (rc)
-        err_set(rc, errbuf, errlen, "database: %s", why);
-    return rc;
+    return prepare_database(cfg, *conninfo, stopped_sig, errbuf, errlen);
 }
 
 /* serve or migrate with a loaded configuration; the exit status. */
@@ -333,22 +495,39 @@ static int
 run(const char *cmd, const struct config *cfg)
 {
     struct app app;
+    struct datadir_lock *lock = NULL;
     struct embedded_pg *pg = NULL;
     struct auth *tokens = NULL;
     const char *conninfo = NULL;
     char errbuf[ERRBUF_SIZE];
+    int stopped_sig = 0;
+    int attach = 0;
     int status = 1;
 
-    if (strcmp(cmd, "serve") == 0 && listen_probe(cfg, errbuf, sizeof(errbuf))) {
+    /* a start on a directory in use names its owner first, whatever else is wrong */
+    if (own_data_dir(cmd, cfg, 0, &lock, &attach, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
         return 1;
     }
+    if (strcmp(cmd, "serve") == 0 && listen_probe(cfg, errbuf, sizeof(errbuf))) {
+        log_msg(LOG_ERROR, "%s", errbuf);
+        status = 1;
+        goto out;
+    }
     if (strcmp(cmd, "serve") == 0 && load_tokens(cfg, &tokens, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
-        return 2;
+        status = 2;
+        goto out;
     }
-    if (open_database(cfg, &pg, &conninfo, errbuf, sizeof(errbuf))) {
-        log_msg(LOG_ERROR, "%s", errbuf);
+    if (own_data_dir(cmd, cfg, 1, &lock, &attach, errbuf, sizeof(errbuf)) ||
+        open_database(cfg, attach, &pg, &conninfo, &stopped_sig, errbuf, sizeof(errbuf))) {
+        if (!stopped_sig) {
+            log_msg(LOG_ERROR, "%s", errbuf);
+            goto out;
+        }
+        /* asked to stop: serve ends as on any SIGTERM; migrate did not do its work */
+        log_json(LOG_INFO, errbuf, json_pack("{s:s}", "signal", strsignal(stopped_sig)));
+        status = strcmp(cmd, "serve") == 0 ? 0 : 1;
         goto out;
     }
     if (strcmp(cmd, "migrate") == 0) {
@@ -356,6 +535,7 @@ run(const char *cmd, const struct config *cfg)
         status = 0;
         goto out;
     }
+    log_auth(tokens);
     memset(&app, 0, sizeof(app));
     app.cfg = cfg;
     app.conninfo = conninfo;
@@ -371,7 +551,8 @@ run(const char *cmd, const struct config *cfg)
 out:
     auth_free(tokens);
     embedded_pg_free(pg);
-    if (status == 0)
+    datadir_unlock(lock); /* after the embedded server stopped */
+    if (status == 0 && !stopped_sig)
         log_msg(LOG_INFO, "stopped");
     return status;
 }
@@ -391,11 +572,20 @@ main(int argc, char **argv)
     stop_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    config_warn_unknown();
     if (config_load(&cfg, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
         return 2;
     }
-    if (strcmp(cmd, "healthcheck") == 0)
+    if (cfg.database_url &&
+        conninfo_check(cfg.database_url, cfg.database_url_var, errbuf, sizeof(errbuf))) {
+        log_msg(LOG_ERROR, "%s", errbuf);
+        config_release(&cfg);
+        return 2;
+    }
+    if (strcmp(cmd, "config") == 0)
+        status = print_config(&cfg);
+    else if (strcmp(cmd, "healthcheck") == 0)
         status = healthcheck(&cfg);
     else
         status = run(cmd, &cfg);

@@ -3,12 +3,15 @@
  */
 #include "storage/db.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "storage/conninfo.h"
 
 struct db {
     char *conninfo;
@@ -82,6 +85,62 @@ db_ensure(struct db *db, char *errbuf, size_t errlen)
         return err_set(ERR_UNAVAILABLE, errbuf, errlen, "database unavailable");
     }
     PQsetNoticeReceiver(db->conn, on_notice, NULL);
+    return ERR_OK;
+}
+
+/*
+ * Wait up to DB_CONNECT_POLL_MS for conn's socket to be ready for what libpq
+ * asked; 1 when it is (or has an error, or is gone: libpq then says what).
+ */
+static int
+wait_socket(PGconn *conn, PostgresPollingStatusType st)
+{
+    struct pollfd p;
+    int n;
+
+    p.fd = PQsocket(conn);
+    p.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    p.revents = 0;
+    if (p.fd < 0)
+        return 1;
+    n = poll(&p, 1, DB_CONNECT_POLL_MS);
+    return n > 0 || (n < 0 && errno != EINTR);
+}
+
+enum err
+db_connect(struct db *db, db_cancel_fn cancel, void *ud, char *errbuf, size_t errlen)
+{
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    PGconn *conn;
+    enum err rc = ERR_OK;
+
+    if (db->conn)
+        PQfinish(db->conn);
+    db->conn = NULL;
+    db->nprepared = 0;
+    conn = PQconnectStart(db->conninfo);
+    if (!conn)
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "out of memory");
+    while (PQstatus(conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+           st != PGRES_POLLING_FAILED) {
+        if (cancel && cancel(ud)) {
+            rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "connection attempt abandoned");
+            goto out;
+        }
+        if (wait_socket(conn, st))
+            st = PQconnectPoll(conn);
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        conninfo_scrub(db->conninfo, PQerrorMessage(conn), errbuf, errlen);
+        rc = ERR_UNAVAILABLE;
+    }
+out:
+    if (rc) {
+        PQfinish(conn);
+        return rc;
+    }
+    PQsetNoticeReceiver(conn, on_notice, NULL);
+    db->conn = conn;
     return ERR_OK;
 }
 

@@ -26,6 +26,18 @@ void db_free(struct db *db); /* NULL-safe; closes the connection */
 
 /* Connect if not connected (or the connection broke). ERR_UNAVAILABLE on failure. */
 enum err db_ensure(struct db *db, char *errbuf, size_t errlen);
+/* Asked while a connection attempt waits: nonzero abandons the attempt. */
+typedef int (*db_cancel_fn)(void *ud);
+/*
+ * Open a new connection now (an open one is closed first), for the start-up
+ * wait, which logs each attempt itself: nothing is logged here. cancel (may
+ * be NULL) is asked at least every DB_CONNECT_POLL_MS while libpq waits for
+ * the server. On failure ERR_UNAVAILABLE and errbuf holds libpq's message on
+ * one line, without the password (conninfo_scrub()); an abandoned attempt
+ * says "connection attempt abandoned".
+ */
+#define DB_CONNECT_POLL_MS 100
+enum err db_connect(struct db *db, db_cancel_fn cancel, void *ud, char *errbuf, size_t errlen);
 /* The live connection (after db_ensure). Borrowed. */
 PGconn *db_conn(struct db *db);
 

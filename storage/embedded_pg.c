@@ -14,7 +14,8 @@
  * that need no quoting beyond single quotes.
  *
  * Invariant: `running` is 1 between a successful start/adopt/restart and the
- * next stop; embedded_pg_free() stops the server only then.
+ * next stop; embedded_pg_free() stops the server only then. An attached
+ * server (another process owns the data directory) is never `running` here.
  */
 #include "storage/embedded_pg.h"
 
@@ -38,6 +39,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "storage/datadir.h"
 
 #define PG_OWNER "postgres"
 #define PG_DBNAME "ingestd"
@@ -69,6 +71,7 @@ struct embedded_pg {
     gid_t *groups; /* supplementary groups of the owner */
     int ngroups;
     int running;
+    int attached; /* embedded_pg_attach(): another process's server, never started or stopped */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -229,8 +232,8 @@ find_binaries(struct embedded_pg *pg, char *errbuf, size_t errlen)
     pg->initdb = xasprintf("%s/initdb", bindir);
     pg->pg_ctl = xasprintf("%s/pg_ctl", bindir);
     if (!is_executable(pg->initdb) || !is_executable(pg->pg_ctl)) {
-        rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "no executable initdb and pg_ctl in %s",
-                     bindir);
+        rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "%sno executable initdb and pg_ctl in %s",
+                     env && *env ? "INGESTD_PG_BINDIR: " : "", bindir);
         goto out;
     }
 out:
@@ -384,46 +387,13 @@ server_is_running(const struct embedded_pg *pg, int *running, char *errbuf, size
 
 /* ---- directories -------------------------------------------------------- */
 
-/* mkdir -p; intermediate directories get 0755, the last one `mode`. */
-static enum err
-mkdir_p(const char *path, mode_t mode, char *errbuf, size_t errlen)
-{
-    char *p = xstrdup(path);
-    char *s;
-    struct stat st;
-    enum err rc = ERR_OK;
-
-    for (s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "cannot create %s: %s", p,
-                         strerror(errno));
-            goto out;
-        }
-        *s = '/';
-    }
-    if (mkdir(p, mode) == 0) {
-        chmod(p, mode); /* whatever the umask */
-    } else if (errno != EEXIST) {
-        rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "cannot create %s: %s", p, strerror(errno));
-        goto out;
-    }
-    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
-        rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "%s is not a directory", p);
-out:
-    free(p);
-    return rc;
-}
-
 /* A directory the cluster owner owns (chowned when we are root). */
 static enum err
 owned_dir(const struct embedded_pg *pg, const char *path, char *errbuf, size_t errlen)
 {
     enum err rc;
 
-    rc = mkdir_p(path, 0700, errbuf, errlen);
+    rc = datadir_mkdir_p(path, 0700, errbuf, errlen);
     if (rc)
         return rc;
     if (pg->drop_privileges && chown(path, pg->owner_uid, pg->owner_gid) != 0)
@@ -432,19 +402,13 @@ owned_dir(const struct embedded_pg *pg, const char *path, char *errbuf, size_t e
     return ERR_OK;
 }
 
-/* Create dir, resolve it, and derive the paths; reject names pg_ctl's shell would mangle. */
+/*
+ * The paths and connection strings under dir (resolved already); reject names
+ * pg_ctl's shell would mangle and socket paths too long for sun_path.
+ */
 static enum err
-make_paths(struct embedded_pg *pg, const char *dir, char *errbuf, size_t errlen)
+derive_paths(struct embedded_pg *pg, const char *real, char *errbuf, size_t errlen)
 {
-    char real[PATH_MAX];
-    enum err rc;
-
-    rc = mkdir_p(dir, pg->drop_privileges ? 0711 : 0700, errbuf, errlen);
-    if (rc)
-        return rc;
-    if (!realpath(dir, real))
-        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "cannot resolve %s: %s", dir,
-                       strerror(errno));
     if (strpbrk(real, "'\"\\$`,\n\r"))
         return err_set(ERR_BAD_INPUT, errbuf, errlen,
                        "data directory %s contains a quote, backslash, dollar, backquote, comma "
@@ -459,7 +423,29 @@ make_paths(struct embedded_pg *pg, const char *dir, char *errbuf, size_t errlen)
                        "data directory %s is too long for a unix socket path (%s%s must be "
                        "under %d bytes); choose a shorter one",
                        real, pg->rundir, PG_SOCKET_FILE, PG_SOCKET_PATH_MAX);
+    pg->conninfo =
+        xasprintf("host='%s' port=%d dbname=" PG_DBNAME " user=" PG_OWNER " connect_timeout=10",
+                  pg->rundir, PG_PORT);
+    pg->conninfo_root =
+        xasprintf("host='%s' port=%d dbname=postgres user=" PG_OWNER " connect_timeout=10",
+                  pg->rundir, PG_PORT);
     return ERR_OK;
+}
+
+/* Create dir and derive the paths from its resolved name. */
+static enum err
+make_paths(struct embedded_pg *pg, const char *dir, char *errbuf, size_t errlen)
+{
+    char real[PATH_MAX];
+    enum err rc;
+
+    rc = datadir_mkdir_p(dir, pg->drop_privileges ? 0711 : 0700, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (!realpath(dir, real))
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "cannot resolve %s: %s", dir,
+                       strerror(errno));
+    return derive_paths(pg, real, errbuf, errlen);
 }
 
 static enum err
@@ -622,17 +608,40 @@ embedded_pg_start(const char *dir, struct embedded_pg **out, char *errbuf, size_
         goto out;
     pg->server_opts =
         xasprintf("-c listen_addresses='' -k '%s' -p %d " PG_SERVER_OPTIONS, pg->rundir, PG_PORT);
-    pg->conninfo =
-        xasprintf("host='%s' port=%d dbname=" PG_DBNAME " user=" PG_OWNER " connect_timeout=10",
-                  pg->rundir, PG_PORT);
-    pg->conninfo_root =
-        xasprintf("host='%s' port=%d dbname=postgres user=" PG_OWNER " connect_timeout=10",
-                  pg->rundir, PG_PORT);
     rc = run_initdb(pg, errbuf, errlen);
     if (!rc)
         rc = start_server(pg, errbuf, errlen);
     if (!rc)
         rc = ensure_database(pg, errbuf, errlen);
+out:
+    if (rc) {
+        embedded_pg_free(pg);
+        return rc;
+    }
+    *out = pg;
+    return ERR_OK;
+}
+
+enum err
+embedded_pg_attach(const char *dir, struct embedded_pg **out, char *errbuf, size_t errlen)
+{
+    struct embedded_pg *pg = xcalloc(1, sizeof(*pg));
+    char real[PATH_MAX];
+    enum err rc;
+
+    *out = NULL;
+    pg->logfd = -1;
+    pg->attached = 1;
+    if (!realpath(dir, real)) {
+        rc =
+            err_set(ERR_UNAVAILABLE, errbuf, errlen, "cannot resolve %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    rc = derive_paths(pg, real, errbuf, errlen);
+    if (!rc && wait_ready(pg, errbuf, errlen))
+        rc = err_set(ERR_UNAVAILABLE, errbuf, errlen,
+                     "the postgresql server of %s does not answer on %s; see %s", pg->dir,
+                     pg->rundir, pg->logpath);
 out:
     if (rc) {
         embedded_pg_free(pg);
@@ -655,6 +664,8 @@ embedded_pg_stop(struct embedded_pg *pg, char *errbuf, size_t errlen)
     int running = 0;
     enum err rc;
 
+    if (pg->attached)
+        return err_set(ERR_INTERNAL, errbuf, errlen, "BUG: an attached server is not ours to stop");
     rc = server_is_running(pg, &running, errbuf, errlen);
     if (rc || !running)
         goto out;
@@ -671,6 +682,9 @@ out:
 enum err
 embedded_pg_restart(struct embedded_pg *pg, char *errbuf, size_t errlen)
 {
+    if (pg->attached)
+        return err_set(ERR_INTERNAL, errbuf, errlen,
+                       "BUG: an attached server is not ours to start");
     return start_server(pg, errbuf, errlen);
 }
 

@@ -11,7 +11,9 @@
  * /usr/lib/postgresql/N/bin, else PATH.
  *
  * A server left running by a previous owner that died (kill -9) is adopted.
- * The database `ingestd` is created when missing.
+ * The database `ingestd` is created when missing. Nothing here keeps a second
+ * live process from adopting the server of the first: the process that
+ * starts one takes the data directory's lock first (storage/datadir.h).
  *
  * Thread-safety: call from one thread (start-up and shutdown).
  */
@@ -26,6 +28,14 @@ struct embedded_pg;
 
 /* Initialise if needed and start; *out is set on success (free with embedded_pg_free). */
 enum err embedded_pg_start(const char *dir, struct embedded_pg **out, char *errbuf, size_t errlen);
+/*
+ * Use the server that another process, the owner of dir (it holds the data
+ * directory's lock, storage/datadir.h), runs: no directory is created, no
+ * program run; waits up to 30 s for the server to answer. The server is
+ * never stopped from here (embedded_pg_free() leaves it running; stop and
+ * restart refuse). *out is set on success (free with embedded_pg_free).
+ */
+enum err embedded_pg_attach(const char *dir, struct embedded_pg **out, char *errbuf, size_t errlen);
 /* libpq connection string for the `ingestd` database (borrowed). */
 const char *embedded_pg_conninfo(const struct embedded_pg *pg);
 /* Stop the server (fast shutdown) and wait for it; the struct stays usable. */

@@ -331,14 +331,26 @@ test_bad_values_stop_the_start(void **state)
     }
 }
 
+/* INGESTD_CORS_ORIGINS is a known setting: no "unknown variable" warning for it. */
+static void
+test_known_variable(void **state)
+{
+    size_t len;
+    char *log = th_read_file(th_ingestd_log(G.listed), &len);
+
+    (void)state;
+    if (strstr(log, "unknown variable"))
+        fail_msg("the start warned about a known variable:\n%s", log);
+    free(log);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_preflight),
-        cmocka_unit_test(test_actual_responses),
-        cmocka_unit_test(test_star_and_off),
-        cmocka_unit_test(test_bad_values_stop_the_start),
+        cmocka_unit_test(test_preflight),      cmocka_unit_test(test_actual_responses),
+        cmocka_unit_test(test_star_and_off),   cmocka_unit_test(test_bad_values_stop_the_start),
+        cmocka_unit_test(test_known_variable),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
