@@ -6,7 +6,9 @@
  * s->out after decompression). Empty chunks are skipped. The decompressors
  * (zlib in raw-deflate mode, libsnappy, libzstd) are kept per stream and
  * reset per chunk; each writes at most `block` bytes, and a chunk that would
- * write more is an error, not a bigger buffer.
+ * write more is an error, not a bigger buffer. The output buffer is sized by
+ * what the chunks need (snappy and zstd say it, zlib's doubles from 64 KiB),
+ * so small chunks in a file of large blocks take little memory.
  *
  * Thread-safety: one stream per thread; no globals.
  */
@@ -20,6 +22,9 @@
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
+
+/* zlib's output buffer to start with; it doubles up to the block size as chunks need */
+#define FIRST_OUT_BYTES (64 * 1024)
 
 enum err
 orc_compression_check(uint64_t kind, char *errbuf, size_t errlen)
@@ -66,11 +71,22 @@ orc_stream_release(struct orc_stream *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* s->out holds at least n bytes (n <= s->block): it grows with the chunks, up to the block. */
+static void
+reserve_out(struct orc_stream *s, size_t n)
+{
+    if (n <= s->out_size && s->out)
+        return;
+    s->out = xrealloc(s->out, n ? n : 1);
+    s->out_size = n;
+}
+
 static enum err
 inflate_chunk(struct orc_stream *s, const unsigned char *in, size_t n, size_t *out_len,
               char *errbuf, size_t errlen)
 {
     z_stream *z = s->zlib;
+    size_t done = 0;
     int zrc;
 
     if (!z) {
@@ -81,19 +97,25 @@ inflate_chunk(struct orc_stream *s, const unsigned char *in, size_t n, size_t *o
     } else if (inflateReset(z) != Z_OK) {
         abort(); /* an initialised stream always resets */
     }
+    reserve_out(s, s->block < FIRST_OUT_BYTES ? s->block : FIRST_OUT_BYTES);
     z->next_in = in;
     z->avail_in = (uInt)n;
-    z->next_out = s->out;
-    z->avail_out = (uInt)s->block;
-    zrc = inflate(z, Z_FINISH);
-    if (zrc == Z_STREAM_END) {
-        *out_len = s->block - z->avail_out;
-        return ERR_OK;
+    for (;;) {
+        z->next_out = s->out + done;
+        z->avail_out = (uInt)(s->out_size - done);
+        zrc = inflate(z, Z_FINISH);
+        done = s->out_size - z->avail_out;
+        if (zrc == Z_STREAM_END) {
+            *out_len = done;
+            return ERR_OK;
+        }
+        if ((zrc != Z_OK && zrc != Z_BUF_ERROR) || z->avail_out > 0)
+            return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: corrupt zlib chunk", s->what);
+        if (s->out_size >= s->block)
+            return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                           "%s: a zlib chunk expands past the compression block size", s->what);
+        reserve_out(s, s->out_size * 2 < s->block ? s->out_size * 2 : s->block);
     }
-    if (zrc == Z_BUF_ERROR && z->avail_out == 0)
-        return err_set(ERR_BAD_INPUT, errbuf, errlen,
-                       "%s: a zlib chunk expands past the compression block size", s->what);
-    return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: corrupt zlib chunk", s->what);
 }
 
 static enum err
@@ -107,6 +129,7 @@ snappy_chunk(struct orc_stream *s, const unsigned char *in, size_t n, size_t *ou
     if (len > s->block)
         return err_set(ERR_BAD_INPUT, errbuf, errlen,
                        "%s: a snappy chunk expands past the compression block size", s->what);
+    reserve_out(s, len);
     if (snappy_uncompress((const char *)in, n, (char *)s->out, &len) != SNAPPY_OK)
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "%s: corrupt snappy chunk", s->what);
     *out_len = len;
@@ -117,6 +140,7 @@ static enum err
 zstd_chunk(struct orc_stream *s, const unsigned char *in, size_t n, size_t *out_len, char *errbuf,
            size_t errlen)
 {
+    unsigned long long want = ZSTD_getFrameContentSize(in, n);
     size_t len;
 
     if (!s->zstd) {
@@ -124,7 +148,14 @@ zstd_chunk(struct orc_stream *s, const unsigned char *in, size_t n, size_t *out_
         if (!s->zstd)
             abort(); /* allocation failure */
     }
-    len = ZSTD_decompressDCtx(s->zstd, s->out, s->block, in, n);
+    /* the first frame's size when it says (and not more than the block), else the block */
+    reserve_out(s, want < s->block ? (size_t)want : s->block);
+    len = ZSTD_decompressDCtx(s->zstd, s->out, s->out_size, in, n);
+    if (ZSTD_isError(len) && ZSTD_getErrorCode(len) == ZSTD_error_dstSize_tooSmall &&
+        s->out_size < s->block) {
+        reserve_out(s, s->block);
+        len = ZSTD_decompressDCtx(s->zstd, s->out, s->out_size, in, n);
+    }
     if (ZSTD_isError(len)) {
         if (ZSTD_getErrorCode(len) == ZSTD_error_dstSize_tooSmall)
             return err_set(ERR_BAD_INPUT, errbuf, errlen,
@@ -141,8 +172,6 @@ static enum err
 decompress(struct orc_stream *s, const unsigned char *in, size_t n, size_t *out_len, char *errbuf,
            size_t errlen)
 {
-    if (!s->out)
-        s->out = xmalloc(s->block ? s->block : 1);
     switch (s->kind) {
     case ORC_COMPRESSION_ZLIB:
         return inflate_chunk(s, in, n, out_len, errbuf, errlen);

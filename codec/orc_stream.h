@@ -8,8 +8,8 @@
  * holding compressedLength * 2 + isOriginal: an original chunk is the bytes
  * themselves, any other is one ZLIB (raw deflate), SNAPPY or ZSTD block. A
  * chunk never expands past the file's compression block size, which is
- * checked (ERR_BAD_INPUT), so one block-sized buffer per stream is all the
- * memory a stream needs. Without compression (ORC_NONE) the stream is its
+ * checked (ERR_BAD_INPUT), so one buffer of at most a block per stream is
+ * all the memory a stream needs. Without compression (ORC_NONE) the stream is its
  * bytes. LZO and LZ4 are ERR_UNSUPPORTED.
  *
  * struct orc_stream is embedded by its owner: orc_stream_init() /
@@ -48,9 +48,10 @@ struct orc_stream {
     const unsigned char *cur;  /* the current chunk's decompressed bytes */
     size_t cur_len;
     size_t cur_pos;
-    unsigned char *out; /* owned, `block` bytes, allocated at the first compressed chunk */
-    void *zlib;         /* owned z_stream, or NULL */
-    void *zstd;         /* owned ZSTD_DCtx, or NULL */
+    unsigned char *out; /* owned, out_size (<= block) bytes, grown as compressed chunks need */
+    size_t out_size;
+    void *zlib; /* owned z_stream, or NULL */
+    void *zstd; /* owned ZSTD_DCtx, or NULL */
     const char *what;
 };
 

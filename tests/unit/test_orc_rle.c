@@ -564,6 +564,40 @@ test_chunks_each_codec(void **state)
     free(text);
 }
 
+/* A chunk past zlib's first 64 KiB of output, then a small one: the buffer grows, then is reused.
+ */
+static void
+test_large_chunks(void **state)
+{
+    char errbuf[ERRBUF_SIZE] = "";
+    char *text = sample(200000);
+    size_t k;
+
+    (void)state;
+    for (k = 0; k < N(codecs); k++) {
+        struct buf b, all;
+
+        buf_init(&b, 0);
+        buf_init(&all, 0);
+        compressed_chunk(codecs[k], text, 200000, &b);
+        compressed_chunk(codecs[k], text, 1000, &b);
+        assert_int_equal(orc_decompress_all(codecs[k], 262144, b.data, b.len, 1 << 20, &all, "all",
+                                            errbuf, sizeof(errbuf)),
+                         ERR_OK);
+        assert_int_equal(all.len, 201000);
+        assert_memory_equal(all.data, text, 200000);
+        assert_memory_equal(all.data + 200000, text, 1000);
+        buf_reset(&all);
+        assert_int_equal(orc_decompress_all(codecs[k], 199999, b.data, b.len, 1 << 20, &all, "all",
+                                            errbuf, sizeof(errbuf)),
+                         ERR_BAD_INPUT);
+        assert_non_null(strstr(errbuf, "expands past the compression block size"));
+        buf_release(&b);
+        buf_release(&all);
+    }
+    free(text);
+}
+
 static void
 test_chunk_errors(void **state)
 {
@@ -629,6 +663,7 @@ main(void)
         cmocka_unit_test(test_rle_widths),
         cmocka_unit_test(test_chunk_headers),
         cmocka_unit_test(test_chunks_each_codec),
+        cmocka_unit_test(test_large_chunks),
         cmocka_unit_test(test_chunk_errors),
     };
 
