@@ -262,8 +262,12 @@ orc_file_stripe_count(const struct orc_file *f)
 void
 orc_file_stripe(const struct orc_file *f, size_t i, struct orc_stripe_range *out)
 {
-    const struct orc_stripe_info *s = &f->footer.stripes[i];
+    const struct orc_stripe_info *s;
 
+    memset(out, 0, sizeof(*out));
+    if (i >= f->footer.nstripes)
+        return;
+    s = &f->footer.stripes[i];
     out->offset = s->offset;
     out->length = s->index_length + s->data_length + s->footer_length;
     out->footer_offset = s->offset + s->index_length + s->data_length;
@@ -632,7 +636,7 @@ close_rows(struct rows *w)
 }
 
 enum err
-orc_stripe_decode(struct orc_stripe *s, const void *data, size_t len, inventory_line_fn fn,
+orc_stripe_decode(const struct orc_stripe *s, const void *data, size_t len, inventory_line_fn fn,
                   void *ctx, char *errbuf, size_t errlen)
 {
     struct rows *w;

@@ -83,7 +83,10 @@ void orc_file_free(struct orc_file *f); /* NULL-safe */
 uint64_t orc_file_rows(const struct orc_file *f);
 size_t orc_file_stripe_count(const struct orc_file *f);
 
-/* Where stripe i (< orc_file_stripe_count) lies in the file, all of it checked to lie within. */
+/*
+ * Where stripe i lies in the file (checked at open to lie within it); all
+ * zero when i is not below orc_file_stripe_count().
+ */
 struct orc_stripe_range {
     uint64_t offset; /* the whole stripe: index, data and footer */
     uint64_t length;
@@ -104,10 +107,11 @@ void orc_stripe_span(const struct orc_stripe *s, uint64_t *offset, uint64_t *len
 
 /*
  * Decode the stripe's rows to fn: data holds the file bytes from the span's
- * offset on, len at least the span's length. Once per stripe object.
+ * offset on, len at least the span's length. The stripe object is not
+ * changed: a stripe may be decoded again (after a failed callback, say).
  */
-enum err orc_stripe_decode(struct orc_stripe *s, const void *data, size_t len, inventory_line_fn fn,
-                           void *ctx, char *errbuf, size_t errlen);
+enum err orc_stripe_decode(const struct orc_stripe *s, const void *data, size_t len,
+                           inventory_line_fn fn, void *ctx, char *errbuf, size_t errlen);
 
 /* Stripe i from its whole bytes (offset, length of orc_file_stripe): open, decode, free. */
 enum err orc_stripe_decode_whole(const struct orc_file *f, size_t i, const void *stripe, size_t len,

@@ -642,6 +642,8 @@ test_built_stripes(void **state)
         orc_stripe_decode_whole(f, 3, file, n, stop_at_two, &out, errbuf, sizeof(errbuf)),
         ERR_BAD_INPUT);
     assert_string_equal(errbuf, "no ORC stripe 3 (the file has 3)");
+    orc_file_stripe(f, 3, &r);
+    assert_true(r.offset == 0 && r.length == 0 && r.rows == 0);
     buf_release(&out);
     orc_file_free(f);
     free(file);
