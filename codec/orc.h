@@ -24,7 +24,8 @@
  * and storage_class; boolean for is_latest and is_delete_marker; an integer
  * (tinyint .. bigint) for size; timestamp, timestamp with local time zone,
  * date or a string (RFC 3339) for last_modified_date. Any other type is
- * ERR_UNSUPPORTED naming the field.
+ * ERR_UNSUPPORTED naming the field, and so is a timestamp (not an instant)
+ * that a stripe's writerTimezone says was written in a zone other than UTC.
  *
  * Each row becomes a struct inventory_line as the CSV decoder makes it
  * (codec/inventory_decoder.h): an empty string is an absent value, like an
@@ -39,8 +40,8 @@
  * encryption: ERR_UNSUPPORTED. Caps (ERR_TOO_LARGE): a footer or stripe
  * footer of ORC_MAX_META_BYTES (stored and decompressed), a compression block
  * of ORC_MAX_BLOCK_BYTES, 10000 types, a string value of 64 KiB, a
- * dictionary of 64 MiB; memory while decoding is about one compression
- * block per stream read, plus the dictionaries.
+ * dictionary of 64 MiB; memory while decoding is at most one compression
+ * block per stream read (as much as its chunks need), plus the dictionaries.
  *
  * Errors: ERR_BAD_INPUT (malformed or truncated), ERR_UNSUPPORTED,
  * ERR_TOO_LARGE, with a message; a callback's error stops the decode and is
