@@ -10,7 +10,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev zlib1g-dev uuid-dev \
-      libssl-dev libyaml-dev \
+      libssl-dev libyaml-dev libsnappy-dev libzstd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -31,7 +31,8 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libmicrohttpd12 libjansson4 libcurl4 libpq5 zlib1g libuuid1 libssl3 ca-certificates \
+      libmicrohttpd12 libjansson4 libcurl4 libpq5 zlib1g libuuid1 libssl3 libsnappy1v5 libzstd1 \
+      ca-certificates \
       postgresql-15 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/ingestd --create-home ingestd
