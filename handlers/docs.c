@@ -9,7 +9,6 @@
  */
 #include "handlers/handlers.h"
 
-
 #include "handlers/html.h"
 #include "storage/embedded.h"
 
