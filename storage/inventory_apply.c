@@ -115,8 +115,9 @@ read_totals(struct apply *a, char *errbuf, size_t errlen)
 
     rc = db_query(a->db, &res,
                   "SELECT coalesce(array_agg(DISTINCT b), '{}'), coalesce(bool_or(versioned), "
-                  "false), coalesce(sum(records), 0) FROM inventory_files LEFT JOIN LATERAL "
-                  "unnest(buckets) AS b ON true WHERE job_id = $1",
+                  "false), (SELECT coalesce(sum(records), 0) FROM inventory_files WHERE job_id = "
+                  "$1) FROM inventory_files LEFT JOIN LATERAL unnest(buckets) AS b ON true "
+                  "WHERE job_id = $1",
                   1, &a->job_id, errbuf, errlen);
     if (rc)
         return rc;

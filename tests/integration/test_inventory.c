@@ -1389,6 +1389,21 @@ test_several_data_files(void **state)
 }
 
 /* A key whose versions straddle two data files: IsLatest still decides the current one. */
+/* A file that lists two source buckets: each line counts once in the summary and records. */
+static void
+test_two_buckets_in_one_file(void **state)
+{
+    struct datafile f = {LINE("two-a", "k", 1) LINE("two-b", "k", 2) LINE("two-b", "l", 3), 0,
+                         NULL};
+    char *m = make_manifest("two-buckets", "two-a", NULL, -1, &f, 1);
+
+    (void)state;
+    ingest("two-buckets", m, 1, 3, SUMMARY(3, 0, 0));
+    want_records(base(), "two-a", 0, "k=C1i*");
+    want_records(base(), "two-b", 0, "k=C2i* | l=C3i*");
+    free(m);
+}
+
 static void
 test_versions_across_files(void **state)
 {
@@ -2060,6 +2075,7 @@ main(void)
         cmocka_unit_test(test_columns_url_encoded_keys),
         cmocka_unit_test(test_multi_member_gzip),
         cmocka_unit_test(test_several_data_files),
+        cmocka_unit_test(test_two_buckets_in_one_file),
         cmocka_unit_test(test_versions_across_files),
         cmocka_unit_test(test_keys_apart_unsorted_file),
         cmocka_unit_test(test_keys_apart_overlapping_files),
