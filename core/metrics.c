@@ -68,12 +68,14 @@ static const struct family_def defs[M_COUNT] = {
                       {"kind", NULL},
                       NULL,
                       0},
-    [M_INVENTORY_RECORDS] = {"ingestd_inventory_records_total",
-                             "Records written to the catalog by inventory jobs.",
-                             KIND_COUNTER,
-                             {NULL},
-                             NULL,
-                             0},
+    [M_INVENTORY_RECORDS] =
+        {"ingestd_inventory_records_total",
+         "Inventory lines staged by inventory jobs that succeeded (a job's records), "
+         "added when the job succeeds.",
+         KIND_COUNTER,
+         {NULL},
+         NULL,
+         0},
     [M_EVENTS_PENDING] =
         {"ingestd_events_pending", "Events waiting for a merge.", KIND_GAUGE, {NULL}, NULL, 0},
     [M_EFFECTIVE_GENERATION] = {"ingestd_effective_generation",

@@ -12,10 +12,14 @@
  *
  * Threads (jobs/thread.h): the runner thread claims jobs and sleeps
  * RUNNER_POLL_MS between polls unless woken; for a job's data files it
- * starts up to `streams` stream threads and joins them before going on.
+ * starts up to `streams` stream threads and waits for them, writing every
+ * PROGRESS_MS how far each file in flight has come (lines, stored bytes)
+ * on its own connection, which is idle meanwhile: a stream's connection is
+ * inside its file's transaction, whose rows nobody sees before it commits.
  * Each thread owns its database connection and S3 client. On stop, stream
  * threads finish their current file and take no other; the job stays
- * running, resumable.
+ * running, resumable. A job that succeeds adds its records to
+ * ingestd_inventory_records_total.
  *
  * A failed job's outcome is decided on enum err values, not on messages:
  * s3_fetch() turns every failure of S3 itself into ERR_UPSTREAM (502 for
@@ -25,6 +29,7 @@
 #include "jobs/inventory_runner.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,12 +44,14 @@
 #include "core/clock.h"
 #include "core/hex.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "jobs/thread.h"
 #include "storage/db.h"
 #include "storage/inventory_store.h"
 
 #define MANIFEST_MAX_BYTES (16u << 20)
 #define RUNNER_POLL_MS 2000L
+#define PROGRESS_MS 1000L
 #define STREAMS_MAX 16
 #define MD5_LEN 16
 #define MD5_HEX_LEN 32
@@ -55,6 +62,7 @@ struct inventory_runner {
     int streams;
     long long merge_below;
     char *conninfo;
+    struct metrics *metrics; /* borrowed; NULL: not counting */
 };
 
 /* ---- fetching from S3 ---- */
@@ -179,6 +187,42 @@ out:
     return rc;
 }
 
+/* ---- the data files of a job ---- */
+
+/* What one stream thread has read of the file it stages: the runner writes it down. */
+struct stream_slot {
+    int idx; /* the file's index in the manifest, -1 between files */
+    int64_t records;
+    int64_t bytes;
+};
+
+/*
+ * The pending files of a job, staged by up to r->streams threads at once,
+ * each with its own database connection and S3 client, taking the next file
+ * when done with one. The first failure stops the others after their
+ * current file (which commits: staged files are kept for a resume), and so
+ * does the runner's stop. Meanwhile the runner thread writes the progress of
+ * the files in flight (watch_streams()).
+ */
+struct staging {
+    struct inventory_runner *r;
+    struct thread *runner; /* its stop interrupts the job */
+    const char *job_id;
+    const struct inventory_manifest *m;
+    int64_t observed_ms;
+    const int *pending;
+    size_t npending;
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t ended; /* a stream thread returned */
+    size_t next;
+    int interrupted;
+    enum err rc;
+    char errbuf[ERRBUF_SIZE];
+    int running;  /* stream threads that have not returned */
+    size_t slots; /* taken of slot[] */
+    struct stream_slot slot[STREAMS_MAX];
+};
+
 /* ---- staging one data file ---- */
 
 struct file_pipe {
@@ -187,6 +231,9 @@ struct file_pipe {
     struct inventory_csv *csv;
     struct inventory_stage *stage;
     int64_t bytes;
+    int64_t records;
+    struct staging *st; /* where the progress goes */
+    struct stream_slot *slot;
 };
 
 static enum err
@@ -194,6 +241,7 @@ on_line(void *ctx, const struct inventory_line *line, char *errbuf, size_t errle
 {
     struct file_pipe *p = ctx;
 
+    p->records++;
     return inventory_stage_add(p->stage, line, errbuf, errlen);
 }
 
@@ -205,16 +253,30 @@ on_decoded(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
     return inventory_csv_feed(p->csv, data, len, errbuf, errlen);
 }
 
+/* Show the runner how far the file has come (once per chunk S3 hands over). */
+static void
+publish(struct file_pipe *p)
+{
+    pthread_mutex_lock(&p->st->lock);
+    p->slot->records = p->records;
+    p->slot->bytes = p->bytes;
+    pthread_mutex_unlock(&p->st->lock);
+}
+
 static enum err
 on_stored_bytes(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
 {
     struct file_pipe *p = ctx;
+    enum err rc;
 
     EVP_DigestUpdate(p->md5, data, len);
     p->bytes += (int64_t)len;
     if (p->gz)
-        return gzip_decoder_feed(p->gz, data, len, errbuf, errlen);
-    return inventory_csv_feed(p->csv, data, len, errbuf, errlen);
+        rc = gzip_decoder_feed(p->gz, data, len, errbuf, errlen);
+    else
+        rc = inventory_csv_feed(p->csv, data, len, errbuf, errlen);
+    publish(p);
+    return rc;
 }
 
 /* Stream f through p into its stage; a message of the pipeline gets the key in front. */
@@ -238,11 +300,12 @@ pipe_file(struct s3_client *s3, const char *bucket, const struct inventory_file 
     return rc;
 }
 
+/* Stage file idx of st's manifest on db, its progress shown in slot. */
 static enum err
-stage_file(struct db *db, struct s3_client *s3, const char *job_id,
-           const struct inventory_manifest *m, int idx, int64_t observed_ms, char *errbuf,
-           size_t errlen)
+stage_file(struct staging *st, struct stream_slot *slot, struct db *db, struct s3_client *s3,
+           int idx, char *errbuf, size_t errlen)
 {
+    const struct inventory_manifest *m = st->m;
     const struct inventory_file *f = &m->files[idx];
     struct file_pipe p;
     size_t klen = strlen(f->key);
@@ -250,11 +313,13 @@ stage_file(struct db *db, struct s3_client *s3, const char *job_id,
     enum err rc;
 
     memset(&p, 0, sizeof(p));
+    p.st = st;
+    p.slot = slot;
     p.md5 = md5_new();
     p.csv = inventory_csv_new(m->file_schema, on_line, &p);
     if (klen > 3 && strcmp(f->key + klen - 3, ".gz") == 0)
         p.gz = gzip_decoder_new(0, on_decoded, &p);
-    rc = inventory_stage_begin(db, job_id, idx, observed_ms, &p.stage, errbuf, errlen);
+    rc = inventory_stage_begin(db, st->job_id, idx, st->observed_ms, &p.stage, errbuf, errlen);
     if (rc)
         goto out;
     rc = pipe_file(s3, m->destination_bucket, f, &p, errbuf, errlen);
@@ -277,33 +342,14 @@ out:
     return rc;
 }
 
-/* ---- the data files of a job ---- */
+/* ---- stream threads ---- */
 
 /*
- * The pending files of a job, staged by up to r->streams threads at once,
- * each with its own database connection and S3 client, taking the next file
- * when done with one. The first failure stops the others after their
- * current file (which commits: staged files are kept for a resume), and so
- * does the runner's stop.
+ * The index in st->pending of the next file to stage, or -1 when there is
+ * none to take; slot shows that file from now on (-1: none).
  */
-struct staging {
-    struct inventory_runner *r;
-    struct thread *runner; /* its stop interrupts the job */
-    const char *job_id;
-    const struct inventory_manifest *m;
-    int64_t observed_ms;
-    const int *pending;
-    size_t npending;
-    pthread_mutex_t lock; /* guards next, interrupted, rc, errbuf */
-    size_t next;
-    int interrupted;
-    enum err rc;
-    char errbuf[ERRBUF_SIZE];
-};
-
-/* The index in st->pending of the next file to stage, or -1 when there is none to take. */
 static long
-next_file(struct staging *st)
+next_file(struct staging *st, struct stream_slot *slot)
 {
     long i = -1;
 
@@ -312,6 +358,9 @@ next_file(struct staging *st)
         st->interrupted = 1;
     if (!st->rc && !st->interrupted && st->next < st->npending)
         i = (long)st->next++;
+    slot->idx = i < 0 ? -1 : st->pending[i];
+    slot->records = 0;
+    slot->bytes = 0;
     pthread_mutex_unlock(&st->lock);
     return i;
 }
@@ -322,18 +371,21 @@ stream_main(struct thread *t, void *arg)
     struct staging *st = arg;
     struct db *db = db_new(st->r->conninfo);
     struct s3_client *s3 = s3_client_new(&st->r->s3);
+    struct stream_slot *slot;
     char errbuf[ERRBUF_SIZE];
     long i;
     enum err rc;
 
     (void)t; /* runs to the end of the list: the runner's stop is what counts */
+    pthread_mutex_lock(&st->lock);
+    slot = &st->slot[st->slots++];
+    pthread_mutex_unlock(&st->lock);
     for (;;) {
-        i = next_file(st);
+        i = next_file(st, slot);
         if (i < 0)
             break;
         errbuf[0] = '\0';
-        rc = stage_file(db, s3, st->job_id, st->m, st->pending[i], st->observed_ms, errbuf,
-                        sizeof(errbuf));
+        rc = stage_file(st, slot, db, s3, st->pending[i], errbuf, sizeof(errbuf));
         if (!rc)
             continue;
         pthread_mutex_lock(&st->lock);
@@ -341,19 +393,75 @@ stream_main(struct thread *t, void *arg)
             st->rc = rc;
             snprintf(st->errbuf, sizeof(st->errbuf), "%s", errbuf);
         }
+        slot->idx = -1;
         pthread_mutex_unlock(&st->lock);
         break;
     }
     s3_client_free(s3);
     db_free(db);
+    pthread_mutex_lock(&st->lock);
+    st->running--;
+    pthread_cond_signal(&st->ended);
+    pthread_mutex_unlock(&st->lock);
+}
+
+/*
+ * On the runner thread while the streams run: every PROGRESS_MS, write what
+ * the files in flight have read (when it changed) on the runner's own
+ * connection (the streams' are inside their files' transactions), until
+ * every stream returned. A failed write is logged and the job goes on:
+ * progress is only shown.
+ */
+static void
+watch_streams(struct staging *st, struct db *db)
+{
+    struct stream_slot written[STREAMS_MAX];
+    int idx[STREAMS_MAX];
+    int64_t records[STREAMS_MAX];
+    int64_t bytes[STREAMS_MAX];
+    char errbuf[ERRBUF_SIZE];
+    struct timespec deadline;
+    size_t n;
+    size_t i;
+
+    memset(written, 0, sizeof(written));
+    pthread_mutex_lock(&st->lock);
+    while (st->running > 0) {
+        deadline = clock_deadline_ms(PROGRESS_MS);
+        while (st->running > 0 &&
+               pthread_cond_timedwait(&st->ended, &st->lock, &deadline) != ETIMEDOUT)
+            ;
+        if (st->running == 0)
+            break;
+        n = 0;
+        for (i = 0; i < st->slots; i++) {
+            const struct stream_slot *s = &st->slot[i];
+
+            if (s->idx < 0 || (s->idx == written[i].idx && s->records == written[i].records &&
+                               s->bytes == written[i].bytes))
+                continue;
+            written[i] = *s;
+            idx[n] = s->idx;
+            records[n] = s->records;
+            bytes[n++] = s->bytes;
+        }
+        pthread_mutex_unlock(&st->lock);
+        if (inventory_store_progress(db, st->job_id, idx, records, bytes, n, errbuf,
+                                     sizeof(errbuf)))
+            log_json(LOG_WARN, "cannot record the progress of an inventory job",
+                     json_pack("{s:s,s:s}", "job", st->job_id, "error", errbuf));
+        pthread_mutex_lock(&st->lock);
+    }
+    pthread_mutex_unlock(&st->lock);
 }
 
 static enum err
-stage_files(struct inventory_runner *r, struct thread *runner, const char *job_id,
+stage_files(struct inventory_runner *r, struct thread *runner, struct db *db, const char *job_id,
             const struct inventory_manifest *m, int64_t observed_ms, const int *pending,
             size_t npending, int *interrupted, char *errbuf, size_t errlen)
 {
     struct staging st;
+    struct thread *streams;
     size_t n = (size_t)r->streams;
 
     memset(&st, 0, sizeof(st));
@@ -365,11 +473,16 @@ stage_files(struct inventory_runner *r, struct thread *runner, const char *job_i
     st.pending = pending;
     st.npending = npending;
     pthread_mutex_init(&st.lock, NULL);
+    pthread_cond_init(&st.ended, NULL);
     if (n > npending)
         n = npending;
     if (n > STREAMS_MAX)
         n = STREAMS_MAX;
-    thread_join(thread_start((int)n, stream_main, &st));
+    st.running = (int)n;
+    streams = thread_start((int)n, stream_main, &st);
+    watch_streams(&st, db);
+    thread_join(streams);
+    pthread_cond_destroy(&st.ended);
     pthread_mutex_destroy(&st.lock);
     *interrupted = st.interrupted;
     if (st.rc)
@@ -430,6 +543,7 @@ run_job(struct inventory_runner *r, struct thread *t, struct db *db, struct s3_c
     int *pending = NULL;
     size_t npending = 0;
     int64_t observed_ms = 0;
+    int64_t records = 0;
     int interrupted = 0;
     char errbuf[ERRBUF_SIZE] = "";
     long long t0 = clock_mono_ms();
@@ -443,7 +557,7 @@ run_job(struct inventory_runner *r, struct thread *t, struct db *db, struct s3_c
     if (!rc)
         rc = inventory_store_observed_ms(db, c->id, &m, &observed_ms, errbuf, sizeof(errbuf));
     if (!rc && npending)
-        rc = stage_files(r, t, c->id, &m, observed_ms, pending, npending, &interrupted, errbuf,
+        rc = stage_files(r, t, db, c->id, &m, observed_ms, pending, npending, &interrupted, errbuf,
                          sizeof(errbuf));
     if (!rc && interrupted) {
         log_json(LOG_INFO, "inventory job interrupted by shutdown",
@@ -451,13 +565,15 @@ run_job(struct inventory_runner *r, struct thread *t, struct db *db, struct s3_c
         goto out; /* stays running; resumable when claimed or submitted again */
     }
     if (!rc)
-        rc = inventory_store_apply(db, c->id, &m, r->merge_below, errbuf, sizeof(errbuf));
-    if (rc)
+        rc = inventory_store_apply(db, c->id, &m, r->merge_below, &records, errbuf, sizeof(errbuf));
+    if (rc) {
         job_fail(db, c->id, rc, errbuf, sizeof(errbuf));
-    else
-        log_json(LOG_INFO, "inventory job succeeded",
-                 json_pack("{s:s,s:I}", "job", c->id, "duration_ms",
-                           (json_int_t)(clock_mono_ms() - t0)));
+        goto out;
+    }
+    metrics_add(r->metrics, M_INVENTORY_RECORDS, NULL, (double)records);
+    log_json(LOG_INFO, "inventory job succeeded",
+             json_pack("{s:s,s:I,s:I}", "job", c->id, "records", (json_int_t)records, "duration_ms",
+                       (json_int_t)(clock_mono_ms() - t0)));
 out:
     free(pending);
     inventory_manifest_release(&m);
@@ -490,10 +606,11 @@ runner_main(struct thread *t, void *arg)
 
 struct inventory_runner *
 inventory_runner_start(const char *conninfo, const struct s3_client_config *s3, int streams,
-                       long long merge_below)
+                       long long merge_below, struct metrics *metrics)
 {
     struct inventory_runner *r = xcalloc(1, sizeof(*r));
 
+    r->metrics = metrics;
     r->s3 = *s3;
     r->merge_below = merge_below;
     r->streams = streams > 0 ? streams : 1;

@@ -357,8 +357,8 @@ serve(struct app *app, const char *conninfo)
     int status = 1;
 
     s3_client_config_from(&s3, &cfg->s3);
-    app->inventory_runner =
-        inventory_runner_start(conninfo, &s3, cfg->inventory_streams, cfg->inventory_merge_below);
+    app->inventory_runner = inventory_runner_start(conninfo, &s3, cfg->inventory_streams,
+                                                   cfg->inventory_merge_below, app->metrics);
     workers = workers_start(cfg->db_pool, conninfo, app->metrics);
     if (http_server_start(&http, app, workers, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);

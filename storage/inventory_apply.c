@@ -9,7 +9,8 @@
  * sequencers after the key's greatest, and current records the inventory
  * does not list get a Deleted record. The current state is then recomputed
  * for the keys that had records, and for keys whose lines the staging saw
- * apart. The job is marked succeeded in the same transaction.
+ * apart. The job is marked succeeded in the same transaction. Before it
+ * begins, the job is marked applying (applying_at, its phase) on its own.
  *
  * The phases below run in this order, each one statement or a few; the
  * order and the SQL are tuned (hash joins against many stored versions,
@@ -115,8 +116,9 @@ read_totals(struct apply *a, char *errbuf, size_t errlen)
 
     rc = db_query(a->db, &res,
                   "SELECT coalesce(array_agg(DISTINCT b), '{}'), coalesce(bool_or(versioned), "
-                  "false), coalesce(sum(records), 0) FROM inventory_files LEFT JOIN LATERAL "
-                  "unnest(buckets) AS b ON true WHERE job_id = $1",
+                  "false), (SELECT coalesce(sum(records), 0) FROM inventory_files WHERE job_id = "
+                  "$1) FROM inventory_files LEFT JOIN LATERAL unnest(buckets) AS b ON true "
+                  "WHERE job_id = $1",
                   1, &a->job_id, errbuf, errlen);
     if (rc)
         return rc;
@@ -526,13 +528,27 @@ apply_files(struct apply *a, long long merge_below, char *errbuf, size_t errlen)
     return rc;
 }
 
+/* The job's phase becomes "applying": committed before the final transaction begins. */
+static enum err
+mark_applying(struct db *db, const char *job_id, char *errbuf, size_t errlen)
+{
+    return db_query(db, NULL,
+                    "UPDATE inventory_jobs SET applying_at = clock_timestamp() WHERE id = $1", 1,
+                    &job_id, errbuf, errlen);
+}
+
 enum err
 inventory_store_apply(struct db *db, const char *job_id, const struct inventory_manifest *m,
-                      long long merge_below, char *errbuf, size_t errlen)
+                      long long merge_below, int64_t *records, char *errbuf, size_t errlen)
 {
     struct apply a;
     enum err rc;
 
+    if (records)
+        *records = 0;
+    rc = mark_applying(db, job_id, errbuf, errlen);
+    if (rc)
+        return rc;
     memset(&a, 0, sizeof(a));
     a.db = db;
     a.job_id = job_id;
@@ -561,6 +577,8 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         rc = db_exec(db, "COMMIT", errbuf, errlen);
     if (rc)
         db_rollback(db);
+    else if (records)
+        *records = a.staged;
     PQclear(a.files_res);
     free(a.files);
     free(a.buckets);

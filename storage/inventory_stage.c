@@ -334,7 +334,8 @@ record_staged(struct inventory_stage *s, int64_t bytes, char *errbuf, size_t err
     params[11] = s->group_key;
     rc = db_query(s->db, NULL,
                   "WITH f AS (UPDATE inventory_files SET staged = true, records = $3, bytes = $4, "
-                  "buckets = $5, versioned = $6, part = $7, sorted = $8, first_bucket = $9, "
+                  "streamed_records = 0, streamed_bytes = 0, buckets = $5, versioned = $6, part = "
+                  "$7, sorted = $8, first_bucket = $9, "
                   "first_key = $10, last_bucket = $11, last_key = $12 "
                   "WHERE job_id = $1 AND idx = $2 RETURNING 1) "
                   "UPDATE inventory_jobs SET files_done = files_done + (SELECT count(*) FROM f), "

@@ -33,11 +33,29 @@
 #include "storage/locks.h"
 #include "storage/pgcopy.h"
 
+/*
+ * While a job runs, what its files in flight have streamed so far (col is
+ * streamed_records or streamed_bytes of inventory_files, migration 0006);
+ * 0 otherwise.
+ */
+#define JOB_STREAMED(col)                                                                          \
+    "CASE WHEN inventory_jobs.status = 'running' THEN (SELECT coalesce(sum(f." col "), 0) "        \
+    "FROM inventory_files f WHERE f.job_id = inventory_jobs.id AND NOT f.staged) ELSE 0 END"
+
+/* The job's phase, a refinement of its status (openapi.yaml, InventoryJob). */
+#define JOB_PHASE                                                                                  \
+    "CASE status WHEN 'queued' THEN 'queued' WHEN 'running' THEN CASE WHEN applying_at IS NULL "   \
+    "THEN 'staging' ELSE 'applying' END ELSE 'done' END"
+
+/* The job's records and bytes: the staged files' and what files in flight streamed. */
+#define JOB_RECORDS "records + " JOB_STREAMED("streamed_records")
+#define JOB_BYTES "bytes + " JOB_STREAMED("streamed_bytes")
+/* The job's times as text. */
+#define JOB_TIMES SQL_TS("created_at") ", " SQL_TS("started_at") ", " SQL_TS("finished_at")
+
 #define JOB_COLUMNS                                                                                \
-    "id, status, bucket, key, format, files_total, files_done, records, bytes, " SQL_TS(           \
-        "created_at") ", " SQL_TS("started_at") ", " SQL_TS("finished_at") ", error, "             \
-                                                                           "summary::text, "       \
-                                                                           "error_kind"
+    "id, status, bucket, key, format, files_total, files_done, " JOB_RECORDS ", " JOB_BYTES        \
+    ", " JOB_TIMES ", error, summary::text, error_kind, bytes_total, " JOB_PHASE
 /* JOB_COLUMNS' index of error_kind, which is not part of the job object. */
 #define JOB_ERROR_KIND 14
 
@@ -58,6 +76,7 @@ job_json(PGresult *res, int r)
 
     json_object_set_new(o, "id", json_string(PQgetvalue(res, r, 0)));
     json_object_set_new(o, "status", json_string(PQgetvalue(res, r, 1)));
+    json_object_set_new(o, "phase", json_string(PQgetvalue(res, r, 16)));
     json_object_set_new(o, "bucket", str_or_null(res, r, 2));
     json_object_set_new(o, "key", str_or_null(res, r, 3));
     json_object_set_new(o, "format", str_or_null(res, r, 4));
@@ -65,6 +84,10 @@ job_json(PGresult *res, int r)
     json_object_set_new(o, "files_done", json_integer(strtoll(PQgetvalue(res, r, 6), NULL, 10)));
     json_object_set_new(o, "records", json_integer(strtoll(PQgetvalue(res, r, 7), NULL, 10)));
     json_object_set_new(o, "bytes", json_integer(strtoll(PQgetvalue(res, r, 8), NULL, 10)));
+    json_object_set_new(o, "bytes_total",
+                        PQgetisnull(res, r, 15)
+                            ? json_null()
+                            : json_integer(strtoll(PQgetvalue(res, r, 15), NULL, 10)));
     json_object_set_new(o, "created_at", json_string(PQgetvalue(res, r, 9)));
     json_object_set_new(o, "started_at", str_or_null(res, r, 10));
     json_object_set_new(o, "finished_at", str_or_null(res, r, 11));
@@ -156,13 +179,33 @@ insert_files(struct db *db, const char *id, const struct inventory_manifest *m, 
     return rc;
 }
 
-/* Store a job's manifest text, its format and its files (in the caller's transaction). */
+/* The sum of the files' sizes into out (as text); 0 when a file has no size (or overflow). */
+static int
+bytes_total(const struct inventory_manifest *m, char out[32])
+{
+    long long sum = 0;
+    size_t i;
+
+    for (i = 0; i < m->nfiles; i++) {
+        if (!m->files[i].has_size || m->files[i].size > INT64_MAX - sum)
+            return 0;
+        sum += (long long)m->files[i].size;
+    }
+    snprintf(out, 32, "%lld", sum);
+    return 1;
+}
+
+/*
+ * Store a job's manifest text, its format, the sum of its files' sizes and
+ * its files (in the caller's transaction).
+ */
 static enum err
 store_manifest(struct db *db, const char *id, const char *json, const struct inventory_manifest *m,
                char *errbuf, size_t errlen)
 {
     char n[16];
-    const char *params[4];
+    char total[32];
+    const char *params[5];
     enum err rc;
 
     snprintf(n, sizeof(n), "%zu", m->nfiles);
@@ -170,10 +213,11 @@ store_manifest(struct db *db, const char *id, const char *json, const struct inv
     params[1] = json;
     params[2] = m->file_format;
     params[3] = n;
+    params[4] = bytes_total(m, total) ? total : NULL;
     rc = db_query(db, NULL,
-                  "UPDATE inventory_jobs SET manifest = $2, format = $3, files_total = $4 "
-                  "WHERE id = $1",
-                  4, params, errbuf, errlen);
+                  "UPDATE inventory_jobs SET manifest = $2, format = $3, files_total = $4, "
+                  "bytes_total = $5 WHERE id = $1",
+                  5, params, errbuf, errlen);
     if (!rc)
         rc = insert_files(db, id, m, errbuf, errlen);
     return rc;
@@ -334,7 +378,8 @@ inventory_store_claim(struct db *db, struct inventory_claim *c, char *errbuf, si
         return rc;
     rc = db_query(db, &res,
                   "UPDATE inventory_jobs SET status = 'running', heartbeat_at = now(), "
-                  "started_at = coalesce(started_at, now()) WHERE id = (SELECT id FROM "
+                  "started_at = coalesce(started_at, now()), applying_at = NULL "
+                  "WHERE id = (SELECT id FROM "
                   "inventory_jobs WHERE status = 'queued' OR (status = 'running' AND " JOB_ABANDONED
                   ") ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) "
                   "RETURNING id, bucket, key, manifest",
@@ -355,6 +400,13 @@ inventory_store_claim(struct db *db, struct inventory_claim *c, char *errbuf, si
         /* held by this connection for as long as the job runs here */
         rc = db_query(db, NULL, "SELECT pg_advisory_lock(" LOCK_INVENTORY_JOB("$1::uuid") ")", 1,
                       &id, errbuf, errlen);
+        /* what a previous run streamed of its unstaged files is redone from 0 */
+        if (!rc)
+            rc = db_query(db, NULL,
+                          "UPDATE inventory_files SET streamed_records = 0, streamed_bytes = 0 "
+                          "WHERE job_id = $1 AND NOT staged AND (streamed_records <> 0 OR "
+                          "streamed_bytes <> 0)",
+                          1, &id, errbuf, errlen);
     }
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
@@ -395,6 +447,47 @@ inventory_store_pending_files(struct db *db, const char *id, int **idx, size_t *
         (*idx)[i] = atoi(PQgetvalue(res, i, 0));
     PQclear(res);
     return ERR_OK;
+}
+
+enum err
+inventory_store_progress(struct db *db, const char *job_id, const int *idx, const int64_t *records,
+                         const int64_t *bytes, size_t n, char *errbuf, size_t errlen)
+{
+    struct buf a[3]; /* file indexes, records, bytes */
+    char num[32];
+    const char *params[4];
+    size_t i;
+    enum err rc;
+
+    if (n == 0)
+        return ERR_OK;
+    pgcopy_param_arrays_open(a, 3);
+    for (i = 0; i < n; i++) {
+        snprintf(num, sizeof(num), "%d", idx[i]);
+        pgcopy_param_elem(&a[0], num, strlen(num), i == 0);
+        snprintf(num, sizeof(num), "%lld", (long long)records[i]);
+        pgcopy_param_elem(&a[1], num, strlen(num), i == 0);
+        snprintf(num, sizeof(num), "%lld", (long long)bytes[i]);
+        pgcopy_param_elem(&a[2], num, strlen(num), i == 0);
+    }
+    pgcopy_param_arrays_close(a, 3);
+    params[0] = job_id;
+    params[1] = a[0].data;
+    params[2] = a[1].data;
+    params[3] = a[2].data;
+    /* a row being marked staged is locked by its staging transaction: skip it, never wait */
+    rc = db_query(db, NULL,
+                  "WITH p AS (SELECT * FROM unnest($2::int[], $3::bigint[], $4::bigint[]) "
+                  "AS p(idx, records, bytes)), "
+                  "l AS (SELECT f.idx FROM inventory_files f JOIN p ON f.idx = p.idx "
+                  "WHERE f.job_id = $1 AND NOT f.staged FOR UPDATE OF f SKIP LOCKED) "
+                  "UPDATE inventory_files f SET streamed_records = p.records, "
+                  "streamed_bytes = p.bytes FROM p JOIN l ON l.idx = p.idx "
+                  "WHERE f.job_id = $1 AND f.idx = p.idx",
+                  4, params, errbuf, errlen);
+    for (i = 0; i < 3; i++)
+        buf_release(&a[i]);
+    return rc;
 }
 
 enum err

@@ -64,6 +64,18 @@ enum err inventory_store_set_manifest(struct db *db, const char *id, const char 
 /* Indexes of files not staged yet, ascending; *n of them (caller frees *idx). */
 enum err inventory_store_pending_files(struct db *db, const char *id, int **idx, size_t *n,
                                        char *errbuf, size_t errlen);
+/*
+ * The progress of a job's files in flight: file idx[i] has streamed
+ * records[i] lines and bytes[i] stored bytes so far, for i < n. Written at
+ * once (its own short transaction) into the files' rows, where the job
+ * object adds it to the staged files' records and bytes while the job runs;
+ * call it on a connection that is not staging. A file already staged, or
+ * whose staging transaction is marking it staged right now, is left alone
+ * (never waited for).
+ */
+enum err inventory_store_progress(struct db *db, const char *job_id, const int *idx,
+                                  const int64_t *records, const int64_t *bytes, size_t n,
+                                  char *errbuf, size_t errlen);
 /* Refresh the heartbeat of a running job. */
 enum err inventory_store_heartbeat(struct db *db, const char *id, char *errbuf, size_t errlen);
 
@@ -79,8 +91,9 @@ enum err inventory_store_observed_ms(struct db *db, const char *job_id,
  * Staging one data file: begin() opens the file's transaction, creates its
  * table and starts the COPY;
  * add() appends a decoded line; commit() ends the COPY, marks the file
- * staged with its counts and adds them to the job's progress; abort() rolls
- * everything of this file back.
+ * staged with its counts (clearing what inventory_store_progress() wrote)
+ * and adds them to the job's progress; abort() rolls everything of this
+ * file back.
  */
 struct inventory_stage;
 enum err inventory_stage_begin(struct db *db, const char *job_id, int file_idx, int64_t observed_ms,
@@ -93,12 +106,14 @@ void inventory_stage_abort(struct inventory_stage *s);
 
 /*
  * The final transaction: apply the staged lines to the catalog; job succeeded.
- * A file with fewer than merge_below new records adds them to the events'
- * partition instead of keeping a partition of its own.
+ * The job's phase becomes "applying" first, committed on its own so that
+ * readers see it. A file with fewer than merge_below new records adds them
+ * to the events' partition instead of keeping a partition of its own.
+ * *records (when not NULL) gets the job's staged lines, its `records`.
  */
 enum err inventory_store_apply(struct db *db, const char *job_id,
                                const struct inventory_manifest *m, long long merge_below,
-                               char *errbuf, size_t errlen);
+                               int64_t *records, char *errbuf, size_t errlen);
 /*
  * Mark the job failed with a message and the kind of the failure, which
  * inventory_store_get() returns (staged files stay for a resume).

@@ -16,6 +16,10 @@
  * ingestd, or that point it at a dead S3 endpoint get a database of their own
  * on the same PostgreSQL and an ingestd of their own.
  *
+ * The progress case holds an event batch's share of its source bucket (the
+ * advisory lock of storage/locks.h) so that the job stays in its final
+ * phase, "applying", until the test lets it go.
+ *
  * Record states are compared as summaries: one token per record, sorted,
  * joined by " | ":
  *     <key>[@<versionId>]=<T>[<size>]<src>[,<eTag|->,<storageClass|->,<lastModifiedDate|->][*]
@@ -54,6 +58,7 @@
 #include "core/err.h"
 #include "clients/s3_client.h"
 #include "harness.h"
+#include "storage/locks.h"
 
 #define DEST "inv-dest"
 #define FIX_BUCKET "filemanager-inventory-test"
@@ -317,6 +322,49 @@ gzip_text(const char *text, size_t split, struct buf *out)
     }
 }
 
+/*
+ * A gzip'ed data file of n generated lines of source bucket src, keys
+ * <dir>/obj-<line>.dat in order, into out (initialised here, the caller
+ * releases it).
+ */
+static void
+gen_data_file(const char *src, const char *dir, size_t n, struct buf *out)
+{
+    struct buf chunk;
+    struct gz g;
+    size_t line;
+
+    buf_init(out, 0);
+    buf_init(&chunk, 0);
+    gz_begin(&g, out);
+    for (line = 0; line < n; line++) {
+        buf_printf(&chunk,
+                   "\"%s\",\"%s/obj-%07zu.dat\",\"\",\"true\",\"false\",\"%zu\","
+                   "\"2024-03-01T12:00:00.000Z\",\"0123456789abcdef0123456789abcdef\","
+                   "\"STANDARD\"\n",
+                   src, dir, line, line);
+        if (chunk.len >= 65536) {
+            gz_feed(&g, chunk.data, chunk.len, 0);
+            buf_reset(&chunk);
+        }
+    }
+    gz_feed(&g, chunk.data, chunk.len, 0);
+    gz_end(&g);
+    buf_release(&chunk);
+}
+
+/* Upload data to DEST under key and add it to a manifest's files (size, MD5checksum). */
+static void
+put_data_file(const char *key, const struct buf *data, json_t *files)
+{
+    char hex[33];
+
+    put(DEST, key, data->data, data->len);
+    md5_hex(data->data, data->len, hex);
+    json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "key", key, "size",
+                                           (json_int_t)data->len, "MD5checksum", hex));
+}
+
 struct datafile {
     const char *csv;
     size_t split;    /* > 0: two gzip members, the first ending at byte split */
@@ -532,6 +580,23 @@ poll_job(const char *b, const char *id, long timeout_ms)
 }
 
 /*
+ * The phase a job of this status may have (openapi.yaml, InventoryJob): queued
+ * while queued, done once succeeded or failed; a running job is staging or
+ * applying, so `phase` itself when it is one of those.
+ */
+static const char *
+phase_of(const char *status, const char *phase)
+{
+    if (!strcmp(status, "queued"))
+        return "queued";
+    if (!strcmp(status, "succeeded") || !strcmp(status, "failed"))
+        return "done";
+    if (!strcmp(phase, "staging") || !strcmp(phase, "applying"))
+        return phase;
+    return "staging or applying";
+}
+
+/*
  * The job object: exactly the documented members, `status`, files_total /
  * files_done / records when >= 0, and the summary (JSON text; NULL: null).
  */
@@ -539,11 +604,13 @@ static void
 want_job(json_t *job, const char *status, long files_total, long files_done, long long records,
          const char *summary, const char *what)
 {
-    static const char *const members[] = {
-        "id",      "status", "bucket",     "key",        "format",      "files_total", "files_done",
-        "records", "bytes",  "created_at", "started_at", "finished_at", "error",       "summary"};
+    static const char *const members[] = {"id",         "status",      "phase",       "bucket",
+                                          "key",        "format",      "files_total", "files_done",
+                                          "records",    "bytes",       "bytes_total", "created_at",
+                                          "started_at", "finished_at", "error",       "summary"};
     char *text = dumps(job);
     int ended = !strcmp(status, "succeeded") || !strcmp(status, "failed");
+    json_t *total = json_object_get(job, "bytes_total");
     size_t i;
 
     if (json_object_size(job) != sizeof(members) / sizeof(members[0]))
@@ -565,6 +632,10 @@ want_job(json_t *job, const char *status, long files_total, long files_done, lon
         fail_msg("%s: records %lld, want %lld", what, (long long)th_jint(job, "records"), records);
     if (th_jint(job, "bytes") < 0)
         fail_msg("%s: bytes %lld", what, (long long)th_jint(job, "bytes"));
+    if (!json_is_null(total) && (!json_is_integer(total) || json_integer_value(total) < 0))
+        fail_msg("%s: bytes_total: %s", what, text);
+    if (strcmp(th_jstr(job, "phase"), phase_of(status, th_jstr(job, "phase"))) != 0)
+        fail_msg("%s: phase %s with status %s: %s", what, th_jstr(job, "phase"), status, text);
     if (!th_is_ts(th_jstr(job, "created_at")))
         fail_msg("%s: created_at %s", what, th_jstr(job, "created_at"));
     if (ended) {
@@ -1389,6 +1460,21 @@ test_several_data_files(void **state)
 }
 
 /* A key whose versions straddle two data files: IsLatest still decides the current one. */
+/* A file that lists two source buckets: each line counts once in the summary and records. */
+static void
+test_two_buckets_in_one_file(void **state)
+{
+    struct datafile f = {LINE("two-a", "k", 1) LINE("two-b", "k", 2) LINE("two-b", "l", 3), 0,
+                         NULL};
+    char *m = make_manifest("two-buckets", "two-a", NULL, -1, &f, 1);
+
+    (void)state;
+    ingest("two-buckets", m, 1, 3, SUMMARY(3, 0, 0));
+    want_records(base(), "two-a", 0, "k=C1i*");
+    want_records(base(), "two-b", 0, "k=C2i* | l=C3i*");
+    free(m);
+}
+
 static void
 test_versions_across_files(void **state)
 {
@@ -1725,35 +1811,14 @@ test_resume_after_kill(void **state)
     inst_start(&in, "inv_resume", th_s3rver_endpoint());
     for (fi = 0; fi < RESUME_FILES; fi++) {
         struct buf out;
-        struct buf chunk;
-        struct gz g;
-        char hex[33];
         char *key = th_strf("resume/data/%zu.csv.gz", fi);
-        size_t line;
+        char *dir = th_strf("f%zu", fi);
 
-        buf_init(&out, 0);
-        buf_init(&chunk, 0);
-        gz_begin(&g, &out);
-        for (line = 0; line < RESUME_LINES; line++) {
-            buf_printf(&chunk,
-                       "\"resume-src\",\"f%zu/obj-%07zu.dat\",\"\",\"true\",\"false\",\"%zu\","
-                       "\"2024-03-01T12:00:00.000Z\",\"0123456789abcdef0123456789abcdef\","
-                       "\"STANDARD\"\n",
-                       fi, line, line);
-            if (chunk.len >= 65536) {
-                gz_feed(&g, chunk.data, chunk.len, 0);
-                buf_reset(&chunk);
-            }
-        }
-        gz_feed(&g, chunk.data, chunk.len, 0);
-        gz_end(&g);
-        put(DEST, key, out.data, out.len);
-        md5_hex(out.data, out.len, hex);
-        json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "key", key, "size",
-                                               (json_int_t)out.len, "MD5checksum", hex));
+        gen_data_file("resume-src", dir, RESUME_LINES, &out);
+        put_data_file(key, &out, files);
         bytes_total += (long long)out.len;
-        buf_release(&chunk);
         buf_release(&out);
+        free(dir);
         free(key);
     }
     json_object_set_new(m, "sourceBucket", json_string("resume-src"));
@@ -1805,6 +1870,28 @@ test_resume_after_kill(void **state)
         free(key);
     }
     th_ingestd_restart(in.srv);
+    {
+        /* after the restart: at least what was staged, no more than there is, the sizes */
+        long long staged_records = sql_int(
+            in.url, "SELECT sum(records) FROM inventory_files WHERE job_id = '%s' AND staged", id);
+        char *path = th_strf(INV_PATH "/%s", id);
+
+        r = th_get(th_ingestd_base(in.srv), path, NULL);
+        want_status(&r, 200, "resume: GET the interrupted job");
+        job = th_resp_json(&r);
+        th_resp_release(&r);
+        want_job(job, "running", RESUME_FILES, -1, -1, NULL, "resume: interrupted job");
+        if (th_jint(job, "records") < staged_records ||
+            th_jint(job, "records") > (long long)RESUME_FILES * RESUME_LINES ||
+            th_jint(job, "bytes") > bytes_total || th_jint(job, "bytes_total") != bytes_total)
+            fail_msg("resume: after the restart records %lld (%lld staged), bytes %lld of %lld, "
+                     "bytes_total %lld",
+                     (long long)th_jint(job, "records"), staged_records,
+                     (long long)th_jint(job, "bytes"), bytes_total,
+                     (long long)th_jint(job, "bytes_total"));
+        json_decref(job);
+        free(path);
+    }
     r = submit(th_ingestd_base(in.srv), DEST, "resume/manifest.json", "?wait=true");
     job = th_resp_json(&r);
     if (r.status != 200 || strcmp(th_jstr(job, "id"), id) != 0) {
@@ -1827,8 +1914,14 @@ test_resume_after_kill(void **state)
         free(summary);
     }
     assert_int_equal(th_jint(job, "bytes"), bytes_total);
+    assert_int_equal(th_jint(job, "bytes_total"), bytes_total);
     json_decref(job);
     assert_int_equal(count_jobs(in.url), 1);
+    /* nothing streamed is left over once every file is staged */
+    assert_int_equal(sql_int(in.url,
+                             "SELECT count(*) FROM inventory_files WHERE streamed_records <> 0 "
+                             "OR streamed_bytes <> 0"),
+                     0);
     assert_int_equal(sql_int(in.url, "SELECT count(*) FROM s3_objects WHERE bucket = 'resume-src'"),
                      (long long)RESUME_FILES * RESUME_LINES);
     assert_int_equal(sql_int(in.url, "SELECT count(*) FROM s3_objects WHERE bucket = "
@@ -2043,6 +2136,230 @@ test_list_cursors(void **state)
     }
 }
 
+/* ---- 11: progress while a data file streams, the records metric ------------------- */
+
+/*
+ * How the job object moves while one large data file streams (and a small
+ * one beside it): polled every PROGRESS_POLL_MS, `records` and `bytes` must
+ * take PROGRESS_VALUES values or more that only a file in flight can give
+ * while the phase is staging, and never stand still longer than
+ * PROGRESS_GAP_MS in between (progress is written every second; the bound
+ * is 2 s plus two polls).
+ */
+#define PROGRESS_LINES 1500000
+#define PROGRESS_SMALL_LINES 1000
+#define PROGRESS_POLL_MS 200
+#define PROGRESS_VALUES 2
+#define PROGRESS_GAP_MS (2000 + 2 * PROGRESS_POLL_MS)
+#define PROGRESS_TIMEOUT_MS 300000
+
+static int
+phase_rank(const char *phase)
+{
+    static const char *const order[] = {"queued", "staging", "applying", "done"};
+    int i;
+
+    for (i = 0; i < 4; i++)
+        if (!strcmp(order[i], phase))
+            return i;
+    fail_msg("unknown phase %s", phase);
+    return -1;
+}
+
+/* GET the job object (the caller's). */
+static json_t *
+get_job(const char *b, const char *id)
+{
+    char *path = th_strf(INV_PATH "/%s", id);
+    struct th_resp r = th_get(b, path, NULL);
+    json_t *j;
+
+    want_status(&r, 200, path);
+    j = th_resp_json(&r);
+    th_resp_release(&r);
+    free(path);
+    return j;
+}
+
+/* The value of the unlabelled sample `name` in GET /metrics; fails when there is none. */
+static double
+scrape_value(const char *b, const char *name)
+{
+    struct th_resp r = th_get(b, "/metrics", NULL);
+    size_t n = strlen(name);
+    const char *p = r.body;
+    double v = 0;
+    int found = 0;
+
+    want_status(&r, 200, "GET /metrics");
+    for (; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, name, n) == 0 && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            found = 1;
+            break;
+        }
+    }
+    if (!found)
+        fail_msg("GET /metrics has no sample %s:\n%.3000s", name, r.body);
+    th_resp_release(&r);
+    return v;
+}
+
+/* What the polls of one job saw. */
+struct progress_seen {
+    int rank;             /* of the phase last seen */
+    int phases[4];        /* polls per phase */
+    long long records;    /* last seen */
+    long long bytes;      /* last seen */
+    int record_values;    /* values only a streaming file gives, while staging */
+    int byte_values;      /* the same for bytes */
+    long changed_ms;      /* when records last changed while staging (0: not yet) */
+    long max_gap_ms;      /* the longest records stood still while streaming */
+    long long small_size; /* the small file's bytes */
+};
+
+/* Check one poll of the progress test's job against the previous ones. */
+static void
+progress_poll(struct progress_seen *ps, json_t *job, long long total, long long bytes_total)
+{
+    const char *status = th_jstr(job, "status");
+    const char *phase = th_jstr(job, "phase");
+    long long records = th_jint(job, "records");
+    long long bytes = th_jint(job, "bytes");
+    int rank = phase_rank(phase);
+    char *text = dumps(job);
+
+    if (strcmp(phase, phase_of(status, phase)) != 0)
+        fail_msg("progress: phase %s with status %s: %s", phase, status, text);
+    if (rank < ps->rank)
+        fail_msg("progress: the phase went back to %s: %s", phase, text);
+    if (records < ps->records || bytes < ps->bytes)
+        fail_msg("progress: records %lld / bytes %lld after %lld / %lld: %s", records, bytes,
+                 ps->records, ps->bytes, text);
+    if (records > total || bytes > bytes_total)
+        fail_msg("progress: more than %lld records / %lld bytes: %s", total, bytes_total, text);
+    if (th_jint(job, "files_total") > 0 && th_jint(job, "bytes_total") != bytes_total)
+        fail_msg("progress: bytes_total, want %lld: %s", bytes_total, text);
+    if (rank == 1 && records != ps->records) {
+        /* neither nothing, nor the small file alone, nor everything: a file in flight */
+        if (records != PROGRESS_SMALL_LINES && records < total)
+            ps->record_values++;
+        if (ps->changed_ms && th_now_ms() - ps->changed_ms > ps->max_gap_ms)
+            ps->max_gap_ms = th_now_ms() - ps->changed_ms;
+        ps->changed_ms = records < total ? th_now_ms() : 0;
+    }
+    if (rank == 1 && bytes != ps->bytes && bytes != ps->small_size && bytes < bytes_total)
+        ps->byte_values++;
+    if (rank == 2 && (records != total || bytes != bytes_total ||
+                      th_jint(job, "files_done") != th_jint(job, "files_total")))
+        fail_msg("progress: applying before every file is staged: %s", text);
+    ps->rank = rank;
+    ps->phases[rank]++;
+    ps->records = records;
+    ps->bytes = bytes;
+    free(text);
+}
+
+static void
+test_progress_while_streaming(void **state)
+{
+    const long long total = PROGRESS_LINES + PROGRESS_SMALL_LINES;
+    struct progress_seen ps;
+    struct inst in;
+    struct buf big;
+    struct buf small;
+    json_t *m = json_object();
+    json_t *files = json_array();
+    json_t *job;
+    long long bytes_total;
+    long deadline;
+    long t0;
+    char *text;
+    char *id;
+    char *summary;
+    PGconn *lock;
+    PGresult *res;
+    struct th_resp r;
+
+    (void)state;
+    memset(&ps, 0, sizeof(ps));
+    inst_start(&in, "inv_progress", th_s3rver_endpoint());
+    gen_data_file("progress-src", "big", PROGRESS_LINES, &big);
+    gen_data_file("progress-src", "small", PROGRESS_SMALL_LINES, &small);
+    put_data_file("progress/data/0.csv.gz", &big, files);
+    put_data_file("progress/data/1.csv.gz", &small, files);
+    bytes_total = (long long)(big.len + small.len);
+    ps.small_size = (long long)small.len;
+    json_object_set_new(m, "sourceBucket", json_string("progress-src"));
+    json_object_set_new(m, "destinationBucket", json_string("arn:aws:s3:::" DEST));
+    json_object_set_new(m, "fileFormat", json_string("CSV"));
+    json_object_set_new(m, "files", files);
+    text = json_dumps(m, JSON_INDENT(2));
+    put_manifest("progress", text);
+
+    /* an event batch's share of the source bucket holds the final apply in "applying" */
+    lock = PQconnectdb(in.url);
+    if (PQstatus(lock) != CONNECTION_OK)
+        fail_msg("progress: connecting: %s", PQerrorMessage(lock));
+    res =
+        PQexec(lock, "SELECT pg_advisory_lock_shared(" LOCK_S3_BUCKET("'progress-src'::text") ")");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("progress: locking the source bucket: %s", PQerrorMessage(lock));
+    PQclear(res);
+
+    r = submit(th_ingestd_base(in.srv), DEST, "progress/manifest.json", "");
+    want_status(&r, 202, "progress: submit");
+    job = th_resp_json(&r);
+    th_resp_release(&r);
+    want_job(job, "queued", 0, 0, 0, NULL, "progress: the 202 job");
+    if (!json_is_null(json_object_get(job, "bytes_total")))
+        fail_msg("progress: bytes_total before the manifest is read");
+    progress_poll(&ps, job, total, bytes_total);
+    id = xstrdup(th_jstr(job, "id"));
+    json_decref(job);
+
+    t0 = th_now_ms();
+    deadline = t0 + PROGRESS_TIMEOUT_MS;
+    for (;;) {
+        job = get_job(th_ingestd_base(in.srv), id);
+        progress_poll(&ps, job, total, bytes_total);
+        if (ps.rank == 3)
+            break;
+        json_decref(job);
+        if (ps.phases[2] == 3) /* seen applying long enough: let the apply go on */
+            PQfinish(lock);
+        if (th_now_ms() > deadline)
+            fail_msg("progress: job %s not done after %d ms", id, PROGRESS_TIMEOUT_MS);
+        th_sleep_ms(PROGRESS_POLL_MS);
+    }
+    print_message("progress: %d polls staging over %ld ms, %d records and %d bytes values of a "
+                  "file in flight, records stood still %ld ms at most\n",
+                  ps.phases[1], th_now_ms() - t0, ps.record_values, ps.byte_values, ps.max_gap_ms);
+    summary = th_strf("{\"created\":%lld,\"deleted\":0,\"unchanged\":0}", total);
+    want_job(job, "succeeded", 2, 2, total, summary, "progress: the job");
+    assert_int_equal(th_jint(job, "bytes"), bytes_total);
+    assert_int_equal(th_jint(job, "bytes_total"), bytes_total);
+    if (!ps.phases[0] || !ps.phases[1] || ps.phases[2] < 3 || !ps.phases[3])
+        fail_msg("progress: polls per phase queued %d, staging %d, applying %d, done %d",
+                 ps.phases[0], ps.phases[1], ps.phases[2], ps.phases[3]);
+    if (ps.record_values < PROGRESS_VALUES || ps.byte_values < PROGRESS_VALUES)
+        fail_msg("progress: %d records and %d bytes values of a file in flight, want %d each",
+                 ps.record_values, ps.byte_values, PROGRESS_VALUES);
+    if (ps.max_gap_ms > PROGRESS_GAP_MS)
+        fail_msg("progress: records stood still for %ld ms while staging", ps.max_gap_ms);
+    /* the job's records, counted when it succeeded (this ingestd ran no other job) */
+    assert_int_equal(
+        (long long)scrape_value(th_ingestd_base(in.srv), "ingestd_inventory_records_total"), total);
+    json_decref(job);
+    free(summary);
+    free(id);
+    free(text);
+    json_decref(m);
+    buf_release(&big);
+    buf_release(&small);
+    inst_free(&in);
+}
+
 int
 main(void)
 {
@@ -2060,6 +2377,7 @@ main(void)
         cmocka_unit_test(test_columns_url_encoded_keys),
         cmocka_unit_test(test_multi_member_gzip),
         cmocka_unit_test(test_several_data_files),
+        cmocka_unit_test(test_two_buckets_in_one_file),
         cmocka_unit_test(test_versions_across_files),
         cmocka_unit_test(test_keys_apart_unsorted_file),
         cmocka_unit_test(test_keys_apart_overlapping_files),
@@ -2076,6 +2394,7 @@ main(void)
         cmocka_unit_test(test_list_cursors),
         cmocka_unit_test(test_s3_unreachable),
         cmocka_unit_test(test_resume_after_kill),
+        cmocka_unit_test(test_progress_while_streaming),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -95,9 +95,10 @@ test_submit_manifest_location(void **state)
     json_t *job = submit_accepted(a, "{\"bucket\":\"inv\",\"key\":\"src/manifest.json\"}");
     json_t *got;
 
-    hs_want_members(job, "{\"status\":\"queued\",\"bucket\":\"inv\",\"key\":\"src/manifest.json\","
-                         "\"format\":null,\"files_total\":0,\"files_done\":0,\"records\":0,"
-                         "\"bytes\":0,\"started_at\":null,\"finished_at\":null,\"error\":null,"
+    hs_want_members(job, "{\"status\":\"queued\",\"phase\":\"queued\",\"bucket\":\"inv\","
+                         "\"key\":\"src/manifest.json\",\"format\":null,\"files_total\":0,"
+                         "\"files_done\":0,\"records\":0,\"bytes\":0,\"bytes_total\":null,"
+                         "\"started_at\":null,\"finished_at\":null,\"error\":null,"
                          "\"summary\":null}");
     assert_true(th_is_uuid(th_jstr(job, "id")));
     assert_true(th_is_ts(th_jstr(job, "created_at")));
@@ -128,14 +129,16 @@ test_failed_job_resumes(void **state)
     hs_app_exec(a, sql);
     free(sql);
     again = get_job(a, th_jstr(job, "id"));
-    hs_want_members(again, "{\"status\":\"failed\",\"error\":\"manifest not found\"}");
+    hs_want_members(again, "{\"status\":\"failed\",\"phase\":\"done\","
+                           "\"error\":\"manifest not found\"}");
     assert_null(json_object_get(again, "_error_status"));
     json_decref(again);
 
     /* submitted again, it is queued again */
     again = submit_accepted(a, body);
     assert_string_equal(th_jstr(again, "id"), th_jstr(job, "id"));
-    hs_want_members(again, "{\"status\":\"queued\",\"error\":null,\"finished_at\":null}");
+    hs_want_members(again, "{\"status\":\"queued\",\"phase\":\"queued\",\"error\":null,"
+                           "\"finished_at\":null}");
     assert_null(json_object_get(again, "_error_status"));
     json_decref(again);
     json_decref(job);
@@ -147,8 +150,10 @@ test_submit_inline_manifest(void **state)
     struct hs_app *a = *state;
     json_t *job = submit_accepted(a, INLINE_MANIFEST);
 
-    hs_want_members(job, "{\"status\":\"queued\",\"bucket\":null,\"key\":null,\"format\":\"CSV\","
-                         "\"files_total\":1,\"files_done\":0}");
+    /* an inline manifest is read at once: its files and their sizes are known */
+    hs_want_members(job, "{\"status\":\"queued\",\"phase\":\"queued\",\"bucket\":null,"
+                         "\"key\":null,\"format\":\"CSV\",\"files_total\":1,\"files_done\":0,"
+                         "\"bytes_total\":20}");
     json_decref(job);
 }
 
