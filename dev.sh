@@ -4,8 +4,8 @@
 #   ./dev.sh run    install what is missing, build the server (only), serve on
 #                   127.0.0.1:8080 (INGESTD_LISTEN=address:port to change it)
 #                   with the embedded PostgreSQL under ./var (INGESTD_DATA_DIR)
-#   ./dev.sh test   install what is missing (also chromium, for the browser
-#                   test), build (-Werror), check formatting, lint the OpenAPI
+#   ./dev.sh test   install what is missing (also chromium and prometheus, for the browser and
+#                   metrics tests), build (-Werror), check formatting, lint the OpenAPI
 #                   document, install s3rver (npm), run the whole suite (the
 #                   tests start their own PostgreSQL, s3rver and headless
 #                   Chromium), then build and run it again under ASan + UBSan
@@ -32,6 +32,9 @@ install_deps() {
     # headless browser of tests/integration/test_status_page.c (CHROMIUM=path overrides)
     [ -n "${CHROMIUM:-}" ] || dpkg-query -W -f='${Status}' chromium 2>/dev/null |
       grep -q "install ok installed" || missing+=(chromium)
+    # promtool and a real Prometheus for tests/integration/test_prometheus.c
+    dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed" ||
+      missing+=(prometheus)
   fi
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing: ${missing[*]}"

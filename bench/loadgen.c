@@ -13,6 +13,7 @@
  * Prints one "name value unit" line per figure.
  *
  * usage: loadgen BASE_URL REPOS EVENTS CLIENTS OUT_FILE
+ * With INGESTD_TOKEN set, every request carries "Authorization: Bearer <it>".
  */
 #include <curl/curl.h>
 #include <stdarg.h>
@@ -97,6 +98,15 @@ repo_path(char *out, size_t len, unsigned long i)
         snprintf(out, len, "org%lu/repo-%lu", i / 100, i);
 }
 
+/* "Authorization: Bearer $INGESTD_TOKEN" when that variable is set, else "". */
+static char auth_header[600];
+
+static struct curl_slist *
+with_auth(struct curl_slist *hdrs)
+{
+    return auth_header[0] ? curl_slist_append(hdrs, auth_header) : hdrs;
+}
+
 static long
 request(CURL *h, const char *method, const char *url, const char *ctype, const struct text *body,
         struct text *out)
@@ -116,8 +126,10 @@ request(CURL *h, const char *method, const char *url, const char *ctype, const s
         hdrs = curl_slist_append(hdrs, "Expect:");
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     }
+    hdrs = with_auth(hdrs);
+    if (hdrs)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     if (curl_easy_perform(h) == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     curl_slist_free_all(hdrs);
@@ -155,6 +167,9 @@ main(int argc, char **argv)
         return 2;
     }
     base = argv[1];
+    if (getenv("INGESTD_TOKEN"))
+        snprintf(auth_header, sizeof(auth_header), "Authorization: Bearer %.500s",
+                 getenv("INGESTD_TOKEN"));
     nrepos = strtoul(argv[2], NULL, 10);
     nevents = strtoul(argv[3], NULL, 10);
     nclients = atoi(argv[4]);
@@ -207,6 +222,7 @@ main(int argc, char **argv)
     handles = calloc((size_t)nclients, sizeof(CURL *));
     hdrs = curl_slist_append(hdrs, "Content-Type: text/csv");
     hdrs = curl_slist_append(hdrs, "Expect:");
+    hdrs = with_auth(hdrs);
     snprintf(url, sizeof(url), "%s/api/v1/events", base);
     t0 = now_s();
     for (k = 0; k < nclients && next < nevents; k++) {

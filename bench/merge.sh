@@ -12,6 +12,9 @@
 #   - measures GET /api/v1/repos.csv on keep-alive with wrk     [>= 2,000 MB/s]
 #     side by side with nginx serving the same bytes from a file (baseline);
 #   - reports ingestd's peak RSS.
+# All of it twice, one run after the other on a fresh database each: auth off
+# (no tokens) and auth on (INGESTD_API_TOKENS set, every request with a
+# Bearer token), printed side by side with their ratio  [on/off >= 0.95].
 # The merge baseline is the bash pipeline ingestd replaces (~130 s for this
 # work, as measured on the same machine class; it is not re-run here).
 set -euo pipefail
@@ -41,34 +44,55 @@ cleanup() {
 }
 trap cleanup EXIT
 
-INGESTD_DATA_DIR=$work/data INGESTD_LISTEN=127.0.0.1:0 INGESTD_DB_POOL=$POOL \
-  ./build-bench/ingestd serve 2>"$work/ingestd.log" &
-ingestd_pid=$!
-for _ in $(seq 1 600); do
-  port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/ingestd.log" 2>/dev/null | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "ingestd did not start"; cat "$work/ingestd.log"; exit 1; }
-base=http://127.0.0.1:$port
-
-./build-bench/loadgen "$base" "$REPOS" "$EVENTS" "$CLIENTS" "$work/repos.csv" 2>/dev/null | tee "$work/loadgen.out"
-val() { awk -v k="$1" '$1 == k { print $2 }' "$work/loadgen.out"; }
-
 mbps() { # wrk output -> MB/s (10^6 bytes)
   awk '/^Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); n = v + 0;
         if (u == "GB") n *= 1024; else if (u == "KB") n /= 1024;
         printf "%.0f", n * 1048576 / 1e6 }'
 }
-wrk -t2 -c8 -d"${WRK_SECONDS}s" "$base/api/v1/repos.csv" >"$work/wrk-ingestd.txt"
-get_ingestd=$(mbps <"$work/wrk-ingestd.txt")
-wrk -t2 -c8 -d"${WRK_SECONDS}s" -H 'Accept-Encoding: gzip' "$base/api/v1/repos.csv" >"$work/wrk-ingestd-gz.txt"
-get_ingestd_gz=$(mbps <"$work/wrk-ingestd-gz.txt")
-rps_gz=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$work/wrk-ingestd-gz.txt")
+
+# One run on a fresh embedded PostgreSQL: run_once MODE (off: no tokens; on: a token set
+# of 3 entries, every request with Authorization: Bearer). Leaves $work/MODE.out.
+run_once() {
+  local mode=$1 out=$work/$1.out auth_env=() hdr=() port="" pid
+  if [ "$mode" = on ]; then
+    auth_env=(INGESTD_API_TOKENS="read:bench-read-tok,write:bench-write-tok,admin:bench-admin-tok")
+    export INGESTD_TOKEN=bench-admin-tok
+    hdr=(-H "Authorization: Bearer bench-admin-tok")
+  else
+    unset INGESTD_TOKEN
+  fi
+  env "${auth_env[@]}" INGESTD_DATA_DIR="$work/data-$mode" INGESTD_LISTEN=127.0.0.1:0 \
+    INGESTD_DB_POOL="$POOL" ./build-bench/ingestd serve 2>"$work/ingestd-$mode.log" &
+  pid=$!
+  ingestd_pid=$pid
+  for _ in $(seq 1 600); do
+    port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/ingestd-$mode.log" 2>/dev/null | grep -o '[0-9]*$' || true)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { echo "ingestd did not start"; cat "$work/ingestd-$mode.log"; exit 1; }
+  base=http://127.0.0.1:$port
+  ./build-bench/loadgen "$base" "$REPOS" "$EVENTS" "$CLIENTS" "$work/repos.csv" 2>/dev/null >"$out"
+  wrk -t2 -c8 -d"${WRK_SECONDS}s" "${hdr[@]}" "$base/api/v1/repos.csv" >"$work/wrk-$mode.txt"
+  echo "get_mbps $(mbps <"$work/wrk-$mode.txt") MB/s" >>"$out"
+  wrk -t2 -c8 -d"${WRK_SECONDS}s" "${hdr[@]}" -H 'Accept-Encoding: gzip' "$base/api/v1/repos.csv" \
+    >"$work/wrk-$mode-gz.txt"
+  echo "get_gz_mbps $(mbps <"$work/wrk-$mode-gz.txt") MB/s" >>"$out"
+  echo "get_gz_rps $(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$work/wrk-$mode-gz.txt") req/s" >>"$out"
+  echo "rss_kb $(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status") kB" >>"$out"
+  kill "$pid" && wait "$pid" 2>/dev/null || true
+  ingestd_pid=""
+  [ "$(awk '$1 == "upload_failed" { print $2 }' "$out")" = "0" ] || { echo "some uploads failed ($mode)"; exit 1; }
+}
+# auth off, then on: the same work on the same machine, one after the other
+run_once off
+run_once on
+val() { awk -v k="$2" '$1 == k { print $2 }' "$work/$1.out"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
 
 # baseline: nginx serving the same bytes from a file
 mkdir -p "$work/www" && cp "$work/repos.csv" "$work/www/repos.csv"
-nport=$((port + 1))
+nport=$(( (RANDOM % 20000) + 30000 ))
 cat >"$work/nginx.conf" <<NGINX
 daemon off; worker_processes 2; pid $work/nginx.pid; error_log $work/nginx-error.log;
 events { worker_connections 256; }
@@ -83,15 +107,18 @@ sleep 0.5
 wrk -t2 -c8 -d"${WRK_SECONDS}s" "http://127.0.0.1:$nport/repos.csv" >"$work/wrk-nginx.txt"
 get_nginx=$(mbps <"$work/wrk-nginx.txt")
 
-rss_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$ingestd_pid/status")
-
-printf '\n%-38s %14s %22s\n' "figure" "ingestd" "baseline / target"
-printf '%-38s %14s %22s\n' "PUT repos.csv ($REPOS rows)" "$(val put_seconds) s" "-"
-printf '%-38s %14s %22s\n' "uploads ($CLIENTS clients, durable)" "$(val upload_rate) ev/s" "target >= 3000"
-printf '%-38s %14s %22s\n' "merge ($EVENTS events x 10 rows)" "$(val merge_seconds) s" "bash ~130 s; <= 1.0"
-printf '%-38s %14s %22s\n' "first GET after merge (render)" "$(val first_get_seconds) s" "-"
-printf '%-38s %14s %22s\n' "GET repos.csv keep-alive" "$get_ingestd MB/s" "nginx $get_nginx MB/s"
-printf '%-38s %14s %22s\n' "GET repos.csv gzip keep-alive" "$get_ingestd_gz MB/s" "$rps_gz req/s"
-printf '%-38s %14s %22s\n' "repos.csv size" "$(val repos_csv_bytes) B" "-"
-printf '%-38s %14s %22s\n' "ingestd peak RSS" "$((rss_kb / 1024)) MiB" "-"
-[ "$(val upload_failed)" = "0" ] || { echo "some uploads failed"; exit 1; }
+printf '\n%-36s %14s %14s %9s %20s\n' "figure" "auth off" "auth on" "on/off" "baseline / target"
+row() { # row LABEL KEY UNIT BASELINE
+  printf '%-36s %14s %14s %9s %20s\n' "$1" "$(val off "$2") $3" "$(val on "$2") $3" \
+    "$(ratio "$(val on "$2")" "$(val off "$2")")" "$4"
+}
+row "PUT repos.csv ($REPOS rows)" put_seconds s "-"
+row "uploads ($CLIENTS clients, durable)" upload_rate ev/s "target >= 3000"
+row "merge ($EVENTS events x 10 rows)" merge_seconds s "bash ~130 s; <= 1.0"
+row "first GET after merge (render)" first_get_seconds s "-"
+row "GET repos.csv keep-alive" get_mbps MB/s "nginx $get_nginx MB/s"
+row "GET repos.csv gzip keep-alive" get_gz_mbps MB/s "-"
+row "GET repos.csv gzip requests" get_gz_rps req/s "-"
+row "repos.csv size" repos_csv_bytes B "-"
+printf '%-36s %14s %14s\n' "ingestd peak RSS" "$(( $(val off rss_kb) / 1024 )) MiB" "$(( $(val on rss_kb) / 1024 )) MiB"
+echo "auth on/off: uploads and GETs target >= 0.95 (each run is noisy: compare several runs)"

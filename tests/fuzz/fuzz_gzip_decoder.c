@@ -6,9 +6,7 @@
  * the results (code, message, output) must agree or the target aborts. The
  * output cap is also derived from the hash, small or 4 MiB.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_gzip_decoder.c \
- *       server/gzip_decoder.c server/buf.c server/err.c -lz -o fuzz_gzip_decoder
- *   ./fuzz_gzip_decoder tests/fuzz/corpus/gzip
+ *   tests/fuzz/run.sh gzip_decoder      (libFuzzer; corpus tests/fuzz/corpus/gzip_decoder)
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -9,10 +9,7 @@
  * identical, and every line handed over must keep the contract (non-empty
  * bucket and key, quoted eTag, normalised date, booleans in range).
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_inventory_csv.c \
- *       handlers/inventory_decoder.c handlers/csv_parser.c handlers/s3_event_decoder.c \
- *       server/buf.c server/err.c -ljansson -o fz
- *   ./fz tests/fuzz/corpus/inventory_csv
+ *   tests/fuzz/run.sh inventory_csv      (libFuzzer; corpus tests/fuzz/corpus/inventory_csv)
  */
 #include <stdint.h>
 #include <stdio.h>

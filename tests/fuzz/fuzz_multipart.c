@@ -7,9 +7,7 @@
  * (when short) one byte at a time. Code, message, filename and file content
  * must agree or the target aborts.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_multipart.c \
- *       server/multipart.c server/buf.c server/err.c -o fuzz_multipart
- *   ./fuzz_multipart tests/fuzz/corpus/multipart
+ *   tests/fuzz/run.sh multipart      (libFuzzer; corpus tests/fuzz/corpus/multipart)
  */
 #include <stddef.h>
 #include <stdint.h>

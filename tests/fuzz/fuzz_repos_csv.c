@@ -7,9 +7,7 @@
  * document that parses cleanly is also written back with
  * repos_csv_write_field() and must parse to the same values.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_repos_csv.c \
- *       handlers/csv_parser.c handlers/repos_csv.c server/buf.c server/err.c -o fz
- *   ./fz tests/fuzz/corpus/repos_csv
+ *   tests/fuzz/run.sh repos_csv      (libFuzzer; corpus tests/fuzz/corpus/repos_csv)
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -8,9 +8,7 @@
  * and the small cap must fail with ERR_TOO_LARGE exactly when the record
  * count exceeds it. The input is also fed to s3_url_decode() as a string.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_s3_event_decoder.c \
- *       handlers/s3_event_decoder.c server/buf.c server/err.c -ljansson -o fuzz_s3_event_decoder
- *   ./fuzz_s3_event_decoder tests/fuzz/corpus/s3_events
+ *   tests/fuzz/run.sh s3_event_decoder      (libFuzzer; corpus tests/fuzz/corpus/s3_event_decoder)
  */
 #include <stddef.h>
 #include <stdint.h>
