@@ -342,7 +342,7 @@ codec_name(int64_t c)
     static const char *const names[] = {"UNCOMPRESSED", "SNAPPY", "GZIP", "LZO",
                                         "BROTLI",       "LZ4",    "ZSTD", "LZ4_RAW"};
 
-    return c >= 0 && c <= 7 ? names[c] : "an unknown codec";
+    return c >= 0 && c <= 7 ? names[c] : "UNKNOWN";
 }
 
 /* path_in_schema: one name, the column's. */
