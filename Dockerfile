@@ -10,7 +10,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev zlib1g-dev uuid-dev \
-      libssl-dev libyaml-dev \
+      libssl-dev libsnappy-dev libzstd-dev libyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -29,6 +29,8 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF \
  && strip build/ingestd
 
 FROM debian:12-slim
+# The libraries ingestd links (tests/deploy/check_dockerfile_libs.sh holds this list to the
+# binary). libsnappy1v5 and libzstd1 join it once the binary calls the Parquet reader.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libjansson4 libcurl4 libpq5 zlib1g libuuid1 libssl3 ca-certificates \
