@@ -31,9 +31,11 @@
  * Malformed input is ERR_BAD_INPUT. Nothing aborts on input.
  *
  * Ownership: parquet_meta_parse() returns a heap struct (parquet_meta_free).
- * Readers and decoders borrow the meta and the caller's bytes; they must
- * outlive them. Thread-safety: a meta is read-only once parsed and may be
- * shared; a reader or decoder belongs to one thread.
+ * A column reader borrows the meta and the caller's bytes, which must
+ * outlive it; an inventory decoder borrows the meta, and a row group's bytes
+ * only during parquet_inventory_row_group(). Thread-safety: a meta is
+ * read-only once parsed and may be shared; a reader or decoder belongs to
+ * one thread.
  */
 #ifndef INGESTD_PARQUET_H
 #define INGESTD_PARQUET_H
