@@ -29,6 +29,9 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF \
  && strip build/ingestd
 
 FROM debian:12-slim
+# The libraries ingestd links (tests/deploy/check_dockerfile_libs.sh holds this list to the
+# binary; ingestd links with --no-as-needed, so libsnappy1v5 and libzstd1 are listed
+# before a job calls the Parquet and ORC readers).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libmicrohttpd12 libjansson4 libcurl4 libpq5 zlib1g libuuid1 libssl3 libsnappy1v5 libzstd1 \

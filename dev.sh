@@ -6,7 +6,8 @@
 #                   with the embedded PostgreSQL under ./var (INGESTD_DATA_DIR)
 #   ./dev.sh test   install what is missing (also chromium and prometheus, for the browser and
 #                   metrics tests), build (-Werror), check formatting, lint the OpenAPI
-#                   document, install s3rver (npm), run the whole suite (the
+#                   document, install s3rver and the Parquet writers of test_parquet
+#                   (npm), run the whole suite (the
 #                   tests start their own PostgreSQL, s3rver and headless
 #                   Chromium), then build and run it again under ASan + UBSan
 #
@@ -87,6 +88,11 @@ s3rver_install() {
   (cd tests/s3rver && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 }
 
+parquet_writers_install() {
+  log "Parquet writers (npm: DuckDB, parquet-wasm) for test_parquet"
+  (cd tests/parquet && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 deploy_tools_install() {
   log "Kubernetes schemas (npm) for the manifest check"
   (cd tests/deploy && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -116,6 +122,7 @@ test)
   check_format
   lint_openapi
   s3rver_install
+  parquet_writers_install
   deploy_tools_install
   build build
   run_tests build
