@@ -208,7 +208,7 @@ v1_run(struct orc_int_rle *r, char *errbuf, size_t errlen)
 {
     uint64_t *vals = (uint64_t *)r->vals;
     unsigned char control, delta;
-    uint64_t v;
+    uint64_t v = 0;
     size_t i;
     enum err rc = orc_stream_byte(r->in, &control, errbuf, errlen);
 
@@ -346,7 +346,7 @@ v2_delta(struct orc_int_rle *r, unsigned char h, char *errbuf, size_t errlen)
 {
     uint64_t *vals = (uint64_t *)r->vals;
     unsigned w = orc_rle_width(h >> 1, 1);
-    uint64_t base, delta;
+    uint64_t base = 0, delta = 0;
     size_t i;
     enum err rc = v2_length(r, h, errbuf, errlen);
 

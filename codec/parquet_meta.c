@@ -131,7 +131,7 @@ read_name(struct meta_parse *mp, int type, size_t max, char **out)
 static enum err
 read_time_unit(struct meta_parse *mp, enum parquet_time_unit *unit)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0;
     enum err rc = thrift_struct_begin(&mp->r, mp->msg, sizeof(mp->msg));
 
@@ -153,7 +153,7 @@ read_time_unit(struct meta_parse *mp, enum parquet_time_unit *unit)
 static enum err
 read_timestamp_type(struct meta_parse *mp, enum parquet_time_unit *unit)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0;
     enum err rc = thrift_struct_begin(&mp->r, mp->msg, sizeof(mp->msg));
 
@@ -174,7 +174,7 @@ read_timestamp_type(struct meta_parse *mp, enum parquet_time_unit *unit)
 static enum err
 read_logical_type(struct meta_parse *mp, struct schema_elem *e)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0;
     enum err rc = thrift_struct_begin(&mp->r, mp->msg, sizeof(mp->msg));
 
@@ -239,7 +239,7 @@ read_schema_field(struct meta_parse *mp, const struct thrift_field *f, struct sc
 static enum err
 read_schema_elem(struct meta_parse *mp, struct schema_elem *e)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0;
     enum err rc = thrift_struct_begin(&mp->r, mp->msg, sizeof(mp->msg));
 
@@ -447,7 +447,7 @@ check_chunk(struct meta_parse *mp, const struct parquet_column *col, struct parq
 static enum err
 read_column_meta(struct meta_parse *mp, const struct parquet_column *col, struct parquet_chunk *ch)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int64_t type = -1;
     unsigned seen = 0;
     int last = 0;
@@ -469,7 +469,7 @@ read_column_meta(struct meta_parse *mp, const struct parquet_column *col, struct
 static enum err
 read_column_chunk(struct meta_parse *mp, const struct parquet_column *col, struct parquet_chunk *ch)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0, has_meta = 0;
     enum err rc = thrift_struct_begin(&mp->r, mp->msg, sizeof(mp->msg));
 
@@ -525,7 +525,7 @@ read_chunks(struct meta_parse *mp, int type, size_t g, struct parquet_row_group 
 static enum err
 read_row_group(struct meta_parse *mp, size_t g, struct parquet_row_group *rg)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0, has_rows = 0;
     enum err rc = thrift_struct_begin(&mp->r, mp->msg, sizeof(mp->msg));
 
@@ -623,7 +623,7 @@ read_file_field(struct meta_parse *mp, const struct thrift_field *f)
 static enum err
 read_file_meta(struct meta_parse *mp)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0;
     enum err rc = thrift_struct_begin(&mp->r, mp->msg, sizeof(mp->msg));
 

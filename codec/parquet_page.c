@@ -80,7 +80,7 @@ static enum err
 read_int_struct(struct thrift_reader *r, int64_t *slots, int n, unsigned *seen, char *errbuf,
                 size_t errlen)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0, b;
     enum err rc = thrift_struct_begin(r, errbuf, errlen);
 
@@ -140,7 +140,7 @@ read_page_header(const uint8_t *p, size_t len, struct page_header *h, size_t *us
                  size_t errlen)
 {
     struct thrift_reader r;
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0;
     enum err rc;
 

@@ -478,7 +478,7 @@ take_bytes(struct value_decoder *d, int64_t n, const uint8_t **bytes, char *errb
 static enum err
 next_delta_string(struct value_decoder *d, struct parquet_value *v, char *errbuf, size_t errlen)
 {
-    const uint8_t *suffix;
+    const uint8_t *suffix = NULL;
     int64_t prefix, n;
     struct buf t;
     enum err rc = delta_next(&d->delta, &prefix, errbuf, errlen);

@@ -163,7 +163,7 @@ enum err
 thrift_read_binary(struct thrift_reader *r, int type, const uint8_t **p, size_t *len, char *errbuf,
                    size_t errlen)
 {
-    uint64_t n;
+    uint64_t n = 0;
     enum err rc;
 
     if (type != THRIFT_BINARY)
@@ -237,7 +237,7 @@ skip_fixed(struct thrift_reader *r, size_t n, char *errbuf, size_t errlen)
 static enum err
 skip_struct(struct thrift_reader *r, char *errbuf, size_t errlen)
 {
-    struct thrift_field f;
+    struct thrift_field f = {0};
     int last = 0;
     enum err rc = thrift_struct_begin(r, errbuf, errlen);
 
