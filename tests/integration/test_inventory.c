@@ -1763,6 +1763,9 @@ test_columnar_bad_files(void **state)
         {"ORC", "bad-col/junk.orc", (long long)sizeof(junk) - 1, NULL},
         {"Parquet", "bad-col/cut.parquet", 2000, NULL},
         {"ORC", "bad-col/cut.orc", 1500, NULL},
+        /* footers intact, the row group's / stripe's bytes overwritten */
+        {"Parquet", "bad-col/garbled.parquet", 4277, NULL},
+        {"ORC", "bad-col/garbled.orc", 2334, NULL},
         {"Parquet", "bad-col/empty.parquet", 0, NULL},
         /* a good file whose MD5 is not the manifest's */
         {"ORC", "orc_inventory.orc", 2334, "ffffffffffffffffffffffffffffffff"},
@@ -1779,11 +1782,15 @@ test_columnar_bad_files(void **state)
     path = fixture("parquet_inventory.parquet");
     data = th_read_file(path, &len);
     put(FIX_BUCKET, "bad-col/cut.parquet", data, 2000); /* the tail, and so the footer, cut off */
+    memset(data + 4, 0xA5, 400);                        /* after "PAR1": the first pages */
+    put(FIX_BUCKET, "bad-col/garbled.parquet", data, len);
     free(data);
     free(path);
     path = fixture("orc_inventory.orc");
     data = th_read_file(path, &len);
     put(FIX_BUCKET, "bad-col/cut.orc", data, 1500);
+    memset(data + 3, 0xA5, 1000); /* after "ORC": the stripe's index and data streams */
+    put(FIX_BUCKET, "bad-col/garbled.orc", data, len);
     free(data);
     free(path);
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
