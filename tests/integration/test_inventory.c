@@ -1743,6 +1743,57 @@ test_sample_columnar_no_size(void **state)
     }
 }
 
+/*
+ * A Parquet file of three row groups (2048, 2048, 904 rows; 96 KiB, more than
+ * the first tail fetch), without a size in the manifest (HEAD) but with its
+ * MD5 (the second, sequential read): every row, each row group by its own range.
+ */
+static void
+test_parquet_row_groups(void **state)
+{
+    struct inst in;
+    const char *b;
+    json_t *job;
+    json_t *recs;
+    json_t *r;
+    char *path = fixture("parquet_row_groups.parquet");
+    size_t len = 0;
+    char *data = th_read_file(path, &len);
+    char hex[33];
+    char *m;
+    size_t i;
+    int seen_last = 0;
+
+    (void)state;
+    md5_hex(data, len, hex);
+    put(FIX_BUCKET, "rg/parquet_row_groups.parquet", data, len);
+    m = columnar_manifest("Parquet", "rg/parquet_row_groups.parquet", -1, hex);
+    inst_start(&in, "inv_row_groups", th_s3rver_endpoint());
+    b = th_ingestd_base(in.srv);
+    job = submit_inline_wait(b, m, 200);
+    want_job(job, "succeeded", 1, 1, 5000, SUMMARY(5000, 0, 0), "three row groups");
+    assert_int_equal(th_jint(job, "bytes"), (long long)len);
+    assert_int_equal(count_objects(in.url), 5000);
+    recs = records(b, "multi-rg-src", 0);
+    assert_int_equal(json_array_size(recs), 5000);
+    json_array_foreach(recs, i, r)
+    {
+        if (strcmp(th_jstr(r, "key"), "k4999") != 0)
+            continue;
+        seen_last = 1;
+        assert_int_equal(th_jint(r, "size"), 4999);
+        assert_string_equal(th_jstr(r, "eTag"), "\"etag4999\"");
+        assert_string_equal(th_jstr(r, "lastModifiedDate"), "2024-05-07T00:01:07.000Z");
+    }
+    assert_true(seen_last);
+    json_decref(recs);
+    json_decref(job);
+    inst_free(&in);
+    free(m);
+    free(data);
+    free(path);
+}
+
 /* Bad ORC and Parquet files: a failed job (422) naming the file, nothing written. */
 static void
 test_columnar_bad_files(void **state)
@@ -2531,6 +2582,7 @@ main(void)
         cmocka_unit_test(test_sample_parquet),
         cmocka_unit_test(test_sample_orc),
         cmocka_unit_test(test_sample_columnar_no_size),
+        cmocka_unit_test(test_parquet_row_groups),
         cmocka_unit_test(test_columnar_bad_files),
         cmocka_unit_test(test_inventory_then_events),
         cmocka_unit_test(test_events_then_inventory),
