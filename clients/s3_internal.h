@@ -5,7 +5,7 @@
  *
  *   s3_client.c   configuration, lifecycle, one try of a transfer on the
  *                 client's CURL handle, what a try's outcome means (enum err),
- *                 retries with backoff, the public GET and PUT
+ *                 retries with backoff, the public GET (whole or a range), HEAD, PUT
  *   s3_request.c  where a request goes: argument checks, the encoded
  *                 path, URL and Host (endpoint path-style, AWS
  *                 virtual-hosted or path-style), Content-Type, the "what"
