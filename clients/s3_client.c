@@ -154,6 +154,12 @@ on_body(char *data, size_t size, size_t nmemb, void *userdata)
     enum err rc;
 
     curl_easy_getinfo(t->c->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (t->r->has_range && status >= 200 && status <= 299 && status != 206) {
+        /* the server ignored the range: the whole object would follow */
+        t->sink_rc = err_set(ERR_UPSTREAM, t->errbuf, t->errlen,
+                             "s3 %s: %ld instead of 206 for a range", t->r->what, status);
+        return 0;
+    }
     if (status < 200 || status > 299) {
         room = S3_ERROR_BODY_MAX - t->error_body.len;
         buf_append(&t->error_body, data, n < room ? n : room);
@@ -221,8 +227,17 @@ try_setup(struct s3_try *t, struct curl_slist *headers)
         curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
         curl_easy_setopt(h, CURLOPT_SEEKDATA, t);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->r->body_len);
+    } else if (strcmp(t->r->method, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
+    if (t->r->has_range) {
+        char range[64];
+
+        snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)t->r->range_first,
+                 (unsigned long long)t->r->range_last);
+        curl_easy_setopt(h, CURLOPT_RANGE, range); /* libcurl copies it */
     }
 }
 
@@ -331,6 +346,9 @@ try_outcome(struct s3_try *t, CURLcode res, long status, int *retry)
         return err_set(curl_garbled(res) ? ERR_UPSTREAM : ERR_UNAVAILABLE, t->errbuf, t->errlen,
                        "s3 %s: %s (%s)", t->r->what, why, t->r->host.data);
     }
+    if (t->r->has_range && status >= 200 && status <= 299 && status != 206)
+        return err_set(ERR_UPSTREAM, t->errbuf, t->errlen, "s3 %s: %ld instead of 206 for a range",
+                       t->r->what, status);
     if (status >= 200 && status <= 299)
         return ERR_OK;
     error_code(&t->error_body, code, sizeof(code));
@@ -344,6 +362,7 @@ try_once(struct s3_client *c, struct s3_request *r, long *status, int *retry, ch
 {
     struct s3_try t;
     struct curl_slist *headers = NULL;
+    curl_off_t length = -1;
     CURLcode res;
     enum err rc;
 
@@ -363,6 +382,9 @@ try_once(struct s3_client *c, struct s3_request *r, long *status, int *retry, ch
         errbuf[0] = '\0'; /* tells a sink's message from ours */
     res = curl_easy_perform(c->curl);
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+    if (res == CURLE_OK)
+        curl_easy_getinfo(c->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    r->content_length = (int64_t)length;
     rc = try_outcome(&t, res, *status, retry);
 out:
     /* the handle keeps pointers to the list and to t until the next reset */
@@ -437,6 +459,68 @@ s3_client_get(struct s3_client *c, const char *bucket, const char *key, byte_sin
     r.sink = sink;
     r.sink_ctx = ctx;
     rc = request_run(c, &r, http_status, errbuf, errlen);
+out:
+    s3_request_release(&r);
+    return rc;
+}
+
+enum err
+s3_client_get_range(struct s3_client *c, const char *bucket, const char *key, uint64_t offset,
+                    uint64_t length, byte_sink_fn sink, void *ctx, long *http_status, char *errbuf,
+                    size_t errlen)
+{
+    struct s3_request r;
+    size_t used;
+    enum err rc;
+
+    if (http_status)
+        *http_status = 0;
+    s3_request_init(&r, "GET");
+    if (!c || !sink || length == 0 || offset > UINT64_MAX - length) {
+        rc = err_set(ERR_INTERNAL, errbuf, errlen, "s3 GET: no client, no sink or an empty range");
+        goto out;
+    }
+    rc = s3_request_prepare(c, &r, bucket, key, errbuf, errlen);
+    if (rc)
+        goto out;
+    used = strlen(r.what);
+    snprintf(r.what + used, sizeof(r.what) - used, " bytes %llu-%llu", (unsigned long long)offset,
+             (unsigned long long)(offset + length - 1));
+    memcpy(r.payload_hash, S3_UNSIGNED_PAYLOAD, sizeof(S3_UNSIGNED_PAYLOAD));
+    r.sink = sink;
+    r.sink_ctx = ctx;
+    r.has_range = 1;
+    r.range_first = offset;
+    r.range_last = offset + length - 1;
+    rc = request_run(c, &r, http_status, errbuf, errlen);
+out:
+    s3_request_release(&r);
+    return rc;
+}
+
+enum err
+s3_client_head(struct s3_client *c, const char *bucket, const char *key, uint64_t *size,
+               char *errbuf, size_t errlen)
+{
+    struct s3_request r;
+    enum err rc;
+
+    *size = 0;
+    s3_request_init(&r, "HEAD");
+    if (!c) {
+        rc = err_set(ERR_INTERNAL, errbuf, errlen, "s3 HEAD: no client");
+        goto out;
+    }
+    rc = s3_request_prepare(c, &r, bucket, key, errbuf, errlen);
+    if (rc)
+        goto out;
+    memcpy(r.payload_hash, S3_UNSIGNED_PAYLOAD, sizeof(S3_UNSIGNED_PAYLOAD));
+    rc = request_run(c, &r, NULL, errbuf, errlen);
+    if (!rc && r.content_length < 0)
+        rc =
+            err_set(ERR_UPSTREAM, errbuf, errlen, "s3 %s: no Content-Length in the answer", r.what);
+    if (!rc)
+        *size = (uint64_t)r.content_length;
 out:
     s3_request_release(&r);
     return rc;

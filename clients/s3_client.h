@@ -11,10 +11,9 @@
  * Signature Version 4 (payload UNSIGNED-PAYLOAD for GET, with the
  * x-amz-content-sha256 header always sent).
  *
- * GETs stream the body into a callback; 5xx, 408 and 429 answers, timeouts
- * and connection failures are retried with exponential backoff (bounded
- * count and total time) as long as no body byte was delivered yet; other
- * answers are final.
+ * GETs (whole objects or byte ranges) stream the body into a callback; 5xx, 408 and 429 answers,
+ * timeouts and connection failures are retried with exponential backoff (bounded count and total
+ * time) as long as no body byte was delivered yet; other answers are final.
  *
  * Errors are enum err values; the message (errbuf) starts with "s3 ", names
  * the request ("s3 GET bucket/key: 404 NoSuchKey") and says what happened,
@@ -77,6 +76,27 @@ void s3_client_free(struct s3_client *c); /* NULL-safe */
  */
 enum err s3_client_get(struct s3_client *c, const char *bucket, const char *key, byte_sink_fn sink,
                        void *ctx, long *http_status, char *errbuf, size_t errlen);
+
+/*
+ * GET the bytes offset .. offset + length - 1 of bucket/key (a Range
+ * request; length > 0), streaming them to sink. The answer must be 206
+ * Partial Content: a 2xx that ignored the range is ERR_UPSTREAM before any
+ * byte reaches the sink; 416 (a range past the end) is ERR_BAD_INPUT. A
+ * range that reaches past the end of the object is cut by S3: the caller
+ * counts what it got. Messages name the range ("s3 GET b/k bytes 0-99: ...");
+ * retries and the other errors as for s3_client_get().
+ */
+enum err s3_client_get_range(struct s3_client *c, const char *bucket, const char *key,
+                             uint64_t offset, uint64_t length, byte_sink_fn sink, void *ctx,
+                             long *http_status, char *errbuf, size_t errlen);
+
+/*
+ * HEAD bucket/key: *size gets the object's size (Content-Length). Errors as
+ * for GET ("s3 HEAD b/k: 404", no XML code: a HEAD answer has no body);
+ * ERR_UPSTREAM when the answer has no length.
+ */
+enum err s3_client_head(struct s3_client *c, const char *bucket, const char *key, uint64_t *size,
+                        char *errbuf, size_t errlen);
 
 /* PUT bucket/key with a body in memory (used for exports and tests); errors as for GET. */
 enum err s3_client_put(struct s3_client *c, const char *bucket, const char *key, const void *body,

@@ -5,7 +5,7 @@
  *
  *   s3_client.c   configuration, lifecycle, one try of a transfer on the
  *                 client's CURL handle, what a try's outcome means (enum err),
- *                 retries with backoff, the public GET and PUT
+ *                 retries with backoff, the public GET (whole or a range), HEAD, PUT
  *   s3_request.c  where a request goes: argument checks, the encoded
  *                 path, URL and Host (endpoint path-style, AWS
  *                 virtual-hosted or path-style), Content-Type, the "what"
@@ -49,9 +49,9 @@ struct s3_client {
     uint32_t jitter_state; /* xorshift32, never 0 */
 };
 
-/* One GET or PUT, the same for every try. */
+/* One GET, HEAD or PUT, the same for every try. */
 struct s3_request {
-    const char *method; /* "GET" or "PUT" (a literal) */
+    const char *method; /* "GET", "HEAD" or "PUT" (a literal) */
     char what[S3_WHAT_MAX];
     struct buf url;
     struct buf host;         /* Host header value */
@@ -63,6 +63,10 @@ struct s3_request {
     size_t body_len;
     byte_sink_fn sink; /* GET */
     void *sink_ctx;
+    int has_range; /* GET of bytes range_first..range_last (inclusive): 206 expected */
+    uint64_t range_first;
+    uint64_t range_last;
+    int64_t content_length; /* HEAD: the object's size from the answer, -1 when not given */
 };
 
 /* ---- s3_request.c ---- */

@@ -273,16 +273,24 @@ parse_file(json_t *j, size_t i, struct inventory_file *f, char *errbuf, size_t e
 static enum err
 parse_format(const char *fmt, struct inventory_manifest *m, char *errbuf, size_t errlen)
 {
+    static const struct {
+        const char *name; /* as S3 writes it */
+        enum inventory_format format;
+    } formats[] = {
+        {"CSV", INVENTORY_CSV},
+        {"ORC", INVENTORY_ORC},
+        {"Parquet", INVENTORY_PARQUET},
+    };
     size_t n = strlen(fmt);
+    size_t i;
 
-    if (eq_nocase(fmt, n, "CSV")) {
-        m->file_format = xstrdup("CSV");
-        return ERR_OK;
+    for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        if (eq_nocase(fmt, n, formats[i].name)) {
+            m->format = formats[i].format;
+            m->file_format = xstrdup(formats[i].name);
+            return ERR_OK;
+        }
     }
-    if (eq_nocase(fmt, n, "Parquet"))
-        return err_set(ERR_UNPROCESSABLE, errbuf, errlen, "format not supported yet: Parquet");
-    if (eq_nocase(fmt, n, "ORC"))
-        return err_set(ERR_UNPROCESSABLE, errbuf, errlen, "format not supported yet: ORC");
     return err_set(ERR_UNPROCESSABLE, errbuf, errlen, "unknown fileFormat (CSV, ORC or Parquet)");
 }
 

@@ -8,9 +8,11 @@
  * service or a malformed ARN -> ERR_UNPROCESSABLE), fileFormat, files[].key.
  * Optional: fileSchema, files[].MD5checksum (32 hex digits), files[].size,
  * sourceBucket, creationTimestamp (epoch milliseconds, as a string or a
- * number). fileFormat "CSV" is supported; "Parquet" and "ORC" give
- * ERR_UNPROCESSABLE "format not supported yet: Parquet"; anything else
- * ERR_UNPROCESSABLE. Not JSON -> ERR_BAD_INPUT.
+ * number). fileFormat "CSV", "ORC" or "Parquet" (any case; file_format
+ * gets S3's spelling, format the enum); anything else ERR_UNPROCESSABLE.
+ * The CSV data files are decoded below; ORC and Parquet ones by
+ * codec/orc.h and codec/parquet.h (their fileSchema is not used: columns
+ * are bound by the names in the files). Not JSON -> ERR_BAD_INPUT.
  *
  * struct inventory_csv: a data file's decompressed bytes, fed in chunks of
  * any size (gzip is undone by the caller). Columns: fileSchema if given
@@ -43,11 +45,18 @@ struct inventory_file {
     int64_t size;
 };
 
+enum inventory_format {
+    INVENTORY_CSV = 0,
+    INVENTORY_ORC,
+    INVENTORY_PARQUET,
+};
+
 struct inventory_manifest {
     char *source_bucket;      /* or NULL */
     char *destination_bucket; /* the bucket name (ARN prefix removed) */
-    char *file_format;        /* "CSV" */
-    char *file_schema;        /* or NULL */
+    enum inventory_format format;
+    char *file_format; /* "CSV", "ORC" or "Parquet" */
+    char *file_schema; /* or NULL */
     int has_creation_ms;
     int64_t creation_ms;
     struct inventory_file *files;

@@ -123,7 +123,9 @@ check_manifest(const char *in, size_t len)
             abort();
         return;
     }
-    if (!m.destination_bucket || !*m.destination_bucket || strcmp(m.file_format, "CSV"))
+    if (!m.destination_bucket || !*m.destination_bucket ||
+        (strcmp(m.file_format, "CSV") && strcmp(m.file_format, "ORC") &&
+         strcmp(m.file_format, "Parquet")))
         abort();
     if (m.has_creation_ms && m.creation_ms < 0)
         abort();

@@ -649,7 +649,9 @@ want_job(json_t *job, const char *status, long files_total, long files_done, lon
     if (!strcmp(status, "succeeded")) {
         if (!json_is_null(json_object_get(job, "error")))
             fail_msg("%s: error on a succeeded job: %s", what, text);
-        if (strcmp(th_jstr(job, "format"), "CSV") != 0)
+        if (strcmp(th_jstr(job, "format"), "CSV") != 0 &&
+            strcmp(th_jstr(job, "format"), "ORC") != 0 &&
+            strcmp(th_jstr(job, "format"), "Parquet") != 0)
             fail_msg("%s: format %s", what, th_jstr(job, "format"));
     }
     if (!strcmp(status, "failed") && !json_is_string(json_object_get(job, "error")))
@@ -1617,8 +1619,6 @@ test_bad_inline_manifests(void **state)
          "\"MD5checksum\":\"nothex\"}]}",
          "MD5checksum"},
     };
-    static const char *const fixtures[] = {"parquet_inventory_manifest.json",
-                                           "orc_inventory_manifest.json"};
     long long jobs = count_jobs(th_pg_url(G.pg));
     size_t i;
 
@@ -1632,34 +1632,230 @@ test_bad_inline_manifests(void **state)
         want_problem(&r, 422, cases[i][1], cases[i][0]);
         th_resp_release(&r);
     }
-    for (i = 0; i < 2; i++) {
-        char *path = fixture(fixtures[i]);
-        char *text = th_read_file(path, NULL);
-        struct th_resp r = th_post_json(base(), INV_PATH, text, NULL);
-
-        want_problem(&r, 422, "format not supported yet", fixtures[i]);
-        th_resp_release(&r);
-        free(text);
-        free(path);
-    }
     assert_int_equal(count_jobs(th_pg_url(G.pg)), jobs);
 }
 
-/* Parquet and ORC manifests fetched from S3: the job fails with 422. */
+/*
+ * The Parquet sample (read by byte ranges: tail, then its row group) gives
+ * exactly the records of the versioned CSV sample; again through its
+ * .checksum, and the CSV sample after it, change nothing: the same lines.
+ */
 static void
-test_parquet_orc_from_s3(void **state)
+test_sample_parquet(void **state)
 {
-    static const char *const needles[] = {"format not supported yet", NULL};
-    long long before = count_objects(th_pg_url(G.pg));
+    struct inst in;
+    const char *b;
     json_t *job;
 
     (void)state;
-    job = submit_wait(base(), FIX_BUCKET, "parquet/manifest.json", 422);
-    want_failed(job, needles, "parquet manifest");
+    inst_start(&in, "inv_parquet", th_s3rver_endpoint());
+    b = th_ingestd_base(in.srv);
+    job = submit_wait(b, FIX_BUCKET, "parquet/manifest.json", 200);
+    want_sample_job(job, "parquet/manifest.json", 5, 4277, SUMMARY(5, 0, 0), "parquet sample");
+    want_versioned_sample(b);
+    assert_string_equal(th_jstr(job, "format"), "Parquet");
     json_decref(job);
-    job = submit_wait(base(), FIX_BUCKET, "orc/manifest.checksum", 422);
-    want_failed(job, needles, "orc manifest via checksum");
+    job = submit_async(b, FIX_BUCKET, "parquet/manifest.checksum");
+    want_sample_job(job, "parquet/manifest.checksum", 5, 4277, SUMMARY(0, 0, 5),
+                    "parquet sample via checksum");
     json_decref(job);
+    job = submit_wait(b, FIX_BUCKET, "csv/manifest.json", 200);
+    want_sample_job(job, "csv/manifest.json", 5, 331, SUMMARY(0, 0, 5), "csv after parquet");
+    json_decref(job);
+    assert_int_equal(count_objects(in.url), 5);
+    want_versioned_sample(b);
+    inst_free(&in);
+}
+
+/* The ORC sample (tail, then each stripe's footer and streams): the CSV sample's records. */
+static void
+test_sample_orc(void **state)
+{
+    struct inst in;
+    const char *b;
+    json_t *job;
+
+    (void)state;
+    inst_start(&in, "inv_orc", th_s3rver_endpoint());
+    b = th_ingestd_base(in.srv);
+    job = submit_wait(b, FIX_BUCKET, "orc/manifest.checksum", 200);
+    want_sample_job(job, "orc/manifest.checksum", 5, 2334, SUMMARY(5, 0, 0), "orc sample");
+    want_versioned_sample(b);
+    assert_string_equal(th_jstr(job, "format"), "ORC");
+    json_decref(job);
+    job = submit_wait(b, FIX_BUCKET, "csv/manifest.checksum", 200);
+    want_sample_job(job, "csv/manifest.checksum", 5, 331, SUMMARY(0, 0, 5), "csv after orc");
+    json_decref(job);
+    job = submit_wait(b, FIX_BUCKET, "orc/manifest.json", 200);
+    want_sample_job(job, "orc/manifest.json", 5, 2334, SUMMARY(0, 0, 5), "orc again");
+    json_decref(job);
+    assert_int_equal(count_objects(in.url), 5);
+    want_versioned_sample(b);
+    inst_free(&in);
+}
+
+/* A manifest of one ORC or Parquet file (size < 0: none, so a HEAD asks S3; md5 may be NULL). */
+static char *
+columnar_manifest(const char *format, const char *key, long long size, const char *md5)
+{
+    json_t *file = json_pack("{s:s}", "key", key);
+    json_t *m;
+    char *text;
+
+    if (size >= 0)
+        json_object_set_new(file, "size", json_integer(size));
+    if (md5)
+        json_object_set_new(file, "MD5checksum", json_string(md5));
+    m = json_pack("{s:s,s:s,s:s,s:[o]}", "sourceBucket", FIX_BUCKET, "destinationBucket",
+                  "arn:aws:s3:::" FIX_BUCKET, "fileFormat", format, "files", file);
+    text = dumps(m);
+    json_decref(m);
+    return text;
+}
+
+/*
+ * Without a size in the manifest (a HEAD gives it) and without an MD5 (no
+ * second read), in lower case: the Parquet and ORC samples still give the records.
+ */
+static void
+test_sample_columnar_no_size(void **state)
+{
+    static const char *const formats[][2] = {{"parquet", "parquet_inventory.parquet"},
+                                             {"orc", "orc_inventory.orc"}};
+    char db[32];
+    struct inst in;
+    json_t *job;
+    char *m;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 2; i++) {
+        snprintf(db, sizeof(db), "inv_nosize%zu", i);
+        inst_start(&in, db, th_s3rver_endpoint());
+        m = columnar_manifest(formats[i][0], formats[i][1], -1, NULL);
+        job = submit_inline_wait(th_ingestd_base(in.srv), m, 200);
+        want_job(job, "succeeded", 1, 1, 5, SUMMARY(5, 0, 0), formats[i][0]);
+        assert_string_equal(th_jstr(job, "format"), i == 0 ? "Parquet" : "ORC");
+        want_versioned_sample(th_ingestd_base(in.srv));
+        json_decref(job);
+        free(m);
+        inst_free(&in);
+    }
+}
+
+/*
+ * A Parquet file of three row groups (2048, 2048, 904 rows; 96 KiB, more than
+ * the first tail fetch), without a size in the manifest (HEAD) but with its
+ * MD5 (the second, sequential read): every row, each row group by its own range.
+ */
+static void
+test_parquet_row_groups(void **state)
+{
+    struct inst in;
+    const char *b;
+    json_t *job;
+    json_t *recs;
+    json_t *r;
+    char *path = fixture("parquet_row_groups.parquet");
+    size_t len = 0;
+    char *data = th_read_file(path, &len);
+    char hex[33];
+    char *m;
+    size_t i;
+    int seen_last = 0;
+
+    (void)state;
+    md5_hex(data, len, hex);
+    put(FIX_BUCKET, "rg/parquet_row_groups.parquet", data, len);
+    m = columnar_manifest("Parquet", "rg/parquet_row_groups.parquet", -1, hex);
+    inst_start(&in, "inv_row_groups", th_s3rver_endpoint());
+    b = th_ingestd_base(in.srv);
+    job = submit_inline_wait(b, m, 200);
+    want_job(job, "succeeded", 1, 1, 5000, SUMMARY(5000, 0, 0), "three row groups");
+    assert_int_equal(th_jint(job, "bytes"), (long long)len);
+    assert_int_equal(count_objects(in.url), 5000);
+    recs = records(b, "multi-rg-src", 0);
+    assert_int_equal(json_array_size(recs), 5000);
+    json_array_foreach(recs, i, r)
+    {
+        if (strcmp(th_jstr(r, "key"), "k4999") != 0)
+            continue;
+        seen_last = 1;
+        assert_int_equal(th_jint(r, "size"), 4999);
+        assert_string_equal(th_jstr(r, "eTag"), "\"etag4999\"");
+        assert_string_equal(th_jstr(r, "lastModifiedDate"), "2024-05-07T00:01:07.000Z");
+    }
+    assert_true(seen_last);
+    json_decref(recs);
+    json_decref(job);
+    inst_free(&in);
+    free(m);
+    free(data);
+    free(path);
+}
+
+/* Bad ORC and Parquet files: a failed job (422) naming the file, nothing written. */
+static void
+test_columnar_bad_files(void **state)
+{
+    static const char junk[] = "this is not a columnar file, neither Parquet nor ORC";
+    long long before = count_objects(th_pg_url(G.pg));
+    char *path;
+    char *data;
+    size_t len = 0;
+    size_t i;
+    struct {
+        const char *format;
+        const char *key;
+        long long size;
+        const char *md5;
+    } cases[] = {
+        {"Parquet", "bad-col/junk.parquet", -1, NULL},
+        {"ORC", "bad-col/junk.orc", (long long)sizeof(junk) - 1, NULL},
+        {"Parquet", "bad-col/cut.parquet", 2000, NULL},
+        {"ORC", "bad-col/cut.orc", 1500, NULL},
+        /* footers intact, the row group's / stripe's bytes overwritten */
+        {"Parquet", "bad-col/garbled.parquet", 4277, NULL},
+        {"ORC", "bad-col/garbled.orc", 2334, NULL},
+        {"Parquet", "bad-col/empty.parquet", 0, NULL},
+        /* a good file whose MD5 is not the manifest's */
+        {"ORC", "orc_inventory.orc", 2334, "ffffffffffffffffffffffffffffffff"},
+        /* the manifest says more bytes than there are */
+        {"Parquet", "parquet_inventory.parquet", 5000, NULL},
+        /* no such object */
+        {"ORC", "bad-col/missing.orc", -1, NULL},
+    };
+
+    (void)state;
+    put(FIX_BUCKET, "bad-col/junk.parquet", junk, sizeof(junk) - 1);
+    put(FIX_BUCKET, "bad-col/junk.orc", junk, sizeof(junk) - 1);
+    put(FIX_BUCKET, "bad-col/empty.parquet", "", 0);
+    path = fixture("parquet_inventory.parquet");
+    data = th_read_file(path, &len);
+    put(FIX_BUCKET, "bad-col/cut.parquet", data, 2000); /* the tail, and so the footer, cut off */
+    memset(data + 4, 0xA5, 400);                        /* after "PAR1": the first pages */
+    put(FIX_BUCKET, "bad-col/garbled.parquet", data, len);
+    free(data);
+    free(path);
+    path = fixture("orc_inventory.orc");
+    data = th_read_file(path, &len);
+    put(FIX_BUCKET, "bad-col/cut.orc", data, 1500);
+    memset(data + 3, 0xA5, 1000); /* after "ORC": the stripe's index and data streams */
+    put(FIX_BUCKET, "bad-col/garbled.orc", data, len);
+    free(data);
+    free(path);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *needles[] = {cases[i].key, NULL};
+        char *m = columnar_manifest(cases[i].format, cases[i].key, cases[i].size, cases[i].md5);
+        long status = strstr(cases[i].key, "missing") ? 502 : 422;
+        json_t *job = submit_inline_wait(base(), m, status);
+
+        want_failed(job, needles, m);
+        print_message("bad file %s: %s\n", cases[i].key, th_jstr(job, "error"));
+        assert_int_equal(th_jint(job, "files_done"), 0);
+        json_decref(job);
+        free(m);
+    }
     assert_int_equal(count_objects(th_pg_url(G.pg)), before);
 }
 
@@ -2383,7 +2579,11 @@ main(void)
         cmocka_unit_test(test_keys_apart_overlapping_files),
         cmocka_unit_test(test_inline_manifest),
         cmocka_unit_test(test_bad_inline_manifests),
-        cmocka_unit_test(test_parquet_orc_from_s3),
+        cmocka_unit_test(test_sample_parquet),
+        cmocka_unit_test(test_sample_orc),
+        cmocka_unit_test(test_sample_columnar_no_size),
+        cmocka_unit_test(test_parquet_row_groups),
+        cmocka_unit_test(test_columnar_bad_files),
         cmocka_unit_test(test_inventory_then_events),
         cmocka_unit_test(test_events_then_inventory),
         cmocka_unit_test(test_reingest_keeps_changed_lines),

@@ -287,6 +287,58 @@ test_missing_key(void **state)
     s3_client_free(c);
 }
 
+/* Range GETs: 206 with exactly the bytes asked (a range past the end is cut); HEAD's size. */
+static void
+test_range_and_head(void **state)
+{
+    static const char body[] = "0123456789abcdefghij";
+    struct s3_client *c = env_client();
+    struct collect col;
+    char errbuf[ERRBUF_SIZE] = "";
+    uint64_t size = 1;
+    long status = 0;
+    enum err rc;
+
+    (void)state;
+    put_ok(c, "range/object.txt", body, 20);
+    buf_init(&col.data, 0);
+    col.calls = 0;
+    rc = s3_client_get_range(c, BUCKET, "range/object.txt", 5, 4, collect_sink, &col, &status,
+                             errbuf, sizeof(errbuf));
+    if (rc)
+        print_error("range: %s\n", errbuf);
+    assert_int_equal(rc, ERR_OK);
+    assert_int_equal(status, 206);
+    assert_int_equal(col.data.len, 4);
+    assert_memory_equal(col.data.data, "5678", 4);
+    buf_reset(&col.data);
+    assert_int_equal(s3_client_get_range(c, BUCKET, "range/object.txt", 16, 10, collect_sink, &col,
+                                         &status, errbuf, sizeof(errbuf)),
+                     ERR_OK);
+    assert_int_equal(status, 206);
+    assert_int_equal(col.data.len, 4);
+    assert_memory_equal(col.data.data, "ghij", 4);
+    buf_reset(&col.data);
+    assert_int_equal(s3_client_get_range(c, BUCKET, "range/none", 0, 10, collect_sink, &col,
+                                         &status, errbuf, sizeof(errbuf)),
+                     ERR_NOT_FOUND);
+    assert_string_equal(errbuf, "s3 GET " BUCKET "/range/none bytes 0-9: 404 NoSuchKey");
+    assert_int_equal(s3_client_get_range(c, BUCKET, "range/object.txt", 0, 0, collect_sink, &col,
+                                         &status, errbuf, sizeof(errbuf)),
+                     ERR_INTERNAL);
+    assert_int_equal(col.data.len, 0);
+    buf_release(&col.data);
+
+    assert_int_equal(s3_client_head(c, BUCKET, "range/object.txt", &size, errbuf, sizeof(errbuf)),
+                     ERR_OK);
+    assert_int_equal(size, 20);
+    assert_int_equal(s3_client_head(c, BUCKET, "range/none", &size, errbuf, sizeof(errbuf)),
+                     ERR_NOT_FOUND);
+    assert_int_equal(size, 0);
+    assert_string_equal(errbuf, "s3 HEAD " BUCKET "/range/none: 404");
+    s3_client_free(c);
+}
+
 static void
 test_missing_bucket(void **state)
 {
@@ -437,6 +489,7 @@ main(void)
         cmocka_unit_test(test_big_object_streams_in_chunks),
         cmocka_unit_test(test_keys_that_need_encoding),
         cmocka_unit_test(test_missing_key),
+        cmocka_unit_test(test_range_and_head),
         cmocka_unit_test(test_missing_bucket),
         cmocka_unit_test(test_unreachable_endpoint),
         cmocka_unit_test(test_sink_error_aborts),

@@ -282,16 +282,23 @@ test_manifest_fixtures(void **state)
     free(json);
 
     json = fixture("parquet_inventory_manifest.json", &len);
-    assert_int_equal(inventory_manifest_parse(json, len, &m, errbuf, sizeof(errbuf)),
-                     ERR_UNPROCESSABLE);
-    assert_string_equal(errbuf, "format not supported yet: Parquet");
-    assert_null(m.files);
+    assert_int_equal(inventory_manifest_parse(json, len, &m, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(m.format, INVENTORY_PARQUET);
+    assert_string_equal(m.file_format, "Parquet");
+    assert_string_equal(m.destination_bucket, "filemanager-inventory-test");
+    assert_string_equal(m.files[0].key, "parquet_inventory.parquet");
+    assert_string_equal(m.files[0].md5_hex, "56c8b644debd99c8b47c1dc042a7959b");
+    assert_int_equal(m.files[0].size, 4277);
+    inventory_manifest_release(&m);
     free(json);
 
     json = fixture("orc_inventory_manifest.json", &len);
-    assert_int_equal(inventory_manifest_parse(json, len, &m, errbuf, sizeof(errbuf)),
-                     ERR_UNPROCESSABLE);
-    assert_string_equal(errbuf, "format not supported yet: ORC");
+    assert_int_equal(inventory_manifest_parse(json, len, &m, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(m.format, INVENTORY_ORC);
+    assert_string_equal(m.file_format, "ORC");
+    assert_string_equal(m.files[0].key, "orc_inventory.orc");
+    assert_int_equal(m.files[0].size, 2334);
+    inventory_manifest_release(&m);
     free(json);
 }
 
@@ -325,6 +332,19 @@ test_manifest_buckets(void **state)
     assert_string_equal(m.file_format, "CSV");
     assert_null(m.file_schema);
     assert_int_equal(m.nfiles, 0);
+    inventory_manifest_release(&m);
+    assert_int_equal(parse_str("{\"destinationBucket\":\"b\",\"fileFormat\":\"PARQUET\","
+                               "\"files\":[]}",
+                               &m, errbuf),
+                     ERR_OK);
+    assert_int_equal(m.format, INVENTORY_PARQUET);
+    assert_string_equal(m.file_format, "Parquet");
+    inventory_manifest_release(&m);
+    assert_int_equal(
+        parse_str("{\"destinationBucket\":\"b\",\"fileFormat\":\"orc\",\"files\":[]}", &m, errbuf),
+        ERR_OK);
+    assert_int_equal(m.format, INVENTORY_ORC);
+    assert_string_equal(m.file_format, "ORC");
     inventory_manifest_release(&m);
 
 #define WITH_DEST(d)                                                                               \
