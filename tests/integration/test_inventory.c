@@ -2377,28 +2377,41 @@ get_job(const char *b, const char *id)
     return j;
 }
 
-/* The value of the unlabelled sample `name` in GET /metrics; fails when there is none. */
+/*
+ * The value of the unlabelled sample `name` in GET /metrics once it equals
+ * `want` (the runner counts a job right after the commit that a poll may see
+ * first, so this waits up to 5 s); the last value seen. Fails when there is
+ * no such sample by then.
+ */
 static double
-scrape_value(const char *b, const char *name)
+scrape_value(const char *b, const char *name, double want)
 {
-    struct th_resp r = th_get(b, "/metrics", NULL);
     size_t n = strlen(name);
-    const char *p = r.body;
     double v = 0;
     int found = 0;
+    long deadline = th_now_ms() + 5000;
 
-    want_status(&r, 200, "GET /metrics");
-    for (; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-        if (strncmp(p, name, n) == 0 && p[n] == ' ') {
-            v = strtod(p + n + 1, NULL);
-            found = 1;
-            break;
+    for (;;) {
+        struct th_resp r = th_get(b, "/metrics", NULL);
+        const char *p = r.body;
+
+        want_status(&r, 200, "GET /metrics");
+        for (; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+            if (strncmp(p, name, n) == 0 && p[n] == ' ') {
+                v = strtod(p + n + 1, NULL);
+                found = 1;
+                break;
+            }
         }
+        if ((found && v == want) || th_now_ms() > deadline) {
+            if (!found)
+                fail_msg("GET /metrics has no sample %s:\n%.3000s", name, r.body);
+            th_resp_release(&r);
+            return v;
+        }
+        th_resp_release(&r);
+        th_sleep_ms(100);
     }
-    if (!found)
-        fail_msg("GET /metrics has no sample %s:\n%.3000s", name, r.body);
-    th_resp_release(&r);
-    return v;
 }
 
 /* What the polls of one job saw. */
@@ -2544,8 +2557,9 @@ test_progress_while_streaming(void **state)
     if (ps.max_gap_ms > PROGRESS_GAP_MS)
         fail_msg("progress: records stood still for %ld ms while staging", ps.max_gap_ms);
     /* the job's records, counted when it succeeded (this ingestd ran no other job) */
-    assert_int_equal(
-        (long long)scrape_value(th_ingestd_base(in.srv), "ingestd_inventory_records_total"), total);
+    assert_int_equal((long long)scrape_value(th_ingestd_base(in.srv),
+                                             "ingestd_inventory_records_total", (double)total),
+                     total);
     json_decref(job);
     free(summary);
     free(id);
