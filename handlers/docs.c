@@ -28,6 +28,7 @@ handle_docs_get(struct request *req, struct response *res)
     response_header(res, "Cache-Control", "no-cache");
     if (inm && html_etag_matches(inm, embedded_docs_html_etag)) {
         res->status = 304;
+        res->not_modified_len = embedded_docs_html_len; /* the 200's Content-Length */
         return;
     }
     res->status = 200;
