@@ -472,6 +472,42 @@ load_cors(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/*
+ * INGESTD_EXPORTS (each target checked, credentials never in a message),
+ * INGESTD_EXPORT_TOKEN(_FILE), INGESTD_EXPORT_BACKOFF_MS and the Git
+ * credentials the old pipeline's consumers take (GIT_SSH_KEY, GIT_CREDENTIALS).
+ */
+static enum err
+load_exports(struct config *cfg, char *errbuf, size_t errlen)
+{
+    struct buf shown;
+    size_t i;
+    long n;
+    enum err rc;
+
+    rc =
+        export_spec_parse(getenv("INGESTD_EXPORTS"), &cfg->exports, &cfg->nexports, errbuf, errlen);
+    if (!rc)
+        rc = secret_value("INGESTD_EXPORT_TOKEN", &cfg->export_token, errbuf, errlen);
+    if (!rc && cfg->export_token && !printable_without(cfg->export_token, ""))
+        rc = err_set(ERR_BAD_INPUT, errbuf, errlen,
+                     "INGESTD_EXPORT_TOKEN: must be printable ASCII without spaces");
+    if (!rc)
+        rc = env_int("INGESTD_EXPORT_BACKOFF_MS", 1000, 10, 600000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->export_backoff_ms = (int)n;
+    cfg->git_ssh_key = env_str("GIT_SSH_KEY");
+    cfg->git_credentials = env_str("GIT_CREDENTIALS");
+    if (cfg->nexports == 0)
+        return ERR_OK;
+    buf_init(&shown, 0);
+    for (i = 0; i < cfg->nexports; i++)
+        buf_printf(&shown, "%s%s", i ? "," : "", cfg->exports[i].name);
+    cfg->exports_shown = buf_take(&shown, NULL);
+    return ERR_OK;
+}
+
 enum err
 config_load(struct config *cfg, char *errbuf, size_t errlen)
 {
@@ -493,6 +529,8 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
     rc = load_auth(cfg, errbuf, errlen);
     if (!rc)
         rc = load_cors(cfg, errbuf, errlen);
+    if (!rc)
+        rc = load_exports(cfg, errbuf, errlen);
 out:
     if (rc)
         config_release(cfg);
@@ -508,6 +546,9 @@ config_release(struct config *cfg)
     free(cfg->api_tokens);
     free(cfg->api_tokens_file);
     free(cfg->cors_origins);
+    export_spec_free(cfg->exports, cfg->nexports);
+    free(cfg->exports_shown);
+    free(cfg->export_token);
     free(cfg->listen_host);
     free(cfg->data_dir);
     memset(cfg, 0, sizeof(*cfg));
@@ -572,6 +613,15 @@ static const struct setting settings[] = {
     {"AWS_SESSION_TOKEN", SET_CSTR, CFG(s3.session_token), CONFIG_SHOW_SECRET, NULL, "none"},
     {"AWS_ENDPOINT_URL", SET_CSTR, CFG(s3.endpoint_url), CONFIG_SHOW_PLAIN, NULL, "AWS itself"},
     {"INGESTD_CORS_ORIGINS", SET_STR, CFG(cors_origins), CONFIG_SHOW_PLAIN, NULL, "no CORS"},
+    /* shown as the targets' names: userinfo, query and fragment dropped */
+    {"INGESTD_EXPORTS", SET_STR, CFG(exports_shown), CONFIG_SHOW_PLAIN, NULL, "no exports"},
+    {"INGESTD_EXPORT_TOKEN", SET_STR, CFG(export_token), CONFIG_SHOW_SECRET,
+     "INGESTD_EXPORT_TOKEN_FILE", "no Bearer token for http(s) exports"},
+    {"INGESTD_EXPORT_TOKEN_FILE", SET_ENV, 0, CONFIG_SHOW_PLAIN, NULL, "none"},
+    {"INGESTD_EXPORT_BACKOFF_MS", SET_INT, CFG(export_backoff_ms), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"GIT_SSH_KEY", SET_CSTR, CFG(git_ssh_key), CONFIG_SHOW_PLAIN, NULL,
+     "ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa"},
+    {"GIT_CREDENTIALS", SET_CSTR, CFG(git_credentials), CONFIG_SHOW_SECRET, NULL, "none"},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))

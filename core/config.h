@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "core/export_spec.h"
 
 #define CONFIG_S3_DEFAULT_REGION "us-east-1"
 
@@ -52,6 +53,13 @@ struct config {
     char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */
     char *api_tokens_file;           /* INGESTD_API_TOKENS_FILE (re-read on SIGHUP), or NULL */
     char *cors_origins; /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
+    struct export_target *exports; /* INGESTD_EXPORTS, parsed (core/export_spec.h) */
+    size_t nexports;
+    char *exports_shown;         /* the targets' names (no credentials) joined by ','; or NULL */
+    char *export_token;          /* INGESTD_EXPORT_TOKEN(_FILE): Bearer for http(s) targets */
+    int export_backoff_ms;       /* INGESTD_EXPORT_BACKOFF_MS: first retry delay, doubling */
+    const char *git_ssh_key;     /* GIT_SSH_KEY: private key for ssh Git remotes, or NULL */
+    const char *git_credentials; /* GIT_CREDENTIALS: https://user:token@host lines (a secret) */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -116,6 +116,26 @@ static const struct family_def defs[M_COUNT] = {
                       {"version", NULL},
                       NULL,
                       0},
+    [M_EXPORT_GENERATION] = {"ingestd_export_generation",
+                             "Generation of the effective repos.csv an export target holds "
+                             "(INGESTD_EXPORTS; targets named without credentials).",
+                             KIND_GAUGE,
+                             {"target", NULL},
+                             NULL,
+                             0},
+    [M_EXPORT_FAILURES] = {"ingestd_export_failures_total",
+                           "Failed attempts to publish the effective repos.csv to an export "
+                           "target.",
+                           KIND_COUNTER,
+                           {"target", NULL},
+                           NULL,
+                           0},
+    [M_EXPORT_DURATION] = {"ingestd_export_duration_seconds",
+                           "Time to write the effective repos.csv to an export target.",
+                           KIND_HISTOGRAM,
+                           {"target", NULL},
+                           merge_buckets,
+                           sizeof(merge_buckets) / sizeof(merge_buckets[0])},
 };
 
 struct series {

@@ -33,6 +33,9 @@ enum metric_id {
     M_DB_POOL_IN_USE,       /* gauge: worker connections running a request or job */
     M_DB_POOL_SIZE,         /* gauge: worker connections */
     M_BUILD_INFO,           /* gauge {version} = 1 */
+    M_EXPORT_GENERATION,    /* gauge {target}: the generation an export target holds */
+    M_EXPORT_FAILURES,      /* counter {target}: failed export attempts */
+    M_EXPORT_DURATION,      /* histogram {target}, seconds: writing one export */
     M_COUNT
 };
 

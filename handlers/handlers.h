@@ -42,6 +42,9 @@ void handle_repos_csv_get(struct request *req, struct response *res);
 void handle_repos_csv_put(struct request *req, struct response *res);
 void handle_repos_list(struct request *req, struct response *res);
 
+/* GET /api/v1/exports (admin): what each export target holds, its attempts and last error. */
+void handle_exports_get(struct request *req, struct response *res);
+
 /* s3_events.c */
 void handle_s3_events_post(struct request *req, struct response *res);
 

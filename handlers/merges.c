@@ -7,6 +7,7 @@
 
 #include "core/metrics.h"
 #include "handlers/app.h"
+#include "jobs/exporter.h"
 #include "storage/merges_store.h"
 #include "handlers/params.h"
 
@@ -74,6 +75,8 @@ handle_merges_post(struct request *req, struct response *res)
         response_error(res, req, rc, errbuf);
         return;
     }
+    if (!dry_run) /* committed: the exports look at the generation now */
+        exporter_wake(req->app->exporter);
     response_json(res, 200, merge);
 }
 

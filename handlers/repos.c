@@ -16,6 +16,7 @@
 #include "handlers/repos_cache.h"
 #include "codec/repos_csv.h"
 #include "handlers/upload.h"
+#include "jobs/exporter.h"
 
 static void
 http_date(long long ms, char out[64])
@@ -232,6 +233,7 @@ handle_repos_csv_put(struct request *req, struct response *res)
         response_error(res, req, rc, errbuf);
         return;
     }
+    exporter_wake(req->app->exporter); /* a new generation is committed */
     cols = json_array();
     for (i = 0; i < doc->ncols; i++)
         json_array_append_new(cols, json_string(doc->cols[i]));

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "jobs/exporter.h"
 #include "jobs/thread.h"
 #include "jobs/workers.h"
 #include "storage/merges_store.h"
@@ -34,6 +35,7 @@ flag_unref(struct pending_flag *f)
 struct scheduler {
     struct workers *workers;
     struct metrics *metrics;
+    struct exporter *exporter;
     struct pending_flag *flag;
     int interval_s;
     struct thread *thread;
@@ -43,6 +45,7 @@ struct merge_job {
     struct job job; /* first */
     struct pending_flag *flag;
     struct metrics *metrics;
+    struct exporter *exporter;
 };
 
 static void
@@ -62,6 +65,8 @@ run_merge(struct job *job, struct db *db)
         rc = merges_store_run(db, 0, &merge, errbuf, sizeof(errbuf));
         status[0] = rc ? "failed" : "succeeded";
         metrics_add(mj->metrics, M_MERGES_TOTAL, status, 1);
+        if (!rc)
+            exporter_wake(mj->exporter);
         if (!rc)
             metrics_observe(mj->metrics, M_MERGE_DURATION, NULL,
                             (double)json_integer_value(json_object_get(merge, "duration_ms")) /
@@ -86,6 +91,7 @@ queue_merge(struct scheduler *s)
     mj->job.run = run_merge;
     mj->flag = s->flag;
     mj->metrics = s->metrics;
+    mj->exporter = s->exporter;
     atomic_fetch_add(&s->flag->refs, 1);
     if (workers_submit(s->workers, &mj->job)) {
         atomic_store(&s->flag->queued, 0);
@@ -105,10 +111,12 @@ scheduler_main(struct thread *t, void *arg)
 }
 
 struct scheduler *
-scheduler_start(struct workers *workers, int interval_s, struct metrics *metrics)
+scheduler_start(struct workers *workers, int interval_s, struct metrics *metrics,
+                struct exporter *exporter)
 {
     struct scheduler *s = xcalloc(1, sizeof(*s));
 
+    s->exporter = exporter;
     s->workers = workers;
     s->metrics = metrics;
     s->interval_s = interval_s;

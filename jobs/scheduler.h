@@ -11,12 +11,16 @@
 struct workers;
 struct scheduler;
 struct metrics;
+struct exporter;
 
 /*
  * Start the thread; workers (borrowed) must outlive the scheduler.
- * interval_s > 0. `metrics` (borrowed, may be NULL) counts the merges it runs.
+ * interval_s > 0. `metrics` (borrowed, may be NULL) counts the merges it runs;
+ * `exporter` (borrowed, may be NULL, must outlive the workers' jobs) is woken
+ * after each merge that commits.
  */
-struct scheduler *scheduler_start(struct workers *workers, int interval_s, struct metrics *metrics);
+struct scheduler *scheduler_start(struct workers *workers, int interval_s, struct metrics *metrics,
+                                  struct exporter *exporter);
 /* Stop the thread (a queued merge still runs); NULL-safe. */
 void scheduler_stop(struct scheduler *s);
 

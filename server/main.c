@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "handlers/app.h"
 #include "handlers/repos_cache.h"
+#include "jobs/exporter.h"
 #include "jobs/inventory_runner.h"
 #include "jobs/scheduler.h"
 #include "jobs/workers.h"
@@ -359,6 +360,7 @@ serve(struct app *app, const char *conninfo)
     s3_client_config_from(&s3, &cfg->s3);
     app->inventory_runner = inventory_runner_start(conninfo, &s3, cfg->inventory_streams,
                                                    cfg->inventory_merge_below, app->metrics);
+    app->exporter = exporter_start(cfg, conninfo, &s3, app->metrics);
     workers = workers_start(cfg->db_pool, conninfo, app->metrics);
     if (http_server_start(&http, app, workers, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
@@ -367,7 +369,7 @@ serve(struct app *app, const char *conninfo)
     log_json(LOG_INFO, "listening",
              json_pack("{s:s,s:i}", "address", cfg->listen_host, "port", http_server_port(http)));
     if (cfg->merge_interval_s > 0)
-        sched = scheduler_start(workers, cfg->merge_interval_s, app->metrics);
+        sched = scheduler_start(workers, cfg->merge_interval_s, app->metrics, app->exporter);
     stop_signals(&set);
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
         reload_tokens(app);
@@ -381,6 +383,8 @@ out:
     /* no handler runs any more: the runner stops after its current data file */
     inventory_runner_stop(app->inventory_runner);
     app->inventory_runner = NULL;
+    exporter_stop(app->exporter); /* after the workers: no merge can wake it any more */
+    app->exporter = NULL;
     http_server_stop(http);
     return status;
 }

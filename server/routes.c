@@ -30,6 +30,8 @@ const struct route app_routes[] = {
     {"PUT", "/api/v1/repos.csv", handle_repos_csv_put, ROUTE_BODY_CSV, "admin"},
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
 
+    {"GET", "/api/v1/exports", handle_exports_get, 0, "admin"},
+
     {"POST", "/api/v1/s3/events", handle_s3_events_post, ROUTE_BODY_JSON, "write"},
     {"POST", "/api/v1/s3/inventories", handle_inventories_post, ROUTE_BODY_JSON, "write"},
     {"GET", "/api/v1/s3/inventories", handle_inventories_list, 0, "read"},

@@ -34,6 +34,11 @@
  *      SHARE on the events table (uploads hold ROW EXCLUSIVE on it and take
  *      no advisory lock).
  *
+ *   7. LOCK_EXPORT_TARGET (session) - per export target, held by the exporter
+ *      thread publishing to it (storage/exports_store.c), only ever tried,
+ *      with no other lock held; while it is held the thread takes no other
+ *      advisory lock (it reads the effective file in a snapshot and updates
+ *      the target's row).
  * Within one step a transaction takes all its keys in one statement, sorted
  * by key (ORDER BY h): two batches that share keys meet them in the same
  * order. Deadlocks PostgreSQL still reports (40P01) are mapped to
@@ -57,6 +62,9 @@
 #define LOCK_S3_KEY(bucket, key) "hashtextextended(" bucket " || E'\\x1f' || " key ", 7400)"
 /* 6. The effective repos.csv: merges and PUT /api/v1/repos.csv. */
 #define LOCK_EFFECTIVE_KEY "7400000002"
+
+/* 7. One export target (session, by its publisher); `name` a text expression. */
+#define LOCK_EXPORT_TARGET(name) "hashtextextended(" name ", 7409)"
 
 /* Held (transaction-scoped) by a merge and by PUT /api/v1/repos.csv. */
 #define LOCK_EFFECTIVE_SQL "SELECT pg_advisory_xact_lock(" LOCK_EFFECTIVE_KEY ")"
