@@ -7,6 +7,8 @@
  */
 #include "jobs/exporter.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,19 @@
 #include "storage/exports_store.h"
 #include "storage/repos_store.h"
 
+/* One rendering of a generation, shared by the threads (reference counted). */
+struct rendering {
+    atomic_int refs;
+    int64_t generation;
+    char *data;
+    size_t len;
+    long long render_ms;
+};
+
+struct exporter;
+
 struct export_worker {
+    struct exporter *ex;
     const struct export_target *t;
     const struct config *cfg;
     struct metrics *metrics;
@@ -38,7 +52,64 @@ struct export_worker {
 struct exporter {
     size_t n;
     struct export_worker *workers;
+    pthread_mutex_t render_lock; /* one render at a time; guards cur */
+    struct rendering *cur;       /* the newest rendering, or NULL */
 };
+
+static void
+rendering_unref(struct rendering *r)
+{
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    free(r->data);
+    free(r);
+}
+
+/*
+ * The newest generation's bytes, at least `generation`: the shared
+ * rendering when it is that new, else rendered now on w's connection (the
+ * other threads wait for it rather than render the same bytes again).
+ * Release with rendering_unref().
+ */
+static enum err
+rendering_get(struct export_worker *w, int64_t generation, struct rendering **out, char *errbuf,
+              size_t errlen)
+{
+    struct exporter *e = w->ex;
+    struct rendering *r = NULL;
+    struct buf csv;
+    long long t0;
+    enum err rc = ERR_OK;
+
+    *out = NULL;
+    pthread_mutex_lock(&e->render_lock);
+    if (e->cur && e->cur->generation >= generation) {
+        r = e->cur;
+        atomic_fetch_add(&r->refs, 1);
+        goto out;
+    }
+    buf_init(&csv, 0);
+    t0 = clock_mono_ms();
+    r = xcalloc(1, sizeof(*r));
+    rc = repos_store_render(w->db, &csv, &r->generation, NULL, errbuf, errlen);
+    if (rc) {
+        buf_release(&csv);
+        free(r);
+        r = NULL;
+        goto out;
+    }
+    r->render_ms = clock_mono_ms() - t0;
+    r->data = buf_take(&csv, &r->len);
+    if (!r->data)
+        r->data = xstrdup("");
+    atomic_store(&r->refs, 2); /* the exporter's and the caller's */
+    rendering_unref(e->cur);
+    e->cur = r;
+out:
+    pthread_mutex_unlock(&e->render_lock);
+    *out = r;
+    return rc;
+}
 
 /*
  * A failed attempt to publish `generation` to w's target: a warn line and
@@ -67,44 +138,42 @@ set_known(struct export_worker *w, int64_t generation)
     metrics_set(w->metrics, M_EXPORT_GENERATION, labels, (double)generation);
 }
 
-/* Render the newest generation and write it; the claim is held. */
+/* Write the newest generation (at least `current`) to w's target; the claim is held. */
 static enum err
-publish(struct export_worker *w, char *errbuf, size_t errlen)
+publish(struct export_worker *w, int64_t current, char *errbuf, size_t errlen)
 {
     const char *labels[1] = {w->t->name};
-    struct buf csv;
-    int64_t generation = 0;
+    struct rendering *r = NULL;
     long long t0;
     long long ms;
     char rerr[ERRBUF_SIZE];
     enum err rc;
 
-    buf_init(&csv, 0);
-    rc = repos_store_render(w->db, &csv, &generation, NULL, errbuf, errlen);
+    rc = rendering_get(w, current, &r, errbuf, errlen);
     if (rc)
-        goto out;
+        return rc;
     t0 = clock_mono_ms();
-    rc = export_writer_write(w->writer, generation, csv.data ? csv.data : "", csv.len, errbuf,
-                             errlen);
+    rc = export_writer_write(w->writer, r->generation, r->data, r->len, errbuf, errlen);
     ms = clock_mono_ms() - t0;
     metrics_observe(w->metrics, M_EXPORT_DURATION, labels, (double)ms / 1000.0);
     if (rc) {
         w->failures++;
-        export_failed(w, generation, errbuf);
-        if (exports_store_record(w->db, w->t->name, generation, ms, errbuf, rerr, sizeof(rerr)))
+        export_failed(w, r->generation, errbuf);
+        if (exports_store_record(w->db, w->t->name, r->generation, ms, errbuf, rerr, sizeof(rerr)))
             log_json(LOG_WARN, "export outcome not recorded",
                      json_pack("{s:s,s:s}", "target", w->t->name, "error", rerr));
         goto out;
     }
     w->failures = 0;
-    set_known(w, generation);
+    set_known(w, r->generation);
     log_json(LOG_INFO, "export published",
-             json_pack("{s:s,s:s,s:I,s:I,s:I}", "target", w->t->name, "kind",
-                       export_kind_name(w->t->kind), "generation", (json_int_t)generation, "bytes",
-                       (json_int_t)csv.len, "duration_ms", (json_int_t)ms));
-    rc = exports_store_record(w->db, w->t->name, generation, ms, NULL, errbuf, errlen);
+             json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "target", w->t->name, "kind",
+                       export_kind_name(w->t->kind), "generation", (json_int_t)r->generation,
+                       "bytes", (json_int_t)r->len, "render_ms", (json_int_t)r->render_ms,
+                       "duration_ms", (json_int_t)ms));
+    rc = exports_store_record(w->db, w->t->name, r->generation, ms, NULL, errbuf, errlen);
 out:
-    buf_release(&csv);
+    rendering_unref(r);
     return rc;
 }
 
@@ -131,7 +200,7 @@ step(struct export_worker *w, int *failed, char *errbuf, size_t errlen)
     if (held < current) {
         int before = w->failures;
 
-        rc = publish(w, errbuf, errlen);
+        rc = publish(w, current, errbuf, errlen);
         *failed = w->failures > before;
     }
     if (exports_store_unclaim(w->db, w->t->name, uerr, sizeof(uerr)) && !rc)
@@ -194,9 +263,11 @@ exporter_start(const struct config *cfg, const char *conninfo, const struct s3_c
     e = xcalloc(1, sizeof(*e));
     e->n = cfg->nexports;
     e->workers = xcalloc(e->n, sizeof(*e->workers));
+    pthread_mutex_init(&e->render_lock, NULL);
     for (i = 0; i < e->n; i++) {
         struct export_worker *w = &e->workers[i];
 
+        w->ex = e;
         w->t = &cfg->exports[i];
         w->cfg = cfg;
         w->metrics = m;
@@ -234,6 +305,8 @@ exporter_stop(struct exporter *e)
         export_writer_free(e->workers[i].writer);
         db_free(e->workers[i].db);
     }
+    rendering_unref(e->cur);
+    pthread_mutex_destroy(&e->render_lock);
     free(e->workers);
     free(e);
 }

@@ -36,11 +36,15 @@ exports_store_claim(struct db *db, const char *target, const char *kind, int *cl
     if (rc || !v)
         return rc;
     *claimed = 1;
-    rc = db_query_ll(db,
-                     "INSERT INTO export_targets AS t (target, kind) VALUES ($1, $2) "
-                     "ON CONFLICT (target) DO UPDATE SET kind = excluded.kind "
-                     "RETURNING t.generation",
-                     2, params, "no export_targets row", &v, errbuf, errlen);
+    /* read first: a claim of a known target writes nothing (no commit to wait for) */
+    rc = db_query_ll(db, "SELECT generation FROM export_targets WHERE target = $1", 1, params,
+                     "no export_targets row", &v, errbuf, errlen);
+    if (rc == ERR_NOT_FOUND)
+        rc = db_query_ll(db,
+                         "INSERT INTO export_targets AS t (target, kind) VALUES ($1, $2) "
+                         "ON CONFLICT (target) DO UPDATE SET kind = excluded.kind "
+                         "RETURNING t.generation",
+                         2, params, "no export_targets row", &v, errbuf, errlen);
     if (rc) {
         char ignored[ERRBUF_SIZE];
 
