@@ -106,7 +106,7 @@ static const char *
 next_ssh_key(struct auth *a, char *path, size_t len)
 {
     static const char *const names[] = {"id_ed25519", "id_ecdsa", "id_rsa"};
-    const char *home = getenv("HOME");
+    const char *home = a->p->home;
 
     if (a->p->ssh_key)
         return a->ssh_next++ == 0 ? a->p->ssh_key : NULL;
@@ -133,7 +133,7 @@ cred_cb(git_credential **out, const char *url, const char *user_from_url, unsign
     if (allowed & GIT_CREDENTIAL_SSH_KEY) {
         const char *key;
 
-        if (!a->p->ssh_key && a->ssh_next == 0 && getenv("SSH_AUTH_SOCK")) {
+        if (!a->p->ssh_key && a->ssh_next == 0 && a->p->ssh_agent) {
             a->ssh_next = -1; /* the agent first, then the files from index 0 */
             return git_credential_ssh_key_from_agent(out, user);
         }

@@ -17,7 +17,7 @@
  *
  * Authentication: ssh remotes (git@host:org/repo.git, ssh://) use
  * `ssh_key` (a private key file; GIT_SSH_KEY), else ssh-agent when
- * SSH_AUTH_SOCK is set, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa, each
+ * `ssh_agent` is set, else `home`/.ssh/id_ed25519, id_ecdsa, id_rsa, each
  * tried once; host keys are checked against ~/.ssh/known_hosts by libgit2.
  * http(s) remotes use the URL's userinfo, else the entry of `credentials`
  * (GIT_CREDENTIALS: https://user:token@host, several separated by newlines
@@ -48,6 +48,8 @@ struct git_publish {
     const char *message;     /* the commit message */
     const char *ssh_key;     /* private key file, or NULL */
     const char *credentials; /* GIT_CREDENTIALS, or NULL */
+    const char *home;        /* HOME (keys in HOME/.ssh), or NULL */
+    const char *ssh_agent;   /* SSH_AUTH_SOCK, or NULL: no agent */
 };
 
 /*

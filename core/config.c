@@ -499,6 +499,8 @@ load_exports(struct config *cfg, char *errbuf, size_t errlen)
     cfg->export_backoff_ms = (int)n;
     cfg->git_ssh_key = env_str("GIT_SSH_KEY");
     cfg->git_credentials = env_str("GIT_CREDENTIALS");
+    cfg->home = env_str("HOME");
+    cfg->ssh_auth_sock = env_str("SSH_AUTH_SOCK");
     if (cfg->nexports == 0)
         return ERR_OK;
     buf_init(&shown, 0);
@@ -622,6 +624,8 @@ static const struct setting settings[] = {
     {"GIT_SSH_KEY", SET_CSTR, CFG(git_ssh_key), CONFIG_SHOW_PLAIN, NULL,
      "ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa"},
     {"GIT_CREDENTIALS", SET_CSTR, CFG(git_credentials), CONFIG_SHOW_SECRET, NULL, "none"},
+    {"SSH_AUTH_SOCK", SET_CSTR, CFG(ssh_auth_sock), CONFIG_SHOW_PLAIN, NULL, "no ssh-agent"},
+    {"HOME", SET_CSTR, CFG(home), CONFIG_SHOW_PLAIN, NULL, "no ~/.ssh keys"},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))

@@ -60,6 +60,8 @@ struct config {
     int export_backoff_ms;       /* INGESTD_EXPORT_BACKOFF_MS: first retry delay, doubling */
     const char *git_ssh_key;     /* GIT_SSH_KEY: private key for ssh Git remotes, or NULL */
     const char *git_credentials; /* GIT_CREDENTIALS: https://user:token@host lines (a secret) */
+    const char *home;            /* HOME: where ~/.ssh is, for Git targets over ssh; or NULL */
+    const char *ssh_auth_sock;   /* SSH_AUTH_SOCK: an ssh-agent for Git targets; or NULL */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

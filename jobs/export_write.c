@@ -203,6 +203,8 @@ write_git(struct export_writer *w, int64_t generation, const char *data, size_t 
     p.message = message;
     p.ssh_key = w->cfg->git_ssh_key;
     p.credentials = w->cfg->git_credentials;
+    p.home = w->cfg->home;
+    p.ssh_agent = w->cfg->ssh_auth_sock;
     return git_client_publish(&p, NULL, errbuf, errlen);
 }
 
