@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,13 @@
 #include "clients/http_client.h"
 #include "clients/s3_client.h"
 #include "core/buf.h"
+
+/*
+ * A Git target's local repository keeps every publication's objects (the
+ * remote keeps them too); past this size it is removed after a successful
+ * push and the next publication fetches the branch afresh.
+ */
+#define GIT_WORKDIR_MAX_BYTES ((long long)256 << 20)
 
 struct export_writer {
     const struct export_target *t;
@@ -179,6 +188,42 @@ write_http(struct export_writer *w, const char *data, size_t len, char *errbuf, 
     return rc;
 }
 
+static long long du_bytes; /* nftw has no user data: used under du_lock only */
+static pthread_mutex_t du_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+du_add(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F)
+        du_bytes += (long long)st->st_size;
+    return 0;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Remove the local repository when it grew past GIT_WORKDIR_MAX_BYTES. */
+static void
+git_workdir_trim(const char *dir)
+{
+    long long bytes;
+
+    pthread_mutex_lock(&du_lock);
+    du_bytes = 0;
+    nftw(dir, du_add, 16, FTW_PHYS);
+    bytes = du_bytes;
+    pthread_mutex_unlock(&du_lock);
+    if (bytes > GIT_WORKDIR_MAX_BYTES)
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static enum err
 write_git(struct export_writer *w, int64_t generation, const char *data, size_t len, char *errbuf,
           size_t errlen)
@@ -186,6 +231,7 @@ write_git(struct export_writer *w, int64_t generation, const char *data, size_t 
     struct git_publish p;
     char message[96];
     struct buf parent;
+    enum err rc;
 
     buf_init(&parent, 0);
     buf_printf(&parent, "%s/exports", w->cfg->data_dir);
@@ -205,7 +251,10 @@ write_git(struct export_writer *w, int64_t generation, const char *data, size_t 
     p.credentials = w->cfg->git_credentials;
     p.home = w->cfg->home;
     p.ssh_agent = w->cfg->ssh_auth_sock;
-    return git_client_publish(&p, NULL, errbuf, errlen);
+    rc = git_client_publish(&p, NULL, errbuf, errlen);
+    if (!rc)
+        git_workdir_trim(w->git_dir);
+    return rc;
 }
 
 enum err

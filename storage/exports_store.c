@@ -66,36 +66,25 @@ exports_store_unclaim(struct db *db, const char *target, char *errbuf, size_t er
 }
 
 enum err
-exports_store_held(struct db *db, const char *target, int64_t *held, char *errbuf, size_t errlen)
-{
-    const char *params[1] = {target};
-    long long v = 0;
-    enum err rc;
-
-    rc = db_query_ll(
-        db, "SELECT coalesce((SELECT generation FROM export_targets WHERE target = $1), 0)", 1,
-        params, "no result", &v, errbuf, errlen);
-    *held = rc ? 0 : v;
-    return rc;
-}
-
-enum err
 exports_store_record(struct db *db, const char *target, int64_t generation, long long duration_ms,
                      const char *error, char *errbuf, size_t errlen)
 {
     char gen[32];
     char dur[32];
-    const char *params[4] = {target, gen, dur, error};
+    const char *params[3] = {target, gen, dur};
 
     snprintf(gen, sizeof(gen), "%lld", (long long)generation);
     snprintf(dur, sizeof(dur), "%lld", duration_ms);
-    if (error)
+    if (error) {
+        const char *fparams[3] = {target, dur, error};
+
         return db_query(db, NULL,
                         "UPDATE export_targets SET attempts = attempts + 1, "
                         "failures = failures + 1, last_attempt_at = now(), "
-                        "last_duration_ms = $3, last_error = $4, last_error_at = now() "
-                        "WHERE target = $1 AND $2::bigint IS NOT NULL",
-                        4, params, errbuf, errlen);
+                        "last_duration_ms = $2, last_error = $3, last_error_at = now() "
+                        "WHERE target = $1",
+                        3, fparams, errbuf, errlen);
+    }
     return db_query(db, NULL,
                     "UPDATE export_targets SET attempts = attempts + 1, last_attempt_at = now(), "
                     "last_success_at = now(), last_duration_ms = $3, "

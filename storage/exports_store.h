@@ -30,10 +30,6 @@ enum err exports_store_claim(struct db *db, const char *target, const char *kind
 /* Give the target's lock back (after exports_store_claim() said claimed). */
 enum err exports_store_unclaim(struct db *db, const char *target, char *errbuf, size_t errlen);
 
-/* The generation the target holds (0 when unknown), without claiming it. */
-enum err exports_store_held(struct db *db, const char *target, int64_t *held, char *errbuf,
-                            size_t errlen);
-
 /*
  * Record one attempt's outcome: success (error NULL) makes the target hold
  * `generation` (never lower than what it held); a failure keeps the error
