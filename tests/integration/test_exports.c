@@ -582,6 +582,65 @@ test_two_replicas_publish_each_generation_once(void **state)
     free(target);
 }
 
+/* ---- Git: a publication pushed but not recorded is not committed twice ------------- */
+
+static void
+test_git_republication_adds_no_commit(void **state)
+{
+    char *repo = th_strf("%s/again.git", G.tmp);
+    char *target = th_strf("file://%s:effective-repos.csv", repo);
+    char *exports = th_strf("INGESTD_EXPORTS=%s", target);
+    const char *env[] = {exports, NULL};
+    char *log_cmd = th_strf("git --git-dir=%s log --format=%%s main", repo);
+    struct th_ingestd *p;
+    char *before;
+    char *after;
+    char *cmd;
+    char *sql;
+    json_t *it;
+    json_int_t attempts;
+    long long attempts_before;
+    int64_t gen;
+    PGresult *res;
+
+    (void)state;
+    cmd = th_strf("git init -q --bare -b main %s 2>&1", repo);
+    free(run_ok(cmd));
+    free(cmd);
+    p = th_ingestd_start(th_pg_url(G.pg), env);
+    gen = merge_new(th_ingestd_base(p), 1);
+    wait_held(th_ingestd_base(p), target, gen);
+    assert_int_equal(th_ingestd_term(p), 0);
+    before = run_ok(log_cmd);
+    /* as if ingestd had died between the push and recording it */
+    sql = th_strf("UPDATE export_targets SET generation = generation - 1 WHERE target = '%s'",
+                  target);
+    res = th_pg_exec(G.pg, sql);
+    PQclear(res);
+    free(sql);
+    sql = th_strf("SELECT attempts FROM export_targets WHERE target = '%s'", target);
+    cmd = th_pg_scalar(G.pg, sql);
+    attempts_before = atoll(cmd);
+    free(cmd);
+    free(sql);
+    th_ingestd_restart(p);
+    wait_held(th_ingestd_base(p), target, gen);
+    it = export_item(th_ingestd_base(p), target);
+    attempts = th_jint(it, "attempts");
+    json_decref(it);
+    assert_true(attempts > attempts_before); /* published again ... */
+    after = run_ok(log_cmd);
+    assert_string_equal(after, before); /* ... without a second commit */
+    assert_int_equal(th_ingestd_term(p), 0);
+    th_ingestd_free(p);
+    free(before);
+    free(after);
+    free(log_cmd);
+    free(exports);
+    free(target);
+    free(repo);
+}
+
 static int
 group_setup(void **state)
 {
@@ -621,6 +680,7 @@ main(void)
         cmocka_unit_test(test_slow_target_gets_the_newest_only),
         cmocka_unit_test(test_restart_publishes_only_what_is_missing),
         cmocka_unit_test(test_two_replicas_publish_each_generation_once),
+        cmocka_unit_test(test_git_republication_adds_no_commit),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
