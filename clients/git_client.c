@@ -40,7 +40,8 @@ struct pub {
     char branch[256];
     git_oid tip; /* the remote branch's tip, when has_tip */
     int has_tip;
-    int rejected; /* the last push was refused by the remote */
+    int rejected;        /* the last push was refused by the remote */
+    char rejection[200]; /* the remote's reason, as it gave it */
 };
 
 /* The libgit2 error, with the remote URL (credentials) replaced by the target's name. */
@@ -157,8 +158,10 @@ push_ref_cb(const char *refname, const char *status, void *data)
     struct pub *b = data;
 
     (void)refname;
-    if (status)
+    if (status) {
         b->rejected = 1;
+        snprintf(b->rejection, sizeof(b->rejection), "%s", status);
+    }
     return 0;
 }
 
@@ -301,6 +304,8 @@ push(struct pub *b, int *rejected, char *errbuf, size_t errlen)
     b->rejected = 0;
     po.callbacks = b->cbs;
     e = git_remote_push(b->remote, &refspecs, &po);
+    if (e == GIT_ENONFASTFORWARD)
+        snprintf(b->rejection, sizeof(b->rejection), "non-fast-forward");
     *rejected = b->rejected || e == GIT_ENONFASTFORWARD;
     if (e < 0 && !*rejected)
         return git_fail(b, ERR_UNAVAILABLE, errbuf, errlen, "push");
@@ -310,16 +315,35 @@ push(struct pub *b, int *rejected, char *errbuf, size_t errlen)
 static enum err
 open_repo(struct pub *b, char *errbuf, size_t errlen)
 {
+    git_remote_create_options ro;
+
     if (git_repository_open_bare(&b->repo, b->p->workdir) < 0 &&
         git_repository_init(&b->repo, b->p->workdir, 1) < 0)
         return git_fail(b, ERR_INTERNAL, errbuf, errlen, "local repository");
-    if (git_remote_create_anonymous(&b->remote, b->repo, b->p->remote_url) < 0)
+    /* anonymous, and without url.*.insteadOf rewriting: libgit2 1.5 leaks a
+     * PCRE2 match block for every configuration entry that rewrite looks at */
+    git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = b->repo;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    if (git_remote_create_with_opts(&b->remote, b->p->remote_url, &ro) < 0)
         return git_fail(b, ERR_BAD_INPUT, errbuf, errlen, "remote");
     git_remote_init_callbacks(&b->cbs, GIT_REMOTE_CALLBACKS_VERSION);
     b->cbs.credentials = cred_cb;
     b->cbs.push_update_reference = push_ref_cb;
     b->cbs.payload = b; /* both callbacks */
     return ERR_OK;
+}
+
+void
+git_client_init(void)
+{
+    git_libgit2_init();
+}
+
+void
+git_client_cleanup(void)
+{
+    git_libgit2_shutdown();
 }
 
 enum err
@@ -348,9 +372,8 @@ git_client_publish(const struct git_publish *p, int *pushed, char *errbuf, size_
             *pushed = 1;
     }
     if (!rc && !done && rejected)
-        rc = err_set(ERR_UNAVAILABLE, errbuf, errlen,
-                     "git %s: push rejected %d times (the branch kept moving)", p->name,
-                     GIT_CLIENT_PUSH_TRIES);
+        rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "git %s: push rejected %d times, last: %s",
+                     p->name, GIT_CLIENT_PUSH_TRIES, b.rejection);
     git_remote_free(b.remote);
     git_repository_free(b.repo);
     git_libgit2_shutdown();

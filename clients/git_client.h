@@ -53,6 +53,15 @@ struct git_publish {
 };
 
 /*
+ * libgit2's global state, held from git_client_init() to git_client_cleanup():
+ * call init before the threads that publish start and cleanup after they
+ * were joined (libgit2 frees a thread's error state when the thread ends
+ * only while its global state lives). Counted: calls nest.
+ */
+void git_client_init(void);
+void git_client_cleanup(void);
+
+/*
  * Publish p (see above). When the branch's tip already is a commit with
  * p->message whose file at p->path holds exactly p->data (a publication
  * that was pushed but not recorded), nothing is pushed and ERR_OK returned.

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients/git_client.h"
 #include "clients/s3_client.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -264,6 +265,7 @@ exporter_start(const struct config *cfg, const char *conninfo, const struct s3_c
     e->n = cfg->nexports;
     e->workers = xcalloc(e->n, sizeof(*e->workers));
     pthread_mutex_init(&e->render_lock, NULL);
+    git_client_init();
     for (i = 0; i < e->n; i++) {
         struct export_worker *w = &e->workers[i];
 
@@ -305,6 +307,7 @@ exporter_stop(struct exporter *e)
         export_writer_free(e->workers[i].writer);
         db_free(e->workers[i].db);
     }
+    git_client_cleanup(); /* every thread that used libgit2 has ended */
     rendering_unref(e->cur);
     pthread_mutex_destroy(&e->render_lock);
     free(e->workers);

@@ -389,7 +389,7 @@ test_git_push_rejected(void **state)
     assert_int_equal(th_jint(it, "failures"), 0); /* retried within the attempt */
     json_decref(it);
     it = wait_failures(th_ingestd_base(p), always, 1);
-    assert_error_has(it, "push rejected");
+    assert_error_has(it, "push rejected 5 times, last: pre-receive hook declined");
     assert_int_equal(th_jint(it, "generation"), 0);
     json_decref(it);
 
