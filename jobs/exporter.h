@@ -18,10 +18,11 @@
  *     /api/v1/repos.csv serves) and writes it, records the outcome, lets
  *     the claim go. Generations that came and went meanwhile are skipped:
  *     only the newest is ever published (coalescing).
- * A failed attempt is retried after EXPORTER backoff: INGESTD_EXPORT_BACKOFF_MS,
- * doubling per consecutive failure up to EXPORTER_MAX_BACKOFF_MS, with
- * jitter; wakes do not shorten it. The generation each target holds is in
- * PostgreSQL, so a restart republishes only what is missing.
+ * A failed attempt is retried after a backoff: INGESTD_EXPORT_BACKOFF_MS,
+ * doubling per consecutive failure up to EXPORTER_MAX_BACKOFF_MS, with equal
+ * jitter (half fixed, half random); wakes do not shorten it. The threads
+ * render a generation once between them. The generation each target holds
+ * is in PostgreSQL, so a restart republishes only what is missing.
  */
 #ifndef INGESTD_EXPORTER_H
 #define INGESTD_EXPORTER_H
