@@ -9,9 +9,9 @@
 # then (bench/exportwatch.c): PUTs an effective repos.csv of REPOS
 # repositories, and MERGES times posts one event of 10 new rows, merges, and
 # watches both targets until each holds the new generation. A target's lag
-# is when it was seen changed (polled every millisecond: the file's inode,
-# the object's ETag) minus the merge's finished_at, written just before its
-# commit. Prints each merge and the median and max per target  [< 1 s].
+# is when it was seen changed (the file's inode, stat every millisecond; the
+# object's ETag, HEAD every 10 ms) minus the merge's finished_at, written just
+# before its commit. Prints each merge and the median and max per target  [< 1 s].
 # INGESTD_BIN=path uses an existing binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,5 +66,7 @@ done
 echo "== exports: $REPOS repositories, $MERGES merges (file and s3rver targets)"
 ./build-bench/exportwatch "http://127.0.0.1:$port" "$work/out/effective-repos.csv" "$s3" bench \
   config/effective-repos.csv "$REPOS" "$MERGES"
-echo "bytes $(wc -c <"$work/out/effective-repos.csv") per publication"
+echo "bytes $(wc -c <"$work/out/effective-repos.csv") per publication; load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 grep '"export published"' "$work/ingestd.log" | tail -n 2 | sed 's/^/  /'
+# for scale: what rendering the same generation costs GET /api/v1/repos.csv (its first request)
+grep '"repos.csv rendered"' "$work/ingestd.log" | tail -n 1 | sed 's/^/  /'
