@@ -455,6 +455,26 @@ test_bad_variable_stops_the_start(void **state)
     assert_null(strstr(out, "tok-77"));
     free(out);
     free(cmd);
+    /* the token from a file (a mounted Secret), never shown either */
+    {
+        char *tf = th_strf("%s/token", G.tmp);
+        FILE *f = fopen(tf, "w");
+
+        assert_non_null(f);
+        fputs("tok-from-file\n", f);
+        fclose(f);
+        cmd = th_strf("env -i PATH=\"$PATH\" INGESTD_EXPORTS='https://h/x.csv' "
+                      "INGESTD_EXPORT_TOKEN_FILE=%s %s config 2>&1",
+                      tf, INGESTD_BIN);
+        out = th_run(cmd, &status);
+        assert_int_equal(status, 0);
+        assert_non_null(strstr(out, "INGESTD_EXPORT_TOKEN_FILE <redacted>")); /* read, hidden */
+        assert_null(strstr(out, "tok-from-file"));
+        assert_null(strstr(out, "unknown variable"));
+        free(out);
+        free(cmd);
+        free(tf);
+    }
 }
 
 static int
