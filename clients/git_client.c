@@ -64,39 +64,72 @@ git_fail(const struct pub *b, enum err rc, char *errbuf, size_t errlen, const ch
     return rc;
 }
 
-/* user:pass of the GIT_CREDENTIALS entry whose host is url's host. */
-static int
-userpass_for(const char *creds, const char *url, char *user, size_t ulen, char *pass, size_t plen)
+/* The host of an http(s) URL or credentials entry [s, end): *hlen bytes at the result. */
+static const char *
+url_host(const char *s, const char *end, size_t *hlen)
 {
-    const char *uh = strstr(url, "://");
-    size_t uhlen;
-    const char *p = creds;
+    const char *auth = s;
+    const char *aend;
+    const char *at = NULL;
+    const char *p;
+    const char *sep = NULL;
 
-    if (!creds || !uh)
+    for (p = s; p + 3 <= end; p++)
+        if (memcmp(p, "://", 3) == 0) {
+            sep = p;
+            break;
+        }
+    if (!sep)
+        return NULL;
+    auth = sep + 3;
+    aend = auth;
+    while (aend < end && *aend != '/' && *aend != '?' && *aend != '#')
+        aend++;
+    for (p = auth; p < aend; p++) /* the last '@' ends the userinfo */
+        if (*p == '@')
+            at = p;
+    if (at)
+        auth = at + 1;
+    for (p = auth; p < aend && *p != ':'; p++)
+        ;
+    *hlen = (size_t)(p - auth);
+    return auth;
+}
+
+int
+git_client_userpass_for(const char *credentials, const char *url, char *user, size_t ulen,
+                        char *pass, size_t plen)
+{
+    const char *p = credentials;
+    const char *host;
+    size_t hlen;
+
+    host = url ? url_host(url, url + strlen(url), &hlen) : NULL;
+    if (!credentials || !host || hlen == 0)
         return 0;
-    uh += 3;
-    if (strchr(uh, '@') && strchr(uh, '@') < uh + strcspn(uh, "/"))
-        uh = strchr(uh, '@') + 1;
-    uhlen = strcspn(uh, "/:");
     while (*p) {
-        size_t len = strcspn(p, ",\n");
-        const char *s = strstr(p, "://");
-        const char *at;
-        const char *colon;
+        size_t len = strcspn(p, ",\n\r");
+        const char *end = p + len;
+        const char *sep = strstr(p, "://");
 
-        if (s && s < p + len) {
-            s += 3;
-            at = memchr(s, '@', (size_t)(p + len - s));
-            colon = at ? memchr(s, ':', (size_t)(at - s)) : NULL;
-            if (at && colon && strncasecmp(at + 1, uh, uhlen) == 0 &&
-                strcspn(at + 1, "/:,\n") == uhlen) {
-                snprintf(user, ulen, "%.*s", (int)(colon - s), s);
-                snprintf(pass, plen, "%.*s", (int)(at - colon - 1), colon + 1);
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if (sep && sep + 3 < end) {
+            const char *auth = sep + 3;
+            size_t elen = 0;
+            const char *ehost = url_host(p, end, &elen);
+            const char *colon = memchr(auth, ':', (size_t)(ehost - auth));
+
+            if (ehost > auth && colon && elen == hlen && strncasecmp(ehost, host, hlen) == 0) {
+                snprintf(user, ulen, "%.*s", (int)(colon - auth), auth);
+                snprintf(pass, plen, "%.*s", (int)(ehost - 1 - colon - 1), colon + 1);
                 return 1;
             }
         }
         p += len;
-        while (*p == ',' || *p == '\n')
+        while (*p == ',' || *p == '\n' || *p == '\r')
             p++;
     }
     return 0;
@@ -146,7 +179,7 @@ cred_cb(git_credential **out, const char *url, const char *user_from_url, unsign
     }
     if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && !a->userpass_done) {
         a->userpass_done = 1;
-        if (userpass_for(a->p->credentials, url, u, sizeof(u), pw, sizeof(pw)))
+        if (git_client_userpass_for(a->p->credentials, url, u, sizeof(u), pw, sizeof(pw)))
             return git_credential_userpass_plaintext_new(out, u, pw);
     }
     return GIT_PASSTHROUGH;

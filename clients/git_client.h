@@ -53,6 +53,16 @@ struct git_publish {
 };
 
 /*
+ * The user and password GIT_CREDENTIALS gives for url's host: the first
+ * entry (entries separated by commas or line ends, blanks around them
+ * ignored; each https://user:password@host[:port][/...], the password may
+ * hold '@') whose host equals url's, case-insensitively. Returns 1 and fills
+ * user and pass (cut to their sizes), or 0 when no entry matches.
+ */
+int git_client_userpass_for(const char *credentials, const char *url, char *user, size_t ulen,
+                            char *pass, size_t plen);
+
+/*
  * libgit2's global state, held from git_client_init() to git_client_cleanup():
  * call init before the threads that publish start and cleanup after they
  * were joined (libgit2 frees a thread's error state when the thread ends

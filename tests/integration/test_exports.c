@@ -641,6 +641,48 @@ test_git_republication_adds_no_commit(void **state)
     free(repo);
 }
 
+/* ---- merges of INGESTD_MERGE_INTERVAL are exported too ------------------------------ */
+
+static void
+test_scheduled_merges_are_exported(void **state)
+{
+    char *file = th_strf("%s/scheduled.csv", G.tmp);
+    char *exports = th_strf("INGESTD_EXPORTS=%s", file);
+    const char *env[] = {exports, "INGESTD_MERGE_INTERVAL=1", NULL};
+    struct th_ingestd *p = th_ingestd_start(th_pg_url(G.pg), env);
+    struct th_resp r;
+    long t0;
+    int seen = 0;
+
+    (void)state;
+    r = th_post_csv(th_ingestd_base(p), "/api/v1/events",
+                    "origin,path,branch,changeset,publishUri\n"
+                    "github.com,org/scheduled,main,c-sched,https://a/s.jar\n",
+                    NULL);
+    assert_int_equal(r.status, 201);
+    th_resp_release(&r);
+    /* no POST /merges: the scheduler merges, the export follows */
+    t0 = th_now_ms();
+    while (!seen && th_now_ms() - t0 < WAIT_MS) {
+        FILE *f = fopen(file, "rb");
+
+        if (f) {
+            char line[512];
+
+            while (!seen && fgets(line, sizeof(line), f))
+                seen = strstr(line, "org/scheduled") != NULL;
+            fclose(f);
+        }
+        if (!seen)
+            th_sleep_ms(20);
+    }
+    assert_true(seen);
+    assert_int_equal(th_ingestd_term(p), 0);
+    th_ingestd_free(p);
+    free(exports);
+    free(file);
+}
+
 static int
 group_setup(void **state)
 {
@@ -681,6 +723,7 @@ main(void)
         cmocka_unit_test(test_restart_publishes_only_what_is_missing),
         cmocka_unit_test(test_two_replicas_publish_each_generation_once),
         cmocka_unit_test(test_git_republication_adds_no_commit),
+        cmocka_unit_test(test_scheduled_merges_are_exported),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
