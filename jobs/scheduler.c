@@ -65,12 +65,12 @@ run_merge(struct job *job, struct db *db)
         rc = merges_store_run(db, 0, &merge, errbuf, sizeof(errbuf));
         status[0] = rc ? "failed" : "succeeded";
         metrics_add(mj->metrics, M_MERGES_TOTAL, status, 1);
-        if (!rc)
-            exporter_wake(mj->exporter);
-        if (!rc)
+        if (!rc) {
+            exporter_wake(mj->exporter); /* committed: the exports look now */
             metrics_observe(mj->metrics, M_MERGE_DURATION, NULL,
                             (double)json_integer_value(json_object_get(merge, "duration_ms")) /
                                 1000.0);
+        }
     }
     if (rc)
         log_json(LOG_WARN, "scheduled merge failed", json_pack("{s:s}", "error", errbuf));
