@@ -219,7 +219,8 @@ fetch_tip(struct pub *b, char *errbuf, size_t errlen)
         return git_fail(b, ERR_UNAVAILABLE, errbuf, errlen, "list refs");
     snprintf(b->branch, sizeof(b->branch), "%s", DEFAULT_BRANCH);
     for (i = 0; i < n; i++)
-        if (strcmp(heads[i]->name, "HEAD") == 0 && heads[i]->symref_target)
+        if (strcmp(heads[i]->name, "HEAD") == 0 && heads[i]->symref_target &&
+            strncmp(heads[i]->symref_target, "refs/heads/", 11) == 0)
             snprintf(b->branch, sizeof(b->branch), "%s", heads[i]->symref_target);
     b->has_tip = 0;
     for (i = 0; i < n; i++)
