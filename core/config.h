@@ -51,7 +51,13 @@ struct config {
     struct config_s3 s3;             /* S3 for inventory jobs */
     char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */
     char *api_tokens_file;           /* INGESTD_API_TOKENS_FILE (re-read on SIGHUP), or NULL */
-    char *cors_origins; /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
+    char *cors_origins;   /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
+    char *sqs_queues;     /* INGESTD_SQS_QUEUES: queue URLs joined by ','; NULL: no consumer */
+    int sqs_wait_s;       /* INGESTD_SQS_WAIT_TIME: ReceiveMessage long poll, 0..20 s */
+    int sqs_visibility_s; /* INGESTD_SQS_VISIBILITY_TIMEOUT: asked on each receive */
+    char *sqs_poison;     /* INGESTD_SQS_POISON: "keep" (redrive policy) or "delete" */
+    const char *sqs_endpoint_url; /* AWS_ENDPOINT_URL_SQS: every SQS call goes there; NULL: the
+                                     queue URL's origin */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -33,6 +33,9 @@ enum metric_id {
     M_DB_POOL_IN_USE,       /* gauge: worker connections running a request or job */
     M_DB_POOL_SIZE,         /* gauge: worker connections */
     M_BUILD_INFO,           /* gauge {version} = 1 */
+    M_SQS_MESSAGES, /* counter {queue,outcome}: received, ingested, ignored, failed, deleted,
+                       delete_failed */
+    M_SQS_ERRORS,   /* counter {queue,kind}: receive, database, delete */
     M_COUNT
 };
 

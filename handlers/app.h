@@ -16,6 +16,7 @@ struct repos_cache;
 struct inventory_runner;
 struct auth_keeper;
 struct metrics;
+struct sqs_consumers;
 
 struct app {
     const struct config *cfg;
@@ -24,7 +25,8 @@ struct app {
     struct inventory_runner *inventory_runner; /* woken when a job is submitted */
     struct metrics *metrics;                   /* core/metrics.h; NULL: not counting */
     struct auth_keeper *auth;                  /* tokens (server/auth.h); checked by the adapter */
-    atomic_int stopping;                       /* set on SIGTERM: long waits give up */
+    struct sqs_consumers *sqs; /* INGESTD_SQS_QUEUES consumers (GET /api/v1/sqs); NULL: none */
+    atomic_int stopping;       /* set on SIGTERM: long waits give up */
     int auth_on; /* tokens are required on /api/v1 (shown on the status page); set by main */
 };
 
