@@ -12,13 +12,15 @@
  *   poison    it does not decode (not JSON, no known shape, too many records)
  *
  * The records of the whole batch go to s3_store_ingest() in one transaction,
- * exactly as one POST of those bodies would. Only after it committed, one
- * DeleteMessageBatch removes the records and ignored messages (and poison
- * ones with INGESTD_SQS_POISON=delete). When the ingestion fails nothing is
- * deleted: every message of the batch becomes visible again after its
- * visibility timeout and is received anew (a repeat is counted as a
- * duplicate by the store, so a redelivery after a commit whose delete was
- * lost adds nothing). Errors back off from 1 s, doubling up to 30 s.
+ * exactly as one POST of those bodies would. Should the store refuse the data
+ * itself (ERR_BAD_INPUT before anything is written: a sequencer that is not
+ * hex, a key too long), the messages are ingested one by one instead and the
+ * refused ones are poison too, so one bad message never holds back the rest. Only after it
+ * committed, one DeleteMessageBatch removes the records and ignored messages (and poison ones with
+ * INGESTD_SQS_POISON=delete). When the ingestion fails nothing is deleted: every message of the
+ * batch becomes visible again after its visibility timeout and is received anew (a repeat is
+ * counted as a duplicate by the store, so a redelivery after a commit whose delete was lost adds
+ * nothing). Errors back off from 1 s, doubling up to 30 s.
  *
  * Visibility timeout: each receive asks for INGESTD_SQS_VISIBILITY_TIMEOUT
  * (default 60 s) and the consumer relies on that bound instead of extending
@@ -54,7 +56,8 @@
 #define SQS_BACKOFF_FIRST_MS 1000L
 #define SQS_BACKOFF_MAX_MS 30000L
 
-enum msg_kind { MSG_RECORDS, MSG_IGNORED, MSG_POISON };
+/* What became of a message; MSG_KEPT: its records were not committed, it stays in the queue */
+enum msg_kind { MSG_RECORDS, MSG_IGNORED, MSG_POISON, MSG_KEPT };
 
 struct sqs_stats {
     uint64_t received, ingested, ignored, failed, deleted, delete_failed, errors;
@@ -86,7 +89,10 @@ struct sqs_batch_work {
     struct sqs_receive rcv;
     struct s3_batch parts[SQS_MAX_BATCH];
     enum msg_kind kind[SQS_MAX_BATCH];
-    struct s3_batch all; /* the records of every MSG_RECORDS part, moved here */
+    struct s3_batch all;         /* the records of every MSG_RECORDS part, moved here */
+    size_t first[SQS_MAX_BATCH]; /* message i's records: all.records[first[i]..+nrec[i]) */
+    size_t nrec[SQS_MAX_BATCH];
+    int committed; /* some records were committed */
 };
 
 /* ---- counters ----------------------------------------------------------- */
@@ -164,6 +170,8 @@ batch_decode(struct sqs_queue *q, struct sqs_batch_work *w)
             continue;
         memcpy(w->all.records + at, w->parts[i].records,
                w->parts[i].nrecords * sizeof(*w->all.records));
+        w->first[i] = at;
+        w->nrec[i] = w->parts[i].nrecords;
         at += w->parts[i].nrecords;
         w->parts[i].nrecords = 0; /* the strings belong to w->all now */
     }
@@ -181,24 +189,20 @@ batch_release(struct sqs_batch_work *w)
     sqs_receive_release(&w->rcv);
 }
 
-/* Ingest w->all in one transaction; the records and duplicates are counted. */
+/* Ingest recs[0..n) in one transaction; on success the records and duplicates are counted. */
 static enum err
-batch_ingest(struct sqs_queue *q, struct db *db, struct sqs_batch_work *w)
+ingest_records(struct sqs_queue *q, struct db *db, const struct s3_record *recs, size_t n,
+               char *errbuf, size_t errlen)
 {
     struct s3_ingest_result r = {0};
     const char *ingested[] = {"ingested"}, *dups[] = {"duplicate"};
-    char errbuf[ERRBUF_SIZE];
     enum err rc;
 
-    if (w->all.nrecords == 0)
-        return ERR_OK;
-    rc = db_ensure(db, errbuf, sizeof(errbuf));
+    rc = db_ensure(db, errbuf, errlen);
     if (!rc)
-        rc = s3_store_ingest(db, w->all.records, w->all.nrecords, &r, errbuf, sizeof(errbuf));
-    if (rc) {
-        count_error(q, "database", errbuf);
+        rc = s3_store_ingest(db, recs, n, &r, errbuf, errlen);
+    if (rc)
         return rc;
-    }
     pthread_mutex_lock(&q->lock);
     q->stats.records += r.ingested;
     q->stats.duplicates += r.duplicates;
@@ -207,6 +211,55 @@ batch_ingest(struct sqs_queue *q, struct db *db, struct sqs_batch_work *w)
     metrics_add(q->owner->metrics, M_S3_RECORDS, ingested, (double)r.ingested);
     metrics_add(q->owner->metrics, M_S3_RECORDS, dups, (double)r.duplicates);
     return ERR_OK;
+}
+
+/*
+ * Ingest w->all in one transaction. When the store refuses the data itself
+ * (ERR_BAD_INPUT: a sequencer that is not hex, a key too long - a fault of
+ * one message, found before anything is written), each message is ingested
+ * on its own so that only the refused ones become poison. A database failure
+ * is returned; messages whose records did not commit become MSG_KEPT.
+ */
+static enum err
+batch_ingest(struct sqs_queue *q, struct db *db, struct sqs_batch_work *w)
+{
+    char errbuf[ERRBUF_SIZE];
+    enum err rc, failure = ERR_OK;
+    size_t i;
+
+    if (w->all.nrecords == 0)
+        return ERR_OK;
+    rc = ingest_records(q, db, w->all.records, w->all.nrecords, errbuf, sizeof(errbuf));
+    if (rc != ERR_BAD_INPUT) {
+        if (rc)
+            count_error(q, "database", errbuf);
+        w->committed = !rc;
+        return rc;
+    }
+    for (i = 0; i < w->rcv.n; i++) {
+        if (w->kind[i] != MSG_RECORDS)
+            continue;
+        if (failure) {
+            w->kind[i] = MSG_KEPT;
+            continue;
+        }
+        rc =
+            ingest_records(q, db, w->all.records + w->first[i], w->nrec[i], errbuf, sizeof(errbuf));
+        if (rc == ERR_BAD_INPUT) {
+            w->kind[i] = MSG_POISON;
+            count(q, "failed", &q->stats.failed, 1);
+            log_json(LOG_WARN, "sqs message refused by the catalog",
+                     json_pack("{s:s,s:s,s:s}", "queue", q->name, "message_id",
+                               w->rcv.messages[i].message_id, "error", errbuf));
+        } else if (rc) {
+            w->kind[i] = MSG_KEPT;
+            failure = rc;
+            count_error(q, "database", errbuf);
+        } else {
+            w->committed = 1;
+        }
+    }
+    return failure;
 }
 
 /* After the commit: DeleteMessageBatch of what is done with; counts the outcome. */
@@ -219,7 +272,8 @@ batch_delete(struct sqs_queue *q, struct sqs_client *c, struct sqs_batch_work *w
     size_t i, n = 0, ok = 0;
 
     for (i = 0; i < w->rcv.n; i++)
-        if (w->kind[i] != MSG_POISON || q->owner->cfg.poison_delete)
+        if (w->kind[i] == MSG_RECORDS || w->kind[i] == MSG_IGNORED ||
+            (w->kind[i] == MSG_POISON && q->owner->cfg.poison_delete))
             handles[n++] = w->rcv.messages[i].receipt_handle;
     if (n == 0)
         return;
@@ -236,7 +290,11 @@ batch_delete(struct sqs_queue *q, struct sqs_client *c, struct sqs_batch_work *w
         count_error(q, "delete", res.first_failure);
 }
 
-/* One received batch: decode, ingest, delete. ERR_OK unless the ingestion failed. */
+/*
+ * One received batch: decode, ingest, delete. Returns a database failure
+ * (the caller backs off); the messages whose records committed are deleted
+ * all the same, the others stay.
+ */
 static enum err
 batch_process(struct sqs_queue *q, struct sqs_client *c, struct db *db, struct sqs_batch_work *w)
 {
@@ -245,21 +303,23 @@ batch_process(struct sqs_queue *q, struct sqs_client *c, struct db *db, struct s
     enum err rc;
 
     batch_decode(q, w);
+    for (i = 0; i < w->rcv.n; i++)
+        poison += w->kind[i] == MSG_POISON;
+    count(q, "failed", &q->stats.failed, poison);
+    rc = batch_ingest(q, db, w);
+    if (rc && !w->committed)
+        return rc; /* nothing deleted: the batch comes back after its visibility timeout */
     for (i = 0; i < w->rcv.n; i++) {
         records += w->kind[i] == MSG_RECORDS;
         ignored += w->kind[i] == MSG_IGNORED;
-        poison += w->kind[i] == MSG_POISON;
+        if (w->kind[i] == MSG_RECORDS || w->kind[i] == MSG_IGNORED)
+            metrics_add(q->owner->metrics, M_S3_RECORDS, ignored_label,
+                        (double)w->parts[i].ignored);
     }
-    count(q, "failed", &q->stats.failed, poison);
-    rc = batch_ingest(q, db, w);
-    if (rc)
-        return rc; /* nothing deleted: the batch comes back after its visibility timeout */
     count(q, "ingested", &q->stats.ingested, records);
     count(q, "ignored", &q->stats.ignored, ignored);
-    for (i = 0; i < w->rcv.n; i++)
-        metrics_add(q->owner->metrics, M_S3_RECORDS, ignored_label, (double)w->parts[i].ignored);
     batch_delete(q, c, w);
-    return ERR_OK;
+    return rc;
 }
 
 /* ---- the thread ------------------------------------------------------- */

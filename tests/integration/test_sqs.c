@@ -245,23 +245,27 @@ test_shapes(void **state)
 }
 
 /*
- * A poison message sent in one SendMessageBatch with a good one: the good one
- * is ingested and deleted at once; the poison one is counted failed on each
- * receive, never deleted, and the queue's redrive policy moves it to the
- * dead-letter queue after 2 receives.
+ * Two poison messages sent in one SendMessageBatch with a good one - one that
+ * does not decode, one the catalog refuses (a sequencer that is not hex) - the
+ * good one is ingested and deleted at once; each poison one is counted failed
+ * on each receive, never deleted, and the queue's redrive policy moves it to
+ * the dead-letter queue after 2 receives.
  */
 static void
 test_poison_not_blocking(void **state)
 {
     char *good = notification("sqs-poison", "b/good.txt", "0066AED6DCD90281E5");
     char *good_json = quoted(good);
+    char *refused = notification("sqs-poison", "b/refused.txt", "not-hex");
+    char *refused_json = quoted(refused);
     char *req = th_strf("{\"QueueUrl\":\"%s\",\"Entries\":[{\"Id\":\"bad\","
-                        "\"MessageBody\":\"this is not an S3 event\"},{\"Id\":\"good\","
-                        "\"MessageBody\":%s}]}",
-                        G.poison_url, good_json);
+                        "\"MessageBody\":\"this is not an S3 event\"},{\"Id\":\"refused\","
+                        "\"MessageBody\":%s},{\"Id\":\"good\",\"MessageBody\":%s}]}",
+                        G.poison_url, refused_json, good_json);
     char errbuf[ERRBUF_SIZE];
     struct buf answer;
     long deadline;
+    char *log;
     json_t *q;
 
     (void)state;
@@ -275,21 +279,29 @@ test_poison_not_blocking(void **state)
     assert_int_equal(th_jint(q, "ingested"), 1);
     assert_true(th_jint(q, "failed") >= 1);
     json_decref(q);
-    /* the poison message: received twice (failed 2), then in the dead-letter queue */
-    wait_counter("poison", "failed", 2);
+    /* the poison messages: received twice each (failed 4), then in the dead-letter queue */
+    wait_counter("poison", "failed", 4);
     deadline = th_now_ms() + WAIT_MS;
-    while (queue_depth(G.dlq_url, NULL) < 1) {
+    while (queue_depth(G.dlq_url, NULL) < 2) {
         if (th_now_ms() > deadline)
-            fail_msg("the poison message never reached the dead-letter queue");
+            fail_msg("the poison messages never reached the dead-letter queue");
         th_sleep_ms(200);
     }
     assert_int_equal(queue_depth(G.poison_url, NULL), 0);
+    /* one went the decoder's way, the other was refused by the catalog (ingested alone) */
+    log = th_read_file(th_ingestd_log(G.srv), NULL);
+    assert_non_null(strstr(log, "sqs message does not decode"));
+    assert_non_null(strstr(log, "sqs message refused by the catalog"));
+    assert_null(strstr(log, "this is not an S3 event")); /* bodies are never logged */
+    free(log);
     q = queue_status("poison");
     assert_int_equal(th_jint(q, "deleted"), 1);
     assert_int_equal(th_jint(q, "ingested"), 1);
     json_decref(q);
     buf_release(&answer);
     free(req);
+    free(refused_json);
+    free(refused);
     free(good_json);
     free(good);
 }
