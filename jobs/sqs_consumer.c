@@ -55,6 +55,7 @@
 #define SQS_MESSAGE_MAX_RECORDS 100000 /* as one POST /api/v1/s3/events */
 #define SQS_BACKOFF_FIRST_MS 1000L
 #define SQS_BACKOFF_MAX_MS 30000L
+#define SQS_EMPTY_PAUSE_MS 1000L /* an empty receive faster than this is followed by a pause */
 
 /* What became of a message; MSG_KEPT: its records were not committed, it stays in the queue */
 enum msg_kind { MSG_RECORDS, MSG_IGNORED, MSG_POISON, MSG_KEPT };
@@ -340,6 +341,8 @@ consumer_main(struct thread *t, void *arg)
     long backoff_ms = SQS_BACKOFF_FIRST_MS;
     char errbuf[ERRBUF_SIZE];
     struct sqs_batch_work w;
+    long long started_ms;
+    int empty;
     enum err rc;
 
     if (!c)
@@ -348,6 +351,7 @@ consumer_main(struct thread *t, void *arg)
     log_json(LOG_INFO, "sqs consumer started", json_pack("{s:s}", "queue", q->name));
     while (!thread_stopping(t)) {
         memset(&w, 0, sizeof(w));
+        started_ms = clock_mono_ms();
         rc = sqs_client_receive(c, q->url, SQS_MAX_BATCH, cfg->wait_s, cfg->visibility_s, &w.rcv,
                                 errbuf, sizeof(errbuf));
         if (rc && thread_stopping(t))
@@ -359,9 +363,14 @@ consumer_main(struct thread *t, void *arg)
         } else {
             count_error(q, "receive", errbuf);
         }
+        empty = !rc && w.rcv.n == 0;
         batch_release(&w);
         if (!rc) {
             backoff_ms = SQS_BACKOFF_FIRST_MS;
+            /* short polling (INGESTD_SQS_WAIT_TIME=0), or a server that does not wait:
+             * at most one empty receive a second */
+            if (empty && clock_mono_ms() - started_ms < SQS_EMPTY_PAUSE_MS)
+                thread_wait(t, SQS_EMPTY_PAUSE_MS);
             continue;
         }
         thread_wait(t, backoff_ms);

@@ -13,7 +13,8 @@
  * events, the database going away. Queue "poison" has a redrive policy
  * (maxReceiveCount 2) to "poison-dlq": an undecodable message is counted
  * failed on each receive, never deleted, and ends in the dead-letter queue
- * while its batch-mate is ingested at once.
+ * while its batch-mate is ingested at once. Queue "poison-delete" is consumed
+ * by a second instance with INGESTD_SQS_POISON=delete.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,8 +37,9 @@
 static struct {
     struct th_pg *pg;
     struct th_ingestd *srv;
+    struct th_ingestd *cur; /* the instance queue_status() asks: srv but in test_poison_delete */
     struct sqs_client *sqs;
-    char *main_url, *poison_url, *dlq_url;
+    char *main_url, *poison_url, *dlq_url, *delete_url;
 } G;
 
 static const char *const AUTH[] = {"Authorization: Bearer " TOKEN, NULL};
@@ -134,7 +136,7 @@ quoted(const char *s)
 static json_t *
 queue_status(const char *name)
 {
-    struct th_resp r = th_get(th_ingestd_base(G.srv), "/api/v1/sqs", AUTH);
+    struct th_resp r = th_get(th_ingestd_base(G.cur), "/api/v1/sqs", AUTH);
     json_t *doc, *q, *found = NULL;
     size_t i;
 
@@ -347,6 +349,57 @@ test_database_down_keeps_messages(void **state)
     free(n);
 }
 
+/*
+ * INGESTD_SQS_POISON=delete (a second instance consuming its own queue): the
+ * poison message is deleted after the batch's commit, nothing is left.
+ */
+static void
+test_poison_delete(void **state)
+{
+    char *good = notification("sqs-poison-delete", "d/good.txt", "0088AED6DCD90281E5");
+    char *good_json = quoted(good);
+    char *req = th_strf("{\"QueueUrl\":\"%s\",\"Entries\":[{\"Id\":\"bad\","
+                        "\"MessageBody\":\"[1,2,3]\"},{\"Id\":\"good\",\"MessageBody\":%s}]}",
+                        G.delete_url, good_json);
+    char *queues = th_strf("INGESTD_SQS_QUEUES=%s", G.delete_url);
+    char *endpoint = th_strf("AWS_ENDPOINT_URL_SQS=%s", th_sqs_endpoint());
+    const char *env[] = {queues,
+                         endpoint,
+                         "INGESTD_SQS_POISON=delete",
+                         "INGESTD_SQS_VISIBILITY_TIMEOUT=2",
+                         "INGESTD_API_TOKENS=admin:" TOKEN,
+                         "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
+                         "AWS_SECRET_ACCESS_KEY=secret-example",
+                         NULL};
+    char errbuf[ERRBUF_SIZE];
+    struct buf answer;
+    json_t *q;
+
+    (void)state;
+    G.cur = th_ingestd_start(th_pg_url(G.pg), env);
+    buf_init(&answer, 0);
+    if (sqs_client_call(G.sqs, G.delete_url, "SendMessageBatch", req, &answer, errbuf,
+                        sizeof(errbuf)))
+        fail_msg("SendMessageBatch: %s", errbuf);
+    wait_counter("poison-delete", "deleted", 2);
+    q = queue_status("poison-delete");
+    assert_int_equal(th_jint(q, "received"), 2);
+    assert_int_equal(th_jint(q, "ingested"), 1);
+    assert_int_equal(th_jint(q, "failed"), 1);
+    assert_string_equal(th_jstr(q, "url"), G.delete_url);
+    json_decref(q);
+    assert_int_equal(queue_depth(G.delete_url, NULL), 0);
+    assert_int_equal(bucket_count("sqs-poison-delete"), 1);
+    th_ingestd_free(G.cur);
+    G.cur = G.srv;
+    buf_release(&answer);
+    free(endpoint);
+    free(queues);
+    free(req);
+    free(good_json);
+    free(good);
+}
+
 /* The counters are also Prometheus series; the route is admin-only. */
 static void
 test_metrics_and_auth(void **state)
@@ -402,6 +455,7 @@ setup(void **state)
                       "\\\"maxReceiveCount\\\":\\\"2\\\"}\"}",
                       dlq_arn);
     G.poison_url = create_queue("poison", redrive);
+    G.delete_url = create_queue("poison-delete", NULL);
     G.pg = th_pg_start();
     queues = th_strf("INGESTD_SQS_QUEUES=%s, %s", G.main_url, G.poison_url);
     env[0] = queues;
@@ -414,6 +468,7 @@ setup(void **state)
     env[6] = endpoint;
     env[7] = NULL;
     G.srv = th_ingestd_start(th_pg_url(G.pg), env);
+    G.cur = G.srv;
     free(endpoint);
     free(queues);
     free(redrive);
@@ -432,6 +487,7 @@ teardown(void **state)
     free(G.main_url);
     free(G.poison_url);
     free(G.dlq_url);
+    free(G.delete_url);
     return 0;
 }
 
@@ -442,6 +498,7 @@ main(void)
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_poison_not_blocking),
         cmocka_unit_test(test_database_down_keeps_messages),
+        cmocka_unit_test(test_poison_delete),
         cmocka_unit_test(test_metrics_and_auth),
         cmocka_unit_test(test_stop_during_long_poll),
     };
