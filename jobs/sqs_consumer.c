@@ -35,6 +35,7 @@
  */
 #include "jobs/sqs_consumer.h"
 
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -471,6 +472,8 @@ sqs_consumers_stop(struct sqs_consumers *s)
     free(s->conninfo);
     free(s->region);
     free(s->access_key_id);
+    if (s->secret_access_key)
+        OPENSSL_cleanse(s->secret_access_key, strlen(s->secret_access_key));
     free(s->secret_access_key);
     free(s->session_token);
     free(s->endpoint_url);
