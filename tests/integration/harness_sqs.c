@@ -2,7 +2,8 @@
  * harness_sqs.c - fauxqs, the SQS server of the tests (see harness.h)
  *
  * tests/sqs/server.mjs (fauxqs from the project-local npm install: `npm ci`
- * in tests/sqs) runs as `node server.mjs` on 127.0.0.1 with a free
+ * in tests/sqs, behind a front that checks SigV4 signatures when given
+ * SQS_CREDENTIALS) runs as `node server.mjs` on 127.0.0.1 with a free
  * port, read from its "sqs listening on 127.0.0.1:PORT" line on stdout. Its
  * stdin is a pipe this process holds: the server stops when the pipe closes
  * (th_sqs_free, or this process dying), and on SIGTERM. stderr goes to
@@ -42,9 +43,9 @@ static struct {
     char endpoint[64];
 } Q = {-1, -1, -1, "", ""};
 
-/* Run node server.js with stdin and stdout on pipes, stderr to Q.log. */
+/* Run node server.mjs with stdin and stdout on pipes, stderr to Q.log. */
 static pid_t
-sqs_spawn(const char *js)
+sqs_spawn(const char *js, const char *credentials)
 {
     int out[2], in[2], logfd;
     pid_t pid;
@@ -60,6 +61,10 @@ sqs_spawn(const char *js)
     pid = logfd < 0 ? -1 : fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (credentials)
+            setenv("SQS_CREDENTIALS", credentials, 1);
+        else
+            unsetenv("SQS_CREDENTIALS");
         dup2(in[0], STDIN_FILENO);
         dup2(out[1], STDOUT_FILENO);
         dup2(logfd, STDERR_FILENO);
@@ -110,7 +115,7 @@ sqs_wait_port(int fd)
 }
 
 int
-th_sqs_start(void)
+th_sqs_start(const char *credentials)
 {
     char *root = th_source_dir();
     char *js = th_strf("%s%s", root, SQS_SERVER_REL);
@@ -123,7 +128,7 @@ th_sqs_start(void)
         print_error("%s is missing: run `npm ci` in tests/sqs\n", module);
         goto out;
     }
-    Q.pid = sqs_spawn(js);
+    Q.pid = sqs_spawn(js, credentials);
     if (Q.pid < 0) {
         print_error("cannot start node %s\n", js);
         goto out;

@@ -400,6 +400,47 @@ test_poison_delete(void **state)
     free(good);
 }
 
+/*
+ * The server checks every signature with the AWS SDK's signer (tests/sqs/server.mjs):
+ * everything above went through it. A wrong secret, another key or no signature
+ * is refused as SQS refuses it; a session token is signed along.
+ */
+static void
+test_signatures_checked(void **state)
+{
+    struct sqs_client_config cfg = {"us-east-1", "AKIDEXAMPLE",     "not-the-secret",
+                                    NULL,        th_sqs_endpoint(), 0};
+    char errbuf[ERRBUF_SIZE];
+    struct sqs_client *c;
+
+    (void)state;
+    c = sqs_client_new(&cfg);
+    assert_int_equal(sqs_client_send(c, G.main_url, "x", errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    assert_non_null(strstr(errbuf, "sqs SendMessage main: 403 SignatureDoesNotMatch"));
+    sqs_client_free(c);
+    cfg.access_key_id = "AKIDOTHER";
+    c = sqs_client_new(&cfg);
+    assert_int_equal(sqs_client_send(c, G.main_url, "x", errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    assert_non_null(strstr(errbuf, "403 InvalidClientTokenId"));
+    sqs_client_free(c);
+    cfg.access_key_id = NULL; /* anonymous: unsigned */
+    cfg.secret_access_key = NULL;
+    c = sqs_client_new(&cfg);
+    assert_int_equal(sqs_client_send(c, G.main_url, "x", errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    assert_non_null(strstr(errbuf, "403 IncompleteSignature"));
+    sqs_client_free(c);
+    /* with a session token (x-amz-security-token signed too): accepted (sent to the
+     * dead-letter queue, which nobody consumes) */
+    cfg.access_key_id = "AKIDEXAMPLE";
+    cfg.secret_access_key = "secret-example";
+    cfg.session_token = "FQoGZXIvYXdzEXAMPLE//token";
+    c = sqs_client_new(&cfg);
+    assert_int_equal(
+        sqs_client_send(c, G.dlq_url, "{\"Event\":\"s3:TestEvent\"}", errbuf, sizeof(errbuf)),
+        ERR_OK);
+    sqs_client_free(c);
+}
+
 /* The counters are also Prometheus series; the route is admin-only. */
 static void
 test_metrics_and_auth(void **state)
@@ -444,7 +485,7 @@ setup(void **state)
     const char *env[8];
 
     (void)state;
-    if (th_sqs_start() != 0)
+    if (th_sqs_start("AKIDEXAMPLE:secret-example") != 0)
         return -1;
     cfg.endpoint_url = th_sqs_endpoint();
     G.sqs = sqs_client_new(&cfg);
@@ -499,6 +540,7 @@ main(void)
         cmocka_unit_test(test_poison_not_blocking),
         cmocka_unit_test(test_database_down_keeps_messages),
         cmocka_unit_test(test_poison_delete),
+        cmocka_unit_test(test_signatures_checked),
         cmocka_unit_test(test_metrics_and_auth),
         cmocka_unit_test(test_stop_during_long_poll),
     };
