@@ -1,7 +1,8 @@
 /*
  * test_sqs.c - the SQS consumer end to end against a real SQS server
  *
- * One PostgreSQL, one SQS server (local-aws-sqs, AWS JSON 1.0 protocol:
+ * One PostgreSQL, one SQS server (fauxqs, AWS JSON 1.0 protocol, behind a
+ * front that checks every SigV4 signature with the AWS SDK's signer:
  * harness_sqs.c) and one ingestd consuming two queues for the whole file.
  * Messages are sent with ingestd's own SQS client (SendMessage /
  * SendMessageBatch); what the consumer did is read from GET /api/v1/sqs,
