@@ -6,8 +6,8 @@
 #                   with the embedded PostgreSQL under ./var (INGESTD_DATA_DIR)
 #   ./dev.sh test   install what is missing (also chromium and prometheus, for the browser and
 #                   metrics tests), build (-Werror), check formatting, lint the OpenAPI
-#                   document, install s3rver and the Parquet writers of test_parquet
-#                   (npm), run the whole suite (the
+#                   document, install s3rver, fauxqs (SQS) and the Parquet writers of
+#                   test_parquet (npm), run the whole suite (the
 #                   tests start their own PostgreSQL, s3rver and headless
 #                   Chromium), then build and run it again under ASan + UBSan
 #
@@ -88,6 +88,11 @@ s3rver_install() {
   (cd tests/s3rver && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 }
 
+sqs_server_install() {
+  log "fauxqs (npm), the SQS server of the SQS consumer tests"
+  (cd tests/sqs && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 parquet_writers_install() {
   log "Parquet writers (npm: DuckDB, parquet-wasm) for test_parquet"
   (cd tests/parquet && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -122,6 +127,7 @@ test)
   check_format
   lint_openapi
   s3rver_install
+  sqs_server_install
   parquet_writers_install
   deploy_tools_install
   build build

@@ -510,6 +510,90 @@ load_exports(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/* One queue URL of INGESTD_SQS_QUEUES: http(s)://host[:port]/path with a name, printable. */
+static int
+sqs_queue_valid(const char *s, size_t len)
+{
+    char url[1024];
+    const char *path;
+    size_t i;
+
+    if (len == 0 || len >= sizeof(url))
+        return 0;
+    memcpy(url, s, len);
+    url[len] = '\0';
+    for (i = 0; i < len; i++)
+        if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7F ||
+            strchr("?#@\\,\"", url[i]))
+            return 0;
+    if (!endpoint_valid(url))
+        return 0;
+    path = strchr(strstr(url, "://") + 3, '/');
+    return path && strspn(path, "/") < strlen(path);
+}
+
+/*
+ * INGESTD_SQS_QUEUES (comma-separated queue URLs, blanks around entries
+ * dropped, at most 16, no repeats) and the consumer's settings.
+ */
+static enum err
+load_sqs(struct config *cfg, char *errbuf, size_t errlen)
+{
+    const char *v, *p;
+    struct buf b;
+    size_t entry = 0;
+    long n;
+    enum err rc;
+
+    rc = env_int("INGESTD_SQS_WAIT_TIME", 20, 0, 20, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->sqs_wait_s = (int)n;
+    rc = env_int("INGESTD_SQS_VISIBILITY_TIMEOUT", 60, 1, 43200, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->sqs_visibility_s = (int)n;
+    v = getenv("INGESTD_SQS_POISON");
+    if (v && *v && strcmp(v, "keep") != 0 && strcmp(v, "delete") != 0)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "INGESTD_SQS_POISON: must be keep or delete");
+    cfg->sqs_poison = xstrdup(v && *v ? v : "keep");
+    cfg->sqs_endpoint_url = env_str("AWS_ENDPOINT_URL_SQS");
+    if (cfg->sqs_endpoint_url && (!printable_without(cfg->sqs_endpoint_url, "?#@\\,\"") ||
+                                  !endpoint_valid(cfg->sqs_endpoint_url)))
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "AWS_ENDPOINT_URL_SQS: expected http(s)://host[:port][/path] such as "
+                       "http://127.0.0.1:4566");
+    v = getenv("INGESTD_SQS_QUEUES");
+    p = v;
+    if (!v || !*v)
+        return ERR_OK;
+    buf_init(&b, 0);
+    while (p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        entry++;
+        while (len && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (!sqs_queue_valid(p, len) || entry > 16) {
+            buf_release(&b);
+            return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                           entry > 16 ? "INGESTD_SQS_QUEUES: at most 16 queues"
+                                      : "INGESTD_SQS_QUEUES: entry %zu is not a queue url such as "
+                                        "https://sqs.us-east-1.amazonaws.com/123456789012/name",
+                           entry);
+        }
+        buf_printf(&b, "%s%.*s", b.len ? "," : "", (int)len, p);
+        p = comma ? comma + 1 : NULL;
+    }
+    cfg->sqs_queues = buf_take(&b, NULL);
+    return ERR_OK;
+}
+
 enum err
 config_load(struct config *cfg, char *errbuf, size_t errlen)
 {
@@ -533,6 +617,8 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
         rc = load_cors(cfg, errbuf, errlen);
     if (!rc)
         rc = load_exports(cfg, errbuf, errlen);
+    if (!rc)
+        rc = load_sqs(cfg, errbuf, errlen);
 out:
     if (rc)
         config_release(cfg);
@@ -551,6 +637,8 @@ config_release(struct config *cfg)
     export_spec_free(cfg->exports, cfg->nexports);
     free(cfg->exports_shown);
     free(cfg->export_token);
+    free(cfg->sqs_queues);
+    free(cfg->sqs_poison);
     free(cfg->listen_host);
     free(cfg->data_dir);
     memset(cfg, 0, sizeof(*cfg));
@@ -626,6 +714,13 @@ static const struct setting settings[] = {
     {"GIT_CREDENTIALS", SET_CSTR, CFG(git_credentials), CONFIG_SHOW_SECRET, NULL, "none"},
     {"SSH_AUTH_SOCK", SET_CSTR, CFG(ssh_auth_sock), CONFIG_SHOW_PLAIN, NULL, "no ssh-agent"},
     {"HOME", SET_CSTR, CFG(home), CONFIG_SHOW_PLAIN, NULL, "no ~/.ssh keys"},
+    {"INGESTD_SQS_QUEUES", SET_STR, CFG(sqs_queues), CONFIG_SHOW_PLAIN, NULL, "no SQS consumer"},
+    {"INGESTD_SQS_WAIT_TIME", SET_INT, CFG(sqs_wait_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_SQS_VISIBILITY_TIMEOUT", SET_INT, CFG(sqs_visibility_s), CONFIG_SHOW_PLAIN, NULL,
+     NULL},
+    {"INGESTD_SQS_POISON", SET_STR, CFG(sqs_poison), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"AWS_ENDPOINT_URL_SQS", SET_CSTR, CFG(sqs_endpoint_url), CONFIG_SHOW_PLAIN, NULL,
+     "each queue URL's origin"},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))

@@ -62,6 +62,12 @@ struct config {
     const char *git_credentials; /* GIT_CREDENTIALS: https://user:token@host lines (a secret) */
     const char *home;            /* HOME: where ~/.ssh is, for Git targets over ssh; or NULL */
     const char *ssh_auth_sock;   /* SSH_AUTH_SOCK: an ssh-agent for Git targets; or NULL */
+    char *sqs_queues;     /* INGESTD_SQS_QUEUES: queue URLs joined by ','; NULL: no consumer */
+    int sqs_wait_s;       /* INGESTD_SQS_WAIT_TIME: ReceiveMessage long poll, 0..20 s */
+    int sqs_visibility_s; /* INGESTD_SQS_VISIBILITY_TIMEOUT: asked on each receive */
+    char *sqs_poison;     /* INGESTD_SQS_POISON: "keep" (redrive policy) or "delete" */
+    const char *sqs_endpoint_url; /* AWS_ENDPOINT_URL_SQS: every SQS call goes there; NULL: the
+                                     queue URL's origin */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -136,6 +136,20 @@ static const struct family_def defs[M_COUNT] = {
                            {"target", NULL},
                            merge_buckets,
                            sizeof(merge_buckets) / sizeof(merge_buckets[0])},
+    [M_SQS_MESSAGES] = {"ingestd_sqs_messages_total",
+                        "SQS messages by queue and outcome: received; ingested (its records "
+                        "committed), ignored (test events, no record), failed (undecodable); "
+                        "deleted, delete_failed.",
+                        KIND_COUNTER,
+                        {"queue", "outcome", NULL},
+                        NULL,
+                        0},
+    [M_SQS_ERRORS] = {"ingestd_sqs_errors_total",
+                      "SQS consumer errors by queue and kind: receive, database, delete.",
+                      KIND_COUNTER,
+                      {"queue", "kind", NULL},
+                      NULL,
+                      0},
 };
 
 struct series {

@@ -36,6 +36,9 @@ enum metric_id {
     M_EXPORT_GENERATION,    /* gauge {target}: the generation an export target holds */
     M_EXPORT_FAILURES,      /* counter {target}: failed export attempts */
     M_EXPORT_DURATION,      /* histogram {target}, seconds: writing one export */
+    M_SQS_MESSAGES, /* counter {queue,outcome}: received, ingested, ignored, failed, deleted,
+                       delete_failed */
+    M_SQS_ERRORS,   /* counter {queue,kind}: receive, database, delete */
     M_COUNT
 };
 

@@ -17,6 +17,7 @@ struct inventory_runner;
 struct exporter;
 struct auth_keeper;
 struct metrics;
+struct sqs_consumers;
 
 struct app {
     const struct config *cfg;
@@ -26,7 +27,8 @@ struct app {
     struct exporter *exporter;                 /* woken after a new generation; NULL: no exports */
     struct metrics *metrics;                   /* core/metrics.h; NULL: not counting */
     struct auth_keeper *auth;                  /* tokens (server/auth.h); checked by the adapter */
-    atomic_int stopping;                       /* set on SIGTERM: long waits give up */
+    struct sqs_consumers *sqs; /* INGESTD_SQS_QUEUES consumers (GET /api/v1/sqs); NULL: none */
+    atomic_int stopping;       /* set on SIGTERM: long waits give up */
     int auth_on; /* tokens are required on /api/v1 (shown on the status page); set by main */
 };
 

@@ -58,4 +58,7 @@ void handle_inventories_post(struct request *req, struct response *res);
 void handle_inventories_list(struct request *req, struct response *res);
 void handle_inventories_get(struct request *req, struct response *res);
 
+/* sqs.c: the SQS consumers' counters (admin) */
+void handle_sqs_get(struct request *req, struct response *res);
+
 #endif

@@ -33,6 +33,7 @@
 #include "handlers/repos_cache.h"
 #include "jobs/exporter.h"
 #include "jobs/inventory_runner.h"
+#include "jobs/sqs_consumer.h"
 #include "jobs/scheduler.h"
 #include "jobs/workers.h"
 #include "core/metrics.h"
@@ -343,6 +344,22 @@ reload_tokens(struct app *app)
     auth_keeper_swap(app->auth, next);
 }
 
+/* The SQS consumers of INGESTD_SQS_QUEUES, or NULL when there is none. */
+static struct sqs_consumers *
+start_sqs(const struct config *cfg, const char *conninfo, struct metrics *metrics)
+{
+    struct sqs_consumer_config sqs;
+
+    memset(&sqs, 0, sizeof(sqs));
+    sqs.queues = cfg->sqs_queues;
+    sqs.wait_s = cfg->sqs_wait_s;
+    sqs.visibility_s = cfg->sqs_visibility_s;
+    sqs.poison_delete = cfg->sqs_poison && strcmp(cfg->sqs_poison, "delete") == 0;
+    sqs_client_config_from(&sqs.client, &cfg->s3);
+    sqs.client.endpoint_url = cfg->sqs_endpoint_url;
+    return sqs_consumers_start(conninfo, &sqs, metrics);
+}
+
 /* Start every thread, wait for SIGTERM/SIGINT, stop them in reverse order. */
 static int
 serve(struct app *app, const char *conninfo)
@@ -370,6 +387,7 @@ serve(struct app *app, const char *conninfo)
              json_pack("{s:s,s:i}", "address", cfg->listen_host, "port", http_server_port(http)));
     if (cfg->merge_interval_s > 0)
         sched = scheduler_start(workers, cfg->merge_interval_s, app->metrics, app->exporter);
+    app->sqs = start_sqs(cfg, conninfo, app->metrics);
     stop_signals(&set);
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
         reload_tokens(app);
@@ -386,6 +404,10 @@ out:
     exporter_stop(app->exporter); /* after the workers: no merge can wake it any more */
     app->exporter = NULL;
     http_server_stop(http);
+    /* no request reads app->sqs any more: a batch being ingested commits and is
+     * deleted, a long poll is abandoned */
+    sqs_consumers_stop(app->sqs);
+    app->sqs = NULL;
     return status;
 }
 

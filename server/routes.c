@@ -44,6 +44,9 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/s3", handle_objects_list, 0, "read"},
     {"GET", "/api/v1/s3/count", handle_objects_count, 0, "read"},
     {"GET", "/api/v1/s3/{id}", handle_objects_get, 0, "read"},
+
+    /* the SQS consumers of INGESTD_SQS_QUEUES: counters and last error (memory only) */
+    {"GET", "/api/v1/sqs", handle_sqs_get, ROUTE_INLINE, "admin"},
 };
 
 const size_t app_routes_count = sizeof(app_routes) / sizeof(app_routes[0]);

@@ -189,6 +189,25 @@ enum err th_s3rver_put(struct s3_client *c, const char *bucket, const char *key,
  */
 char *th_source_dir(void);
 
+/* ---- the SQS server (harness_sqs.c) ---------------------------------------- */
+
+/*
+ * Start fauxqs (tests/sqs/server.mjs, from `npm ci` in tests/sqs) on
+ * 127.0.0.1 with a free port; it speaks the AWS JSON 1.0 protocol. With
+ * credentials "KEY:SECRET" every request must be SigV4-signed (service sqs) by
+ * that key, checked with the AWS SDK's signer (else 403 SignatureDoesNotMatch,
+ * InvalidClientTokenId or IncompleteSignature); NULL checks nothing. Its queue
+ * URLs name the host sqs.REGION.localhost, which does not resolve: clients
+ * send to th_sqs_endpoint() (AWS_ENDPOINT_URL_SQS). Returns 0, or -1 after
+ * printing why (for a group setup to return); call th_sqs_free either way.
+ * One server per process.
+ */
+int th_sqs_start(const char *credentials);
+/* "http://127.0.0.1:PORT" of the running server (borrowed; "" before a start). */
+const char *th_sqs_endpoint(void);
+/* Stop and reap the server; a no-op when not started. */
+void th_sqs_free(void);
+
 /* ---- small helpers (harness_util.c) ------------------------------------- */
 
 /* printf into a new malloc'd string ("" for empty output; caller frees). */

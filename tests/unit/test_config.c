@@ -76,6 +76,76 @@ test_each_sources_and_values(void **state)
     unsetenv("AWS_DEFAULT_REGION");
 }
 
+/* config_load() with one variable set; ERR_OK or the error with its message in errbuf. */
+static enum err
+load_with(const char *name, const char *value, struct config *cfg, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    setenv(name, value, 1);
+    rc = config_load(cfg, errbuf, errlen);
+    unsetenv(name);
+    return rc;
+}
+
+static void
+want_sqs_error(const char *name, const char *value, const char *fragment)
+{
+    char errbuf[ERRBUF_SIZE] = "";
+    struct config cfg;
+
+    assert_int_equal(load_with(name, value, &cfg, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    if (!strstr(errbuf, fragment))
+        fail_msg("%s=%s: \"%s\" lacks \"%s\"", name, value, errbuf, fragment);
+}
+
+static void
+test_sqs_settings(void **state)
+{
+    char errbuf[ERRBUF_SIZE] = "";
+    struct config cfg;
+    struct buf many;
+    int i;
+
+    (void)state;
+    unsetenv("DATABASE_URL");
+    if (config_load(&cfg, errbuf, sizeof(errbuf)))
+        fail_msg("config_load: %s", errbuf);
+    assert_null(cfg.sqs_queues);
+    assert_int_equal(cfg.sqs_wait_s, 20);
+    assert_int_equal(cfg.sqs_visibility_s, 60);
+    assert_string_equal(cfg.sqs_poison, "keep");
+    assert_null(cfg.sqs_endpoint_url);
+    config_release(&cfg);
+    assert_int_equal(load_with("INGESTD_SQS_QUEUES",
+                               " https://sqs.us-east-1.amazonaws.com/123456789012/a ,"
+                               "http://127.0.0.1:4566/000000000000/b",
+                               &cfg, errbuf, sizeof(errbuf)),
+                     ERR_OK);
+    assert_string_equal(cfg.sqs_queues, "https://sqs.us-east-1.amazonaws.com/123456789012/a,"
+                                        "http://127.0.0.1:4566/000000000000/b");
+    config_release(&cfg);
+    assert_int_equal(load_with("INGESTD_SQS_POISON", "delete", &cfg, errbuf, sizeof(errbuf)),
+                     ERR_OK);
+    assert_string_equal(cfg.sqs_poison, "delete");
+    config_release(&cfg);
+    want_sqs_error("INGESTD_SQS_QUEUES", "sqs.us-east-1.amazonaws.com/1/a", "entry 1 is not");
+    want_sqs_error("INGESTD_SQS_QUEUES", "https://sqs.us-east-1.amazonaws.com/",
+                   "INGESTD_SQS_QUEUES: entry 1");
+    want_sqs_error("INGESTD_SQS_QUEUES", "https://h/1/a,,https://h/1/b", "entry 2");
+    want_sqs_error("INGESTD_SQS_QUEUES", "https://h/1/a?x=1", "entry 1");
+    want_sqs_error("INGESTD_SQS_QUEUES", "https://u:p@h/1/a", "entry 1");
+    buf_init(&many, 0);
+    for (i = 0; i < 17; i++)
+        buf_printf(&many, "%shttps://h/1/q%d", i ? "," : "", i);
+    want_sqs_error("INGESTD_SQS_QUEUES", many.data, "at most 16 queues");
+    buf_release(&many);
+    want_sqs_error("INGESTD_SQS_WAIT_TIME", "21", "INGESTD_SQS_WAIT_TIME: must be an integer");
+    want_sqs_error("INGESTD_SQS_VISIBILITY_TIMEOUT", "0", "INGESTD_SQS_VISIBILITY_TIMEOUT");
+    want_sqs_error("INGESTD_SQS_POISON", "drop", "must be keep or delete");
+    want_sqs_error("AWS_ENDPOINT_URL_SQS", "localhost:4566", "AWS_ENDPOINT_URL_SQS");
+}
+
 static void
 test_conninfo_check(void **state)
 {
@@ -145,9 +215,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_suggest),        cmocka_unit_test(test_each_sources_and_values),
-        cmocka_unit_test(test_conninfo_check), cmocka_unit_test(test_conninfo_redacted),
-        cmocka_unit_test(test_conninfo_scrub),
+        cmocka_unit_test(test_suggest),           cmocka_unit_test(test_each_sources_and_values),
+        cmocka_unit_test(test_sqs_settings),      cmocka_unit_test(test_conninfo_check),
+        cmocka_unit_test(test_conninfo_redacted), cmocka_unit_test(test_conninfo_scrub),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
