@@ -38,6 +38,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "codec/s3_list_xml.h"
 #include "core/buf.h"
@@ -152,6 +153,27 @@ enum err s3_client_copy(struct s3_client *c, const char *src_bucket, const char 
  */
 enum err s3_client_delete(struct s3_client *c, const char *bucket, const char *key,
                           const char *version_id, char *errbuf, size_t errlen);
+
+/* A presigned GET of one object (s3_client_presign()). */
+struct s3_presign {
+    const char *bucket;
+    const char *key;
+    const char *content_disposition; /* response-content-disposition; NULL: none */
+    long expires_s;                  /* X-Amz-Expires: 1 .. 604800 */
+    time_t now;                      /* the signing time (X-Amz-Date) */
+};
+
+/*
+ * A presigned URL (SigV4 query-string authentication) for GET of
+ * p->bucket/p->key into *url (malloc'd), valid p->expires_s seconds from
+ * p->now; the same host and path as s3_client_get() would use. Nothing is
+ * sent. ERR_UNAVAILABLE without credentials to sign with, ERR_BAD_INPUT
+ * for a bucket or key the client refuses, ERR_INTERNAL for an expiry out of
+ * range. The URL holds the access key id (and a session token) but never
+ * the secret.
+ */
+enum err s3_client_presign(const struct s3_client *c, const struct s3_presign *p, char **url,
+                           char *errbuf, size_t errlen);
 
 /*
  * The SigV4 Authorization header value for a request, exposed for the unit

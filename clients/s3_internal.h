@@ -1,11 +1,12 @@
 /*
  * s3_internal.h - what the files of the S3 client share (not for outside clients/)
  *
- * The S3 client is four files, one concern each:
+ * The S3 client is five files, one concern each:
  *
  *   s3_client.c   configuration, lifecycle, one try of a transfer on the
  *                 client's CURL handle, what a try's outcome means (enum err),
  *                 retries with backoff, the public GET (whole or a range), HEAD, PUT
+ *   s3_presign.c  presigned GET URLs (SigV4 in the query)
  *   s3_ops.c      the other public calls: ListObjectsV2, ListObjectVersions
  *                 (answers read by codec/s3_list_xml), CopyObject, DeleteObject
  *   s3_request.c  where a request goes: argument checks, the encoded
@@ -114,6 +115,16 @@ enum err s3_request_set_content_type(struct s3_request *r, const char *ct, char 
 /* Run r with retries (s3_client.h's rules); the last try's status goes to *http_status. */
 enum err s3_client_run(struct s3_client *c, struct s3_request *r, long *http_status, char *errbuf,
                        size_t errlen);
+
+/* ---- s3_presign.c ---- */
+
+/*
+ * The presigned URL of r (host, path and URL already prepared, no query
+ * yet) into *url: s3_client_presign() after s3_request_prepare(); exposed so
+ * that a test can give AWS's example host.
+ */
+enum err s3_presign_request(const struct s3_client *c, struct s3_request *r,
+                            const struct s3_presign *p, char **url, char *errbuf, size_t errlen);
 
 /* ---- s3_sigv4.c ---- */
 

@@ -397,6 +397,24 @@ load_jobs(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/* Presigned URLs of the S3 catalog. */
+static enum err
+load_s3_api(struct config *cfg, char *errbuf, size_t errlen)
+{
+    long n;
+    enum err rc;
+
+    rc = env_int("INGESTD_PRESIGN_EXPIRY", 3600, 1, 604800, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->presign_expiry_s = (int)n;
+    rc = env_size("INGESTD_PRESIGN_MAX_BYTES", 0, 0, (size_t)1 << 50, &cfg->presign_max_bytes,
+                  errbuf, errlen);
+    if (rc)
+        return rc;
+    return ERR_OK;
+}
+
 /* The token sources; server/auth.c parses them (and the file again on SIGHUP). */
 static enum err
 load_auth(struct config *cfg, char *errbuf, size_t errlen)
@@ -487,6 +505,9 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
     rc = load_jobs(cfg, errbuf, errlen);
     if (rc)
         goto out;
+    rc = load_s3_api(cfg, errbuf, errlen);
+    if (rc)
+        goto out;
     rc = config_s3_load(&cfg->s3, errbuf, errlen);
     if (rc)
         goto out;
@@ -572,6 +593,8 @@ static const struct setting settings[] = {
     {"AWS_SESSION_TOKEN", SET_CSTR, CFG(s3.session_token), CONFIG_SHOW_SECRET, NULL, "none"},
     {"AWS_ENDPOINT_URL", SET_CSTR, CFG(s3.endpoint_url), CONFIG_SHOW_PLAIN, NULL, "AWS itself"},
     {"INGESTD_CORS_ORIGINS", SET_STR, CFG(cors_origins), CONFIG_SHOW_PLAIN, NULL, "no CORS"},
+    {"INGESTD_PRESIGN_EXPIRY", SET_INT, CFG(presign_expiry_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_PRESIGN_MAX_BYTES", SET_SIZE, CFG(presign_max_bytes), CONFIG_SHOW_PLAIN, NULL, NULL},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))

@@ -51,7 +51,9 @@ struct config {
     struct config_s3 s3;             /* S3 for inventory jobs */
     char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */
     char *api_tokens_file;           /* INGESTD_API_TOKENS_FILE (re-read on SIGHUP), or NULL */
-    char *cors_origins; /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
+    char *cors_origins;   /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
+    int presign_expiry_s; /* INGESTD_PRESIGN_EXPIRY: lifetime of a presigned URL */
+    size_t presign_max_bytes; /* INGESTD_PRESIGN_MAX_BYTES: larger objects get none; 0: no limit */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -50,6 +50,10 @@ void handle_objects_list(struct request *req, struct response *res);
 void handle_objects_count(struct request *req, struct response *res);
 void handle_objects_get(struct request *req, struct response *res);
 
+/* presign.c: presigned GET URLs of current objects (the filemanager's routes) */
+void handle_presign_list(struct request *req, struct response *res);
+void handle_presign_get(struct request *req, struct response *res);
+
 /* inventories.c */
 void handle_inventories_post(struct request *req, struct response *res);
 void handle_inventories_list(struct request *req, struct response *res);

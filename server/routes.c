@@ -42,6 +42,10 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/s3", handle_objects_list, 0, "read"},
     {"GET", "/api/v1/s3/count", handle_objects_count, 0, "read"},
     {"GET", "/api/v1/s3/{id}", handle_objects_get, 0, "read"},
+
+    /* presigned URLs (handlers/presign.c) */
+    {"GET", "/api/v1/s3/presign", handle_presign_list, 0, "read"},
+    {"GET", "/api/v1/s3/presign/{id}", handle_presign_get, 0, "read"},
 };
 
 const size_t app_routes_count = sizeof(app_routes) / sizeof(app_routes[0]);

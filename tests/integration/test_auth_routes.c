@@ -75,7 +75,7 @@ group_setup(void **state)
     char hex[65];
     char *list;
     char *file_env;
-    const char *env[3];
+    const char *env[6];
 
     (void)state;
     EVP_Digest(TOK_ADMIN, strlen(TOK_ADMIN), d, &n, EVP_sha256(), NULL);
@@ -85,7 +85,11 @@ group_setup(void **state)
     file_env = th_strf("INGESTD_API_TOKENS_FILE=%s", G.tokens_file);
     env[0] = list;
     env[1] = file_env;
-    env[2] = NULL;
+    /* credentials to presign with; S3 itself is a closed port (nothing is fetched) */
+    env[2] = "AWS_ACCESS_KEY_ID=AKIDAUTHTEST";
+    env[3] = "AWS_SECRET_ACCESS_KEY=auth/test/secret";
+    env[4] = "AWS_ENDPOINT_URL=http://127.0.0.1:9";
+    env[5] = NULL;
     G.pg = th_pg_start();
     G.srv = th_ingestd_start(th_pg_url(G.pg), env);
     free(list);
@@ -251,6 +255,8 @@ probe_for(const struct route *rt, struct probe *p)
         p->path = th_strf("/api/v1/s3/objects/%s", G.object_id);
     } else if (strcmp(pat, "/api/v1/s3/{id}") == 0) {
         p->path = th_strf("/api/v1/s3/%s", G.object_id); /* the filemanager's path */
+    } else if (strcmp(pat, "/api/v1/s3/presign/{id}") == 0) {
+        p->path = th_strf("/api/v1/s3/presign/%s", G.object_id);
     } else if (strcmp(pat, "/api/v1/s3/inventories/{id}") == 0) {
         p->path = th_strf("/api/v1/s3/inventories/%s", G.job_id);
     } else if (strcmp(pat, "/api/v1/repos.csv") == 0 && strcmp(m, "PUT") == 0) {

@@ -5,7 +5,8 @@
  * signatures (the S3 "GET object" and "GET Bucket (List Objects)" examples of
  * "Signature Calculations for the Authorization Header: Transferring Payload
  * in a Single Chunk" and the IAM ListUsers example of the SigV4
- * documentation) exactly.
+ * documentation) exactly, and so must a presigned URL (the example of
+ * "Authenticating Requests: Using Query Parameters").
  *
  * The wire: a scripted fake HTTP server on 127.0.0.1 (a thread; one canned
  * response per connection, Connection: close) records every request, so the
@@ -34,11 +35,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
 #include "core/err.h"
 #include "clients/s3_client.h"
+#include "clients/s3_internal.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define FAKE_MAX_CONN 32
@@ -89,6 +92,80 @@ test_sigv4_s3_list_objects_example(void **state)
                         "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef"
                         "69dc6f7");
     free(auth);
+}
+
+/*
+ * AWS's presigned URL example ("Authenticating Requests: Using Query
+ * Parameters"): GET examplebucket/test.txt, 20130524T000000Z, 86400 s.
+ */
+static void
+test_presign_aws_example(void **state)
+{
+    struct s3_client_config cfg;
+    struct s3_client *c;
+    struct s3_request r;
+    struct s3_presign p;
+    struct tm tm;
+    char errbuf[ERRBUF_SIZE] = "";
+    char *url = NULL;
+
+    (void)state;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.region = "us-east-1";
+    cfg.access_key_id = "AKIAIOSFODNN7EXAMPLE";
+    cfg.secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    c = s3_client_new(&cfg);
+    assert_non_null(c);
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = 2013 - 1900;
+    tm.tm_mon = 4;
+    tm.tm_mday = 24;
+    memset(&p, 0, sizeof(p));
+    p.bucket = "examplebucket";
+    p.key = "test.txt";
+    p.expires_s = 86400;
+    p.now = timegm(&tm);
+    /* the example's host is the legacy global one: given as is */
+    s3_request_init(&r, "GET");
+    buf_append_str(&r.host, "examplebucket.s3.amazonaws.com");
+    buf_append_str(&r.path, "/test.txt");
+    buf_append_str(&r.url, "https://examplebucket.s3.amazonaws.com/test.txt");
+    assert_int_equal(s3_presign_request(c, &r, &p, &url, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_string_equal(url, "https://examplebucket.s3.amazonaws.com/test.txt"
+                             "?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+                             "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2F"
+                             "aws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"
+                             "&X-Amz-SignedHeaders=host&X-Amz-Signature="
+                             "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+    free(url);
+    s3_request_release(&r);
+
+    /* through the public call: region host, overrides sorted after X-Amz-*, no secret */
+    p.content_disposition = "attachment; filename=\"a b.txt\"";
+    p.key = "dir/a b.txt";
+    assert_int_equal(s3_client_presign(c, &p, &url, errbuf, sizeof(errbuf)), ERR_OK);
+    {
+        static const char start[] = "https://examplebucket.s3.us-east-1.amazonaws.com/dir/a%20b.txt"
+                                    "?X-Amz-Algorithm=AWS4-HMAC-SHA256&";
+
+        assert_int_equal(strncmp(url, start, sizeof(start) - 1), 0);
+    }
+    assert_non_null(strstr(url, "&X-Amz-SignedHeaders=host&response-content-disposition="
+                                "attachment%3B%20filename%3D%22a%20b.txt%22&X-Amz-Signature="));
+    assert_null(strstr(url, "wJalrXUtnFEMI"));
+    free(url);
+    p.expires_s = 604801;
+    assert_int_equal(s3_client_presign(c, &p, &url, errbuf, sizeof(errbuf)), ERR_INTERNAL);
+    assert_null(url);
+    s3_client_free(c);
+
+    cfg.access_key_id = NULL;
+    cfg.secret_access_key = NULL;
+    c = s3_client_new(&cfg);
+    p.expires_s = 60;
+    assert_int_equal(s3_client_presign(c, &p, &url, errbuf, sizeof(errbuf)), ERR_UNAVAILABLE);
+    assert_null(url);
+    s3_client_free(c);
 }
 
 static void
@@ -991,6 +1068,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigv4_s3_get_object_example),
         cmocka_unit_test(test_sigv4_s3_list_objects_example),
+        cmocka_unit_test(test_presign_aws_example),
         cmocka_unit_test(test_sigv4_iam_list_users_example),
         cmocka_unit_test(test_sigv4_rejects_bad_date),
         cmocka_unit_test(test_config_from_env),
