@@ -101,6 +101,14 @@ enum err s3_client_head(struct s3_client *c, const char *bucket, const char *key
                         char *errbuf, size_t errlen);
 
 /*
+ * HEAD of one version of bucket/key (version_id NULL, "" or "null": the
+ * current one, as s3_client_head()); errors as for s3_client_head().
+ */
+enum err s3_client_head_version(struct s3_client *c, const char *bucket, const char *key,
+                                const char *version_id, uint64_t *size, char *errbuf,
+                                size_t errlen);
+
+/*
  * PUT bucket/key with a body in memory (used for exports and tests); the
  * body's MD5 goes along as Content-MD5 (S3 refuses a damaged body with 400
  * BadDigest, ERR_BAD_INPUT). Errors as for GET.
@@ -128,8 +136,8 @@ enum err s3_client_list_objects(struct s3_client *c, const char *bucket, const c
  * the version marker is only sent with a key marker), into page as
  * s3_client_list_objects() does; when page->is_truncated, the next page
  * starts at page->next_key_marker / next_version_id_marker. Servers that do
- * not implement it answer 501 NotImplemented or 405 MethodNotAllowed
- * (ERR_BAD_INPUT, the status in the message).
+ * not implement it (405 MethodNotAllowed, 501 NotImplemented; s3rver) give
+ * ERR_UNSUPPORTED, the status in the message.
  */
 enum err s3_client_list_versions(struct s3_client *c, const char *bucket, const char *prefix,
                                  const char *key_marker, const char *version_id_marker,

@@ -1,6 +1,8 @@
 /*
  * s3_ops.c - the S3 client's bucket listings, copies and deletes (see s3_client.h)
  *
+ * HEAD of one version adds ?versionId= (the version "null" is the plain HEAD).
+ *
  * ListObjectsV2 (GET /bucket?list-type=2) and ListObjectVersions (GET
  * /bucket?versions) ask for encoding-type=url, so that any key survives the
  * XML (control characters included); the answer streams through
@@ -47,7 +49,10 @@ list_feed(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
-/* GET the bucket with params, the answer read as kind into page. */
+/*
+ * GET the bucket with params, the answer read as kind into page. A 405 or
+ * 501 answer (a server that does not implement the call) is ERR_UNSUPPORTED.
+ */
 static enum err
 list_run(struct s3_client *c, const char *bucket, const char *operation, enum s3_list_kind kind,
          const char *const *params, struct s3_list_page *page, char *errbuf, size_t errlen)
@@ -55,6 +60,7 @@ list_run(struct s3_client *c, const char *bucket, const char *operation, enum s3
     struct s3_request r;
     struct list_sink ls = {NULL, NULL};
     char why[ERRBUF_SIZE];
+    long status = 0;
     enum err rc;
 
     s3_request_init(&r, "GET");
@@ -73,7 +79,9 @@ list_run(struct s3_client *c, const char *bucket, const char *operation, enum s3
     ls.what = r.what;
     r.sink = list_feed;
     r.sink_ctx = &ls;
-    rc = s3_client_run(c, &r, NULL, errbuf, errlen);
+    rc = s3_client_run(c, &r, &status, errbuf, errlen);
+    if (rc == ERR_BAD_INPUT && (status == 405 || status == 501))
+        rc = ERR_UNSUPPORTED; /* the message stays: "s3 GET b (...): 405 MethodNotAllowed" */
     if (rc)
         goto out;
     if (s3_list_xml_finish(ls.xml, why, sizeof(why)))
@@ -152,6 +160,39 @@ s3_client_list_versions(struct s3_client *c, const char *bucket, const char *pre
     params[n] = NULL;
     return list_run(c, bucket, "ListObjectVersions", S3_LIST_VERSIONS, params, page, errbuf,
                     errlen);
+}
+
+enum err
+s3_client_head_version(struct s3_client *c, const char *bucket, const char *key,
+                       const char *version_id, uint64_t *size, char *errbuf, size_t errlen)
+{
+    struct s3_request r;
+    const char *params[3] = {"versionId", version_id, NULL};
+    enum err rc;
+
+    *size = 0;
+    if (!version_id || !*version_id || strcmp(version_id, "null") == 0)
+        return s3_client_head(c, bucket, key, size, errbuf, errlen);
+    s3_request_init(&r, "HEAD");
+    if (!c) {
+        rc = err_set(ERR_INTERNAL, errbuf, errlen, "s3 HEAD: no client");
+        goto out;
+    }
+    rc = s3_request_prepare(c, &r, bucket, key, errbuf, errlen);
+    if (!rc)
+        rc = s3_request_set_query(&r, params, errbuf, errlen);
+    if (rc)
+        goto out;
+    memcpy(r.payload_hash, S3_UNSIGNED_PAYLOAD, sizeof(S3_UNSIGNED_PAYLOAD));
+    rc = s3_client_run(c, &r, NULL, errbuf, errlen);
+    if (!rc && r.content_length < 0)
+        rc =
+            err_set(ERR_UPSTREAM, errbuf, errlen, "s3 %s: no Content-Length in the answer", r.what);
+    if (!rc)
+        *size = (uint64_t)r.content_length;
+out:
+    s3_request_release(&r);
+    return rc;
 }
 
 /* ---- copy and delete ------------------------------------------------------------- */

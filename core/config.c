@@ -397,7 +397,7 @@ load_jobs(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
-/* Presigned URLs of the S3 catalog. */
+/* Presigned URLs and crawls of the S3 catalog. */
 static enum err
 load_s3_api(struct config *cfg, char *errbuf, size_t errlen)
 {
@@ -412,6 +412,10 @@ load_s3_api(struct config *cfg, char *errbuf, size_t errlen)
                   errbuf, errlen);
     if (rc)
         return rc;
+    rc = env_int("INGESTD_CRAWL_SYNC_WAIT", 300, 1, 3600, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->crawl_sync_wait_s = (int)n;
     return ERR_OK;
 }
 
@@ -595,6 +599,7 @@ static const struct setting settings[] = {
     {"INGESTD_CORS_ORIGINS", SET_STR, CFG(cors_origins), CONFIG_SHOW_PLAIN, NULL, "no CORS"},
     {"INGESTD_PRESIGN_EXPIRY", SET_INT, CFG(presign_expiry_s), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_PRESIGN_MAX_BYTES", SET_SIZE, CFG(presign_max_bytes), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_CRAWL_SYNC_WAIT", SET_INT, CFG(crawl_sync_wait_s), CONFIG_SHOW_PLAIN, NULL, NULL},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))

@@ -54,6 +54,7 @@ struct config {
     char *cors_origins;   /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
     int presign_expiry_s; /* INGESTD_PRESIGN_EXPIRY: lifetime of a presigned URL */
     size_t presign_max_bytes; /* INGESTD_PRESIGN_MAX_BYTES: larger objects get none; 0: no limit */
+    int crawl_sync_wait_s;    /* INGESTD_CRAWL_SYNC_WAIT: how long /s3/crawl/sync waits */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

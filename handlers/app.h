@@ -14,6 +14,7 @@
 
 struct repos_cache;
 struct inventory_runner;
+struct crawl_runner;
 struct auth_keeper;
 struct metrics;
 
@@ -22,6 +23,7 @@ struct app {
     const char *conninfo;
     struct repos_cache *repos_cache;           /* rendered effective repos.csv per generation */
     struct inventory_runner *inventory_runner; /* woken when a job is submitted */
+    struct crawl_runner *crawl_runner;         /* woken when a crawl is submitted */
     struct metrics *metrics;                   /* core/metrics.h; NULL: not counting */
     struct auth_keeper *auth;                  /* tokens (server/auth.h); checked by the adapter */
     atomic_int stopping;                       /* set on SIGTERM: long waits give up */

@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "handlers/app.h"
 #include "handlers/repos_cache.h"
+#include "jobs/crawl_runner.h"
 #include "jobs/inventory_runner.h"
 #include "jobs/scheduler.h"
 #include "jobs/workers.h"
@@ -359,6 +360,7 @@ serve(struct app *app, const char *conninfo)
     s3_client_config_from(&s3, &cfg->s3);
     app->inventory_runner = inventory_runner_start(conninfo, &s3, cfg->inventory_streams,
                                                    cfg->inventory_merge_below, app->metrics);
+    app->crawl_runner = crawl_runner_start(conninfo, &s3);
     workers = workers_start(cfg->db_pool, conninfo, app->metrics);
     if (http_server_start(&http, app, workers, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
@@ -381,6 +383,8 @@ out:
     /* no handler runs any more: the runner stops after its current data file */
     inventory_runner_stop(app->inventory_runner);
     app->inventory_runner = NULL;
+    crawl_runner_stop(app->crawl_runner); /* after the crawl's current page */
+    app->crawl_runner = NULL;
     http_server_stop(http);
     return status;
 }

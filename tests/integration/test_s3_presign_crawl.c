@@ -10,6 +10,13 @@
  * SignedHeaders, Signature) and their expiry, and applies
  * response-content-disposition (s3rver does not verify SigV4 signatures:
  * the unit test test_s3_sigv4 holds the signature against AWS's example).
+ *
+ * Crawls list s3rver's bucket (it has no ListObjectVersions, so the crawl
+ * lists the unversioned way; the versioned rules are test_crawl_plan's) and
+ * the catalog is read back over the API. A crawl is held in the middle of
+ * its write by an exclusive lock on its bucket (locks.h LOCK_S3_BUCKET)
+ * taken from the test's own PostgreSQL session, so "another crawl of the
+ * same bucket and prefix runs" is a fact, not a race.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +26,8 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <libpq-fe.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +35,7 @@
 #include "clients/s3_client.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/hex.h"
 #include "harness.h"
 
 #define BUCKET "presign-bucket"
@@ -260,12 +270,283 @@ test_presign_by_id(void **state)
     buf_release(&body);
 }
 
+/* ---- crawl -------------------------------------------------------------------- */
+
+/* The lower-case hex MD5 of body: the ETag s3rver gives it. */
+static void
+md5_hex(const char *body, size_t len, char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    EVP_Digest(body, len, md, &n, EVP_md5(), NULL);
+    hex_encode(out, md, n);
+}
+
+/* POST body to path, expecting `status`; the JSON answer (caller decrefs). */
+static json_t *
+post_json(const char *path, const char *body, long status)
+{
+    struct th_resp r = th_post_json(th_ingestd_base(G.srv), path, body, NULL);
+    json_t *j;
+
+    if (r.status != status)
+        print_error("POST %s %s: %ld %s\n", path, body, r.status, r.body);
+    assert_int_equal(r.status, status);
+    j = th_resp_json(&r);
+    th_resp_release(&r);
+    return j;
+}
+
+/* The current record of key in CRAWL_BUCKET (caller decrefs), or NULL. */
+static json_t *
+current(const char *key)
+{
+    char *path = th_strf("/api/v1/s3?bucket=" CRAWL_BUCKET "&key=%s", key);
+    json_t *j = get_json(path, 200);
+    json_t *rec = json_incref(json_array_get(json_object_get(j, "results"), 0));
+
+    json_decref(j);
+    free(path);
+    return rec;
+}
+
+static void
+test_crawl_sync(void **state)
+{
+    char md5[33];
+    json_t *c, *rec;
+
+    (void)state;
+    md5_hex("same", 4, md5);
+    put(CRAWL_BUCKET, "crawl/a.txt", "new one", 7);
+    put(CRAWL_BUCKET, "crawl/b.txt", "bigger", 6);
+    put(CRAWL_BUCKET, "crawl/c.txt", "same", 4);
+    put(CRAWL_BUCKET, "other/x.txt", "outside", 7);
+    notify("ObjectCreated:Put", CRAWL_BUCKET, "crawl/b.txt", 3, "20"); /* changed since */
+    {
+        json_t *body =
+            json_pack("{s:[{s:s,s:s,s:{s:{s:s},s:{s:s,s:i,s:s,s:s}}}]}", "Records", "eventTime",
+                      "2026-11-21T10:15:30.000Z", "eventName", "ObjectCreated:Put", "s3", "bucket",
+                      "name", CRAWL_BUCKET, "object", "key", "crawl/c.txt", "size", 4, "eTag", md5,
+                      "sequencer", "21");
+        char *text = json_dumps(body, JSON_COMPACT);
+        struct th_resp r = th_post_json(th_ingestd_base(G.srv), "/api/v1/s3/events", text, NULL);
+
+        assert_int_equal(r.status, 200); /* the same object as S3 has: unchanged */
+        th_resp_release(&r);
+        free(text);
+        json_decref(body);
+    }
+    notify("ObjectCreated:Put", CRAWL_BUCKET, "crawl/gone.txt", 3, "22"); /* not in S3 */
+    notify("ObjectCreated:Put", CRAWL_BUCKET, "outside/y.txt", 3, "23");  /* not in the prefix */
+
+    c = post_json("/api/v1/s3/crawl/sync",
+                  "{\"bucket\":\"" CRAWL_BUCKET "\",\"prefix\":\"crawl/\"}", 200);
+    assert_string_equal(th_jstr(c, "status"), "Completed");
+    assert_string_equal(th_jstr(c, "mode"), "crawl");
+    assert_string_equal(th_jstr(c, "prefix"), "crawl/");
+    assert_string_equal(th_jstr(c, "listing"), "objects"); /* s3rver: no ListObjectVersions */
+    assert_int_equal(th_jint(c, "nObjects"), 3);
+    assert_int_equal(th_jint(c, "created"), 2);
+    assert_int_equal(th_jint(c, "deleted"), 1);
+    assert_int_equal(th_jint(c, "unchanged"), 1);
+    assert_true(th_is_ts(th_jstr(c, "finishedAt")));
+    json_decref(c);
+
+    rec = current("crawl/a.txt");
+    assert_non_null(rec);
+    assert_string_equal(th_jstr(rec, "reason"), "Crawl");
+    assert_string_equal(th_jstr(rec, "source"), "crawl");
+    assert_string_equal(th_jstr(rec, "versionId"), "null");
+    assert_int_equal(th_jint(rec, "size"), 7);
+    assert_true(th_is_ts(th_jstr(rec, "lastModifiedDate")));
+    assert_true(json_is_null(json_object_get(rec, "eventTime")));
+    json_decref(rec);
+    rec = current("crawl/b.txt");
+    assert_int_equal(th_jint(rec, "size"), 6);
+    assert_string_equal(th_jstr(rec, "reason"), "Crawl");
+    json_decref(rec);
+    rec = current("crawl/c.txt");
+    assert_string_equal(th_jstr(rec, "reason"), "CreatedPut"); /* left as it was */
+    json_decref(rec);
+    assert_null(current("crawl/gone.txt"));
+    rec = get_json("/api/v1/s3?bucket=" CRAWL_BUCKET "&key=crawl/gone.txt&currentState=false", 200);
+    assert_int_equal(th_jint(json_object_get(rec, "pagination"), "count"), 2);
+    assert_string_equal(th_jstr(json_array_get(json_object_get(rec, "results"), 1), "reason"),
+                        "Crawl");
+    assert_string_equal(th_jstr(json_array_get(json_object_get(rec, "results"), 1), "eventType"),
+                        "Deleted");
+    json_decref(rec);
+    rec = current("outside/y.txt");
+    assert_non_null(rec); /* outside the prefix: untouched */
+    json_decref(rec);
+
+    /* a second crawl finds nothing to do */
+    c = post_json("/api/v1/s3/crawl/sync",
+                  "{\"bucket\":\"" CRAWL_BUCKET "\",\"prefix\":\"crawl/\"}", 200);
+    assert_int_equal(th_jint(c, "created"), 0);
+    assert_int_equal(th_jint(c, "deleted"), 0);
+    assert_int_equal(th_jint(c, "unchanged"), 3);
+    json_decref(c);
+}
+
+/* More than one page of ListObjectsV2 (1,000 keys a page). */
+static void
+test_crawl_pages(void **state)
+{
+    char key[32];
+    json_t *c, *j;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 1003; i++) {
+        snprintf(key, sizeof(key), "page/%04d", i);
+        put(CRAWL_BUCKET, key, key, strlen(key));
+    }
+    notify("ObjectCreated:Put", CRAWL_BUCKET, "page/9999-gone", 3, "30"); /* after the last key */
+    c = post_json("/api/v1/s3/crawl/sync", "{\"bucket\":\"" CRAWL_BUCKET "\",\"prefix\":\"page/\"}",
+                  200);
+    assert_int_equal(th_jint(c, "nObjects"), 1003);
+    assert_int_equal(th_jint(c, "created"), 1003);
+    assert_int_equal(th_jint(c, "deleted"), 1);
+    json_decref(c);
+    j = get_json("/api/v1/s3/count?bucket=" CRAWL_BUCKET "&key=page/*", 200);
+    assert_int_equal(th_jint(j, "nRecords"), 1003);
+    json_decref(j);
+}
+
+/* A PostgreSQL session of the test holding LOCK_S3_BUCKET of CRAWL_BUCKET exclusively. */
+static PGconn *
+lock_bucket(void)
+{
+    PGconn *conn = PQconnectdb(th_pg_url(G.pg));
+    PGresult *res;
+
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    res = PQexec(conn,
+                 "SELECT pg_advisory_lock(hashtextextended('bucket' || E'\\x1f' || '" CRAWL_BUCKET
+                 "', 7401))");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    return conn;
+}
+
+static void
+test_crawl_conflict_and_status(void **state)
+{
+    const char *body = "{\"bucket\":\"" CRAWL_BUCKET "\",\"prefix\":\"lock/\"}";
+    PGconn *lock;
+    json_t *c, *j;
+    char *path, *id;
+    int i;
+
+    (void)state;
+    put(CRAWL_BUCKET, "lock/one.txt", "held", 4);
+    lock = lock_bucket();
+    c = post_json("/api/v1/s3/crawl", body, 202);
+    assert_string_equal(th_jstr(c, "status"), "InProgress");
+    id = xstrdup(th_jstr(c, "s3CrawlId"));
+    json_decref(c);
+    /* the crawl waits for the bucket in its write: another one of lock/ is refused */
+    json_decref(post_json("/api/v1/s3/crawl", body, 409));
+    json_decref(post_json("/api/v1/s3/crawl/sync", body, 409));
+    /* another prefix is another crawl */
+    c = post_json("/api/v1/s3/crawl", "{\"bucket\":\"" CRAWL_BUCKET "\",\"prefix\":\"lock2/\"}",
+                  202);
+    json_decref(c);
+    PQfinish(lock); /* the session ends: the lock is free */
+    path = th_strf("/api/v1/s3/crawl/status/%s", id);
+    for (i = 0; i < 200; i++) {
+        c = get_json(path, 200);
+        if (strcmp(th_jstr(c, "status"), "InProgress") != 0)
+            break;
+        json_decref(c);
+        c = NULL;
+        th_sleep_ms(50);
+    }
+    assert_non_null(c);
+    assert_string_equal(th_jstr(c, "status"), "Completed");
+    assert_int_equal(th_jint(c, "created"), 1);
+    json_decref(c);
+    free(path);
+
+    j = get_json("/api/v1/s3/crawl/status?bucket=" CRAWL_BUCKET "&prefix=lock/&rowsPerPage=1", 200);
+    assert_int_equal(th_jint(json_object_get(j, "pagination"), "count"), 1);
+    assert_string_equal(th_jstr(json_array_get(json_object_get(j, "results"), 0), "s3CrawlId"), id);
+    json_decref(j);
+    j = get_json("/api/v1/s3/crawl/status?bucket=crawl-*&rowsPerPage=1", 200);
+    assert_true(th_jint(json_object_get(j, "pagination"), "count") >= 4);
+    assert_non_null(json_string_value(json_object_get(json_object_get(j, "links"), "next")));
+    json_decref(j);
+    j = get_json("/api/v1/s3/crawl/status/count?status=Completed&mode=crawl", 200);
+    assert_true(th_jint(j, "nRecords") >= 4);
+    json_decref(j);
+    json_decref(get_json("/api/v1/s3/crawl/status?status=Running", 400));
+    json_decref(get_json("/api/v1/s3/crawl/status?mode=scan", 400));
+    json_decref(get_json("/api/v1/s3/crawl/status?nope=1", 400));
+    json_decref(get_json("/api/v1/s3/crawl/status/00000000-0000-4000-8000-000000000000", 404));
+    json_decref(get_json("/api/v1/s3/crawl/status/xyz", 404));
+    free(id);
+}
+
+static void
+test_crawl_verify(void **state)
+{
+    json_t *c, *rec;
+
+    (void)state;
+    put(CRAWL_BUCKET, "verify/real.txt", "real", 4);
+    notify("ObjectCreated:Put", CRAWL_BUCKET, "verify/real.txt", 4, "40");
+    notify("ObjectCreated:Put", CRAWL_BUCKET, "verify/ghost.txt", 5, "41");
+    c = post_json("/api/v1/s3/crawl/sync",
+                  "{\"bucket\":\"" CRAWL_BUCKET "\",\"prefix\":\"verify/\",\"mode\":\"verify\"}",
+                  200);
+    assert_string_equal(th_jstr(c, "mode"), "verify");
+    assert_int_equal(th_jint(c, "nObjects"), 2);
+    assert_int_equal(th_jint(c, "missing"), 1);
+    assert_int_equal(th_jint(c, "deleted"), 1);
+    assert_int_equal(json_array_size(json_object_get(c, "missingKeys")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(c, "missingKeys"), 0)),
+                        "verify/ghost.txt");
+    json_decref(c);
+    assert_null(current("verify/ghost.txt"));
+    rec = current("verify/real.txt");
+    assert_string_equal(th_jstr(rec, "reason"), "CreatedPut");
+    json_decref(rec);
+}
+
+static void
+test_crawl_bad_requests(void **state)
+{
+    json_t *c;
+
+    (void)state;
+    c = post_json("/api/v1/s3/crawl/sync", "{\"bucket\":\"no-such-bucket\"}", 502);
+    assert_non_null(strstr(th_jstr(c, "detail"), "NoSuchBucket"));
+    json_decref(c);
+    c = post_json("/api/v1/s3/crawl/sync", "{\"bucket\":\"no-such-bucket\",\"mode\":\"verify\"}",
+                  502);
+    json_decref(c);
+    json_decref(post_json("/api/v1/s3/crawl", "{}", 422));
+    json_decref(post_json("/api/v1/s3/crawl", "{\"bucket\":\"\"}", 422));
+    json_decref(post_json("/api/v1/s3/crawl", "{\"bucket\":\"b\",\"prefix\":7}", 422));
+    json_decref(post_json("/api/v1/s3/crawl", "{\"bucket\":\"b\",\"mode\":\"scan\"}", 422));
+    json_decref(post_json("/api/v1/s3/crawl", "[1]", 422));
+    json_decref(post_json("/api/v1/s3/crawl", "{", 400));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presign_list_and_fetch),
         cmocka_unit_test(test_presign_by_id),
+        cmocka_unit_test(test_crawl_sync),
+        cmocka_unit_test(test_crawl_pages),
+        cmocka_unit_test(test_crawl_conflict_and_status),
+        cmocka_unit_test(test_crawl_verify),
+        cmocka_unit_test(test_crawl_bad_requests),
     };
     int failed;
 
