@@ -168,7 +168,8 @@ take_page(struct crawl_run *r, struct s3_list_page *page, char *errbuf, size_t e
         q->alloc = q->count + page->count;
         q->entries = xrealloc(q->entries, q->alloc * sizeof(*q->entries));
     }
-    memcpy(q->entries + q->count, page->entries, page->count * sizeof(*page->entries));
+    if (page->count) /* an empty page may have no array at all */
+        memcpy(q->entries + q->count, page->entries, page->count * sizeof(*page->entries));
     q->count += page->count;
     page->count = 0; /* moved */
     free(r->token);
@@ -231,7 +232,8 @@ compare_pending(struct crawl_run *r, char *errbuf, size_t errlen)
         compare(r, q->entries, cut, r->listed_all ? NULL : q->entries[cut - 1].key, errbuf, errlen);
     for (i = 0; i < cut; i++)
         entry_clear(&q->entries[i]);
-    memmove(q->entries, q->entries + cut, (q->count - cut) * sizeof(*q->entries));
+    if (q->count > cut)
+        memmove(q->entries, q->entries + cut, (q->count - cut) * sizeof(*q->entries));
     q->count -= cut;
     return rc;
 }

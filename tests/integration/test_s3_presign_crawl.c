@@ -536,6 +536,20 @@ test_crawl_bad_requests(void **state)
     json_decref(post_json("/api/v1/s3/crawl", "{", 400));
 }
 
+/* Last: ingestd stops cleanly (exit 0; under the sanitizers also without a leak report). */
+static void
+test_clean_shutdown(void **state)
+{
+    char *log;
+
+    (void)state;
+    assert_int_equal(th_ingestd_term(G.srv), 0);
+    log = th_read_file(th_ingestd_log(G.srv), NULL);
+    assert_null(strstr(log, "Sanitizer"));
+    assert_null(strstr(log, "runtime error"));
+    free(log);
+}
+
 int
 main(void)
 {
@@ -547,6 +561,7 @@ main(void)
         cmocka_unit_test(test_crawl_conflict_and_status),
         cmocka_unit_test(test_crawl_verify),
         cmocka_unit_test(test_crawl_bad_requests),
+        cmocka_unit_test(test_clean_shutdown),
     };
     int failed;
 

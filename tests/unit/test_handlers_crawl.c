@@ -288,6 +288,7 @@ test_handlers(void **state)
     assert_string_equal(th_jstr(j, "prefix"), "p/");
     assert_true(json_is_null(json_object_get(j, "finishedAt")));
     path = th_strf("/api/v1/s3/crawl/status/%s", th_jstr(j, "s3CrawlId"));
+    json_decref(j);
     hs_want_header(&res, "Location", path);
     response_release(&res);
     hs_run(&r, handle_crawl_post, &res); /* the same bucket and prefix: still queued */
