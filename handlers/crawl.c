@@ -21,9 +21,24 @@
 #include "storage/crawl_store.h"
 #include "storage/s3_store.h"
 
-#define BUCKET_MAX 255
+#define BUCKET_MAX 63
 #define PREFIX_MAX 1024
 #define DEFAULT_ROWS_PER_PAGE 1000
+
+/* A bucket name the S3 client addresses: 1 to 63 of A-Z a-z 0-9 . - _ (as clients/s3_request.c). */
+static int
+bucket_ok(const char *b)
+{
+    size_t n = strlen(b), i;
+
+    if (n == 0 || n > BUCKET_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= 'A' && b[i] <= 'Z') ||
+              (b[i] >= '0' && b[i] <= '9') || b[i] == '.' || b[i] == '-' || b[i] == '_'))
+            return 0;
+    return 1;
+}
 
 /* The body {bucket, prefix?, mode?}: ERR_BAD_INPUT (not JSON) or ERR_UNPROCESSABLE (shape). */
 static enum err
@@ -42,11 +57,13 @@ parse_body(const struct request *req, json_t **body, const char **bucket, const 
     m = json_object_get(*body, "mode");
     *prefix = json_string_value(p);
     *verify = m && json_is_string(m) && strcmp(json_string_value(m), "verify") == 0;
-    if (!json_is_object(*body) || !*bucket || !**bucket || strlen(*bucket) > BUCKET_MAX ||
-        !params_utf8_ok(*bucket))
+    if (!json_is_object(*body) || !*bucket)
         return err_set(ERR_UNPROCESSABLE, errbuf, errlen,
                        "body must be {\"bucket\": \"...\", \"prefix\": \"...\" (optional), "
                        "\"mode\": \"crawl\" or \"verify\" (optional)}");
+    if (!bucket_ok(*bucket))
+        return err_set(ERR_UNPROCESSABLE, errbuf, errlen,
+                       "bucket: must be 1 to %d of A-Z a-z 0-9 . - _", BUCKET_MAX);
     if ((p && !json_is_null(p) && !*prefix) || (*prefix && strlen(*prefix) > PREFIX_MAX) ||
         (*prefix && !params_utf8_ok(*prefix)))
         return err_set(ERR_UNPROCESSABLE, errbuf, errlen,

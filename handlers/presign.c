@@ -8,7 +8,9 @@
  * URL (the list leaves the record out, {id} answers null) for a record that
  * is not current, is in an archive storage class (GLACIER, DEEP_ARCHIVE:
  * S3 would refuse the GET) or is larger than INGESTD_PRESIGN_MAX_BYTES, so
- * a page may hold fewer URLs than its rowsPerPage, as the filemanager's.
+ * a page may hold fewer URLs than its rowsPerPage, as the filemanager's. A
+ * record whose bucket is no valid S3 bucket name (events may carry any) gets
+ * none either.
  *
  * URLs live INGESTD_PRESIGN_EXPIRY seconds and are computed, not fetched
  * (clients/s3_presign.c): presigning asks nothing of S3. responseContentDisposition
@@ -129,6 +131,8 @@ record_url(const struct presigner *p, json_t *record, json_t **url, char *errbuf
         *url = json_string(u);
         free(u);
     }
+    if (rc == ERR_BAD_INPUT) /* a bucket name S3 would refuse (events may carry any): no URL */
+        rc = ERR_OK;
     buf_release(&disposition);
     return rc;
 }

@@ -45,32 +45,36 @@ static struct {
     struct th_pg *pg;
     struct th_ingestd *srv;
     struct s3_client *s3;
+    char *endpoint_env; /* AWS_ENDPOINT_URL=... for every instance */
 } G;
+
+/* An ingestd on the test's database and s3rver (a replica of G.srv when one runs). */
+static struct th_ingestd *
+start_instance(void)
+{
+    const char *env[] = {G.endpoint_env,
+                         "AWS_ACCESS_KEY_ID=S3RVER",
+                         "AWS_SECRET_ACCESS_KEY=S3RVER",
+                         "AWS_REGION=us-east-1",
+                         "INGESTD_PRESIGN_EXPIRY=3",
+                         "INGESTD_PRESIGN_MAX_BYTES=100",
+                         NULL};
+
+    return th_ingestd_start(th_pg_url(G.pg), env);
+}
 
 static int
 group_setup(void **state)
 {
     static const char *const buckets[] = {BUCKET, CRAWL_BUCKET, NULL};
     struct s3_client_config cfg;
-    char *ep;
 
     (void)state;
     if (th_s3rver_start(buckets) != 0)
         return -1;
-    ep = th_strf("AWS_ENDPOINT_URL=%s", th_s3rver_endpoint());
-    {
-        const char *env[] = {ep,
-                             "AWS_ACCESS_KEY_ID=S3RVER",
-                             "AWS_SECRET_ACCESS_KEY=S3RVER",
-                             "AWS_REGION=us-east-1",
-                             "INGESTD_PRESIGN_EXPIRY=3",
-                             "INGESTD_PRESIGN_MAX_BYTES=100",
-                             NULL};
-
-        G.pg = th_pg_start();
-        G.srv = th_ingestd_start(th_pg_url(G.pg), env);
-    }
-    free(ep);
+    G.endpoint_env = th_strf("AWS_ENDPOINT_URL=%s", th_s3rver_endpoint());
+    G.pg = th_pg_start();
+    G.srv = start_instance();
     s3_client_config_from_env(&cfg);
     G.s3 = s3_client_new(&cfg);
     return G.s3 ? 0 : -1;
@@ -84,6 +88,7 @@ group_teardown(void **state)
     th_ingestd_free(G.srv);
     th_pg_free(G.pg);
     th_s3rver_free();
+    free(G.endpoint_env);
     return 0;
 }
 
@@ -397,6 +402,7 @@ test_crawl_pages(void **state)
 {
     char key[32];
     json_t *c, *j;
+    long t0;
     int i;
 
     (void)state;
@@ -405,14 +411,25 @@ test_crawl_pages(void **state)
         put(CRAWL_BUCKET, key, key, strlen(key));
     }
     notify("ObjectCreated:Put", CRAWL_BUCKET, "page/9999-gone", 3, "30"); /* after the last key */
+    t0 = th_now_ms();
     c = post_json("/api/v1/s3/crawl/sync", "{\"bucket\":\"" CRAWL_BUCKET "\",\"prefix\":\"page/\"}",
                   200);
+    print_message("crawl of 1,003 new objects (2 pages, s3rver): %ld ms\n", th_now_ms() - t0);
+    t0 = th_now_ms();
+    json_decref(post_json("/api/v1/s3/crawl/sync",
+                          "{\"bucket\":\"" CRAWL_BUCKET "\",\"prefix\":\"page/\"}", 200));
+    print_message("crawl of the same 1,003 objects, unchanged: %ld ms\n", th_now_ms() - t0);
     assert_int_equal(th_jint(c, "nObjects"), 1003);
     assert_int_equal(th_jint(c, "created"), 1003);
     assert_int_equal(th_jint(c, "deleted"), 1);
     json_decref(c);
     j = get_json("/api/v1/s3/count?bucket=" CRAWL_BUCKET "&key=page/*", 200);
     assert_int_equal(th_jint(j, "nRecords"), 1003);
+    json_decref(j);
+    t0 = th_now_ms(); /* and a page of 1,000 presigned URLs of them */
+    j = get_json("/api/v1/s3/presign?bucket=" CRAWL_BUCKET "&key=page/*&rowsPerPage=1000", 200);
+    print_message("GET /api/v1/s3/presign, 1,000 URLs: %ld ms\n", th_now_ms() - t0);
+    assert_int_equal(json_array_size(json_object_get(j, "results")), 1000);
     json_decref(j);
 }
 
@@ -451,6 +468,15 @@ test_crawl_conflict_and_status(void **state)
     /* the crawl waits for the bucket in its write: another one of lock/ is refused */
     json_decref(post_json("/api/v1/s3/crawl", body, 409));
     json_decref(post_json("/api/v1/s3/crawl/sync", body, 409));
+    {
+        /* a second replica on the same database refuses it too */
+        struct th_ingestd *replica = start_instance();
+        struct th_resp r = th_post_json(th_ingestd_base(replica), "/api/v1/s3/crawl", body, NULL);
+
+        assert_int_equal(r.status, 409);
+        th_resp_release(&r);
+        th_ingestd_free(replica);
+    }
     /* another prefix is another crawl */
     c = post_json("/api/v1/s3/crawl", "{\"bucket\":\"" CRAWL_BUCKET "\",\"prefix\":\"lock2/\"}",
                   202);
@@ -533,6 +559,7 @@ test_crawl_bad_requests(void **state)
     json_decref(post_json("/api/v1/s3/crawl", "{\"bucket\":\"b\",\"prefix\":7}", 422));
     json_decref(post_json("/api/v1/s3/crawl", "{\"bucket\":\"b\",\"mode\":\"scan\"}", 422));
     json_decref(post_json("/api/v1/s3/crawl", "[1]", 422));
+    json_decref(post_json("/api/v1/s3/crawl", "{\"bucket\":\"a/b\"}", 422));
     json_decref(post_json("/api/v1/s3/crawl", "{", 400));
 }
 
