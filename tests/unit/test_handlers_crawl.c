@@ -7,7 +7,9 @@
  * read with codec/s3_list_xml.c) planned and written with
  * s3_store_ingest_crawl() into a real PostgreSQL, its current state read
  * back with crawl_state_load(), and a second crawl of the same listing
- * planned to nothing. The handlers are called without sockets
+ * planned to nothing. The catalog reads of a crawl: gone records of a key
+ * range under a prefix whose % and _ are literal, keys written since the
+ * crawl began, verify's pages. The handlers are called without sockets
  * (handler_support.h): submission, 409, the list, count and get.
  */
 #include <setjmp.h>
@@ -268,6 +270,98 @@ test_versions_through_catalog(void **state)
     s3_list_page_release(&page);
 }
 
+/* ---- the catalog reads of a crawl ---------------------------------------------------- */
+
+/* Current records by key (size 1, version "null"), as events write them. */
+static void
+ingest_keys(struct hs_app *a, const char *const *keys, size_t n)
+{
+    struct s3_record r[8];
+    struct s3_ingest_result res;
+    char errbuf[ERRBUF_SIZE];
+    size_t i;
+
+    assert_true(n <= 8);
+    memset(r, 0, sizeof(r));
+    for (i = 0; i < n; i++) {
+        r[i].event_type = S3_CREATED;
+        r[i].bucket = (char *)(uintptr_t) "bkt";
+        r[i].key = (char *)(uintptr_t)keys[i];
+        r[i].version_id = (char *)(uintptr_t) "null";
+        r[i].has_size = 1;
+        r[i].size = 1;
+        r[i].reason = "CreatedPut";
+    }
+    assert_int_equal(s3_store_ingest(a->db, r, n, &res, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(res.ingested, n);
+}
+
+/* Gone: the prefix is literal (its % and _ match themselves), the range is (lo, hi]. */
+static void
+test_gone_prefix_and_range(void **state)
+{
+    struct hs_app *a = *state;
+    static const char *const keys[] = {"p%/a", "p%/b", "p%/c", "pX/a", "p_/a", "p%/d"};
+    char *lk[1] = {(char *)(uintptr_t) "p%/b"};
+    char *lv[1] = {(char *)(uintptr_t) "null"};
+    struct crawl_pairs listed = {lk, lv, 1}, gone;
+    char errbuf[ERRBUF_SIZE];
+
+    ingest_keys(a, keys, 6);
+    assert_int_equal(crawl_state_gone(a->db, "bkt", "p%/", NULL, "p%/c", &listed,
+                                      "2100-01-01T00:00:00Z", &gone, errbuf, sizeof(errbuf)),
+                     ERR_OK);
+    assert_int_equal(gone.n, 2); /* p%/a and p%/c: b is listed, d past hi, pX/ and p_/ other */
+    assert_string_equal(gone.keys[0], "p%/a");
+    assert_string_equal(gone.keys[1], "p%/c");
+    assert_string_equal(gone.version_ids[0], "null");
+    crawl_pairs_release(&gone);
+    assert_int_equal(crawl_state_gone(a->db, "bkt", "p%/", "p%/c", NULL, &listed,
+                                      "2100-01-01T00:00:00Z", &gone, errbuf, sizeof(errbuf)),
+                     ERR_OK);
+    assert_int_equal(gone.n, 1);
+    assert_string_equal(gone.keys[0], "p%/d");
+    crawl_pairs_release(&gone);
+    /* written since the crawl began: left to their events */
+    assert_int_equal(crawl_state_gone(a->db, "bkt", "p%/", NULL, NULL, &listed,
+                                      "2000-01-01T00:00:00Z", &gone, errbuf, sizeof(errbuf)),
+                     ERR_OK);
+    assert_int_equal(gone.n, 0);
+    crawl_pairs_release(&gone);
+    /* verify's page of current records, after a key */
+    assert_int_equal(
+        crawl_state_current(a->db, "bkt", "p%/", "p%/a", 2, &gone, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(gone.n, 2);
+    assert_string_equal(gone.keys[0], "p%/b");
+    assert_string_equal(gone.keys[1], "p%/c");
+    crawl_pairs_release(&gone);
+}
+
+/* Touched: keys with a record ingested at or after `since`. */
+static void
+test_touched_since(void **state)
+{
+    struct hs_app *a = *state;
+    static const char *const keys[] = {"t/a", "t/b"};
+    struct crawl_state st;
+    char errbuf[ERRBUF_SIZE];
+
+    ingest_keys(a, keys, 1);
+    assert_int_equal(crawl_state_load(a->db, "bkt", keys, 2, "2000-01-01T00:00:00Z", &st, errbuf,
+                                      sizeof(errbuf)),
+                     ERR_OK);
+    assert_int_equal(st.ntouched, 1);
+    assert_string_equal(st.touched[0], "t/a");
+    assert_int_equal(st.nversions, 1);
+    assert_true(st.versions[0].current && st.versions[0].created);
+    crawl_state_release(&st);
+    assert_int_equal(crawl_state_load(a->db, "bkt", keys, 2, "2100-01-01T00:00:00Z", &st, errbuf,
+                                      sizeof(errbuf)),
+                     ERR_OK);
+    assert_int_equal(st.ntouched, 0);
+    crawl_state_release(&st);
+}
+
 /* ---- the handlers ------------------------------------------------------------------- */
 
 static void
@@ -333,6 +427,8 @@ main(void)
         cmocka_unit_test(test_plan_rules),
         cmocka_unit_test(test_plan_latest_not_current),
         cmocka_unit_test_setup_teardown(test_versions_through_catalog, hs_setup, hs_teardown),
+        cmocka_unit_test_setup_teardown(test_gone_prefix_and_range, hs_setup, hs_teardown),
+        cmocka_unit_test_setup_teardown(test_touched_since, hs_setup, hs_teardown),
         cmocka_unit_test_setup_teardown(test_handlers, hs_setup, hs_teardown),
     };
 
