@@ -240,6 +240,7 @@ record_clear(struct s3_record *r)
     free(r->etag);
     free(r->storage_class);
     free(r->sequencer);
+    free(r->last_modified);
     memset(r, 0, sizeof(*r));
 }
 

@@ -49,8 +49,9 @@ struct s3_record {
     char *storage_class; /* e.g. from EventBridge storage class changes, else NULL */
     char *sequencer;     /* as given, or NULL (a sequencer is generated later) */
     int is_delete_marker;
-    const char *reason; /* static: "CreatedPut", "Deleted", ... (S3.md table); "Unknown" for an
-                           EventBridge "Object Created" without a reason this decoder knows */
+    const char *reason;  /* static: "CreatedPut", "Deleted", ... (S3.md table); "Unknown" for an
+                            EventBridge "Object Created" without a reason this decoder knows */
+    char *last_modified; /* RFC 3339 UTC; NULL from events (a crawl sets it from S3's listing) */
 };
 
 struct s3_batch {

@@ -397,6 +397,28 @@ load_jobs(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/* Presigned URLs and crawls of the S3 catalog. */
+static enum err
+load_s3_api(struct config *cfg, char *errbuf, size_t errlen)
+{
+    long n;
+    enum err rc;
+
+    rc = env_int("INGESTD_PRESIGN_EXPIRY", 3600, 1, 604800, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->presign_expiry_s = (int)n;
+    rc = env_size("INGESTD_PRESIGN_MAX_BYTES", 0, 0, (size_t)1 << 50, &cfg->presign_max_bytes,
+                  errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = env_int("INGESTD_CRAWL_SYNC_WAIT", 300, 1, 3600, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->crawl_sync_wait_s = (int)n;
+    return ERR_OK;
+}
+
 /* The token sources; server/auth.c parses them (and the file again on SIGHUP). */
 static enum err
 load_auth(struct config *cfg, char *errbuf, size_t errlen)
@@ -609,6 +631,9 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
     rc = load_jobs(cfg, errbuf, errlen);
     if (rc)
         goto out;
+    rc = load_s3_api(cfg, errbuf, errlen);
+    if (rc)
+        goto out;
     rc = config_s3_load(&cfg->s3, errbuf, errlen);
     if (rc)
         goto out;
@@ -721,6 +746,9 @@ static const struct setting settings[] = {
     {"INGESTD_SQS_POISON", SET_STR, CFG(sqs_poison), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"AWS_ENDPOINT_URL_SQS", SET_CSTR, CFG(sqs_endpoint_url), CONFIG_SHOW_PLAIN, NULL,
      "each queue URL's origin"},
+    {"INGESTD_PRESIGN_EXPIRY", SET_INT, CFG(presign_expiry_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_PRESIGN_MAX_BYTES", SET_SIZE, CFG(presign_max_bytes), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_CRAWL_SYNC_WAIT", SET_INT, CFG(crawl_sync_wait_s), CONFIG_SHOW_PLAIN, NULL, NULL},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))

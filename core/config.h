@@ -68,6 +68,9 @@ struct config {
     char *sqs_poison;     /* INGESTD_SQS_POISON: "keep" (redrive policy) or "delete" */
     const char *sqs_endpoint_url; /* AWS_ENDPOINT_URL_SQS: every SQS call goes there; NULL: the
                                      queue URL's origin */
+    int presign_expiry_s;         /* INGESTD_PRESIGN_EXPIRY: lifetime of a presigned URL */
+    size_t presign_max_bytes; /* INGESTD_PRESIGN_MAX_BYTES: larger objects get none; 0: no limit */
+    int crawl_sync_wait_s;    /* INGESTD_CRAWL_SYNC_WAIT: how long /s3/crawl/sync waits */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -15,6 +15,7 @@
 struct repos_cache;
 struct inventory_runner;
 struct exporter;
+struct crawl_runner;
 struct auth_keeper;
 struct metrics;
 struct sqs_consumers;
@@ -25,6 +26,7 @@ struct app {
     struct repos_cache *repos_cache;           /* rendered effective repos.csv per generation */
     struct inventory_runner *inventory_runner; /* woken when a job is submitted */
     struct exporter *exporter;                 /* woken after a new generation; NULL: no exports */
+    struct crawl_runner *crawl_runner;         /* woken when a crawl is submitted */
     struct metrics *metrics;                   /* core/metrics.h; NULL: not counting */
     struct auth_keeper *auth;                  /* tokens (server/auth.h); checked by the adapter */
     struct sqs_consumers *sqs; /* INGESTD_SQS_QUEUES consumers (GET /api/v1/sqs); NULL: none */

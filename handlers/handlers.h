@@ -53,6 +53,17 @@ void handle_objects_list(struct request *req, struct response *res);
 void handle_objects_count(struct request *req, struct response *res);
 void handle_objects_get(struct request *req, struct response *res);
 
+/* presign.c: presigned GET URLs of current objects (the filemanager's routes) */
+void handle_presign_list(struct request *req, struct response *res);
+void handle_presign_get(struct request *req, struct response *res);
+
+/* crawl.c: crawls of the live bucket (the filemanager's routes) */
+void handle_crawl_post(struct request *req, struct response *res);
+void handle_crawl_sync(struct request *req, struct response *res);
+void handle_crawl_list(struct request *req, struct response *res);
+void handle_crawl_count(struct request *req, struct response *res);
+void handle_crawl_get(struct request *req, struct response *res);
+
 /* inventories.c */
 void handle_inventories_post(struct request *req, struct response *res);
 void handle_inventories_list(struct request *req, struct response *res);

@@ -32,6 +32,7 @@
 #include "handlers/app.h"
 #include "handlers/repos_cache.h"
 #include "jobs/exporter.h"
+#include "jobs/crawl_runner.h"
 #include "jobs/inventory_runner.h"
 #include "jobs/sqs_consumer.h"
 #include "jobs/scheduler.h"
@@ -378,6 +379,7 @@ serve(struct app *app, const char *conninfo)
     app->inventory_runner = inventory_runner_start(conninfo, &s3, cfg->inventory_streams,
                                                    cfg->inventory_merge_below, app->metrics);
     app->exporter = exporter_start(cfg, conninfo, &s3, app->metrics);
+    app->crawl_runner = crawl_runner_start(conninfo, &s3);
     workers = workers_start(cfg->db_pool, conninfo, app->metrics);
     if (http_server_start(&http, app, workers, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
@@ -403,6 +405,8 @@ out:
     app->inventory_runner = NULL;
     exporter_stop(app->exporter); /* after the workers: no merge can wake it any more */
     app->exporter = NULL;
+    crawl_runner_stop(app->crawl_runner); /* after the crawl's current page */
+    app->crawl_runner = NULL;
     http_server_stop(http);
     /* no request reads app->sqs any more: a batch being ingested commits and is
      * deleted, a long poll is abandoned */

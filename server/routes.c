@@ -47,6 +47,16 @@ const struct route app_routes[] = {
 
     /* the SQS consumers of INGESTD_SQS_QUEUES: counters and last error (memory only) */
     {"GET", "/api/v1/sqs", handle_sqs_get, ROUTE_INLINE, "admin"},
+    /* presigned URLs (handlers/presign.c) */
+    {"GET", "/api/v1/s3/presign", handle_presign_list, 0, "read"},
+    {"GET", "/api/v1/s3/presign/{id}", handle_presign_get, 0, "read"},
+
+    /* crawls of the live bucket (handlers/crawl.c) */
+    {"POST", "/api/v1/s3/crawl", handle_crawl_post, ROUTE_BODY_JSON, "write"},
+    {"POST", "/api/v1/s3/crawl/sync", handle_crawl_sync, ROUTE_BODY_JSON, "write"},
+    {"GET", "/api/v1/s3/crawl/status", handle_crawl_list, 0, "read"},
+    {"GET", "/api/v1/s3/crawl/status/count", handle_crawl_count, 0, "read"},
+    {"GET", "/api/v1/s3/crawl/status/{id}", handle_crawl_get, 0, "read"},
 };
 
 const size_t app_routes_count = sizeof(app_routes) / sizeof(app_routes[0]);

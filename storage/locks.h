@@ -4,7 +4,7 @@
  * Every pg_advisory_* key that storage/ uses is named here; nothing else in
  * the tree spells one. Two kinds of key share PostgreSQL's one bigint key
  * space: two constants (7400000001, 7400000002) and 64-bit hashes of a text
- * with a seed of their own (hashtextextended(text, 7400..7403)), so the
+ * with a seed of their own (hashtextextended(text, 7400..7404)), so the
  * families cannot be confused with each other except by a hash collision
  * (which would only make two unrelated holders wait for each other).
  *
@@ -23,6 +23,9 @@
  *      right after winning the job row (FOR UPDATE SKIP LOCKED) whose key it
  *      just tried successfully, so that never waits either. Everyone else
  *      only tries it (JOB_ABANDONED).
+ *      LOCK_S3_CRAWL (session) - the same for a running crawl: taken by the
+ *      claim right after winning the crawl's row, held until
+ *      crawl_store_release(); the crawl's batches take 4 and 5 under it.
  *   4. LOCK_S3_BUCKET (transaction) - per source bucket: a batch of S3 events
  *      holds its buckets SHARED, an inventory's final apply (under 3) holds
  *      its source buckets EXCLUSIVE while it attaches and recomputes, so the
@@ -56,6 +59,11 @@
 #define LOCK_INVENTORY_SOURCE(identity) "hashtextextended(" identity ", 7402)"
 /* 3. A running inventory job (session, held by its runner); `id` a uuid expression. */
 #define LOCK_INVENTORY_JOB(id) "hashtextextended((" id ")::text, 7403)"
+/*
+ * 3. A running crawl (session, held by its crawl runner, as an inventory job's;
+ *    crawl_store.c). A runner holds at most one of the two kinds at a time.
+ */
+#define LOCK_S3_CRAWL(id) "hashtextextended((" id ")::text, 7404)"
 /* 4. A source bucket of the catalog: shared by event batches, exclusive by an inventory apply. */
 #define LOCK_S3_BUCKET(bucket) "hashtextextended('bucket' || E'\\x1f' || " bucket ", 7401)"
 /* 5. One (bucket, key) of the catalog, exclusive by an event batch. */

@@ -162,6 +162,12 @@ strmap_release(struct strmap *m)
 
 /* ---- ingestion ---- */
 
+/* How a batch is written: by events, or by a crawl of the live bucket. */
+struct ingest_opts {
+    const char *source; /* the records' `source` */
+    int per_key;        /* generated sequencers follow the key's greatest, not the version's */
+};
+
 struct row {
     const struct s3_record *rec;
     char *sequencer; /* normalised or generated */
@@ -270,7 +276,8 @@ lock_keys(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen
  * them as three parameter arrays. Returns how many.
  */
 static size_t
-collect_versions(const struct row *rows, size_t n, struct strmap *versions, struct buf a[3])
+collect_versions(const struct row *rows, size_t n, int per_key, struct strmap *versions,
+                 struct buf a[3])
 {
     size_t nv = 0;
     size_t i;
@@ -283,7 +290,7 @@ collect_versions(const struct row *rows, size_t n, struct strmap *versions, stru
 
         if (rows[i].sequencer)
             continue;
-        key = join3(r->bucket, r->key, r->version_id);
+        key = join3(r->bucket, r->key, per_key ? NULL : r->version_id);
         strmap_put(versions, key, nv, &found);
         free(key);
         if (found)
@@ -297,9 +304,13 @@ collect_versions(const struct row *rows, size_t n, struct strmap *versions, stru
     return nv;
 }
 
-/* The greatest stored sequencer of each of the nv versions of a[] (NULL: none) into max[]. */
+/*
+ * The greatest stored sequencer of each of the nv versions of a[] (per_key:
+ * of each key, over all its versions; NULL: none) into max[].
+ */
 static enum err
-stored_max(struct db *db, const struct buf a[3], size_t nv, char **max, char *errbuf, size_t errlen)
+stored_max(struct db *db, const struct buf a[3], size_t nv, int per_key, char **max, char *errbuf,
+           size_t errlen)
 {
     PGresult *res = NULL;
     const char *params[3];
@@ -309,12 +320,20 @@ stored_max(struct db *db, const struct buf a[3], size_t nv, char **max, char *er
     params[0] = a[0].data;
     params[1] = a[1].data;
     params[2] = a[2].data;
-    rc = db_query_prepared(db, &res, "s3_max_sequencer",
-                           "SELECT (SELECT max(o.sequencer) FROM s3_objects o WHERE o.bucket = "
-                           "x.b AND o.key = x.k AND o.version_id = x.v) "
-                           "FROM unnest($1::text[], $2::text[], $3::text[]) "
-                           "WITH ORDINALITY AS x(b, k, v, i) ORDER BY x.i",
-                           3, params, NULL, NULL, errbuf, errlen);
+    if (per_key)
+        rc = db_query_prepared(db, &res, "s3_max_sequencer_key",
+                               "SELECT (SELECT max(o.sequencer) FROM s3_objects o WHERE o.bucket = "
+                               "x.b AND o.key = x.k) "
+                               "FROM unnest($1::text[], $2::text[], $3::text[]) "
+                               "WITH ORDINALITY AS x(b, k, v, i) ORDER BY x.i",
+                               3, params, NULL, NULL, errbuf, errlen);
+    else
+        rc = db_query_prepared(db, &res, "s3_max_sequencer",
+                               "SELECT (SELECT max(o.sequencer) FROM s3_objects o WHERE o.bucket = "
+                               "x.b AND o.key = x.k AND o.version_id = x.v) "
+                               "FROM unnest($1::text[], $2::text[], $3::text[]) "
+                               "WITH ORDINALITY AS x(b, k, v, i) ORDER BY x.i",
+                               3, params, NULL, NULL, errbuf, errlen);
     if (rc)
         return rc;
     for (i = 0; i < nv; i++)
@@ -336,7 +355,7 @@ set_max(char **slot, const char *v)
  * without one gets the generated sequencer after its version's greatest.
  */
 static void
-assign_sequencers(struct row *rows, size_t n, struct strmap *versions, char **max)
+assign_sequencers(struct row *rows, size_t n, int per_key, struct strmap *versions, char **max)
 {
     struct buf next;
     size_t i;
@@ -345,7 +364,7 @@ assign_sequencers(struct row *rows, size_t n, struct strmap *versions, char **ma
     buf_init(&next, 0);
     for (i = 0; i < n; i++) {
         const struct s3_record *r = rows[i].rec;
-        char *key = join3(r->bucket, r->key, r->version_id);
+        char *key = join3(r->bucket, r->key, per_key ? NULL : r->version_id);
         size_t slot = strmap_put(versions, key, 0, &found);
         size_t vi;
 
@@ -365,9 +384,10 @@ assign_sequencers(struct row *rows, size_t n, struct strmap *versions, char **ma
     buf_release(&next);
 }
 
-/* Generated sequencers, in body order, after the greatest one stored per version. */
+/* Generated sequencers, in body order, after the greatest one stored per version (or key). */
 static enum err
-generate_sequencers(struct db *db, struct row *rows, size_t n, char *errbuf, size_t errlen)
+generate_sequencers(struct db *db, struct row *rows, size_t n, int per_key, char *errbuf,
+                    size_t errlen)
 {
     struct strmap versions;
     struct buf a[3];
@@ -382,11 +402,11 @@ generate_sequencers(struct db *db, struct row *rows, size_t n, char *errbuf, siz
     if (nv == 0)
         return ERR_OK;
     strmap_init(&versions, n);
-    nv = collect_versions(rows, n, &versions, a);
+    nv = collect_versions(rows, n, per_key, &versions, a);
     max = xcalloc(nv, sizeof(char *));
-    rc = stored_max(db, a, nv, max, errbuf, errlen);
+    rc = stored_max(db, a, nv, per_key, max, errbuf, errlen);
     if (!rc)
-        assign_sequencers(rows, n, &versions, max);
+        assign_sequencers(rows, n, per_key, &versions, max);
     for (i = 0; i < nv; i++)
         free(max[i]);
     free(max);
@@ -412,6 +432,7 @@ enum batch_column {
     COL_REASON,
     COL_DUPS,
     COL_ID,
+    COL_LASTMOD,
     COL_COUNT
 };
 
@@ -450,6 +471,7 @@ batch_arrays(struct row *rows, size_t n, struct buf a[COL_COUNT])
         pgcopy_param_elem_or_null(&a[COL_REASON], rec->reason, first);
         pgcopy_param_elem_or_null(&a[COL_DUPS], dups, first);
         pgcopy_param_elem_or_null(&a[COL_ID], id, first);
+        pgcopy_param_elem_or_null(&a[COL_LASTMOD], rec->last_modified, first);
         first = 0;
     }
     pgcopy_param_arrays_close(a, COL_COUNT);
@@ -488,23 +510,23 @@ static const char plan_current_sql[] =
 static const char insert_sql[] =
     "INSERT INTO s3_objects_events AS o (id, bucket, key, version_id, event_type, event_time, "
     "size, etag, storage_class, sequencer, sequencer_raw, is_delete_marker, reason, "
-    "number_duplicate_events, source, is_current) "
+    "number_duplicate_events, last_modified, source, is_current) "
     "SELECT x.id, x.b, x.k, x.v, x.et, x.t, x.s, x.e, x.sc, x.seq, x.raw, x.dm, "
-    "x.r, x.d, 'event', x.id = ANY ($15::uuid[]) FROM unnest($1::text[], $2::text[], $3::text[], "
-    "$4::text[], $5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::text[], "
-    "$10::text[], $11::boolean[], $12::text[], $13::int[], $14::uuid[]) "
-    "AS x(b, k, v, et, t, s, e, sc, seq, raw, dm, r, d, id) "
+    "x.r, x.d, x.lm, $17, x.id = ANY ($16::uuid[]) FROM unnest($1::text[], $2::text[], "
+    "$3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::text[], "
+    "$10::text[], $11::boolean[], $12::text[], $13::int[], $14::uuid[], $15::timestamptz[]) "
+    "AS x(b, k, v, et, t, s, e, sc, seq, raw, dm, r, d, id, lm) "
     "ON CONFLICT (bucket, key, sequencer, version_id, event_type) DO UPDATE SET "
     "number_duplicate_events = o.number_duplicate_events + excluded.number_duplicate_events + 1 "
     "RETURNING (xmax = 0)";
 
 /* Decide the current records, then insert the batch with them. */
 static enum err
-insert_rows(struct db *db, struct row *rows, size_t n, struct s3_ingest_result *out, char *errbuf,
-            size_t errlen)
+insert_rows(struct db *db, struct row *rows, size_t n, const struct ingest_opts *o,
+            struct s3_ingest_result *out, char *errbuf, size_t errlen)
 {
     struct buf a[COL_COUNT];
-    const char *params[COL_COUNT + 1];
+    const char *params[COL_COUNT + 2];
     PGresult *plan = NULL;
     PGresult *res = NULL;
     size_t i;
@@ -527,7 +549,8 @@ insert_rows(struct db *db, struct row *rows, size_t n, struct s3_ingest_result *
     for (k = 0; k < COL_COUNT; k++)
         params[k] = a[k].data;
     params[COL_COUNT] = PQgetvalue(plan, 0, 0);
-    rc = db_query_prepared(db, &res, "s3_insert", insert_sql, COL_COUNT + 1, params, NULL, NULL,
+    params[COL_COUNT + 1] = o->source;
+    rc = db_query_prepared(db, &res, "s3_insert", insert_sql, COL_COUNT + 2, params, NULL, NULL,
                            errbuf, errlen);
     if (rc)
         goto out;
@@ -555,9 +578,9 @@ out:
     return rc;
 }
 
-enum err
-s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
-                struct s3_ingest_result *out, char *errbuf, size_t errlen)
+static enum err
+ingest(struct db *db, const struct s3_record *records, size_t n, const struct ingest_opts *o,
+       struct s3_ingest_result *out, char *errbuf, size_t errlen)
 {
     struct row *rows;
     size_t i;
@@ -575,9 +598,9 @@ s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
         goto out;
     rc = lock_keys(db, rows, n, errbuf, errlen);
     if (!rc)
-        rc = generate_sequencers(db, rows, n, errbuf, errlen);
+        rc = generate_sequencers(db, rows, n, o->per_key, errbuf, errlen);
     if (!rc)
-        rc = insert_rows(db, rows, n, out, errbuf, errlen);
+        rc = insert_rows(db, rows, n, o, out, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
     if (rc) {
@@ -589,6 +612,24 @@ out:
         free(rows[i].sequencer);
     free(rows);
     return rc;
+}
+
+enum err
+s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
+                struct s3_ingest_result *out, char *errbuf, size_t errlen)
+{
+    static const struct ingest_opts events = {"event", 0};
+
+    return ingest(db, records, n, &events, out, errbuf, errlen);
+}
+
+enum err
+s3_store_ingest_crawl(struct db *db, const struct s3_record *records, size_t n,
+                      struct s3_ingest_result *out, char *errbuf, size_t errlen)
+{
+    static const struct ingest_opts crawl = {"crawl", 1};
+
+    return ingest(db, records, n, &crawl, out, errbuf, errlen);
 }
 
 /* ---- queries ---- */

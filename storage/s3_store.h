@@ -39,6 +39,16 @@ struct s3_ingest_result {
 /* Ingest records[0..n) (source "event") as one atomic batch. */
 enum err s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
                          struct s3_ingest_result *out, char *errbuf, size_t errlen);
+/*
+ * The same for what a crawl of the live bucket observed (source "crawl";
+ * last_modified kept): the same locks, duplicate rule and current state, but
+ * a record without a sequencer gets one after the greatest stored for its
+ * *key* (every version), in batch order, so that among the records of one key
+ * the last one of the batch is the latest: a crawl puts the version S3 lists
+ * as latest last, and it becomes current (S3.md "Current state").
+ */
+enum err s3_store_ingest_crawl(struct db *db, const struct s3_record *records, size_t n,
+                               struct s3_ingest_result *out, char *errbuf, size_t errlen);
 
 /* ERR_NOT_FOUND when no such record. */
 enum err s3_store_get(struct db *db, const char *id, json_t **object, char *errbuf, size_t errlen);
