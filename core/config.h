@@ -52,6 +52,7 @@ struct config {
     char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */
     char *api_tokens_file;           /* INGESTD_API_TOKENS_FILE (re-read on SIGHUP), or NULL */
     char *cors_origins; /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
+    char *links_url; /* INGESTD_LINKS_URL: base of page links, no trailing /; NULL: from headers */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

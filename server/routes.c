@@ -42,6 +42,10 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/s3", handle_objects_list, 0, "read"},
     {"GET", "/api/v1/s3/count", handle_objects_count, 0, "read"},
     {"GET", "/api/v1/s3/{id}", handle_objects_get, 0, "read"},
+    /* annotations (the filemanager's attributes and ingest id) */
+    {"GET", "/api/v1/s3/attributes", handle_objects_attributes, 0, "read"},
+    {"PATCH", "/api/v1/s3", handle_objects_patch_all, ROUTE_BODY_JSON, "write"},
+    {"PATCH", "/api/v1/s3/{id}", handle_objects_patch, ROUTE_BODY_JSON, "write"},
 };
 
 const size_t app_routes_count = sizeof(app_routes) / sizeof(app_routes[0]);
