@@ -495,7 +495,7 @@ load_links_url(struct config *cfg, char *errbuf, size_t errlen)
     for (i = slash; slash && i < len; i++)
         if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7F || strchr("?#@\\\"<>", v[i]))
             break;
-    if (!slash || len == slash || i < len || v[slash] == '/')
+    if (!slash || len <= slash || i < len || v[slash] == '/')
         return err_set(ERR_BAD_INPUT, errbuf, errlen,
                        "INGESTD_LINKS_URL: must be http(s)://host[:port][/path] (no query, "
                        "fragment or user)");

@@ -290,6 +290,24 @@ add_size(struct s3_query *q, enum s3_join join, const char *v, char *errbuf, siz
     return ERR_OK;
 }
 
+/* ERR_BAD_INPUT when q cannot take one more value of field. */
+static enum err
+check_caps(const struct s3_query *q, enum s3_field field, char *errbuf, size_t errlen)
+{
+    size_t n = 0;
+    size_t i;
+
+    for (i = 0; i < q->nconds; i++)
+        n += q->conds[i].field == field;
+    if (n >= S3_QUERY_MAX_FIELD_VALUES)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "at most %d values",
+                       S3_QUERY_MAX_FIELD_VALUES);
+    if (q->nconds >= S3_QUERY_MAX_VALUES)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "at most %d filter values in all",
+                       S3_QUERY_MAX_VALUES);
+    return ERR_OK;
+}
+
 enum err
 s3_query_add(struct s3_query *q, enum s3_field field, enum s3_join join, const char *v,
              char *errbuf, size_t errlen)
@@ -298,9 +316,10 @@ s3_query_add(struct s3_query *q, enum s3_field field, enum s3_join join, const c
     char *id;
     size_t i;
 
-    if (q->nconds >= S3_QUERY_MAX_VALUES)
-        return err_set(ERR_BAD_INPUT, errbuf, errlen, "at most %d filter values",
-                       S3_QUERY_MAX_VALUES);
+    if (field < 0 || field >= S3F_ATTRIBUTE)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "not a filter");
+    if (check_caps(q, field, errbuf, errlen))
+        return ERR_BAD_INPUT;
     if (strlen(v) > S3_QUERY_MAX_VALUE_BYTES)
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "longer than %d bytes",
                        S3_QUERY_MAX_VALUE_BYTES);
@@ -364,9 +383,8 @@ s3_query_add_attribute(struct s3_query *q, const char *const *path, size_t npath
     struct buf jp;
     size_t i;
 
-    if (q->nconds >= S3_QUERY_MAX_VALUES)
-        return err_set(ERR_BAD_INPUT, errbuf, errlen, "at most %d filter values",
-                       S3_QUERY_MAX_VALUES);
+    if (check_caps(q, S3F_ATTRIBUTE, errbuf, errlen))
+        return ERR_BAD_INPUT;
     if (npath == 0 || npath > S3_QUERY_MAX_DEPTH)
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "an attribute path has 1 to %d keys",
                        S3_QUERY_MAX_DEPTH);

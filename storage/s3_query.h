@@ -21,7 +21,9 @@
 #include "core/buf.h"
 #include "core/err.h"
 
-#define S3_QUERY_MAX_VALUES 200 /* values of all filters of one query together */
+#define S3_QUERY_MAX_FIELD_VALUES 100 /* values of one filter (all attribute values: one) */
+/* values of all filters together, below the 200 query parameters the HTTP adapter keeps */
+#define S3_QUERY_MAX_VALUES 150
 #define S3_QUERY_MAX_VALUE_BYTES 4096
 #define S3_QUERY_MAX_DEPTH 10 /* segments of an attribute path */
 
@@ -76,7 +78,8 @@ int s3_query_field(const char *name);
 /*
  * Add one value of filter `field` (not S3F_ATTRIBUTE). ERR_BAD_INPUT with
  * the reason (without the parameter's name) when the value is not one the
- * filter takes, or past S3_QUERY_MAX_VALUES values.
+ * filter takes, or past S3_QUERY_MAX_FIELD_VALUES values of the filter or
+ * S3_QUERY_MAX_VALUES in all.
  */
 enum err s3_query_add(struct s3_query *q, enum s3_field field, enum s3_join join, const char *value,
                       char *errbuf, size_t errlen);

@@ -263,12 +263,18 @@ test_bad_values(void **state)
     add_bad("key", big, "longer than");
     assert_int_equal(s3_query_field("attributes"), -1);
     assert_int_equal(s3_query_field("nope"), -1);
-    /* the cap on values, before any allocation for the one past it */
+    /* the caps on values, per filter and in all, before any allocation for the one past it */
     s3_query_init(&q);
-    for (i = 0; i < S3_QUERY_MAX_VALUES; i++)
+    for (i = 0; i < S3_QUERY_MAX_FIELD_VALUES; i++)
         add_ok(&q, "key", S3_JOIN_OR, "k");
-    assert_int_equal(s3_query_add(&q, S3F_KEY, S3_JOIN_OR, "k", errbuf, sizeof(errbuf)),
+    assert_int_equal(s3_query_add(&q, S3F_KEY, S3_JOIN_AND, "k", errbuf, sizeof(errbuf)),
                      ERR_BAD_INPUT);
+    assert_string_equal(errbuf, "at most 100 values");
+    for (i = S3_QUERY_MAX_FIELD_VALUES; i < S3_QUERY_MAX_VALUES; i++)
+        add_ok(&q, "bucket", S3_JOIN_OR, "b");
+    assert_int_equal(s3_query_add(&q, S3F_SIZE, S3_JOIN_OR, "1", errbuf, sizeof(errbuf)),
+                     ERR_BAD_INPUT);
+    assert_string_equal(errbuf, "at most 150 filter values in all");
     assert_int_equal(q.nconds, S3_QUERY_MAX_VALUES);
     s3_query_release(&q);
 }
