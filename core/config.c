@@ -616,6 +616,39 @@ load_sqs(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/*
+ * INGESTD_LINKS_URL: the base of the list's page links, as the filemanager's
+ * FILEMANAGER_API_LINKS_URL: http(s)://host[:port] and an optional path
+ * prefix (kept, unlike the filemanager, which drops it); no query, no
+ * fragment, no user info. A trailing / is dropped.
+ */
+static enum err
+load_links_url(struct config *cfg, char *errbuf, size_t errlen)
+{
+    const char *v = getenv("INGESTD_LINKS_URL");
+    size_t len;
+    size_t i;
+    size_t slash;
+
+    if (!v || !*v)
+        return ERR_OK;
+    len = strlen(v);
+    while (len > 0 && v[len - 1] == '/')
+        len--;
+    slash = strncmp(v, "https://", 8) == 0 ? 8 : strncmp(v, "http://", 7) == 0 ? 7 : 0;
+    for (i = slash; slash && i < len; i++)
+        if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7F || strchr("?#@\\\"<>", v[i]))
+            break;
+    if (!slash || len <= slash || i < len || v[slash] == '/')
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "INGESTD_LINKS_URL: must be http(s)://host[:port][/path] (no query, "
+                       "fragment or user)");
+    cfg->links_url = xmalloc(len + 1);
+    memcpy(cfg->links_url, v, len);
+    cfg->links_url[len] = '\0';
+    return ERR_OK;
+}
+
 enum err
 config_load(struct config *cfg, char *errbuf, size_t errlen)
 {
@@ -644,6 +677,8 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
         rc = load_exports(cfg, errbuf, errlen);
     if (!rc)
         rc = load_sqs(cfg, errbuf, errlen);
+    if (!rc)
+        rc = load_links_url(cfg, errbuf, errlen);
 out:
     if (rc)
         config_release(cfg);
@@ -664,6 +699,7 @@ config_release(struct config *cfg)
     free(cfg->export_token);
     free(cfg->sqs_queues);
     free(cfg->sqs_poison);
+    free(cfg->links_url);
     free(cfg->listen_host);
     free(cfg->data_dir);
     memset(cfg, 0, sizeof(*cfg));
@@ -749,6 +785,8 @@ static const struct setting settings[] = {
     {"INGESTD_PRESIGN_EXPIRY", SET_INT, CFG(presign_expiry_s), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_PRESIGN_MAX_BYTES", SET_SIZE, CFG(presign_max_bytes), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_CRAWL_SYNC_WAIT", SET_INT, CFG(crawl_sync_wait_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_LINKS_URL", SET_STR, CFG(links_url), CONFIG_SHOW_PLAIN, NULL,
+     "X-Forwarded-Host, else Host"},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))

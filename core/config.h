@@ -71,6 +71,7 @@ struct config {
     int presign_expiry_s;         /* INGESTD_PRESIGN_EXPIRY: lifetime of a presigned URL */
     size_t presign_max_bytes; /* INGESTD_PRESIGN_MAX_BYTES: larger objects get none; 0: no limit */
     int crawl_sync_wait_s;    /* INGESTD_CRAWL_SYNC_WAIT: how long /s3/crawl/sync waits */
+    char *links_url; /* INGESTD_LINKS_URL: base of page links, no trailing /; NULL: from headers */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -52,6 +52,14 @@ void handle_s3_events_post(struct request *req, struct response *res);
 void handle_objects_list(struct request *req, struct response *res);
 void handle_objects_count(struct request *req, struct response *res);
 void handle_objects_get(struct request *req, struct response *res);
+/* GET /api/v1/s3/attributes: the list, every unknown parameter an attribute filter */
+void handle_objects_attributes(struct request *req, struct response *res);
+
+/* s3_annotations.c */
+/* PATCH /api/v1/s3/{id}: a JSON patch on one record's attributes or ingestId */
+void handle_objects_patch(struct request *req, struct response *res);
+/* PATCH /api/v1/s3: the same patch on every record the filters match */
+void handle_objects_patch_all(struct request *req, struct response *res);
 
 /* presign.c: presigned GET URLs of current objects (the filemanager's routes) */
 void handle_presign_list(struct request *req, struct response *res);

@@ -57,6 +57,10 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/s3/crawl/status", handle_crawl_list, 0, "read"},
     {"GET", "/api/v1/s3/crawl/status/count", handle_crawl_count, 0, "read"},
     {"GET", "/api/v1/s3/crawl/status/{id}", handle_crawl_get, 0, "read"},
+    /* annotations (the filemanager's attributes and ingest id) */
+    {"GET", "/api/v1/s3/attributes", handle_objects_attributes, 0, "read"},
+    {"PATCH", "/api/v1/s3", handle_objects_patch_all, ROUTE_BODY_JSON, "write"},
+    {"PATCH", "/api/v1/s3/{id}", handle_objects_patch, ROUTE_BODY_JSON, "write"},
 };
 
 const size_t app_routes_count = sizeof(app_routes) / sizeof(app_routes[0]);

@@ -32,8 +32,15 @@ inventory_part_table_sql(struct buf *sql, int part)
                "CONSTRAINTS, CONSTRAINT s3_objects_inv_%d_part CHECK (part = %d)); "
                "CREATE INDEX s3_objects_inv_%d_key ON s3_objects_inv_%d (bucket, key, sequencer); "
                "CREATE INDEX s3_objects_inv_%d_id ON s3_objects_inv_%d USING brin (id) "
-               "WITH (pages_per_range = 32)",
-               part, part, part, part, part, part, part);
+               "WITH (pages_per_range = 32); "
+               /* the partial indexes of 0010: ATTACH finds them and builds nothing */
+               "CREATE INDEX s3_objects_inv_%d_attr ON s3_objects_inv_%d USING gin (attributes "
+               "jsonb_path_ops) WHERE attributes IS NOT NULL; "
+               "CREATE INDEX s3_objects_inv_%d_annot ON s3_objects_inv_%d (bucket, key, sequencer) "
+               "WHERE attributes IS NOT NULL; "
+               "CREATE INDEX s3_objects_inv_%d_ingest ON s3_objects_inv_%d (ingest_id) "
+               "WHERE ingest_id IS NOT NULL",
+               part, part, part, part, part, part, part, part, part, part, part, part, part);
 }
 
 enum err
@@ -127,8 +134,10 @@ rebuild_sql(struct buf *sql, int part)
     buf_printf(sql,
                "ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
                "DROP INDEX s3_objects_inv_%d_key, s3_objects_inv_%d_id; "
+               "DROP INDEX IF EXISTS s3_objects_inv_%d_attr, s3_objects_inv_%d_annot, "
+               "s3_objects_inv_%d_ingest; "
                "ALTER TABLE s3_objects_inv_%d RENAME TO s3_objects_inv_%d_all; ",
-               part, part, part, part, part);
+               part, part, part, part, part, part, part, part);
     inventory_part_table_sql(sql, part);
     buf_printf(sql,
                "; INSERT INTO s3_objects_inv_%d SELECT * FROM s3_objects_inv_%d_all WHERE id "

@@ -17,6 +17,7 @@
 #include "codec/s3_event_decoder.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "storage/s3_query.h"
 
 struct db;
 
@@ -53,25 +54,32 @@ enum err s3_store_ingest_crawl(struct db *db, const struct s3_record *records, s
 /* ERR_NOT_FOUND when no such record. */
 enum err s3_store_get(struct db *db, const char *id, json_t **object, char *errbuf, size_t errlen);
 
-struct s3_filter {
-    const char *const *buckets; /* LIKE patterns (already translated), OR-ed; NULL = any */
-    size_t nbuckets;
-    const char *const *keys;
-    size_t nkeys;
-    const char *const *version_ids;
-    size_t nversion_ids;
-    const char *event_type; /* "Created" / "Deleted" or NULL */
-    int is_delete_marker;   /* -1 = any */
-    int current_only;       /* currentState=true */
-    int64_t offset;
-    int64_t limit;
+/*
+ * The records q matches, q->limit from q->offset in list order (bucket,
+ * key, sequencer, id), as a new array, and how many match in all.
+ */
+enum err s3_store_list(struct db *db, const struct s3_query *q, json_t **items, int64_t *total,
+                       char *errbuf, size_t errlen);
+enum err s3_store_count(struct db *db, const struct s3_query *q, int64_t *total, char *errbuf,
+                        size_t errlen);
+
+#define S3_PATCH_MAX_RECORDS 10000
+
+/* What a PATCH changes: the attributes (ops set) or the ingest id. */
+struct s3_patch {
+    const json_t *ops;     /* an append-only JSON patch json_patch_check accepted, or NULL */
+    const char *ingest_id; /* when ops is NULL: the new ingest id (a UUID), NULL = none */
 };
 
-/* Matching records in (bucket, key, sequencer, id) order, and the total count. */
-enum err s3_store_list(struct db *db, const struct s3_filter *f, json_t **items, int64_t *total,
-                       char *errbuf, size_t errlen);
-enum err s3_store_count(struct db *db, const struct s3_filter *f, int64_t *total, char *errbuf,
-                        size_t errlen);
+/*
+ * Apply p to every record q matches (its limit and offset ignored), in one
+ * transaction: *items gets the patched records in list order (an empty
+ * array when none match). A patch that fails on any record is
+ * ERR_BAD_INPUT naming the record, and nothing changes; more than
+ * S3_PATCH_MAX_RECORDS matches is ERR_UNPROCESSABLE.
+ */
+enum err s3_store_patch(struct db *db, const struct s3_query *q, const struct s3_patch *p,
+                        json_t **items, char *errbuf, size_t errlen);
 
 /*
  * Translate an API wildcard pattern (`*` any run, `?` one character, `\*`

@@ -261,6 +261,15 @@ probe_for(const struct route *rt, struct probe *p)
         p->path = th_strf("/api/v1/merges/%s", G.merge_id);
     } else if (strcmp(pat, "/api/v1/s3/objects/{id}") == 0) {
         p->path = th_strf("/api/v1/s3/objects/%s", G.object_id);
+    } else if (strcmp(pat, "/api/v1/s3/{id}") == 0 && strcmp(m, "PATCH") == 0) {
+        p->path = th_strf("/api/v1/s3/%s", G.object_id); /* the same ingest id every time */
+        p->ctype = "application/json";
+        p->body = xstrdup("{\"ingestId\":[{\"op\":\"add\",\"path\":\"/\",\"value\":"
+                          "\"00000000-0000-4000-8000-000000000001\"}]}");
+    } else if (strcmp(pat, "/api/v1/s3") == 0 && strcmp(m, "PATCH") == 0) {
+        p->path = xstrdup("/api/v1/s3?bucket=auth-probe-matches-nothing");
+        p->ctype = "application/json";
+        p->body = xstrdup("[{\"op\":\"add\",\"path\":\"/probe\",\"value\":1}]");
     } else if (strcmp(pat, "/api/v1/s3/{id}") == 0) {
         p->path = th_strf("/api/v1/s3/%s", G.object_id); /* the filemanager's path */
     } else if (strcmp(pat, "/api/v1/s3/crawl") == 0 || strcmp(pat, "/api/v1/s3/crawl/sync") == 0) {

@@ -164,8 +164,8 @@ test_preflight(void **state)
     (void)state;
     /* no token needed, on every kind of route, with the path's own methods */
     want_preflight(G.listed, "/api/v1/s3/objects", APP, APP, "GET, HEAD");
-    want_preflight(G.listed, "/api/v1/s3", DEV, DEV, "GET, HEAD");
-    want_preflight(G.listed, "/api/v1/s3/" UUID, APP, APP, "GET, HEAD");
+    want_preflight(G.listed, "/api/v1/s3", DEV, DEV, "GET, HEAD, PATCH");
+    want_preflight(G.listed, "/api/v1/s3/" UUID, APP, APP, "GET, HEAD, PATCH");
     want_preflight(G.listed, "/api/v1/s3/events", APP, APP, "POST");
     want_preflight(G.listed, "/api/v1/events", APP, APP, "POST, GET, HEAD");
     want_preflight(G.listed, "/api/v1/events/" UUID, APP, APP, "GET, HEAD, DELETE");

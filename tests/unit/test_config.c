@@ -146,6 +146,36 @@ test_sqs_settings(void **state)
     want_sqs_error("AWS_ENDPOINT_URL_SQS", "localhost:4566", "AWS_ENDPOINT_URL_SQS");
 }
 
+/* INGESTD_LINKS_URL: http(s)://host[:port][/prefix], trailing / dropped, else a start error. */
+static void
+test_links_url(void **state)
+{
+    static const char *const bad[] = {"ftp://x",     "https://",    "https:///x", "https://x?y=1",
+                                      "https://u@x", "https://x#f", "x.example",  "https://a b"};
+    struct config cfg;
+    char errbuf[ERRBUF_SIZE] = "";
+    size_t i;
+
+    (void)state;
+    unsetenv("DATABASE_URL");
+    unsetenv("DATABASE_URL_FILE");
+    setenv("INGESTD_LINKS_URL", "https://files.example:8443/api-prefix/", 1);
+    if (config_load(&cfg, errbuf, sizeof(errbuf)))
+        fail_msg("config_load: %s", errbuf);
+    assert_string_equal(cfg.links_url, "https://files.example:8443/api-prefix");
+    config_release(&cfg);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("INGESTD_LINKS_URL", bad[i], 1);
+        if (config_load(&cfg, errbuf, sizeof(errbuf)) != ERR_BAD_INPUT)
+            fail_msg("INGESTD_LINKS_URL=%s accepted", bad[i]);
+        assert_non_null(strstr(errbuf, "INGESTD_LINKS_URL: must be http(s)://host"));
+    }
+    unsetenv("INGESTD_LINKS_URL");
+    assert_int_equal(config_load(&cfg, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_null(cfg.links_url);
+    config_release(&cfg);
+}
+
 static void
 test_conninfo_check(void **state)
 {
@@ -218,6 +248,7 @@ main(void)
         cmocka_unit_test(test_suggest),           cmocka_unit_test(test_each_sources_and_values),
         cmocka_unit_test(test_sqs_settings),      cmocka_unit_test(test_conninfo_check),
         cmocka_unit_test(test_conninfo_redacted), cmocka_unit_test(test_conninfo_scrub),
+        cmocka_unit_test(test_links_url),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -495,7 +495,7 @@ test_router_app_table(void **state)
     assert_string_equal(r->pattern, "/api/v1/s3/{id}"); /* its handler answers 404 */
     assert_int_equal(route(app_routes, app_routes_count, "POST", "/api/v1/s3/x", &r, allow),
                      ROUTER_BAD_METHOD);
-    assert_string_equal(allow, "GET, HEAD");
+    assert_string_equal(allow, "GET, HEAD, PATCH");
     /* the objects routes and their filemanager paths share handlers and scope */
     for (i = 0; i < 3; i++) {
         static const char *const pairs[][2] = {{"/api/v1/s3/objects", "/api/v1/s3"},

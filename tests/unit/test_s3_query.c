@@ -1,0 +1,293 @@
+/*
+ * test_s3_query.c - the catalog's filters as SQL with bound parameters (storage/s3_query.c)
+ *
+ * The builder is pure: these tests read the WHERE clause and its parameters
+ * it makes. That every filter selects the right records is tested against
+ * PostgreSQL over HTTP in tests/integration/test_s3_filters.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "storage/s3_query.h"
+
+/* Build q's clause; fail unless it is `sql` with exactly the parameters given (NULL-ended). */
+static void
+want_where(const struct s3_query *q, const char *sql, ...)
+{
+    struct s3_where w;
+    const char *p;
+    va_list ap;
+    int n = 0;
+
+    s3_query_where(q, &w);
+    if (strcmp(w.sql.data, sql) != 0)
+        fail_msg("where\n  %s\nwant\n  %s", w.sql.data, sql);
+    va_start(ap, sql);
+    while ((p = va_arg(ap, const char *)) != NULL) {
+        if (n >= w.nparams)
+            fail_msg("only %d parameters, want more (%s)", w.nparams, p);
+        if (strcmp(w.params[n], p) != 0)
+            fail_msg("parameter %d: %s, want %s", n + 1, w.params[n], p);
+        n++;
+    }
+    va_end(ap);
+    assert_int_equal(n, w.nparams);
+    s3_where_release(&w);
+}
+
+static void
+add_ok(struct s3_query *q, const char *name, enum s3_join join, const char *v)
+{
+    char errbuf[ERRBUF_SIZE];
+    int f = s3_query_field(name);
+
+    assert_true(f >= 0);
+    if (s3_query_add(q, (enum s3_field)f, join, v, errbuf, sizeof(errbuf)))
+        fail_msg("%s=%s: %s", name, v, errbuf);
+}
+
+static void
+add_bad(const char *name, const char *v, const char *detail)
+{
+    struct s3_query q;
+    char errbuf[ERRBUF_SIZE] = "";
+
+    s3_query_init(&q);
+    assert_int_equal(s3_query_add(&q, (enum s3_field)s3_query_field(name), S3_JOIN_OR, v, errbuf,
+                                  sizeof(errbuf)),
+                     ERR_BAD_INPUT);
+    if (!strstr(errbuf, detail))
+        fail_msg("%s=%s: \"%s\" does not contain \"%s\"", name, v, errbuf, detail);
+    assert_int_equal(q.nconds, 0);
+    s3_query_release(&q);
+}
+
+static void
+test_empty(void **state)
+{
+    struct s3_query q;
+
+    (void)state;
+    s3_query_init(&q);
+    want_where(&q, " WHERE true AND is_current", NULL);
+    q.current_only = 0;
+    want_where(&q, " WHERE true", NULL);
+    s3_query_release(&q);
+}
+
+static void
+test_patterns_or_and(void **state)
+{
+    struct s3_query q;
+
+    (void)state;
+    s3_query_init(&q);
+    q.current_only = 0;
+    add_ok(&q, "key", S3_JOIN_OR, "a/*");
+    add_ok(&q, "key", S3_JOIN_AND, "*.txt");
+    add_ok(&q, "key", S3_JOIN_OR, "b_1%");
+    add_ok(&q, "key", S3_JOIN_AND, "*x?");
+    add_ok(&q, "bucket", S3_JOIN_OR, "bkt");
+    /* filters in a fixed order; OR group then AND group; values never in the SQL */
+    want_where(&q,
+               " WHERE true AND (bucket LIKE $1) AND (key LIKE $2 OR key LIKE $3) AND (key LIKE $4 "
+               "AND key LIKE $5)",
+               "bkt", "a/%", "b\\_1\\%", "%.txt", "%x_", NULL);
+    q.case_insensitive = 1;
+    want_where(&q,
+               " WHERE true AND (bucket ILIKE $1) AND (key ILIKE $2 OR key ILIKE $3) AND (key "
+               "ILIKE $4 AND key ILIKE $5)",
+               "bkt", "a/%", "b\\_1\\%", "%.txt", "%x_", NULL);
+    s3_query_release(&q);
+}
+
+static void
+test_typed_filters(void **state)
+{
+    struct s3_query q;
+
+    (void)state;
+    s3_query_init(&q);
+    add_ok(&q, "size", S3_JOIN_OR, "42");
+    add_ok(&q, "eventType", S3_JOIN_OR, "Created"); /* single-valued: the last counts */
+    add_ok(&q, "eventType", S3_JOIN_OR, "Deleted");
+    add_ok(&q, "isDeleteMarker", S3_JOIN_OR, "false");
+    add_ok(&q, "ingestId", S3_JOIN_OR, "0AB3C4D5-0000-4000-8000-00000000000F");
+    add_ok(&q, "storageClass", S3_JOIN_OR, "DeepArchive");
+    add_ok(&q, "storageClass", S3_JOIN_OR, "GLACIER");
+    add_ok(&q, "eTag", S3_JOIN_OR, "abc");
+    add_ok(&q, "reason", S3_JOIN_OR, "Crawl");
+    add_ok(&q, "sha256", S3_JOIN_OR, "x'; DROP TABLE s3_objects; --");
+    want_where(&q,
+               " WHERE true AND (event_type = $1) AND (size = $2::bigint) AND (sha256 = $3) AND "
+               "(etag = $4) AND (storage_class = $5 OR storage_class = $6) AND (is_delete_marker "
+               "= $7::boolean) AND (reason = $8) AND (ingest_id = $9::uuid) AND is_current",
+               "Deleted", "42", "x'; DROP TABLE s3_objects; --", "\"abc\"", "DEEP_ARCHIVE",
+               "GLACIER", "false", "Crawl", "0ab3c4d5-0000-4000-8000-00000000000f", NULL);
+    s3_query_release(&q);
+}
+
+static void
+test_dates(void **state)
+{
+    struct s3_query q;
+    struct s3_where w;
+
+    (void)state;
+    s3_query_init(&q);
+    q.current_only = 0;
+    /* RFC 3339: compared as a timestamp (normalised to UTC) */
+    add_ok(&q, "eventTime", S3_JOIN_OR, "2026-11-21T12:15:30.1+02:00");
+    want_where(&q, " WHERE true AND (event_time = $1::timestamptz)", "2026-11-21T10:15:30.100Z",
+               NULL);
+    s3_query_release(&q);
+    s3_query_init(&q);
+    q.current_only = 0;
+    /* anything else: a pattern on the text forms */
+    add_ok(&q, "lastModifiedDate", S3_JOIN_OR, "2026-11-2?*");
+    s3_query_where(&q, &w);
+    assert_non_null(strstr(w.sql.data, "to_char(last_modified AT TIME ZONE 'UTC'"));
+    assert_non_null(
+        strstr(w.sql.data, "((last_modified AT TIME ZONE 'UTC')::text || '+00') LIKE $1"));
+    assert_int_equal(w.nparams, 1);
+    assert_string_equal(w.params[0], "2026-11-2_%");
+    s3_where_release(&w);
+    s3_query_release(&q);
+}
+
+static void
+test_computed_fields(void **state)
+{
+    struct s3_query q;
+    struct s3_where w;
+
+    (void)state;
+    s3_query_init(&q);
+    add_ok(&q, "archiveStatus", S3_JOIN_OR, "DeepArchiveAccess");
+    add_ok(&q, "isAccessible", S3_JOIN_OR, "true");
+    s3_query_where(&q, &w);
+    assert_non_null(strstr(w.sql.data, "(" S3_SQL_ARCHIVE_STATUS " = $1)"));
+    assert_non_null(strstr(w.sql.data, "(" S3_SQL_IS_ACCESSIBLE " = $2::boolean)"));
+    assert_string_equal(w.params[0], "DeepArchiveAccess");
+    assert_string_equal(w.params[1], "true");
+    s3_where_release(&w);
+    s3_query_release(&q);
+}
+
+static void
+test_attributes(void **state)
+{
+    const char *const p1[] = {"run", "id"};
+    const char *const p2[] = {"we\"ird\\ key\n"};
+    const char *const p3[] = {"portal"};
+    struct s3_query q;
+    char errbuf[ERRBUF_SIZE];
+
+    (void)state;
+    s3_query_init(&q);
+    q.current_only = 0;
+    assert_int_equal(s3_query_add_attribute(&q, p1, 2, "7", errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(s3_query_add_attribute(&q, p2, 1, "a\"b\\*", errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(s3_query_add_attribute(&q, p1, 2, "8", errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(s3_query_add_attribute(&q, p3, 1, "2024*.x?", errbuf, sizeof(errbuf)), ERR_OK);
+    /* one path's values OR-ed, paths AND-ed; keys and strings quoted in jsonpath; anchored regexes
+     */
+    want_where(&q,
+               " WHERE true AND (attributes @? $1::jsonpath OR attributes @? $2::jsonpath) AND "
+               "(attributes @? $3::jsonpath) AND (attributes @? $4::jsonpath)",
+               "$.\"run\".\"id\" ? (@ == \"7\")", "$.\"run\".\"id\" ? (@ == \"8\")",
+               "$.\"we\\\"ird\\\\ key\\u000a\" ? (@ == \"a\\\"b*\")",
+               "$.\"portal\" ? (@ like_regex \"^2024.*\\\\.x.$\" flag \"s\")", NULL);
+    q.case_insensitive = 1;
+    want_where(&q,
+               " WHERE true AND (attributes @? $1::jsonpath OR attributes @? $2::jsonpath) AND "
+               "(attributes @? $3::jsonpath) AND (attributes @? $4::jsonpath)",
+               "$.\"run\".\"id\" ? (@ like_regex \"^7$\" flag \"is\")",
+               "$.\"run\".\"id\" ? (@ like_regex \"^8$\" flag \"is\")",
+               "$.\"we\\\"ird\\\\ key\\u000a\" ? (@ like_regex \"^a\\\"b\\\\*$\" flag \"is\")",
+               "$.\"portal\" ? (@ like_regex \"^2024.*\\\\.x.$\" flag \"is\")", NULL);
+    assert_int_equal(s3_query_add_attribute(&q, p1, 0, "x", errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    assert_int_equal(s3_query_add_attribute(&q, p1, 1, "x\\y", errbuf, sizeof(errbuf)),
+                     ERR_BAD_INPUT);
+    s3_query_release(&q);
+}
+
+static void
+test_id_and_params(void **state)
+{
+    struct s3_query q;
+    struct s3_where w;
+
+    (void)state;
+    s3_query_init(&q);
+    q.id = "7d2f3c1e-9a4b-4e6f-8c1d-2b3a4c5d6e7f";
+    q.current_only = 0;
+    add_ok(&q, "bucket", S3_JOIN_OR, "b");
+    s3_query_where(&q, &w);
+    assert_string_equal(w.sql.data, " WHERE true AND (bucket LIKE $1) AND id = $2::uuid");
+    assert_int_equal(s3_where_param(&w, "10"), 3);
+    assert_string_equal(w.params[2], "10");
+    s3_where_release(&w);
+    s3_query_release(&q);
+}
+
+static void
+test_bad_values(void **state)
+{
+    struct s3_query q;
+    char errbuf[ERRBUF_SIZE];
+    char big[S3_QUERY_MAX_VALUE_BYTES + 2];
+    int i;
+
+    (void)state;
+    add_bad("eventType", "Removed", "must be Created or Deleted");
+    add_bad("size", "12a", "must be an integer");
+    add_bad("size", " 1", "must be an integer");
+    add_bad("size", "99999999999999999999", "must be an integer");
+    add_bad("isAccessible", "yes", "must be true or false");
+    add_bad("ingestId", "not-a-uuid", "must be a UUID");
+    add_bad("storageClass", "Cold", "unknown storage class");
+    add_bad("reason", "Made", "unknown reason");
+    add_bad("archiveStatus", "Frozen", "must be ArchiveAccess or DeepArchiveAccess");
+    add_bad("key", "a\\s", "invalid escape");
+    add_bad("eventTime", "2026\\", "invalid escape");
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    add_bad("key", big, "longer than");
+    assert_int_equal(s3_query_field("attributes"), -1);
+    assert_int_equal(s3_query_field("nope"), -1);
+    /* the caps on values, per filter and in all, before any allocation for the one past it */
+    s3_query_init(&q);
+    for (i = 0; i < S3_QUERY_MAX_FIELD_VALUES; i++)
+        add_ok(&q, "key", S3_JOIN_OR, "k");
+    assert_int_equal(s3_query_add(&q, S3F_KEY, S3_JOIN_AND, "k", errbuf, sizeof(errbuf)),
+                     ERR_BAD_INPUT);
+    assert_string_equal(errbuf, "at most 100 values");
+    for (i = S3_QUERY_MAX_FIELD_VALUES; i < S3_QUERY_MAX_VALUES; i++)
+        add_ok(&q, "bucket", S3_JOIN_OR, "b");
+    assert_int_equal(s3_query_add(&q, S3F_SIZE, S3_JOIN_OR, "1", errbuf, sizeof(errbuf)),
+                     ERR_BAD_INPUT);
+    assert_string_equal(errbuf, "at most 150 filter values in all");
+    assert_int_equal(q.nconds, S3_QUERY_MAX_VALUES);
+    s3_query_release(&q);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty),           cmocka_unit_test(test_patterns_or_and),
+        cmocka_unit_test(test_typed_filters),   cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_computed_fields), cmocka_unit_test(test_attributes),
+        cmocka_unit_test(test_id_and_params),   cmocka_unit_test(test_bad_values),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
