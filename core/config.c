@@ -472,6 +472,83 @@ load_cors(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/* One entry of INGESTD_IMPORTS: an absolute folder, or s3://bucket/prefix (a '/' is added). */
+static enum err
+import_location(const char *p, size_t len, size_t entry, char **out, char *errbuf, size_t errlen)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7F)
+            goto bad;
+    if (len > 5 && strncmp(p, "s3://", 5) == 0) {
+        if (p[5] == '/' || memmem(p + 5, len - 5, "//", 2))
+            goto bad;
+        *out = xmalloc(len + 2);
+        snprintf(*out, len + 2, "%.*s%s", (int)len, p, p[len - 1] == '/' ? "" : "/");
+        return ERR_OK;
+    }
+    if (len < 2 || p[0] != '/' || memmem(p, len, "/../", 4) || memmem(p, len, "/./", 3))
+        goto bad;
+    while (len > 1 && p[len - 1] == '/')
+        len--;
+    *out = xstrndup(p, len);
+    return ERR_OK;
+bad:
+    return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                   "INGESTD_IMPORTS: entry %zu is not an absolute folder (/var/events) or "
+                   "s3://bucket/prefix/",
+                   entry);
+}
+
+/* INGESTD_IMPORTS (comma-separated locations), their rescan and poll intervals, the crash hook. */
+static enum err
+load_imports(struct config *cfg, char *errbuf, size_t errlen)
+{
+    const char *v = getenv("INGESTD_IMPORTS");
+    const char *p = v;
+    size_t n = 0;
+    long secs;
+    enum err rc;
+
+    rc = env_int("INGESTD_IMPORT_RESCAN", 60, 1, 86400, &secs, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->import_rescan_s = (int)secs;
+    rc = env_int("INGESTD_IMPORT_POLL", 10, 1, 86400, &secs, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->import_poll_s = (int)secs;
+    if (env_str("INGESTD_TEST_CRASH_AT"))
+        cfg->test_crash_at = xstrdup(env_str("INGESTD_TEST_CRASH_AT"));
+    if (!v || !*v)
+        return ERR_OK;
+    cfg->imports = xstrdup(v);
+    cfg->import_locations = xcalloc(strlen(v) + 2, sizeof(char *));
+    while (p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        size_t k;
+
+        while (len && (*p == ' ' || *p == '\t'))
+            p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len) {
+            rc = import_location(p, len, n + 1, &cfg->import_locations[n], errbuf, errlen);
+            if (rc)
+                return rc;
+            for (k = 0; k < n; k++)
+                if (strcmp(cfg->import_locations[k], cfg->import_locations[n]) == 0)
+                    return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                                   "INGESTD_IMPORTS: entry %zu repeats entry %zu", n + 1, k + 1);
+            n++;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    return ERR_OK;
+}
+
 enum err
 config_load(struct config *cfg, char *errbuf, size_t errlen)
 {
@@ -493,6 +570,8 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
     rc = load_auth(cfg, errbuf, errlen);
     if (!rc)
         rc = load_cors(cfg, errbuf, errlen);
+    if (!rc)
+        rc = load_imports(cfg, errbuf, errlen);
 out:
     if (rc)
         config_release(cfg);
@@ -508,6 +587,11 @@ config_release(struct config *cfg)
     free(cfg->api_tokens);
     free(cfg->api_tokens_file);
     free(cfg->cors_origins);
+    free(cfg->imports);
+    for (size_t i = 0; cfg->import_locations && cfg->import_locations[i]; i++)
+        free(cfg->import_locations[i]);
+    free(cfg->import_locations);
+    free(cfg->test_crash_at);
     free(cfg->listen_host);
     free(cfg->data_dir);
     memset(cfg, 0, sizeof(*cfg));
@@ -572,6 +656,11 @@ static const struct setting settings[] = {
     {"AWS_SESSION_TOKEN", SET_CSTR, CFG(s3.session_token), CONFIG_SHOW_SECRET, NULL, "none"},
     {"AWS_ENDPOINT_URL", SET_CSTR, CFG(s3.endpoint_url), CONFIG_SHOW_PLAIN, NULL, "AWS itself"},
     {"INGESTD_CORS_ORIGINS", SET_STR, CFG(cors_origins), CONFIG_SHOW_PLAIN, NULL, "no CORS"},
+    {"INGESTD_IMPORTS", SET_STR, CFG(imports), CONFIG_SHOW_PLAIN, NULL, "no import locations"},
+    {"INGESTD_IMPORT_RESCAN", SET_INT, CFG(import_rescan_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_IMPORT_POLL", SET_INT, CFG(import_poll_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_TEST_CRASH_AT", SET_STR, CFG(test_crash_at), CONFIG_SHOW_PLAIN, NULL,
+     "no crash point (tests only)"},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))

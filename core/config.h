@@ -52,6 +52,12 @@ struct config {
     char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */
     char *api_tokens_file;           /* INGESTD_API_TOKENS_FILE (re-read on SIGHUP), or NULL */
     char *cors_origins; /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
+    char *imports;      /* INGESTD_IMPORTS as given (shown by `ingestd config`), or NULL */
+    char **import_locations; /* its entries, NULL-terminated: absolute folders without a
+                                trailing '/', or s3://bucket/prefix/; NULL when unset */
+    int import_rescan_s;     /* INGESTD_IMPORT_RESCAN: seconds between rescans of a folder */
+    int import_poll_s;       /* INGESTD_IMPORT_POLL: seconds between listings of an S3 prefix */
+    char *test_crash_at;     /* INGESTD_TEST_CRASH_AT: a crash point (core/crashpoint.h), or NULL */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -33,6 +33,9 @@ enum metric_id {
     M_DB_POOL_IN_USE,       /* gauge: worker connections running a request or job */
     M_DB_POOL_SIZE,         /* gauge: worker connections */
     M_BUILD_INFO,           /* gauge {version} = 1 */
+    M_IMPORT_FILES,         /* counter {location,outcome}: accepted, duplicate, failed */
+    M_IMPORT_ERRORS,        /* counter {location,kind}: scan, read, database, move */
+    M_IMPORT_LAST_SCAN,     /* gauge {location}: unix time of the last completed scan */
     M_COUNT
 };
 

@@ -321,6 +321,43 @@ out:
 }
 
 enum err
+events_store_insert_txn(struct db *db, const struct event_input *in, json_t **event, int *duplicate,
+                        char *errbuf, size_t errlen)
+{
+    struct insert_params p;
+    PGresult *res = NULL;
+    int inline_rows = in->doc->nrows <= INLINE_ROWS_MAX;
+    enum err rc;
+
+    *event = NULL;
+    *duplicate = 0;
+    insert_params_init(&p, in, inline_rows);
+    if (inline_rows)
+        rc = db_query_prepared(db, &res, "insert_event_inline", insert_inline_sql, 15, p.values,
+                               p.lengths, p.formats, errbuf, errlen);
+    else
+        rc = db_query_bin(db, &res, insert_event_sql, 8, p.values, p.lengths, p.formats, errbuf,
+                          errlen);
+    if (rc)
+        goto out;
+    if (PQntuples(res) == 0) {
+        *duplicate = 1;
+        rc = find_existing(db, in, event, errbuf, errlen);
+        if (rc == ERR_NOT_FOUND)
+            rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "concurrent change, retry");
+        goto out;
+    }
+    if (!inline_rows)
+        rc = copy_rows(db, PQgetvalue(res, 0, 0), in->doc, errbuf, errlen);
+    if (!rc)
+        *event = new_event_json(p.id, in, res);
+out:
+    PQclear(res);
+    insert_params_release(&p);
+    return rc;
+}
+
+enum err
 events_store_list(struct db *db, const struct events_filter *f, json_t **items, int *more,
                   char *errbuf, size_t errlen)
 {
