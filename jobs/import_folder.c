@@ -379,7 +379,10 @@ import_folder_look(struct import_folder *f, struct import_names *ready, char *er
 
 /* ---- reading ---- */
 
-/* Read fd to its end: hash everything, keep at most max_bytes in content. */
+/*
+ * Read fd to its end: hash everything, keep at most max_bytes in content.
+ * *too_large may be 1 already (the size said so): then nothing is kept.
+ */
 static enum err
 read_all(int fd, size_t max_bytes, struct buf *content, size_t *bytes, char sha256[65],
          int *too_large, char *errbuf, size_t errlen)
@@ -391,7 +394,6 @@ read_all(int fd, size_t max_bytes, struct buf *content, size_t *bytes, char sha2
     enum err rc = ERR_OK;
 
     *bytes = 0;
-    *too_large = 0;
     if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
         abort();
     for (;;) {
@@ -473,6 +475,7 @@ import_folder_read(struct import_folder *f, const char *name, size_t max_bytes, 
         *kind = IMPORT_READ_NOT_REGULAR;
         return ERR_OK;
     }
+    too_large = (unsigned long long)st.st_size > max_bytes; /* known before any allocation */
     rc = read_all(fd, max_bytes, content, bytes, sha256, &too_large, errbuf, errlen);
     close(fd);
     if (!rc)
