@@ -6,6 +6,9 @@
  * its connection and DNS caches. Every try is signed anew (x-amz-date moves
  * on).
  *
+ * PUT sends the body's SHA-256 (x-amz-content-sha256) and MD5 (Content-MD5),
+ * so that S3 refuses a body damaged on the way (400 BadDigest).
+ *
  * GET: body bytes go to the sink only for a 2xx answer; the body of any
  * other answer is kept (first S3_ERROR_BODY_MAX bytes) for the <Code> of
  * S3's XML error. A try is retried (exponential backoff with equal jitter,
@@ -229,6 +232,8 @@ try_setup(struct s3_try *t, struct curl_slist *headers)
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)t->r->body_len);
     } else if (strcmp(t->r->method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(t->r->method, "DELETE") == 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
     } else {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     }
@@ -407,10 +412,9 @@ backoff_jitter(struct s3_client *c, long ms)
     return ms / 2 + (long)(x % (uint32_t)(ms / 2 + 1));
 }
 
-/* Run r with retries; the last try's status goes to *http_status. */
-static enum err
-request_run(struct s3_client *c, struct s3_request *r, long *http_status, char *errbuf,
-            size_t errlen)
+enum err
+s3_client_run(struct s3_client *c, struct s3_request *r, long *http_status, char *errbuf,
+              size_t errlen)
 {
     long long start = clock_mono_ms();
     long backoff_ms = S3_BACKOFF_FIRST_MS;
@@ -458,7 +462,7 @@ s3_client_get(struct s3_client *c, const char *bucket, const char *key, byte_sin
     memcpy(r.payload_hash, S3_UNSIGNED_PAYLOAD, sizeof(S3_UNSIGNED_PAYLOAD));
     r.sink = sink;
     r.sink_ctx = ctx;
-    rc = request_run(c, &r, http_status, errbuf, errlen);
+    rc = s3_client_run(c, &r, http_status, errbuf, errlen);
 out:
     s3_request_release(&r);
     return rc;
@@ -492,7 +496,7 @@ s3_client_get_range(struct s3_client *c, const char *bucket, const char *key, ui
     r.has_range = 1;
     r.range_first = offset;
     r.range_last = offset + length - 1;
-    rc = request_run(c, &r, http_status, errbuf, errlen);
+    rc = s3_client_run(c, &r, http_status, errbuf, errlen);
 out:
     s3_request_release(&r);
     return rc;
@@ -515,7 +519,7 @@ s3_client_head(struct s3_client *c, const char *bucket, const char *key, uint64_
     if (rc)
         goto out;
     memcpy(r.payload_hash, S3_UNSIGNED_PAYLOAD, sizeof(S3_UNSIGNED_PAYLOAD));
-    rc = request_run(c, &r, NULL, errbuf, errlen);
+    rc = s3_client_run(c, &r, NULL, errbuf, errlen);
     if (!rc && r.content_length < 0)
         rc =
             err_set(ERR_UPSTREAM, errbuf, errlen, "s3 %s: no Content-Length in the answer", r.what);
@@ -546,13 +550,14 @@ s3_client_put(struct s3_client *c, const char *bucket, const char *key, const vo
         if (rc)
             goto out;
     }
-    if (s3_sigv4_sha256_hex(body, len, r.payload_hash)) {
-        rc = err_set(ERR_INTERNAL, errbuf, errlen, "s3 %s: sha-256 failed", r.what);
+    if (s3_sigv4_sha256_hex(body, len, r.payload_hash) ||
+        s3_sigv4_md5_base64(body, len, r.content_md5)) {
+        rc = err_set(ERR_INTERNAL, errbuf, errlen, "s3 %s: sha-256 or md5 failed", r.what);
         goto out;
     }
     r.body = body ? body : (const void *)"";
     r.body_len = len;
-    rc = request_run(c, &r, NULL, errbuf, errlen);
+    rc = s3_client_run(c, &r, NULL, errbuf, errlen);
 out:
     s3_request_release(&r);
     return rc;

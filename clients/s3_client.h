@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec/s3_list_xml.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -98,9 +99,59 @@ enum err s3_client_get_range(struct s3_client *c, const char *bucket, const char
 enum err s3_client_head(struct s3_client *c, const char *bucket, const char *key, uint64_t *size,
                         char *errbuf, size_t errlen);
 
-/* PUT bucket/key with a body in memory (used for exports and tests); errors as for GET. */
+/*
+ * PUT bucket/key with a body in memory (used for exports and tests); the
+ * body's MD5 goes along as Content-MD5 (S3 refuses a damaged body with 400
+ * BadDigest, ERR_BAD_INPUT). Errors as for GET.
+ */
 enum err s3_client_put(struct s3_client *c, const char *bucket, const char *key, const void *body,
                        size_t len, const char *content_type, char *errbuf, size_t errlen);
+
+/*
+ * ListObjectsV2: one page (at most max_keys entries; 0 or > 1000: 1000) of
+ * the objects of bucket whose key starts with prefix (NULL or "": all),
+ * after continuation_token (NULL: the first page), appended to page (the
+ * caller init's and releases it; codec/s3_list_xml.h). When
+ * page->is_truncated, page->next_continuation_token asks for the next one.
+ * Keys are sent for and decoded from encoding-type=url. An answer that does
+ * not read as a ListBucketResult is ERR_UPSTREAM; 404 NoSuchBucket is
+ * ERR_NOT_FOUND; other errors as for GET ("s3 GET b (ListObjectsV2): ...").
+ */
+enum err s3_client_list_objects(struct s3_client *c, const char *bucket, const char *prefix,
+                                const char *continuation_token, int max_keys,
+                                struct s3_list_page *page, char *errbuf, size_t errlen);
+
+/*
+ * ListObjectVersions: one page of the versions and delete markers of bucket
+ * under prefix, after key_marker / version_id_marker (NULL: from the start;
+ * the version marker is only sent with a key marker), into page as
+ * s3_client_list_objects() does; when page->is_truncated, the next page
+ * starts at page->next_key_marker / next_version_id_marker. Servers that do
+ * not implement it answer 501 NotImplemented or 405 MethodNotAllowed
+ * (ERR_BAD_INPUT, the status in the message).
+ */
+enum err s3_client_list_versions(struct s3_client *c, const char *bucket, const char *prefix,
+                                 const char *key_marker, const char *version_id_marker,
+                                 int max_keys, struct s3_list_page *page, char *errbuf,
+                                 size_t errlen);
+
+/*
+ * CopyObject: bucket/key becomes a copy of src_bucket/src_key (its version
+ * src_version_id when not NULL/empty), with x-amz-copy-source. A 200 whose
+ * body is an <Error> (S3 can fail a copy after answering) is ERR_UNAVAILABLE;
+ * a missing source is ERR_NOT_FOUND; other errors as for PUT.
+ */
+enum err s3_client_copy(struct s3_client *c, const char *src_bucket, const char *src_key,
+                        const char *src_version_id, const char *bucket, const char *key,
+                        char *errbuf, size_t errlen);
+
+/*
+ * DeleteObject bucket/key (the version version_id when not NULL/empty; else
+ * a delete marker on a versioned bucket). S3 answers 204 whether or not the
+ * key existed; errors as for GET.
+ */
+enum err s3_client_delete(struct s3_client *c, const char *bucket, const char *key,
+                          const char *version_id, char *errbuf, size_t errlen);
 
 /*
  * The SigV4 Authorization header value for a request, exposed for the unit

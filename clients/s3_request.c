@@ -147,7 +147,7 @@ set_what(struct s3_request *r, const char *bucket, const char *key)
     buf_release(&b);
 }
 
-/* URL, Host and path for a configured endpoint: path-style. */
+/* URL, Host and path for a configured endpoint: path-style; key NULL: the bucket itself. */
 static enum err
 target_endpoint(const struct s3_client *c, struct s3_request *r, const char *bucket,
                 const char *key, char *errbuf, size_t errlen)
@@ -180,8 +180,10 @@ target_endpoint(const struct s3_client *c, struct s3_request *r, const char *buc
     }
     buf_append_char(&r->path, '/');
     uri_encode(&r->path, bucket, 0);
-    buf_append_char(&r->path, '/');
-    uri_encode(&r->path, key, 1);
+    if (key) {
+        buf_append_char(&r->path, '/');
+        uri_encode(&r->path, key, 1);
+    }
     buf_printf(&r->url, "%s://%s%s", scheme, r->host.data, r->path.data);
     r->loopback = is_loopback_host(host);
 out:
@@ -193,19 +195,26 @@ out:
     return rc;
 }
 
-/* URL, Host and path on AWS itself: virtual-hosted when the bucket allows it. */
+/*
+ * URL, Host and path on AWS itself: virtual-hosted when the bucket allows it.
+ * key NULL: the bucket itself ("/" virtual-hosted, "/bucket" path-style).
+ */
 static void
 target_aws(const struct s3_client *c, struct s3_request *r, const char *bucket, const char *key)
 {
     if (bucket_dns_compatible(bucket)) {
         buf_printf(&r->host, "%s.s3.%s.amazonaws.com", bucket, c->region);
+        if (!key)
+            buf_append_char(&r->path, '/');
     } else {
         /* dots, capitals, '_': the wildcard certificate does not cover it; path-style */
         buf_printf(&r->host, "s3.%s.amazonaws.com", c->region);
         buf_printf(&r->path, "/%s", bucket);
     }
-    buf_append_char(&r->path, '/');
-    uri_encode(&r->path, key, 1);
+    if (key) {
+        buf_append_char(&r->path, '/');
+        uri_encode(&r->path, key, 1);
+    }
     buf_printf(&r->url, "https://%s%s", r->host.data, r->path.data);
 }
 
@@ -220,6 +229,8 @@ s3_request_init(struct s3_request *r, const char *method)
     buf_init(&r->host, 0);
     buf_init(&r->path, 0);
     buf_init(&r->content_type, 0);
+    buf_init(&r->query, 0);
+    buf_init(&r->copy_source, 0);
 }
 
 void
@@ -229,12 +240,29 @@ s3_request_release(struct s3_request *r)
     buf_release(&r->host);
     buf_release(&r->path);
     buf_release(&r->content_type);
+    buf_release(&r->query);
+    buf_release(&r->copy_source);
+}
+
+/* The client's own strings go into header lines: no control characters. */
+static enum err
+check_client(const struct s3_client *c, const struct s3_request *r, char *errbuf, size_t errlen)
+{
+    if (!header_safe(c->region) || (c->access_key_id && !header_safe(c->access_key_id)) ||
+        (c->session_token && !header_safe(c->session_token)))
+        return err_set(ERR_INTERNAL, errbuf, errlen,
+                       "s3 %s: control characters in AWS_REGION, AWS_ACCESS_KEY_ID or "
+                       "AWS_SESSION_TOKEN",
+                       r->what);
+    return ERR_OK;
 }
 
 enum err
 s3_request_prepare(const struct s3_client *c, struct s3_request *r, const char *bucket,
                    const char *key, char *errbuf, size_t errlen)
 {
+    enum err rc;
+
     if (!bucket || !key)
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "s3 %s: no bucket or key", r->method);
     set_what(r, bucket, key);
@@ -243,16 +271,97 @@ s3_request_prepare(const struct s3_client *c, struct s3_request *r, const char *
     if (*key == '\0' || strlen(key) > S3_KEY_MAX)
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "s3 %s: key must have 1 to %d bytes", r->what,
                        S3_KEY_MAX);
-    if (!header_safe(c->region) || (c->access_key_id && !header_safe(c->access_key_id)) ||
-        (c->session_token && !header_safe(c->session_token)))
-        return err_set(ERR_INTERNAL, errbuf, errlen,
-                       "s3 %s: control characters in AWS_REGION, AWS_ACCESS_KEY_ID or "
-                       "AWS_SESSION_TOKEN",
-                       r->what);
+    rc = check_client(c, r, errbuf, errlen);
+    if (rc)
+        return rc;
     if (c->endpoint_url)
         return target_endpoint(c, r, bucket, key, errbuf, errlen);
     target_aws(c, r, bucket, key);
     return ERR_OK;
+}
+
+enum err
+s3_request_prepare_bucket(const struct s3_client *c, struct s3_request *r, const char *bucket,
+                          const char *operation, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    if (!bucket)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "s3 %s: no bucket", r->method);
+    snprintf(r->what, sizeof(r->what), "%s %.*s (%s)", r->method, S3_BUCKET_MAX + 1, bucket,
+             operation);
+    if (!bucket_valid(bucket))
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "s3 %s: invalid bucket name", r->what);
+    rc = check_client(c, r, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (c->endpoint_url)
+        return target_endpoint(c, r, bucket, NULL, errbuf, errlen);
+    target_aws(c, r, bucket, NULL);
+    return ERR_OK;
+}
+
+/* Order of two encoded "name=value" pairs of a canonical query: by name, then by value. */
+static int
+query_pair_cmp(const void *a, const void *b)
+{
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    size_t xn = strcspn(x, "="), yn = strcspn(y, "="); /* an encoded name has no '=' */
+    int c = memcmp(x, y, xn < yn ? xn : yn);
+
+    if (c)
+        return c;
+    if (xn != yn)
+        return xn < yn ? -1 : 1;
+    return strcmp(x + xn, y + yn);
+}
+
+enum err
+s3_request_set_query(struct s3_request *r, const char *const *params, char *errbuf, size_t errlen)
+{
+    char *pairs[S3_QUERY_MAX];
+    struct buf one;
+    size_t n = 0, i;
+
+    buf_init(&one, 0);
+    for (i = 0; params[i]; i += 2) {
+        if (n == S3_QUERY_MAX) {
+            while (n > 0)
+                free(pairs[--n]);
+            buf_release(&one);
+            return err_set(ERR_INTERNAL, errbuf, errlen, "s3 %s: too many query parameters",
+                           r->what);
+        }
+        uri_encode(&one, params[i], 0);
+        buf_append_char(&one, '=');
+        uri_encode(&one, params[i + 1] ? params[i + 1] : "", 0);
+        pairs[n++] = buf_take(&one, NULL);
+    }
+    qsort(pairs, n, sizeof(pairs[0]), query_pair_cmp);
+    buf_reset(&r->query);
+    for (i = 0; i < n; i++) {
+        buf_printf(&r->query, "%s%s", i ? "&" : "", pairs[i]);
+        free(pairs[i]);
+    }
+    buf_release(&one);
+    if (r->query.len > 0)
+        buf_printf(&r->url, "?%s", r->query.data);
+    return ERR_OK;
+}
+
+void
+s3_request_set_copy_source(struct s3_request *r, const char *bucket, const char *key,
+                           const char *version_id)
+{
+    buf_reset(&r->copy_source);
+    buf_append_char(&r->copy_source, '/');
+    uri_encode(&r->copy_source, bucket, 0);
+    buf_append_char(&r->copy_source, '/');
+    uri_encode(&r->copy_source, key, 1);
+    if (version_id && *version_id) {
+        buf_append_str(&r->copy_source, "?versionId=");
+        uri_encode(&r->copy_source, version_id, 0);
+    }
 }
 
 enum err

@@ -9,8 +9,10 @@
  *
  * s3_sigv4_headers() makes the header list of one try, signed at the current
  * time: the canonical headers are exactly the ones that go on the wire -
- * content-type when there is one, host, x-amz-content-sha256, x-amz-date,
- * and x-amz-security-token with a session token, in name order. An
+ * content-md5 and content-type when there are, host, x-amz-content-sha256,
+ * x-amz-copy-source for a copy, x-amz-date, and x-amz-security-token with a
+ * session token, in name order - and the canonical query is the request's
+ * (encoded and sorted by s3_request_set_query()). An
  * anonymous client (no access key or no secret) sends the same headers
  * without the token and without Authorization.
  *
@@ -41,6 +43,17 @@ s3_sigv4_sha256_hex(const void *data, size_t len, char out[S3_SHA256_HEX_LEN + 1
         return -1;
     hex_encode(out, md, mdlen);
     return 0;
+}
+
+int
+s3_sigv4_md5_base64(const void *data, size_t len, char out[S3_MD5_B64_LEN + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    if (EVP_Digest(data ? data : "", len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16)
+        return -1;
+    return EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen) == S3_MD5_B64_LEN ? 0 : -1;
 }
 
 /* out = HMAC-SHA256(key, msg); -1 on a libcrypto failure. */
@@ -144,20 +157,29 @@ sign(const struct s3_client *c, const struct s3_request *r, const char *amz_date
         return ERR_OK;
     buf_init(&canon, 0);
     buf_init(&names, 0);
+    if (r->content_md5[0]) {
+        buf_printf(&canon, "content-md5:%s\n", r->content_md5);
+        buf_append_str(&names, "content-md5;");
+    }
     if (r->content_type.len > 0) {
         buf_printf(&canon, "content-type:%s\n", r->content_type.data);
         buf_append_str(&names, "content-type;");
     }
-    buf_printf(&canon, "host:%s\nx-amz-content-sha256:%s\nx-amz-date:%s\n", r->host.data,
-               r->payload_hash, amz_date);
-    buf_append_str(&names, "host;x-amz-content-sha256;x-amz-date");
+    buf_printf(&canon, "host:%s\nx-amz-content-sha256:%s\n", r->host.data, r->payload_hash);
+    buf_append_str(&names, "host;x-amz-content-sha256;");
+    if (r->copy_source.len > 0) {
+        buf_printf(&canon, "x-amz-copy-source:%s\n", r->copy_source.data);
+        buf_append_str(&names, "x-amz-copy-source;");
+    }
+    buf_printf(&canon, "x-amz-date:%s\n", amz_date);
+    buf_append_str(&names, "x-amz-date");
     if (c->session_token) {
         buf_printf(&canon, "x-amz-security-token:%s\n", c->session_token);
         buf_append_str(&names, ";x-amz-security-token");
     }
-    *auth =
-        s3_sigv4_authorization(r->method, r->path.data, "", canon.data, names.data, r->payload_hash,
-                               amz_date, c->region, "s3", c->access_key_id, c->secret_access_key);
+    *auth = s3_sigv4_authorization(r->method, r->path.data, r->query.len ? r->query.data : "",
+                                   canon.data, names.data, r->payload_hash, amz_date, c->region,
+                                   "s3", c->access_key_id, c->secret_access_key);
     if (!*auth)
         rc = err_set(ERR_INTERNAL, errbuf, errlen, "s3 %s: cannot sign the request", r->what);
     buf_release(&canon);
@@ -211,6 +233,14 @@ s3_sigv4_headers(const struct s3_client *c, const struct s3_request *r, struct c
     }
     if (r->content_type.len > 0) {
         buf_printf(&line, "Content-Type: %s", r->content_type.data);
+        h = slist_add(h, &line);
+    }
+    if (r->content_md5[0]) {
+        buf_printf(&line, "Content-MD5: %s", r->content_md5);
+        h = slist_add(h, &line);
+    }
+    if (r->copy_source.len > 0) {
+        buf_printf(&line, "x-amz-copy-source: %s", r->copy_source.data);
         h = slist_add(h, &line);
     }
     if (r->body) {

@@ -481,6 +481,107 @@ test_unknown_access_key(void **state)
     s3_client_free(c);
 }
 
+/* ListObjectsV2 in pages of 2 under a prefix; keys that need encoding come back as put. */
+static void
+test_list_objects_paged(void **state)
+{
+    static const char *const keys[] = {
+        "list/a.txt", "list/b c.txt", "list/caf\xC3\xA9.txt", "list/d/e+f.txt", "list/z",
+    };
+    struct s3_client *c = env_client();
+    struct s3_list_page page;
+    char errbuf[ERRBUF_SIZE] = "";
+    char *token = NULL;
+    size_t i, seen = 0, pages = 0;
+    enum err rc;
+
+    (void)state;
+    for (i = 0; i < 5; i++)
+        put_ok(c, keys[i], keys[i], i);
+    put_ok(c, "listing-not-under-prefix", "x", 1);
+    do {
+        s3_list_page_init(&page);
+        rc = s3_client_list_objects(c, BUCKET, "list/", token, 2, &page, errbuf, sizeof(errbuf));
+        if (rc)
+            print_error("list: %s\n", errbuf);
+        assert_int_equal(rc, ERR_OK);
+        pages++;
+        assert_true(page.count <= 2);
+        for (i = 0; i < page.count; i++, seen++) {
+            assert_true(seen < 5);
+            assert_string_equal(page.entries[i].key, keys[seen]);
+            assert_true(page.entries[i].has_size);
+            assert_int_equal(page.entries[i].size, seen);
+            assert_non_null(page.entries[i].etag);
+            assert_int_equal(page.entries[i].etag[0], '"');
+            assert_non_null(page.entries[i].last_modified);
+            assert_string_equal(page.entries[i].storage_class, "STANDARD");
+        }
+        free(token);
+        token = page.is_truncated ? xstrdup(page.next_continuation_token) : NULL;
+        s3_list_page_release(&page);
+    } while (token);
+    assert_int_equal(seen, 5);
+    assert_int_equal(pages, 3);
+
+    s3_list_page_init(&page);
+    assert_int_equal(
+        s3_client_list_objects(c, "no-such-bucket", NULL, NULL, 0, &page, errbuf, sizeof(errbuf)),
+        ERR_NOT_FOUND);
+    assert_string_equal(errbuf, "s3 GET no-such-bucket (ListObjectsV2): 404 NoSuchBucket");
+    s3_list_page_release(&page);
+    s3_client_free(c);
+}
+
+/* s3rver does not implement ListObjectVersions: the client says so with the status and code. */
+static void
+test_list_versions_unsupported(void **state)
+{
+    struct s3_client *c = env_client();
+    struct s3_list_page page;
+    char errbuf[ERRBUF_SIZE] = "";
+    enum err rc;
+
+    (void)state;
+    s3_list_page_init(&page);
+    rc = s3_client_list_versions(c, BUCKET, "list/", NULL, NULL, 0, &page, errbuf, sizeof(errbuf));
+    print_message("ListObjectVersions on s3rver: %s\n", errbuf);
+    assert_int_equal(rc, ERR_BAD_INPUT);
+    assert_string_equal(errbuf, "s3 GET " BUCKET " (ListObjectVersions): 405 MethodNotAllowed");
+    assert_int_equal(page.count, 0);
+    s3_list_page_release(&page);
+    s3_client_free(c);
+}
+
+/* CopyObject then DeleteObject: the copy reads back, the deleted key is gone (delete is
+ * idempotent). */
+static void
+test_copy_and_delete(void **state)
+{
+    struct s3_client *c = env_client();
+    char errbuf[ERRBUF_SIZE] = "";
+    uint64_t size = 0;
+
+    (void)state;
+    put_ok(c, "copy/source file.txt", "copy me", 7);
+    assert_int_equal(s3_client_copy(c, BUCKET, "copy/source file.txt", NULL, BUCKET,
+                                    "copy/target \xC3\xA9.txt", errbuf, sizeof(errbuf)),
+                     ERR_OK);
+    get_expect(c, "copy/target \xC3\xA9.txt", "copy me", 7);
+    assert_int_equal(
+        s3_client_copy(c, BUCKET, "copy/none", NULL, BUCKET, "copy/x", errbuf, sizeof(errbuf)),
+        ERR_NOT_FOUND);
+    assert_int_equal(
+        s3_client_delete(c, BUCKET, "copy/source file.txt", NULL, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(
+        s3_client_head(c, BUCKET, "copy/source file.txt", &size, errbuf, sizeof(errbuf)),
+        ERR_NOT_FOUND);
+    assert_int_equal(
+        s3_client_delete(c, BUCKET, "copy/source file.txt", NULL, errbuf, sizeof(errbuf)), ERR_OK);
+    get_expect(c, "copy/target \xC3\xA9.txt", "copy me", 7);
+    s3_client_free(c);
+}
+
 int
 main(void)
 {
@@ -495,6 +596,9 @@ main(void)
         cmocka_unit_test(test_sink_error_aborts),
         cmocka_unit_test(test_session_token),
         cmocka_unit_test(test_unknown_access_key),
+        cmocka_unit_test(test_list_objects_paged),
+        cmocka_unit_test(test_list_versions_unsupported),
+        cmocka_unit_test(test_copy_and_delete),
     };
     int failed;
 

@@ -2,14 +2,16 @@
  * test_s3_sigv4.c - unit tests for the S3 client: SigV4 and what goes on the wire
  *
  * SigV4: s3_sigv4_authorization() must reproduce AWS's published example
- * signatures (the S3 "GET object" example of "Signature Calculations for the
- * Authorization Header: Transferring Payload in a Single Chunk" and the IAM
- * ListUsers example of the SigV4 documentation) exactly.
+ * signatures (the S3 "GET object" and "GET Bucket (List Objects)" examples of
+ * "Signature Calculations for the Authorization Header: Transferring Payload
+ * in a Single Chunk" and the IAM ListUsers example of the SigV4
+ * documentation) exactly.
  *
  * The wire: a scripted fake HTTP server on 127.0.0.1 (a thread; one canned
  * response per connection, Connection: close) records every request, so the
  * tests check what the client really sends - the percent-encoded path, the
- * signed headers and a signature that matches them - and how it maps
+ * signed headers (Content-MD5, x-amz-copy-source), the canonical query of
+ * list and delete requests, and a signature that matches them - and how it maps
  * answers: retries on 5xx, 404 -> ERR_NOT_FOUND, 403 -> ERR_BAD_INPUT with
  * the S3 error code, no retry once body bytes reached the sink.
  */
@@ -63,6 +65,29 @@ test_sigv4_s3_get_object_example(void **state)
         auth, "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/"
               "aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
               "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+    free(auth);
+}
+
+/* AWS's "GET Bucket (List Objects)" example: a signed query string. */
+static void
+test_sigv4_s3_list_objects_example(void **state)
+{
+    char *auth;
+
+    (void)state;
+    auth = s3_sigv4_authorization("GET", "/", "max-keys=2&prefix=J",
+                                  "host:examplebucket.s3.amazonaws.com\n"
+                                  "x-amz-content-sha256:" EMPTY_SHA256 "\n"
+                                  "x-amz-date:20130524T000000Z",
+                                  "host;x-amz-content-sha256;x-amz-date", EMPTY_SHA256,
+                                  "20130524T000000Z", "us-east-1", "s3", "AKIAIOSFODNN7EXAMPLE",
+                                  "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    assert_non_null(auth);
+    assert_string_equal(auth,
+                        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/"
+                        "s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
+                        "Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef"
+                        "69dc6f7");
     free(auth);
 }
 
@@ -370,7 +395,11 @@ xml_error(int status, const char *code)
     return buf_take(&resp, NULL);
 }
 
-/* Recompute the signature of a captured GET/PUT and compare it with its Authorization. */
+/*
+ * Recompute the signature of a captured request and compare it with its
+ * Authorization: the canonical query is the request line's (the client sends
+ * it canonical), Content-MD5 and x-amz-copy-source are signed when sent.
+ */
 static void
 check_signature(const char *raw, const char *secret, int with_token, int with_ctype)
 {
@@ -380,25 +409,40 @@ check_signature(const char *raw, const char *secret, int with_token, int with_ct
     char *date = req_header(raw, "x-amz-date");
     char *token = req_header(raw, "x-amz-security-token");
     char *ctype = req_header(raw, "Content-Type");
+    char *md5 = req_header(raw, "Content-MD5");
+    char *copy = req_header(raw, "x-amz-copy-source");
     char *auth = req_header(raw, "Authorization");
     char *method = xstrndup(line, strcspn(line, " "));
-    char *path = xstrndup(line + strlen(method) + 1, strcspn(line + strlen(method) + 1, " "));
+    char *target = xstrndup(line + strlen(method) + 1, strcspn(line + strlen(method) + 1, " "));
+    char *query = strchr(target, '?');
     struct buf canon, names;
     char *expected;
 
     buf_init(&canon, 0);
     buf_init(&names, 0);
+    if (query)
+        *query++ = '\0';
     assert_non_null(host);
     assert_non_null(sha);
     assert_non_null(date);
     assert_non_null(auth);
+    if (md5) {
+        buf_printf(&canon, "content-md5:%s\n", md5);
+        buf_append_str(&names, "content-md5;");
+    }
     if (with_ctype) {
         assert_non_null(ctype);
         buf_printf(&canon, "content-type:%s\n", ctype);
         buf_append_str(&names, "content-type;");
     }
-    buf_printf(&canon, "host:%s\nx-amz-content-sha256:%s\nx-amz-date:%s", host, sha, date);
-    buf_append_str(&names, "host;x-amz-content-sha256;x-amz-date");
+    buf_printf(&canon, "host:%s\nx-amz-content-sha256:%s\n", host, sha);
+    buf_append_str(&names, "host;x-amz-content-sha256;");
+    if (copy) {
+        buf_printf(&canon, "x-amz-copy-source:%s\n", copy);
+        buf_append_str(&names, "x-amz-copy-source;");
+    }
+    buf_printf(&canon, "x-amz-date:%s", date);
+    buf_append_str(&names, "x-amz-date");
     if (with_token) {
         assert_non_null(token);
         buf_printf(&canon, "\nx-amz-security-token:%s", token);
@@ -406,8 +450,8 @@ check_signature(const char *raw, const char *secret, int with_token, int with_ct
     } else {
         assert_null(token);
     }
-    expected = s3_sigv4_authorization(method, path, "", canon.data, names.data, sha, date,
-                                      "us-east-1", "s3", "AKIDTEST", secret);
+    expected = s3_sigv4_authorization(method, target, query ? query : "", canon.data, names.data,
+                                      sha, date, "us-east-1", "s3", "AKIDTEST", secret);
     assert_non_null(expected);
     assert_string_equal(auth, expected);
     free(expected);
@@ -419,9 +463,11 @@ check_signature(const char *raw, const char *secret, int with_token, int with_ct
     free(date);
     free(token);
     free(ctype);
+    free(md5);
+    free(copy);
     free(auth);
     free(method);
-    free(path);
+    free(target);
 }
 
 /* ---- the wire ------------------------------------------------------------ */
@@ -596,9 +642,145 @@ test_put_signed_payload(void **state)
     v = req_header(f.reqs[0].data, "Content-Length");
     assert_int_equal(strtoul(v, NULL, 10), sizeof(body) - 1);
     free(v);
+    EVP_Digest(body, sizeof(body) - 1, md, &mdlen, EVP_md5(), NULL);
+    assert_int_equal(EVP_EncodeBlock((unsigned char *)hex, md, mdlen), 24);
+    v = req_header(f.reqs[0].data, "Content-MD5");
+    assert_string_equal(v, hex);
+    free(v);
+    v = req_header(f.reqs[0].data, "Authorization");
+    assert_non_null(strstr(v, "SignedHeaders=content-md5;content-type;host;"));
+    free(v);
     check_signature(f.reqs[0].data, "secret/test+key", 1, 1);
     s3_client_free(c);
     fake_release(&f);
+}
+
+/* A complete 200 answer with an XML body. */
+static char *
+xml_ok(const char *body)
+{
+    struct buf resp;
+
+    buf_init(&resp, 0);
+    buf_printf(&resp,
+               "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %zu\r\n"
+               "Connection: close\r\n\r\n%s",
+               strlen(body), body);
+    return buf_take(&resp, NULL);
+}
+
+/* ListObjectsV2 and ListObjectVersions: the query on the wire, signed; the answer read. */
+static void
+test_list_requests(void **state)
+{
+    char *v2 = xml_ok("<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>"
+                      "t/1=</NextContinuationToken><Contents><Key>a%20b+c</Key><Size>3</Size>"
+                      "<ETag>&quot;e&quot;</ETag></Contents><EncodingType>url</EncodingType>"
+                      "</ListBucketResult>");
+    char *versions = xml_ok("<ListVersionsResult><IsTruncated>false</IsTruncated><DeleteMarker>"
+                            "<Key>k</Key><VersionId>v2</VersionId><IsLatest>true</IsLatest>"
+                            "</DeleteMarker></ListVersionsResult>");
+    char *garbled = xml_ok("<ListBucketResult><Contents>");
+    const char *resp[] = {v2, versions, v2, garbled};
+    struct s3_list_page page;
+    struct fake f;
+    struct s3_client *c;
+    char errbuf[ERRBUF_SIZE] = "";
+    char *line;
+
+    (void)state;
+    fake_start(&f, resp, 4, 4);
+    c = fake_client(&f, NULL, 1);
+    s3_list_page_init(&page);
+    assert_int_equal(
+        s3_client_list_objects(c, "bkt", "dir/a b", "tok/en=", 2, &page, errbuf, sizeof(errbuf)),
+        ERR_OK);
+    assert_int_equal(page.count, 1);
+    assert_string_equal(page.entries[0].key, "a b c");
+    assert_string_equal(page.entries[0].etag, "\"e\"");
+    assert_true(page.is_truncated);
+    assert_string_equal(page.next_continuation_token, "t/1=");
+    s3_list_page_release(&page);
+    assert_int_equal(
+        s3_client_list_versions(c, "bkt", "p", "k/1", "v+1", 0, &page, errbuf, sizeof(errbuf)),
+        ERR_OK);
+    assert_int_equal(page.count, 1);
+    assert_true(page.entries[0].is_delete_marker);
+    assert_string_equal(page.entries[0].version_id, "v2");
+    s3_list_page_release(&page);
+    assert_int_equal(
+        s3_client_list_objects(c, "bkt", NULL, NULL, 5000, &page, errbuf, sizeof(errbuf)), ERR_OK);
+    s3_list_page_release(&page);
+    assert_int_equal(s3_client_list_objects(c, "bkt", NULL, NULL, 0, &page, errbuf, sizeof(errbuf)),
+                     ERR_UPSTREAM);
+    assert_string_equal(errbuf, "s3 GET bkt (ListObjectsV2): s3 list xml: the answer is cut short");
+    s3_list_page_release(&page);
+    fake_join(&f);
+    assert_int_equal(f.nreqs, 4);
+    line = req_line(f.reqs[0].data);
+    assert_string_equal(line, "GET /bkt?continuation-token=tok%2Fen%3D&encoding-type=url&"
+                              "list-type=2&max-keys=2&prefix=dir%2Fa%20b HTTP/1.1");
+    free(line);
+    line = req_line(f.reqs[1].data);
+    assert_string_equal(line, "GET /bkt?encoding-type=url&key-marker=k%2F1&max-keys=1000&"
+                              "prefix=p&version-id-marker=v%2B1&versions= HTTP/1.1");
+    free(line);
+    line = req_line(f.reqs[2].data);
+    assert_string_equal(line, "GET /bkt?encoding-type=url&list-type=2&max-keys=1000 HTTP/1.1");
+    free(line);
+    check_signature(f.reqs[0].data, "secret/test+key", 0, 0);
+    check_signature(f.reqs[1].data, "secret/test+key", 0, 0);
+    s3_client_free(c);
+    fake_release(&f);
+    free(v2);
+    free(versions);
+    free(garbled);
+}
+
+/* CopyObject: x-amz-copy-source signed, an <Error> in a 200 fails; DeleteObject of a version. */
+static void
+test_copy_and_delete(void **state)
+{
+    char *copied = xml_ok("<CopyObjectResult><ETag>&quot;e&quot;</ETag></CopyObjectResult>");
+    char *failed = xml_ok("<Error><Code>InternalError</Code></Error>");
+    const char *resp[] = {copied, failed, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"};
+    struct fake f;
+    struct s3_client *c;
+    char errbuf[ERRBUF_SIZE] = "";
+    char *line, *v;
+
+    (void)state;
+    fake_start(&f, resp, 3, 3);
+    c = fake_client(&f, "tok", 1);
+    assert_int_equal(
+        s3_client_copy(c, "src", "dir/a b+c", "v/1", "dst", "to/x", errbuf, sizeof(errbuf)),
+        ERR_OK);
+    assert_int_equal(s3_client_copy(c, "src", "k", NULL, "dst", "k2", errbuf, sizeof(errbuf)),
+                     ERR_UNAVAILABLE);
+    assert_string_equal(errbuf, "s3 PUT dst/k2: 200 with an error in the body");
+    assert_int_equal(s3_client_delete(c, "bkt", "k", "3/L4", errbuf, sizeof(errbuf)), ERR_OK);
+    fake_join(&f);
+    line = req_line(f.reqs[0].data);
+    assert_string_equal(line, "PUT /dst/to/x HTTP/1.1");
+    free(line);
+    v = req_header(f.reqs[0].data, "x-amz-copy-source");
+    assert_string_equal(v, "/src/dir/a%20b%2Bc?versionId=v%2F1");
+    free(v);
+    v = req_header(f.reqs[0].data, "x-amz-content-sha256");
+    assert_string_equal(v, EMPTY_SHA256);
+    free(v);
+    check_signature(f.reqs[0].data, "secret/test+key", 1, 0);
+    v = req_header(f.reqs[1].data, "x-amz-copy-source");
+    assert_string_equal(v, "/src/k");
+    free(v);
+    line = req_line(f.reqs[2].data);
+    assert_string_equal(line, "DELETE /bkt/k?versionId=3%2FL4 HTTP/1.1");
+    free(line);
+    check_signature(f.reqs[2].data, "secret/test+key", 1, 0);
+    s3_client_free(c);
+    fake_release(&f);
+    free(copied);
+    free(failed);
 }
 
 static void
@@ -808,6 +990,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigv4_s3_get_object_example),
+        cmocka_unit_test(test_sigv4_s3_list_objects_example),
         cmocka_unit_test(test_sigv4_iam_list_users_example),
         cmocka_unit_test(test_sigv4_rejects_bad_date),
         cmocka_unit_test(test_config_from_env),
@@ -815,6 +998,8 @@ main(void)
         cmocka_unit_test(test_key_uri_encoding),
         cmocka_unit_test(test_endpoint_with_path_prefix),
         cmocka_unit_test(test_put_signed_payload),
+        cmocka_unit_test(test_list_requests),
+        cmocka_unit_test(test_copy_and_delete),
         cmocka_unit_test(test_retry_5xx_then_ok),
         cmocka_unit_test(test_retry_gives_up),
         cmocka_unit_test(test_4xx_final),
