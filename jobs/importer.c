@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "jobs/import_folder.h"
+#include "jobs/import_s3.h"
 #include "jobs/thread.h"
 #include "storage/db.h"
 #include "storage/events_store.h"
@@ -40,13 +41,15 @@
 #define BATCH_BYTES (16u << 20)
 #define POLL_MS 250
 #define SETTLE_MS 1000 /* between the two looks of a rescan */
+#define LIST_MAX 10000 /* S3 names taken from one listing */
 
 struct location {
     const struct importer_settings *s;
     const char *where; /* the location, as configured */
     struct thread *thread;
     struct db *db;
-    struct import_folder *folder;
+    struct import_folder *folder; /* a folder location, once opened */
+    struct import_s3 *s3;         /* an s3:// location */
     struct import_names ready;
     long long next_look_ms;
     long long next_open_ms;
@@ -91,6 +94,37 @@ trouble(struct location *l, const char *kind, const char *name, const char *erro
     imports_store_note(l->db, l->where, note, errbuf, sizeof(errbuf));
 }
 
+/* ---- the location's files: a folder or an S3 prefix ---- */
+
+static enum err
+src_read(struct location *l, const char *name, struct buf *content, enum import_read_kind *kind,
+         size_t *bytes, char sha256[65], char *errbuf, size_t errlen)
+{
+    if (l->s3)
+        return import_s3_read(l->s3, name, l->s->max_body_bytes, content, kind, bytes, sha256,
+                              errbuf, errlen);
+    return import_folder_read(l->folder, name, l->s->max_body_bytes, content, kind, bytes, sha256,
+                              errbuf, errlen);
+}
+
+static enum err
+src_move(struct location *l, const char *name, const char *date, const char *sha256, char *errbuf,
+         size_t errlen)
+{
+    if (l->s3)
+        return import_s3_move(l->s3, name, date, sha256, errbuf, errlen);
+    return import_folder_move(l->folder, name, date, sha256, errbuf, errlen);
+}
+
+static enum err
+src_write_problem(struct location *l, const char *name, json_t *problem, char *errbuf,
+                  size_t errlen)
+{
+    if (l->s3)
+        return import_s3_write_problem(l->s3, name, problem, errbuf, errlen);
+    return import_folder_write_problem(l->folder, name, problem, errbuf, errlen);
+}
+
 static void
 utc_date(char out[16])
 {
@@ -121,9 +155,9 @@ refuse(struct location *l, const char *name, const char *sha256, size_t bytes, j
             LOG_WARN, "import refused a file, moved to failed/",
             json_pack("{s:s,s:s,s:O}", "location", l->where, "file", name, "problem", problem));
     }
-    rc = import_folder_write_problem(l->folder, name, problem, errbuf, sizeof(errbuf));
+    rc = src_write_problem(l, name, problem, errbuf, sizeof(errbuf));
     if (!rc)
-        rc = import_folder_move(l->folder, name, NULL, sha256, errbuf, sizeof(errbuf));
+        rc = src_move(l, name, NULL, sha256, errbuf, sizeof(errbuf));
     if (rc)
         trouble(l, "move", name, errbuf);
 out:
@@ -161,8 +195,7 @@ take_file(struct location *l, const char *name, struct item *it)
     size_t bytes = 0;
     enum err rc;
 
-    rc = import_folder_read(l->folder, name, l->s->max_body_bytes, &it->content, &kind, &bytes,
-                            it->file.sha256, errbuf, sizeof(errbuf));
+    rc = src_read(l, name, &it->content, &kind, &bytes, it->file.sha256, errbuf, sizeof(errbuf));
     if (rc) {
         trouble(l, "read", name, errbuf);
         return 0;
@@ -240,8 +273,7 @@ move_items(struct location *l, struct item *items, size_t n)
         if (!items[i].file.already)
             accepted++;
         count(l, M_IMPORT_FILES, items[i].file.already ? "duplicate" : "accepted", 1);
-        if (import_folder_move(l->folder, items[i].file.name, date, items[i].file.sha256, errbuf,
-                               sizeof(errbuf)))
+        if (src_move(l, items[i].file.name, date, items[i].file.sha256, errbuf, sizeof(errbuf)))
             trouble(l, "move", items[i].file.name, errbuf);
     }
     log_json(LOG_INFO, "imported",
@@ -283,6 +315,17 @@ run_batch(struct location *l)
     free(items);
 }
 
+/* The note and gauge of a completed scan (or listing). */
+static void
+scanned(struct location *l)
+{
+    const char *labels[1] = {l->where};
+    char errbuf[ERRBUF_SIZE];
+
+    metrics_set(l->s->metrics, M_IMPORT_LAST_SCAN, labels, (double)time(NULL));
+    imports_store_note(l->db, l->where, NULL, errbuf, sizeof(errbuf));
+}
+
 /* A rescan look: the first records, the second (SETTLE_MS later) makes stable files ready. */
 static void
 look(struct location *l)
@@ -304,12 +347,7 @@ look(struct location *l)
         return;
     }
     l->next_look_ms = now + (long long)l->s->rescan_s * 1000;
-    {
-        const char *labels[1] = {l->where};
-
-        metrics_set(l->s->metrics, M_IMPORT_LAST_SCAN, labels, (double)time(NULL));
-        imports_store_note(l->db, l->where, NULL, errbuf, sizeof(errbuf));
-    }
+    scanned(l);
 }
 
 static void
@@ -382,6 +420,27 @@ location_main(struct thread *t, void *arg)
     }
 }
 
+/* An S3 location: list pending/, import what is there, sleep poll_s. */
+static void
+s3_main(struct thread *t, void *arg)
+{
+    struct location *l = arg;
+    char errbuf[ERRBUF_SIZE];
+
+    log_json(LOG_INFO, "importing",
+             json_pack("{s:s,s:i}", "location", l->where, "poll_s", l->s->poll_s));
+    while (!thread_stopping(t)) {
+        if (import_s3_list(l->s3, &l->ready, LIST_MAX, errbuf, sizeof(errbuf)))
+            trouble(l, "scan", NULL, errbuf);
+        else
+            scanned(l);
+        while (l->ready.n && !thread_stopping(t))
+            run_batch(l);
+        import_names_shift(&l->ready, l->ready.n);
+        thread_wait(t, (long)l->s->poll_s * 1000);
+    }
+}
+
 /* Every series of a location at 0, so rates work from the first file. */
 static void
 zero_series(struct location *l)
@@ -415,14 +474,14 @@ importer_start(const char *conninfo, const struct importer_settings *s)
 
         l->s = &im->s;
         l->where = s->locations[i];
-        if (strncmp(l->where, "s3://", 5) == 0) {
-            log_json(LOG_ERROR, "s3:// import locations are not imported by this build; ignored",
-                     json_pack("{s:s}", "location", l->where));
-            continue;
-        }
         l->db = db_new(conninfo);
         zero_series(l);
-        l->thread = thread_start(1, location_main, l);
+        if (strncmp(l->where, "s3://", 5) == 0) {
+            l->s3 = import_s3_new(l->where, s->s3);
+            l->thread = thread_start(1, s3_main, l);
+        } else {
+            l->thread = thread_start(1, location_main, l);
+        }
         im->n++;
     }
     return im;
@@ -440,6 +499,7 @@ importer_stop(struct importer *im)
 
         thread_stop(l->thread);
         import_folder_free(l->folder);
+        import_s3_free(l->s3);
         import_names_release(&l->ready);
         db_free(l->db);
     }

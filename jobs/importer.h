@@ -17,8 +17,10 @@
  * tried again at the next rescan, with a log line, a metric
  * (ingestd_import_errors_total) and the location's last error.
  *
- * s3:// locations are not imported by this build: they are logged and
- * reported as such in their status.
+ * An s3://bucket/prefix/ location is listed (prefix/pending/, every page)
+ * at start and every poll_s seconds by a thread with its own S3 client; an
+ * object is whole once listed, so no stability check is needed. Moves are
+ * CopyObject + DeleteObject (jobs/import_s3.h).
  */
 #ifndef INGESTD_IMPORTER_H
 #define INGESTD_IMPORTER_H
@@ -27,12 +29,15 @@
 
 struct importer;
 struct metrics;
+struct s3_client_config;
 
 struct importer_settings {
-    const char *const *locations; /* NULL-terminated, borrowed for the importer's life */
-    int rescan_s;                 /* INGESTD_IMPORT_RESCAN */
-    size_t max_body_bytes;        /* INGESTD_MAX_BODY_BYTES: larger files are refused (413) */
-    size_t max_columns;           /* the CSV limits uploads have */
+    const char *const *locations;      /* NULL-terminated, borrowed for the importer's life */
+    int rescan_s;                      /* INGESTD_IMPORT_RESCAN */
+    int poll_s;                        /* INGESTD_IMPORT_POLL */
+    const struct s3_client_config *s3; /* for s3:// locations; borrowed */
+    size_t max_body_bytes;             /* INGESTD_MAX_BODY_BYTES: larger files are refused (413) */
+    size_t max_columns;                /* the CSV limits uploads have */
     size_t max_field_bytes;
     size_t max_rows;
     struct metrics *metrics; /* borrowed, may be NULL */

@@ -88,6 +88,7 @@ static const char usage[] =
     "  INGESTD_IMPORTS         folders (or s3://bucket/prefix/) whose pending/ files are\n"
     "                          imported as events, comma-separated (none)\n"
     "  INGESTD_IMPORT_RESCAN   seconds between rescans of an import folder (60)\n"
+    "  INGESTD_IMPORT_POLL     seconds between listings of an s3:// import location (10)\n"
     "  INGESTD_REQUEST_TIMEOUT idle HTTP connection timeout in seconds (60)\n"
     "  INGESTD_SHUTDOWN_GRACE  seconds in-flight requests get on SIGTERM (20)\n"
     "  AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
@@ -378,6 +379,8 @@ serve(struct app *app, const char *conninfo)
     memset(&imp, 0, sizeof(imp));
     imp.locations = (const char *const *)cfg->import_locations;
     imp.rescan_s = cfg->import_rescan_s;
+    imp.poll_s = cfg->import_poll_s;
+    imp.s3 = &s3;
     imp.max_body_bytes = cfg->max_body_bytes;
     imp.max_columns = cfg->max_columns;
     imp.max_field_bytes = cfg->max_field_bytes;
