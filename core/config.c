@@ -519,6 +519,10 @@ load_imports(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         return rc;
     cfg->import_poll_s = (int)secs;
+    rc = env_int("INGESTD_IMPORT_THREADS", 4, 1, 64, &secs, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->import_threads = (int)secs;
     if (env_str("INGESTD_TEST_CRASH_AT"))
         cfg->test_crash_at = xstrdup(env_str("INGESTD_TEST_CRASH_AT"));
     if (!v || !*v)
@@ -659,6 +663,7 @@ static const struct setting settings[] = {
     {"INGESTD_IMPORTS", SET_STR, CFG(imports), CONFIG_SHOW_PLAIN, NULL, "no import locations"},
     {"INGESTD_IMPORT_RESCAN", SET_INT, CFG(import_rescan_s), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_IMPORT_POLL", SET_INT, CFG(import_poll_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_IMPORT_THREADS", SET_INT, CFG(import_threads), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_TEST_CRASH_AT", SET_STR, CFG(test_crash_at), CONFIG_SHOW_PLAIN, NULL,
      "no crash point (tests only)"},
 };

@@ -57,6 +57,7 @@ struct config {
                                 trailing '/', or s3://bucket/prefix/; NULL when unset */
     int import_rescan_s;     /* INGESTD_IMPORT_RESCAN: seconds between rescans of a folder */
     int import_poll_s;       /* INGESTD_IMPORT_POLL: seconds between listings of an S3 prefix */
+    int import_threads;      /* INGESTD_IMPORT_THREADS: importing threads per folder location */
     char *test_crash_at;     /* INGESTD_TEST_CRASH_AT: a crash point (core/crashpoint.h), or NULL */
 };
 

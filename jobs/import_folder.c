@@ -116,6 +116,21 @@ names_remove_at(struct import_names *l, size_t i)
     l->v[i] = l->v[--l->n];
 }
 
+int
+import_names_has(const struct import_names *l, const char *name)
+{
+    return names_find(l, name) >= 0;
+}
+
+void
+import_names_remove(struct import_names *l, const char *name)
+{
+    ssize_t at = names_find(l, name);
+
+    if (at >= 0)
+        names_remove_at(l, (size_t)at);
+}
+
 /* ---- open, watch ---- */
 
 /* mkdirat + open as a folder, refusing a symlink in its place. */

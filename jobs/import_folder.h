@@ -35,6 +35,10 @@ struct import_names {
 void import_names_push(struct import_names *l, const char *name);
 /* Sort by name (bytewise) and drop repeats. */
 void import_names_sort_unique(struct import_names *l);
+/* 1 when name is in the list (a linear search: for short lists). */
+int import_names_has(const struct import_names *l, const char *name);
+/* Remove one occurrence of name, when there is one (order is not kept). */
+void import_names_remove(struct import_names *l, const char *name);
 /* Drop the first k names (freeing them). */
 void import_names_shift(struct import_names *l, size_t k);
 void import_names_release(struct import_names *l); /* frees every name, keeps l usable */

@@ -1,23 +1,32 @@
 /*
  * importer.c - the threads that import the old pipeline's event files
  *
- * Per folder location, one thread loops: read inotify's events (ready
- * names), take a rescan look when due, and while names are ready, import a
- * batch of them: read each (jobs/import_folder.c), refuse the bad ones at
- * once (recorded in PostgreSQL, problem written, moved to failed/), store
- * the good ones in one transaction (storage/imports_store.c), then move them
- * to processed/<UTC date>/. The crash point "import.after_commit" sits
- * between that commit and the moves. A batch holds at most BATCH_FILES files
- * and BATCH_BYTES bytes of content (one file more than that when it is
- * larger alone). Names are taken in sorted order, so replicas claim keys of
- * one batch in the same order.
+ * A folder location has a watcher thread and INGESTD_IMPORT_THREADS
+ * workers. The watcher reads inotify's events and takes the rescan looks
+ * (jobs/import_folder.c) and hands the names it finds to the location's
+ * ready list; a worker takes up to BATCH_FILES ready names (sorted, so
+ * replicas claim keys in the same order), marks them busy so no other worker
+ * takes them meanwhile, and imports them with its own connection: read each,
+ * refuse the bad ones at once (recorded in PostgreSQL, problem written, moved
+ * to failed/), store the good ones in one transaction per BATCH_FILES files
+ * or BATCH_BYTES of content (storage/imports_store.c), then move them to
+ * processed/<UTC date>/. The crash point "import.after_commit" sits between
+ * that commit and the moves. An S3 location has one thread that lists,
+ * then imports what it listed the same way with its own connection.
  *
- * Stopping: the loop looks at the stop flag between batches and at least
- * every POLL_MS while idle.
+ * Locking: one mutex per location guards ready, busy and the folder pointer
+ * (set once, when the folder opens; the workers start after it). The
+ * folder's read/move calls touch only descriptors fixed at open, so workers
+ * use them at once; its event and look calls are the watcher's alone.
+ *
+ * Stopping: the watcher first (nothing is handed over any more), then the
+ * workers, each after the batch in hand; they look at the stop flag between
+ * batches and at least every POLL_MS while idle.
  */
 #include "jobs/importer.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +55,12 @@
 struct location {
     const struct importer_settings *s;
     const char *where; /* the location, as configured */
-    struct thread *thread;
-    struct db *db;
+    const char *conninfo;
+    struct thread *thread;        /* the watcher of a folder, or the poller of an S3 prefix */
+    struct thread *workers;       /* a folder's: INGESTD_IMPORT_THREADS, each with a connection */
+    struct db *db;                /* the watcher's or poller's */
+    pthread_mutex_t lock;         /* ready, busy, folder */
+    struct import_names busy;     /* names a worker is importing */
     struct import_folder *folder; /* a folder location, once opened */
     struct import_s3 *s3;         /* an s3:// location */
     struct import_names ready;
@@ -81,7 +94,7 @@ count(struct location *l, enum metric_id id, const char *what, double v)
 
 /* A failure that leaves files where they are: log, metric, the location's last error. */
 static void
-trouble(struct location *l, const char *kind, const char *name, const char *error)
+trouble(struct location *l, struct db *db, const char *kind, const char *name, const char *error)
 {
     char note[ERRBUF_SIZE + 300];
     char errbuf[ERRBUF_SIZE];
@@ -91,7 +104,7 @@ trouble(struct location *l, const char *kind, const char *name, const char *erro
              json_pack("{s:s,s:s,s:s?,s:s}", "location", l->where, "kind", kind, "file", name,
                        "error", error));
     snprintf(note, sizeof(note), "%s%s%s: %s", kind, name ? " " : "", name ? name : "", error);
-    imports_store_note(l->db, l->where, note, errbuf, sizeof(errbuf));
+    imports_store_note(db, l->where, note, errbuf, sizeof(errbuf));
 }
 
 /* ---- the location's files: a folder or an S3 prefix ---- */
@@ -137,16 +150,17 @@ utc_date(char out[16])
 
 /* Record a refused file, write its problem, move it to failed/. */
 static void
-refuse(struct location *l, const char *name, const char *sha256, size_t bytes, json_t *problem)
+refuse(struct location *l, struct db *db, const char *name, const char *sha256, size_t bytes,
+       json_t *problem)
 {
     char errbuf[ERRBUF_SIZE];
     int is_new = 0;
     enum err rc;
 
-    rc = imports_store_fail(l->db, l->where, name, sha256, bytes, problem, &is_new, errbuf,
+    rc = imports_store_fail(db, l->where, name, sha256, bytes, problem, &is_new, errbuf,
                             sizeof(errbuf));
     if (rc) {
-        trouble(l, "database", name, errbuf);
+        trouble(l, db, "database", name, errbuf);
         goto out;
     }
     if (is_new) {
@@ -159,7 +173,7 @@ refuse(struct location *l, const char *name, const char *sha256, size_t bytes, j
     if (!rc)
         rc = src_move(l, name, NULL, sha256, errbuf, sizeof(errbuf));
     if (rc)
-        trouble(l, "move", name, errbuf);
+        trouble(l, db, "move", name, errbuf);
 out:
     json_decref(problem);
 }
@@ -185,7 +199,7 @@ read_problem(enum import_read_kind kind, size_t max_bytes)
  * returns 0 (it stays where it is).
  */
 static int
-take_file(struct location *l, const char *name, struct item *it)
+take_file(struct location *l, struct db *db, const char *name, struct item *it)
 {
     struct repos_csv_limits lim = {l->s->max_columns, l->s->max_field_bytes, l->s->max_rows};
     enum import_read_kind kind = IMPORT_READ_GONE;
@@ -197,7 +211,7 @@ take_file(struct location *l, const char *name, struct item *it)
 
     rc = src_read(l, name, &it->content, &kind, &bytes, it->file.sha256, errbuf, sizeof(errbuf));
     if (rc) {
-        trouble(l, "read", name, errbuf);
+        trouble(l, db, "read", name, errbuf);
         return 0;
     }
     if (kind == IMPORT_READ_GONE || kind == IMPORT_READ_DIRECTORY)
@@ -210,7 +224,7 @@ take_file(struct location *l, const char *name, struct item *it)
         it->doc = event_body_parse(it->content.data ? it->content.data : "", it->content.len, &lim,
                                    &problem);
     if (problem) {
-        refuse(l, name, it->file.sha256, bytes, problem);
+        refuse(l, db, name, it->file.sha256, bytes, problem);
         return 0;
     }
     it->file.bytes = bytes;
@@ -228,7 +242,7 @@ item_release(struct item *it)
 
 /* Commit the batch (one transaction; file by file when that fails). */
 static void
-store_items(struct location *l, struct item *items, size_t n)
+store_items(struct location *l, struct db *db, struct item *items, size_t n)
 {
     struct imports_file files[BATCH_FILES];
     char errbuf[ERRBUF_SIZE];
@@ -244,11 +258,11 @@ store_items(struct location *l, struct item *items, size_t n)
         items[i].file.in = &items[i].in;
         files[i] = items[i].file;
     }
-    rc = imports_store_accept(l->db, l->where, files, n, errbuf, sizeof(errbuf));
+    rc = imports_store_accept(db, l->where, files, n, errbuf, sizeof(errbuf));
     for (i = 0; i < n; i++) {
         /* after a failed batch, one transaction per file: one bad file holds no other back */
-        if (rc && imports_store_accept(l->db, l->where, &files[i], 1, errbuf, sizeof(errbuf))) {
-            trouble(l, "database", files[i].name, errbuf);
+        if (rc && imports_store_accept(db, l->where, &files[i], 1, errbuf, sizeof(errbuf))) {
+            trouble(l, db, "database", files[i].name, errbuf);
             continue;
         }
         items[i].stored = 1;
@@ -258,7 +272,7 @@ store_items(struct location *l, struct item *items, size_t n)
 
 /* After the commit: count and move what was stored. */
 static void
-move_items(struct location *l, struct item *items, size_t n)
+move_items(struct location *l, struct db *db, struct item *items, size_t n)
 {
     char errbuf[ERRBUF_SIZE];
     char date[16];
@@ -274,45 +288,124 @@ move_items(struct location *l, struct item *items, size_t n)
             accepted++;
         count(l, M_IMPORT_FILES, items[i].file.already ? "duplicate" : "accepted", 1);
         if (src_move(l, items[i].file.name, date, items[i].file.sha256, errbuf, sizeof(errbuf)))
-            trouble(l, "move", items[i].file.name, errbuf);
+            trouble(l, db, "move", items[i].file.name, errbuf);
     }
     log_json(LOG_INFO, "imported",
              json_pack("{s:s,s:I,s:I}", "location", l->where, "files", (json_int_t)n, "accepted",
                        (json_int_t)accepted));
 }
 
-/* Import a batch of the ready names. */
+/* Store and move the items read so far, then release them. */
 static void
-run_batch(struct location *l)
+flush(struct location *l, struct db *db, struct item *items, size_t *n)
+{
+    if (*n) {
+        store_items(l, db, items, *n);
+        move_items(l, db, items, *n);
+    }
+    while (*n)
+        item_release(&items[--*n]);
+}
+
+/* Import the files `names` (sorted), BATCH_FILES and BATCH_BYTES per transaction. */
+static void
+import_names(struct location *l, struct db *db, const struct import_names *names)
 {
     struct item *items = xcalloc(BATCH_FILES, sizeof(*items));
-    size_t taken = 0;
     size_t n = 0;
     size_t bytes = 0;
+    size_t i;
 
-    import_names_sort_unique(&l->ready);
-    while (taken < l->ready.n && n < BATCH_FILES && bytes < BATCH_BYTES) {
+    for (i = 0; i < names->n; i++) {
         struct item *it = &items[n];
 
         buf_init(&it->content, l->s->max_body_bytes + 1);
-        if (take_file(l, l->ready.v[taken], it)) {
-            it->name = xstrdup(l->ready.v[taken]);
-            it->file.name = it->name;
-            bytes += it->content.len;
-            n++;
-        } else {
+        if (!take_file(l, db, names->v[i], it)) {
             item_release(it);
+            continue;
         }
-        taken++;
+        it->name = xstrdup(names->v[i]);
+        it->file.name = it->name;
+        bytes += it->content.len;
+        if (++n == BATCH_FILES || bytes >= BATCH_BYTES) {
+            flush(l, db, items, &n);
+            bytes = 0;
+        }
     }
-    import_names_shift(&l->ready, taken);
-    if (n) {
-        store_items(l, items, n);
-        move_items(l, items, n);
-    }
-    while (n)
-        item_release(&items[--n]);
+    flush(l, db, items, &n);
     free(items);
+}
+
+/*
+ * Take up to BATCH_FILES ready names into mine (sorted), marking them busy so
+ * that no other worker imports them at the same time. Returns how many.
+ */
+static size_t
+take_batch(struct location *l, struct import_names *mine)
+{
+    size_t i;
+
+    pthread_mutex_lock(&l->lock);
+    import_names_sort_unique(&l->ready);
+    for (i = 0; i < l->ready.n && mine->n < BATCH_FILES; i++)
+        if (!import_names_has(&l->busy, l->ready.v[i])) { /* else its worker has it */
+            import_names_push(mine, l->ready.v[i]);
+            import_names_push(&l->busy, l->ready.v[i]);
+        }
+    import_names_shift(&l->ready, i);
+    pthread_mutex_unlock(&l->lock);
+    return mine->n;
+}
+
+static void
+release_batch(struct location *l, struct import_names *mine)
+{
+    size_t i;
+
+    pthread_mutex_lock(&l->lock);
+    for (i = 0; i < mine->n; i++)
+        import_names_remove(&l->busy, mine->v[i]);
+    pthread_mutex_unlock(&l->lock);
+    import_names_shift(mine, mine->n);
+}
+
+/* Hand names over to the workers (the list is emptied) and wake as many as they keep busy. */
+static void
+hand_over(struct location *l, struct import_names *names)
+{
+    size_t wakes = (names->n + BATCH_FILES - 1) / BATCH_FILES;
+    size_t i;
+
+    if (names->n == 0)
+        return;
+    pthread_mutex_lock(&l->lock);
+    for (i = 0; i < names->n; i++)
+        import_names_push(&l->ready, names->v[i]);
+    pthread_mutex_unlock(&l->lock);
+    import_names_shift(names, names->n);
+    for (i = 0; i < wakes && i < (size_t)l->s->threads; i++)
+        thread_wake(l->workers);
+}
+
+/* A worker of a folder location: import batches of ready names with a connection of its own. */
+static void
+worker_main(struct thread *t, void *arg)
+{
+    struct location *l = arg;
+    struct db *db = db_new(l->conninfo);
+    struct import_names mine;
+
+    memset(&mine, 0, sizeof(mine));
+    while (!thread_stopping(t)) {
+        if (!take_batch(l, &mine)) {
+            thread_wait(t, POLL_MS);
+            continue;
+        }
+        import_names(l, db, &mine);
+        release_batch(l, &mine);
+    }
+    import_names_release(&mine);
+    db_free(db);
 }
 
 /* The note and gauge of a completed scan (or listing). */
@@ -328,18 +421,16 @@ scanned(struct location *l)
 
 /* A rescan look: the first records, the second (SETTLE_MS later) makes stable files ready. */
 static void
-look(struct location *l)
+look(struct location *l, struct import_names *found)
 {
     char errbuf[ERRBUF_SIZE];
     long long now = clock_mono_ms();
     enum err rc;
 
-    rc = import_folder_look(l->folder, &l->ready, errbuf, sizeof(errbuf));
-    if (rc) {
-        trouble(l, "scan", NULL, errbuf);
-        import_folder_free(l->folder); /* opened again at the next rescan */
-        l->folder = NULL;
-        l->next_open_ms = now + (long long)l->s->rescan_s * 1000;
+    rc = import_folder_look(l->folder, found, errbuf, sizeof(errbuf));
+    if (rc) { /* a folder gone or unreadable: said, and looked at again next time */
+        trouble(l, l->db, "scan", NULL, errbuf);
+        l->next_look_ms = now + (long long)l->s->rescan_s * 1000;
         return;
     }
     if (import_folder_looking(l->folder)) {
@@ -350,24 +441,31 @@ look(struct location *l)
     scanned(l);
 }
 
+/* Open the folder (once; the workers use it until the importer stops). */
 static void
 open_folder(struct location *l)
 {
+    struct import_folder *f = NULL;
     char errbuf[ERRBUF_SIZE];
     enum err rc;
 
     l->next_open_ms = clock_mono_ms() + (long long)l->s->rescan_s * 1000;
-    rc = import_folder_open(l->where, &l->folder, errbuf, sizeof(errbuf));
+    rc = import_folder_open(l->where, &f, errbuf, sizeof(errbuf));
     if (rc) {
-        trouble(l, "scan", NULL, errbuf);
+        trouble(l, l->db, "scan", NULL, errbuf);
         return;
     }
-    if (!import_folder_watching(l->folder))
+    if (!import_folder_watching(f))
         log_json(LOG_WARN, "import location without inotify, rescans only",
                  json_pack("{s:s,s:s}", "location", l->where, "error", errbuf));
     log_json(LOG_INFO, "importing",
-             json_pack("{s:s,s:b,s:i}", "location", l->where, "inotify",
-                       import_folder_watching(l->folder), "rescan_s", l->s->rescan_s));
+             json_pack("{s:s,s:b,s:i,s:i}", "location", l->where, "inotify",
+                       import_folder_watching(f), "rescan_s", l->s->rescan_s, "threads",
+                       l->s->threads));
+    pthread_mutex_lock(&l->lock);
+    l->folder = f;
+    pthread_mutex_unlock(&l->lock);
+    l->workers = thread_start(l->s->threads, worker_main, l);
     l->next_look_ms = clock_mono_ms(); /* the rescan at start */
 }
 
@@ -393,11 +491,14 @@ idle(struct location *l, struct thread *t)
     }
 }
 
+/* The watcher of a folder location: inotify and rescans find names, the workers import them. */
 static void
 location_main(struct thread *t, void *arg)
 {
     struct location *l = arg;
+    struct import_names found;
 
+    memset(&found, 0, sizeof(found));
     while (!thread_stopping(t)) {
         if (!l->folder) {
             if (clock_mono_ms() >= l->next_open_ms)
@@ -407,17 +508,16 @@ location_main(struct thread *t, void *arg)
                 continue;
             }
         }
-        if (import_folder_events(l->folder, &l->ready))
+        if (import_folder_events(l->folder, &found))
             l->next_look_ms = clock_mono_ms(); /* events were lost: look now */
         if (clock_mono_ms() >= l->next_look_ms)
-            look(l);
-        if (l->folder && l->ready.n) {
-            run_batch(l);
-            continue;
-        }
-        if (l->folder)
+            look(l, &found);
+        if (found.n)
+            hand_over(l, &found);
+        else
             idle(l, t);
     }
+    import_names_release(&found);
 }
 
 /* An S3 location: list pending/, import what is there, sleep poll_s. */
@@ -425,20 +525,29 @@ static void
 s3_main(struct thread *t, void *arg)
 {
     struct location *l = arg;
+    struct import_names mine;
     char errbuf[ERRBUF_SIZE];
 
+    memset(&mine, 0, sizeof(mine));
     log_json(LOG_INFO, "importing",
              json_pack("{s:s,s:i}", "location", l->where, "poll_s", l->s->poll_s));
     while (!thread_stopping(t)) {
-        if (import_s3_list(l->s3, &l->ready, LIST_MAX, errbuf, sizeof(errbuf)))
-            trouble(l, "scan", NULL, errbuf);
+        struct import_names listed;
+
+        memset(&listed, 0, sizeof(listed));
+        if (import_s3_list(l->s3, &listed, LIST_MAX, errbuf, sizeof(errbuf)))
+            trouble(l, l->db, "scan", NULL, errbuf);
         else
             scanned(l);
-        while (l->ready.n && !thread_stopping(t))
-            run_batch(l);
-        import_names_shift(&l->ready, l->ready.n);
+        hand_over(l, &listed);
+        import_names_release(&listed);
+        while (!thread_stopping(t) && take_batch(l, &mine)) {
+            import_names(l, l->db, &mine);
+            release_batch(l, &mine);
+        }
         thread_wait(t, (long)l->s->poll_s * 1000);
     }
+    import_names_release(&mine);
 }
 
 /* Every series of a location at 0, so rates work from the first file. */
@@ -468,13 +577,17 @@ importer_start(const char *conninfo, const struct importer_settings *s)
         return NULL;
     im = xcalloc(1, sizeof(*im));
     im->s = *s;
+    if (im->s.threads < 1)
+        im->s.threads = 1;
     im->locs = xcalloc(n, sizeof(*im->locs));
     for (i = 0; i < n; i++) {
-        struct location *l = &im->locs[im->n];
+        struct location *l = &im->locs[i];
 
         l->s = &im->s;
         l->where = s->locations[i];
+        l->conninfo = conninfo;
         l->db = db_new(conninfo);
+        pthread_mutex_init(&l->lock, NULL);
         zero_series(l);
         if (strncmp(l->where, "s3://", 5) == 0) {
             l->s3 = import_s3_new(l->where, s->s3);
@@ -494,13 +607,18 @@ importer_stop(struct importer *im)
 
     if (!im)
         return;
+    for (i = 0; i < im->n; i++) { /* the watchers first: nothing is handed over any more */
+        thread_stop(im->locs[i].thread);
+        thread_stop(im->locs[i].workers); /* each finishes its batch */
+    }
     for (i = 0; i < im->n; i++) {
         struct location *l = &im->locs[i];
 
-        thread_stop(l->thread);
         import_folder_free(l->folder);
         import_s3_free(l->s3);
         import_names_release(&l->ready);
+        import_names_release(&l->busy);
+        pthread_mutex_destroy(&l->lock);
         db_free(l->db);
     }
     free(im->locs);

@@ -89,6 +89,7 @@ static const char usage[] =
     "                          imported as events, comma-separated (none)\n"
     "  INGESTD_IMPORT_RESCAN   seconds between rescans of an import folder (60)\n"
     "  INGESTD_IMPORT_POLL     seconds between listings of an s3:// import location (10)\n"
+    "  INGESTD_IMPORT_THREADS  threads (each with a connection) importing a folder (4)\n"
     "  INGESTD_REQUEST_TIMEOUT idle HTTP connection timeout in seconds (60)\n"
     "  INGESTD_SHUTDOWN_GRACE  seconds in-flight requests get on SIGTERM (20)\n"
     "  AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
@@ -380,6 +381,7 @@ serve(struct app *app, const char *conninfo)
     imp.locations = (const char *const *)cfg->import_locations;
     imp.rescan_s = cfg->import_rescan_s;
     imp.poll_s = cfg->import_poll_s;
+    imp.threads = cfg->import_threads;
     imp.s3 = &s3;
     imp.max_body_bytes = cfg->max_body_bytes;
     imp.max_columns = cfg->max_columns;

@@ -226,6 +226,8 @@ insert_params_init(struct insert_params *p, const struct event_input *in, int in
     pgcopy_param_array(&p->cols, (const char *const *)in->doc->cols, NULL, in->doc->ncols);
     uuid_generate(u);
     uuid_unparse_lower(u, p->id);
+    if (in->id)
+        snprintf(p->id, sizeof(p->id), "%s", in->id);
     snprintf(p->rows, sizeof(p->rows), "%zu", in->doc->nrows);
     snprintf(p->bytes, sizeof(p->bytes), "%zu", in->content_len);
     p->values[0] = p->id;

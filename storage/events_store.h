@@ -17,6 +17,7 @@ struct db;
 struct repos_csv;
 
 struct event_input {
+    const char *id;              /* the new event's uuid text, or NULL: one is made */
     const char *source;          /* may be NULL */
     const char *idempotency_key; /* may be NULL */
     const char *content;         /* decoded body, exactly as received */

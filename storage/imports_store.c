@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uuid/uuid.h>
 
 #include "core/buf.h"
 #include "storage/db.h"
@@ -163,29 +164,38 @@ out:
 /* ---- import locations ---- */
 
 static const char claim_sql[] =
-    "INSERT INTO import_files (location, name, sha256, outcome, bytes) "
-    "VALUES ($1, $2, $3, 'accepted', $4) ON CONFLICT DO NOTHING RETURNING 1";
+    "INSERT INTO import_files (location, name, sha256, outcome, bytes, event_id) "
+    "VALUES ($1, $2, $3, 'accepted', $4, $5) ON CONFLICT DO NOTHING RETURNING 1";
 static const char link_sql[] = "UPDATE import_files SET event_id = $4 "
                                "WHERE location = $1 AND name = $2 AND sha256 = $3";
 
-/* Claim one file's key and, when it is new, store its event (inside the batch's transaction). */
+/*
+ * Claim one file's key and, when it is new, store its event (inside the
+ * batch's transaction). The claim names the event id the insert will use,
+ * so only a file whose bytes an event held already needs a second update.
+ */
 static enum err
 accept_one(struct db *db, const char *location, struct imports_file *f, char *errbuf, size_t errlen)
 {
-    const char *params[4];
+    const char *params[5];
     char bytes[32];
+    char id[37];
+    uuid_t u;
     PGresult *res = NULL;
     json_t *event = NULL;
     enum err rc;
 
+    uuid_generate(u);
+    uuid_unparse_lower(u, id);
     snprintf(bytes, sizeof(bytes), "%zu", f->bytes);
     params[0] = location;
     params[1] = f->name;
     params[2] = f->sha256;
     params[3] = bytes;
+    params[4] = id;
     f->already = 0;
     f->duplicate = 0;
-    rc = db_query_prepared(db, &res, "import_claim", claim_sql, 4, params, NULL, NULL, errbuf,
+    rc = db_query_prepared(db, &res, "import_claim", claim_sql, 5, params, NULL, NULL, errbuf,
                            errlen);
     if (rc)
         return rc;
@@ -193,12 +203,15 @@ accept_one(struct db *db, const char *location, struct imports_file *f, char *er
     PQclear(res);
     if (f->already)
         return ERR_OK;
+    f->in->id = id;
     rc = events_store_insert_txn(db, f->in, &event, &f->duplicate, errbuf, errlen);
-    if (rc)
-        return rc;
+    f->in->id = NULL;
+    if (rc || !f->duplicate)
+        goto out;
     params[3] = json_string_value(json_object_get(event, "id"));
     rc =
         db_query_prepared(db, NULL, "import_link", link_sql, 4, params, NULL, NULL, errbuf, errlen);
+out:
     json_decref(event);
     return rc;
 }
