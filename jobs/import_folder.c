@@ -84,6 +84,8 @@ import_names_shift(struct import_names *l, size_t k)
 
     if (k > l->n)
         k = l->n;
+    if (k == 0)
+        return;
     for (i = 0; i < k; i++)
         free(l->v[i]);
     memmove(l->v, l->v + k, (l->n - k) * sizeof(*l->v));
@@ -336,7 +338,8 @@ list_pending(struct import_folder *f, struct look_entry **out, size_t *nout, cha
         n++;
     }
     closedir(d);
-    qsort(v, n, sizeof(*v), cmp_look);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_look);
     *out = v;
     *nout = n;
     return ERR_OK;

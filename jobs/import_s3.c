@@ -143,7 +143,8 @@ import_s3_list(struct import_s3 *s, struct import_names *ready, size_t max_names
         }
         s3_list_page_release(&page);
     } while (!rc && token);
-    qsort(s->seen, s->nseen, sizeof(*s->seen), cmp_listed);
+    if (s->nseen > 1)
+        qsort(s->seen, s->nseen, sizeof(*s->seen), cmp_listed);
     free(pending);
     return rc;
 }
@@ -191,7 +192,8 @@ import_s3_read(struct import_s3 *s, const char *name, size_t max_bytes, struct b
                size_t errlen)
 {
     struct listed probe = {(char *)(uintptr_t)name, 0, NULL};
-    const struct listed *l = bsearch(&probe, s->seen, s->nseen, sizeof(*s->seen), cmp_listed);
+    const struct listed *l =
+        s->nseen ? bsearch(&probe, s->seen, s->nseen, sizeof(*s->seen), cmp_listed) : NULL;
     struct fetch f;
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
