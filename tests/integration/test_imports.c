@@ -528,6 +528,42 @@ test_curl_publisher(void **state)
     free(file);
 }
 
+/* Eight publishers PUT one name at once: one 201, the same bytes 200, other bytes 409. */
+static void
+test_curl_same_name_at_once(void **state)
+{
+    const char *b = th_ingestd_base(G.srv);
+    char *cmd;
+    char *out;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 8; i++) {
+        char *p = th_strf("%s/race-%d.csv", G.root, i);
+
+        write_csv(p, i < 4 ? "race-same" : (i == 4 ? "race-a" : "race-b"), 3);
+        free(p);
+    }
+    cmd =
+        th_strf("cd %s && for i in 0 1 2 3 4 5 6 7; do (curl -s -o /dev/null -w '%%{http_code}\\n' "
+                "-u p:%s -T race-$i.csv %s/api/v1/events/pending/repos-lock-race-1-1.csv "
+                "> race-$i.code) & done; wait; cat race-*.code | sort | uniq -c | "
+                "awk '{ printf \"%%s:%%s \", $2, $1 }'",
+                G.root, TOK_WRITE, b);
+    out = sh(cmd);
+    /* the winner's bytes decide: race-0..3 (one 201, three 200, four 409), race-4 (one 201,
+     * seven 409) or race-5..7 (one 201, two 200, five 409) */
+    if (strcmp(out, "200:3 201:1 409:4 ") != 0 && strcmp(out, "201:1 409:7 ") != 0 &&
+        strcmp(out, "200:2 201:1 409:5 ") != 0)
+        fail_msg("status codes of the eight PUTs: %s", out);
+    assert_int_equal(events_of("repos-lock-race-1-1.csv"), 1);
+    assert_int_equal(sql_ll("SELECT count(*) FROM event_names WHERE name = "
+                            "'repos-lock-race-1-1.csv'"),
+                     1);
+    free(out);
+    free(cmd);
+}
+
 /* ---- trouble ----------------------------------------------------------------- */
 
 /* processed/ cannot be written: the event is stored once, the file waits, nothing is lost. */
@@ -811,6 +847,7 @@ main(void)
         cmocka_unit_test(test_bad_names),
         cmocka_unit_test(test_100mb_file),
         cmocka_unit_test(test_curl_publisher),
+        cmocka_unit_test(test_curl_same_name_at_once),
         cmocka_unit_test(test_unwritable_processed),
         cmocka_unit_test(test_crash_between_commit_and_move),
         cmocka_unit_test(test_two_replicas),
