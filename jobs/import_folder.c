@@ -22,8 +22,9 @@
 
 #include "core/hex.h"
 
-#define WRITING_MAX 4096 /* names remembered as being written */
-#define NAME_ALT_MAX 300 /* a name (<= 255 bytes) and a suffix */
+#define WRITING_MAX 4096     /* names remembered as being written */
+#define NAME_ALT_MAX 300     /* a name (<= 255 bytes) and a suffix */
+#define PROBLEM_NAME_MAX 237 /* bytes of a name kept in ".<name>.problem.json.tmp" */
 
 struct look_entry {
     char *name;
@@ -564,8 +565,9 @@ import_folder_write_problem(struct import_folder *f, const char *name, json_t *p
     int fd = -1;
     enum err rc = ERR_OK;
 
-    snprintf(tmp, sizeof(tmp), ".%s.problem.json.tmp", name);
-    snprintf(final, sizeof(final), "%s.problem.json", name);
+    /* a name of more than PROBLEM_NAME_MAX bytes is cut, so both names fit in NAME_MAX */
+    snprintf(tmp, sizeof(tmp), ".%.*s.problem.json.tmp", PROBLEM_NAME_MAX, name);
+    snprintf(final, sizeof(final), "%.*s.problem.json", PROBLEM_NAME_MAX, name);
     if (dir >= 0)
         fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {

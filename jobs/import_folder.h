@@ -106,7 +106,11 @@ enum err import_folder_read(struct import_folder *f, const char *name, size_t ma
 enum err import_folder_move(struct import_folder *f, const char *name, const char *date,
                             const char *sha256, char *errbuf, size_t errlen);
 
-/* Write failed/<name>.problem.json (through a temporary file and a rename). */
+/*
+ * Write failed/<name>.problem.json (through a temporary file and a rename);
+ * a name longer than 237 bytes is cut there, so the file name stays within
+ * the file system's 255.
+ */
 enum err import_folder_write_problem(struct import_folder *f, const char *name, json_t *problem,
                                      char *errbuf, size_t errlen);
 

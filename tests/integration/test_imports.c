@@ -405,8 +405,11 @@ static void
 test_bad_names(void **state)
 {
     char *cmd = th_strf("cd %s/pending && cp ../../repos-lock.csv 'a..b.csv' && "
-                        "cp ../../repos-lock.csv \"$(printf 'ctl\\001x.csv')\"",
+                        "cp ../../repos-lock.csv \"$(printf 'ctl\\001x.csv')\" && "
+                        "echo x > \"$(printf 'L%%.0s' $(seq 250)).csv\"",
                         G.loc);
+    char *longname = xmalloc(256);
+    char *failed_long;
     char *p1 = th_strf("%s/failed/a..b.csv.problem.json", G.loc);
     char *p2 = th_strf("%s/failed/ctl\001x.csv.problem.json", G.loc);
     char *text;
@@ -421,6 +424,15 @@ test_bad_names(void **state)
     text = th_read_file(p2, NULL);
     assert_non_null(strstr(text, "control characters"));
     free(text);
+    memset(longname, 'L', 250);
+    strcpy(longname + 250, ".csv");
+    failed_long = th_strf("%s/failed/%s", G.loc, longname);
+    wait_path(failed_long, 1, 15000); /* its problem.json has a name cut to fit */
+    free(failed_long);
+    failed_long = th_strf("%s/failed/%.237s.problem.json", G.loc, longname);
+    assert_true(exists(failed_long));
+    free(failed_long);
+    free(longname);
     text = th_strf("%s/pending", G.loc);
     assert_int_equal(count_dir(text), 0);
     free(text);
