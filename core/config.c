@@ -649,6 +649,87 @@ load_links_url(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/* One entry of INGESTD_IMPORTS: an absolute folder, or s3://bucket/prefix (a '/' is added). */
+static enum err
+import_location(const char *p, size_t len, size_t entry, char **out, char *errbuf, size_t errlen)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7F)
+            goto bad;
+    if (len > 5 && strncmp(p, "s3://", 5) == 0) {
+        if (p[5] == '/' || memmem(p + 5, len - 5, "//", 2))
+            goto bad;
+        *out = xmalloc(len + 2);
+        snprintf(*out, len + 2, "%.*s%s", (int)len, p, p[len - 1] == '/' ? "" : "/");
+        return ERR_OK;
+    }
+    if (len < 2 || p[0] != '/' || memmem(p, len, "/../", 4) || memmem(p, len, "/./", 3))
+        goto bad;
+    while (len > 1 && p[len - 1] == '/')
+        len--;
+    *out = xstrndup(p, len);
+    return ERR_OK;
+bad:
+    return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                   "INGESTD_IMPORTS: entry %zu is not an absolute folder (/var/events) or "
+                   "s3://bucket/prefix/",
+                   entry);
+}
+
+/* INGESTD_IMPORTS (comma-separated locations), their rescan and poll intervals, the crash hook. */
+static enum err
+load_imports(struct config *cfg, char *errbuf, size_t errlen)
+{
+    const char *v = getenv("INGESTD_IMPORTS");
+    const char *p = v;
+    size_t n = 0;
+    long secs;
+    enum err rc;
+
+    rc = env_int("INGESTD_IMPORT_RESCAN", 60, 1, 86400, &secs, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->import_rescan_s = (int)secs;
+    rc = env_int("INGESTD_IMPORT_POLL", 10, 1, 86400, &secs, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->import_poll_s = (int)secs;
+    rc = env_int("INGESTD_IMPORT_THREADS", 4, 1, 64, &secs, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->import_threads = (int)secs;
+    if (env_str("INGESTD_TEST_CRASH_AT"))
+        cfg->test_crash_at = xstrdup(env_str("INGESTD_TEST_CRASH_AT"));
+    if (!v || !*v)
+        return ERR_OK;
+    cfg->imports = xstrdup(v);
+    cfg->import_locations = xcalloc(strlen(v) + 2, sizeof(char *));
+    while (p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        size_t k;
+
+        while (len && (*p == ' ' || *p == '\t'))
+            p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len) {
+            rc = import_location(p, len, n + 1, &cfg->import_locations[n], errbuf, errlen);
+            if (rc)
+                return rc;
+            for (k = 0; k < n; k++)
+                if (strcmp(cfg->import_locations[k], cfg->import_locations[n]) == 0)
+                    return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                                   "INGESTD_IMPORTS: entry %zu repeats entry %zu", n + 1, k + 1);
+            n++;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    return ERR_OK;
+}
+
 enum err
 config_load(struct config *cfg, char *errbuf, size_t errlen)
 {
@@ -679,6 +760,8 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
         rc = load_sqs(cfg, errbuf, errlen);
     if (!rc)
         rc = load_links_url(cfg, errbuf, errlen);
+    if (!rc)
+        rc = load_imports(cfg, errbuf, errlen);
 out:
     if (rc)
         config_release(cfg);
@@ -700,6 +783,11 @@ config_release(struct config *cfg)
     free(cfg->sqs_queues);
     free(cfg->sqs_poison);
     free(cfg->links_url);
+    free(cfg->imports);
+    for (size_t i = 0; cfg->import_locations && cfg->import_locations[i]; i++)
+        free(cfg->import_locations[i]);
+    free(cfg->import_locations);
+    free(cfg->test_crash_at);
     free(cfg->listen_host);
     free(cfg->data_dir);
     memset(cfg, 0, sizeof(*cfg));
@@ -787,6 +875,12 @@ static const struct setting settings[] = {
     {"INGESTD_CRAWL_SYNC_WAIT", SET_INT, CFG(crawl_sync_wait_s), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_LINKS_URL", SET_STR, CFG(links_url), CONFIG_SHOW_PLAIN, NULL,
      "X-Forwarded-Host, else Host"},
+    {"INGESTD_IMPORTS", SET_STR, CFG(imports), CONFIG_SHOW_PLAIN, NULL, "no import locations"},
+    {"INGESTD_IMPORT_RESCAN", SET_INT, CFG(import_rescan_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_IMPORT_POLL", SET_INT, CFG(import_poll_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_IMPORT_THREADS", SET_INT, CFG(import_threads), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_TEST_CRASH_AT", SET_STR, CFG(test_crash_at), CONFIG_SHOW_PLAIN, NULL,
+     "no crash point (tests only)"},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))

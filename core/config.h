@@ -72,6 +72,13 @@ struct config {
     size_t presign_max_bytes; /* INGESTD_PRESIGN_MAX_BYTES: larger objects get none; 0: no limit */
     int crawl_sync_wait_s;    /* INGESTD_CRAWL_SYNC_WAIT: how long /s3/crawl/sync waits */
     char *links_url; /* INGESTD_LINKS_URL: base of page links, no trailing /; NULL: from headers */
+    char *imports;   /* INGESTD_IMPORTS as given (shown by `ingestd config`), or NULL */
+    char **import_locations; /* its entries, NULL-terminated: absolute folders without a
+                                trailing '/', or s3://bucket/prefix/; NULL when unset */
+    int import_rescan_s;     /* INGESTD_IMPORT_RESCAN: seconds between rescans of a folder */
+    int import_poll_s;       /* INGESTD_IMPORT_POLL: seconds between listings of an S3 prefix */
+    int import_threads;      /* INGESTD_IMPORT_THREADS: importing threads per folder location */
+    char *test_crash_at;     /* INGESTD_TEST_CRASH_AT: a crash point (core/crashpoint.h), or NULL */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

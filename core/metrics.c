@@ -150,6 +150,26 @@ static const struct family_def defs[M_COUNT] = {
                       {"queue", "kind", NULL},
                       NULL,
                       0},
+    [M_IMPORT_FILES] = {"ingestd_import_files_total",
+                        "Files of import locations by outcome: accepted (a new key), duplicate "
+                        "(imported before: moved again only), failed (moved to failed/).",
+                        KIND_COUNTER,
+                        {"location", "outcome", NULL},
+                        NULL,
+                        0},
+    [M_IMPORT_ERRORS] = {"ingestd_import_errors_total",
+                         "Import failures that leave files in pending/ for a later try, by kind: "
+                         "scan, read, database, move.",
+                         KIND_COUNTER,
+                         {"location", "kind", NULL},
+                         NULL,
+                         0},
+    [M_IMPORT_LAST_SCAN] = {"ingestd_import_last_scan_timestamp_seconds",
+                            "Unix time of the last completed scan of an import location.",
+                            KIND_GAUGE,
+                            {"location", NULL},
+                            NULL,
+                            0},
 };
 
 struct series {

@@ -32,6 +32,13 @@ void handle_events_get(struct request *req, struct response *res);
 void handle_events_content(struct request *req, struct response *res);
 void handle_events_delete(struct request *req, struct response *res);
 
+/* pending.c: the old pipeline's HTTP publisher (PUT, then HEAD for Content-Length) */
+void handle_pending_put(struct request *req, struct response *res);
+void handle_pending_get(struct request *req, struct response *res);
+
+/* imports.c */
+void handle_imports_get(struct request *req, struct response *res);
+
 /* merges.c */
 void handle_merges_post(struct request *req, struct response *res);
 void handle_merges_list(struct request *req, struct response *res);

@@ -162,6 +162,17 @@ response_problem(struct response *res, const struct request *req, int status, co
 }
 
 void
+response_problem_json(struct response *res, const struct request *req, json_t *problem)
+{
+    json_t *errors = json_object_get(problem, "errors");
+    int status = (int)json_integer_value(json_object_get(problem, "status"));
+
+    response_problem(res, req, status ? status : 400,
+                     json_string_value(json_object_get(problem, "detail")), json_incref(errors));
+    json_decref(problem);
+}
+
+void
 response_error(struct response *res, const struct request *req, enum err rc, const char *detail)
 {
     int status = err_http_status(rc);

@@ -95,6 +95,11 @@ void response_bytes(struct response *res, int status, const char *content_type, 
  */
 void response_problem(struct response *res, const struct request *req, int status,
                       const char *detail, json_t *errors);
+/*
+ * The same from a problem object (codec/event_body.h's; stolen): its status,
+ * detail and errors, with the request id added.
+ */
+void response_problem_json(struct response *res, const struct request *req, json_t *problem);
 /* The same, from an enum err and its message (503 gets Retry-After). */
 void response_error(struct response *res, const struct request *req, enum err rc,
                     const char *detail);

@@ -88,7 +88,7 @@ body_intake_new(struct body_intake **out, enum body_kind kind, const char *conte
         return err_set(ERR_UNSUPPORTED, errbuf, errlen,
                        "content encoding \"%s\" is not supported (use gzip or none)",
                        content_encoding);
-    if (content_type && *content_type) {
+    if (content_type && *content_type && kind != BODY_RAW) {
         if (kind == BODY_CSV && media_is(content_type, "multipart/form-data")) {
             rc = multipart_boundary(content_type, boundary, sizeof(boundary), errbuf, errlen);
             if (rc)

@@ -17,6 +17,7 @@
 enum body_kind {
     BODY_CSV,  /* text/csv (charset utf-8 optional) or multipart/form-data; no type = csv */
     BODY_JSON, /* application/json; no type = json */
+    BODY_RAW,  /* the bytes as they are, whatever the Content-Type (no multipart decoding) */
 };
 
 struct body_intake;

@@ -297,11 +297,14 @@ start_body(struct exchange *ex)
     const struct config *cfg = ex->srv->app->cfg;
     const char *cl = request_header(&ex->req, "Content-Length");
     const char *te = request_header(&ex->req, "Transfer-Encoding");
-    enum body_kind kind = (ex->route->flags & ROUTE_BODY_CSV) ? BODY_CSV : BODY_JSON;
+    enum body_kind kind = (ex->route->flags & ROUTE_BODY_CSV)   ? BODY_CSV
+                          : (ex->route->flags & ROUTE_BODY_RAW) ? BODY_RAW
+                                                                : BODY_JSON;
     char errbuf[ERRBUF_SIZE];
     enum err rc;
 
-    if ((ex->route->flags & ROUTE_BODY_CSV) && !cl && !(te && strcasestr(te, "chunked"))) {
+    if ((ex->route->flags & (ROUTE_BODY_CSV | ROUTE_BODY_RAW)) && !cl &&
+        !(te && strcasestr(te, "chunked"))) {
         response_problem(&ex->res, &ex->req, 411,
                          "a body is required: send Content-Length or chunked transfer", NULL);
         ex->latched = 1;
@@ -388,7 +391,7 @@ first_call(struct exchange *ex)
     ex->req.route = ex->route;
     if (!authorized(ex))
         return;
-    if (ex->route->flags & (ROUTE_BODY_CSV | ROUTE_BODY_JSON))
+    if (ex->route->flags & (ROUTE_BODY_CSV | ROUTE_BODY_JSON | ROUTE_BODY_RAW))
         start_body(ex);
 }
 

@@ -33,6 +33,8 @@
 #include "handlers/repos_cache.h"
 #include "jobs/exporter.h"
 #include "jobs/crawl_runner.h"
+#include "core/crashpoint.h"
+#include "jobs/importer.h"
 #include "jobs/inventory_runner.h"
 #include "jobs/sqs_consumer.h"
 #include "jobs/scheduler.h"
@@ -86,6 +88,11 @@ static const char usage[] =
     "  INGESTD_INVENTORY_STREAMS inventory data files staged at once (2)\n"
     "  INGESTD_INVENTORY_MERGE_BELOW a file's new records below this join the events'\n"
     "                          partition instead of a partition of their own (10000)\n"
+    "  INGESTD_IMPORTS         folders (or s3://bucket/prefix/) whose pending/ files are\n"
+    "                          imported as events, comma-separated (none)\n"
+    "  INGESTD_IMPORT_RESCAN   seconds between rescans of an import folder (60)\n"
+    "  INGESTD_IMPORT_POLL     seconds between listings of an s3:// import location (10)\n"
+    "  INGESTD_IMPORT_THREADS  threads (each with a connection) importing a folder (4)\n"
     "  INGESTD_REQUEST_TIMEOUT idle HTTP connection timeout in seconds (60)\n"
     "  INGESTD_SHUTDOWN_GRACE  seconds in-flight requests get on SIGTERM (20)\n"
     "  AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
@@ -370,6 +377,8 @@ serve(struct app *app, const char *conninfo)
     struct workers *workers = NULL;
     struct http_server *http = NULL;
     struct scheduler *sched = NULL;
+    struct importer *importer = NULL;
+    struct importer_settings imp;
     char errbuf[ERRBUF_SIZE];
     sigset_t set;
     int sig = 0;
@@ -390,12 +399,25 @@ serve(struct app *app, const char *conninfo)
     if (cfg->merge_interval_s > 0)
         sched = scheduler_start(workers, cfg->merge_interval_s, app->metrics, app->exporter);
     app->sqs = start_sqs(cfg, conninfo, app->metrics);
+    memset(&imp, 0, sizeof(imp));
+    imp.locations = (const char *const *)cfg->import_locations;
+    imp.rescan_s = cfg->import_rescan_s;
+    imp.poll_s = cfg->import_poll_s;
+    imp.threads = cfg->import_threads;
+    imp.s3 = &s3;
+    imp.max_body_bytes = cfg->max_body_bytes;
+    imp.max_columns = cfg->max_columns;
+    imp.max_field_bytes = cfg->max_field_bytes;
+    imp.max_rows = cfg->max_rows;
+    imp.metrics = app->metrics;
+    importer = importer_start(conninfo, &imp);
     stop_signals(&set);
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
         reload_tokens(app);
     log_json(LOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(sig)));
     atomic_store(&app->stopping, 1);
     scheduler_stop(sched);
+    importer_stop(importer);
     drain_http(http, cfg->shutdown_grace_s);
     status = 0;
 out:
@@ -566,6 +588,7 @@ run(const char *cmd, const struct config *cfg)
         goto out;
     }
     log_auth(tokens);
+    crashpoint_arm(cfg->test_crash_at);
     memset(&app, 0, sizeof(app));
     app.cfg = cfg;
     app.conninfo = conninfo;

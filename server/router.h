@@ -23,6 +23,7 @@ enum route_flags {
     ROUTE_INLINE = 1 << 0,    /* runs on the HTTP thread: no database, no blocking */
     ROUTE_BODY_CSV = 1 << 1,  /* text/csv or multipart/form-data body, gzip allowed */
     ROUTE_BODY_JSON = 1 << 2, /* optional application/json body */
+    ROUTE_BODY_RAW = 1 << 3,  /* a CSV body under any or no Content-Type (curl -T), gzip allowed */
 };
 
 struct route {

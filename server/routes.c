@@ -21,6 +21,10 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/events/{id}", handle_events_get, 0, "read"},
     {"DELETE", "/api/v1/events/{id}", handle_events_delete, 0, "write"},
     {"GET", "/api/v1/events/{id}/content", handle_events_content, 0, "read"},
+    /* the old pipeline's publishers: curl -T to pending/{name}, then curl -I; imports' status */
+    {"PUT", "/api/v1/events/pending/{name}", handle_pending_put, ROUTE_BODY_RAW, "write"},
+    {"GET", "/api/v1/events/pending/{name}", handle_pending_get, 0, "read"},
+    {"GET", "/api/v1/imports", handle_imports_get, 0, "admin"},
 
     {"POST", "/api/v1/merges", handle_merges_post, ROUTE_BODY_JSON, "write"},
     {"GET", "/api/v1/merges", handle_merges_list, 0, "read"},

@@ -226,6 +226,8 @@ insert_params_init(struct insert_params *p, const struct event_input *in, int in
     pgcopy_param_array(&p->cols, (const char *const *)in->doc->cols, NULL, in->doc->ncols);
     uuid_generate(u);
     uuid_unparse_lower(u, p->id);
+    if (in->id)
+        snprintf(p->id, sizeof(p->id), "%s", in->id);
     snprintf(p->rows, sizeof(p->rows), "%zu", in->doc->nrows);
     snprintf(p->bytes, sizeof(p->bytes), "%zu", in->content_len);
     p->values[0] = p->id;
@@ -317,6 +319,43 @@ out:
     insert_params_release(&p);
     if (rc && in_txn)
         db_rollback(db);
+    return rc;
+}
+
+enum err
+events_store_insert_txn(struct db *db, const struct event_input *in, json_t **event, int *duplicate,
+                        char *errbuf, size_t errlen)
+{
+    struct insert_params p;
+    PGresult *res = NULL;
+    int inline_rows = in->doc->nrows <= INLINE_ROWS_MAX;
+    enum err rc;
+
+    *event = NULL;
+    *duplicate = 0;
+    insert_params_init(&p, in, inline_rows);
+    if (inline_rows)
+        rc = db_query_prepared(db, &res, "insert_event_inline", insert_inline_sql, 15, p.values,
+                               p.lengths, p.formats, errbuf, errlen);
+    else
+        rc = db_query_bin(db, &res, insert_event_sql, 8, p.values, p.lengths, p.formats, errbuf,
+                          errlen);
+    if (rc)
+        goto out;
+    if (PQntuples(res) == 0) {
+        *duplicate = 1;
+        rc = find_existing(db, in, event, errbuf, errlen);
+        if (rc == ERR_NOT_FOUND)
+            rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "concurrent change, retry");
+        goto out;
+    }
+    if (!inline_rows)
+        rc = copy_rows(db, PQgetvalue(res, 0, 0), in->doc, errbuf, errlen);
+    if (!rc)
+        *event = new_event_json(p.id, in, res);
+out:
+    PQclear(res);
+    insert_params_release(&p);
     return rc;
 }
 

@@ -17,6 +17,7 @@ struct db;
 struct repos_csv;
 
 struct event_input {
+    const char *id;              /* the new event's uuid text, or NULL: one is made */
     const char *source;          /* may be NULL */
     const char *idempotency_key; /* may be NULL */
     const char *content;         /* decoded body, exactly as received */
@@ -32,6 +33,15 @@ struct event_input {
  */
 enum err events_store_insert(struct db *db, const struct event_input *in, json_t **event,
                              int *duplicate, char *errbuf, size_t errlen);
+/*
+ * The same, inside a transaction the caller has begun and commits or rolls
+ * back (several events, or an event with rows of another table, in one
+ * commit): nothing is committed or rolled back here. A duplicate (same
+ * content digest) writes nothing, returns the existing event with
+ * *duplicate = 1 and leaves the transaction usable.
+ */
+enum err events_store_insert_txn(struct db *db, const struct event_input *in, json_t **event,
+                                 int *duplicate, char *errbuf, size_t errlen);
 /* Existing event with this idempotency key: ERR_OK with *event, or ERR_NOT_FOUND. */
 enum err events_store_find_key(struct db *db, const char *key, json_t **event, char *errbuf,
                                size_t errlen);

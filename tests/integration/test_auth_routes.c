@@ -257,6 +257,13 @@ probe_for(const struct route *rt, struct probe *p)
                strcmp(pat, "/api/v1/events/{id}/content") == 0) {
         p->path =
             th_strf("/api/v1/events/%s%s", G.event_id, strstr(pat, "/content") ? "/content" : "");
+    } else if (strcmp(pat, "/api/v1/events/pending/{name}") == 0) {
+        /* as the old pipeline's publisher: curl -T (no Content-Type), then GET/HEAD */
+        p->path = xstrdup("/api/v1/events/pending/repos-lock-auth-1-1.csv");
+        if (strcmp(m, "PUT") == 0) {
+            p->body = xstrdup(CSV "https://a.example/n.git,n,main,u,c3,https://p/n\n");
+            p->want = 0; /* 201 the first time, 200 (the same name and bytes) after */
+        }
     } else if (strcmp(pat, "/api/v1/merges/{id}") == 0) {
         p->path = th_strf("/api/v1/merges/%s", G.merge_id);
     } else if (strcmp(pat, "/api/v1/s3/objects/{id}") == 0) {

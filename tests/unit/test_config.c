@@ -176,6 +176,37 @@ test_links_url(void **state)
     config_release(&cfg);
 }
 
+/* INGESTD_IMPORTS: entries trimmed and normalised, bad ones named by their number. */
+static void
+test_imports(void **state)
+{
+    char errbuf[ERRBUF_SIZE];
+    struct config cfg;
+
+    (void)state;
+    setenv("INGESTD_IMPORTS", " /srv/events/ , s3://bucket/mass-ingest,s3://b2/", 1);
+    assert_int_equal(config_load(&cfg, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_string_equal(cfg.import_locations[0], "/srv/events");
+    assert_string_equal(cfg.import_locations[1], "s3://bucket/mass-ingest/");
+    assert_string_equal(cfg.import_locations[2], "s3://b2/");
+    assert_null(cfg.import_locations[3]);
+    assert_int_equal(cfg.import_rescan_s, 60);
+    assert_int_equal(cfg.import_poll_s, 10);
+    assert_int_equal(cfg.import_threads, 4);
+    config_release(&cfg);
+    setenv("INGESTD_IMPORTS", "/srv/a,relative/b", 1);
+    assert_int_equal(config_load(&cfg, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    assert_non_null(strstr(errbuf, "INGESTD_IMPORTS: entry 2"));
+    setenv("INGESTD_IMPORTS", "s3:///no-bucket/", 1);
+    assert_int_equal(config_load(&cfg, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    setenv("INGESTD_IMPORTS", "/srv/../etc", 1);
+    assert_int_equal(config_load(&cfg, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    setenv("INGESTD_IMPORTS", "/srv/a,/srv/a/", 1);
+    assert_int_equal(config_load(&cfg, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    assert_non_null(strstr(errbuf, "repeats entry 1"));
+    unsetenv("INGESTD_IMPORTS");
+}
+
 static void
 test_conninfo_check(void **state)
 {
@@ -248,7 +279,7 @@ main(void)
         cmocka_unit_test(test_suggest),           cmocka_unit_test(test_each_sources_and_values),
         cmocka_unit_test(test_sqs_settings),      cmocka_unit_test(test_conninfo_check),
         cmocka_unit_test(test_conninfo_redacted), cmocka_unit_test(test_conninfo_scrub),
-        cmocka_unit_test(test_links_url),
+        cmocka_unit_test(test_links_url),         cmocka_unit_test(test_imports),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
