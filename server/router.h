@@ -23,6 +23,7 @@ enum route_flags {
     ROUTE_INLINE = 1 << 0,    /* runs on the HTTP thread: no database, no blocking */
     ROUTE_BODY_CSV = 1 << 1,  /* text/csv or multipart/form-data body, gzip allowed */
     ROUTE_BODY_JSON = 1 << 2, /* optional application/json body */
+    ROUTE_LONG = 1 << 3,      /* may take minutes: runs on the long lane (server/http.c) */
 };
 
 struct route {

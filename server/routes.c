@@ -22,7 +22,7 @@ const struct route app_routes[] = {
     {"DELETE", "/api/v1/events/{id}", handle_events_delete, 0, "write"},
     {"GET", "/api/v1/events/{id}/content", handle_events_content, 0, "read"},
 
-    {"POST", "/api/v1/merges", handle_merges_post, ROUTE_BODY_JSON, "write"},
+    {"POST", "/api/v1/merges", handle_merges_post, ROUTE_BODY_JSON | ROUTE_LONG, "write"},
     {"GET", "/api/v1/merges", handle_merges_list, 0, "read"},
     {"GET", "/api/v1/merges/{id}", handle_merges_get, 0, "read"},
 
@@ -31,7 +31,8 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
 
     {"POST", "/api/v1/s3/events", handle_s3_events_post, ROUTE_BODY_JSON, "write"},
-    {"POST", "/api/v1/s3/inventories", handle_inventories_post, ROUTE_BODY_JSON, "write"},
+    {"POST", "/api/v1/s3/inventories", handle_inventories_post, ROUTE_BODY_JSON | ROUTE_LONG,
+     "write"},
     {"GET", "/api/v1/s3/inventories", handle_inventories_list, 0, "read"},
     {"GET", "/api/v1/s3/inventories/{id}", handle_inventories_get, 0, "read"},
     {"GET", "/api/v1/s3/objects", handle_objects_list, 0, "read"},

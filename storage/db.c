@@ -41,6 +41,16 @@ db_free(struct db *db)
     free(db);
 }
 
+void
+db_disconnect(struct db *db)
+{
+    if (!db || !db->conn)
+        return;
+    PQfinish(db->conn);
+    db->conn = NULL;
+    db->nprepared = 0;
+}
+
 PGconn *
 db_conn(struct db *db)
 {
