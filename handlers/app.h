@@ -25,6 +25,8 @@ struct app {
     struct metrics *metrics;                   /* core/metrics.h; NULL: not counting */
     struct auth_keeper *auth;                  /* tokens (server/auth.h); checked by the adapter */
     atomic_int stopping;                       /* set on SIGTERM: long waits give up */
+    atomic_int
+        inventory_waits; /* ?wait=true inventory submissions waiting (handlers/inventories.c) */
     int auth_on; /* tokens are required on /api/v1 (shown on the status page); set by main */
 };
 

@@ -116,6 +116,29 @@ wait_for_job(struct request *req, json_t **job, enum err *failure, int *waited, 
     return rc;
 }
 
+/*
+ * A ?wait=true submission holds a thread of the long lane (server/http.c)
+ * while its job runs, which may take minutes: at most INGESTD_LONG_WORKERS
+ * - 1 of them wait at once (1 with a single thread), so a merge always finds
+ * a thread. 1 when the caller may wait (release with wait_release()).
+ */
+static int
+wait_take(struct app *app)
+{
+    int cap = app->cfg->long_workers > 1 ? app->cfg->long_workers - 1 : 1;
+
+    if (atomic_fetch_add(&app->inventory_waits, 1) < cap)
+        return 1;
+    atomic_fetch_sub(&app->inventory_waits, 1);
+    return 0;
+}
+
+static void
+wait_release(struct app *app)
+{
+    atomic_fetch_sub(&app->inventory_waits, 1);
+}
+
 void
 handle_inventories_post(struct request *req, struct response *res)
 {
@@ -123,6 +146,7 @@ handle_inventories_post(struct request *req, struct response *res)
     json_t *job = NULL;
     char errbuf[ERRBUF_SIZE];
     int waited = 0;
+    int waiting = 0;
     enum err failure = ERR_OK;
     enum err rc;
 
@@ -130,14 +154,27 @@ handle_inventories_post(struct request *req, struct response *res)
         response_problem(res, req, 400, "wait: must be true or false", NULL);
         return;
     }
+    if (wait && strcmp(wait, "true") == 0) {
+        if (!wait_take(req->app)) {
+            response_error(res, req, ERR_UNAVAILABLE,
+                           "too many ?wait=true inventory submissions waiting: retry later, or "
+                           "submit without wait and poll the job");
+            return;
+        }
+        waiting = 1;
+    }
     rc = submit_body(req, &job, errbuf, sizeof(errbuf));
     if (rc) {
+        if (waiting)
+            wait_release(req->app);
         response_error(res, req, rc, errbuf);
         return;
     }
     inventory_runner_wake(req->app->inventory_runner);
-    if (wait && strcmp(wait, "true") == 0)
+    if (waiting) {
         rc = wait_for_job(req, &job, &failure, &waited, errbuf, sizeof(errbuf));
+        wait_release(req->app);
+    }
     if (rc) {
         json_decref(job);
         response_error(res, req, rc, errbuf);

@@ -27,7 +27,7 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/merges/{id}", handle_merges_get, 0, "read"},
 
     {"GET", "/api/v1/repos.csv", handle_repos_csv_get, 0, "read"},
-    {"PUT", "/api/v1/repos.csv", handle_repos_csv_put, ROUTE_BODY_CSV, "admin"},
+    {"PUT", "/api/v1/repos.csv", handle_repos_csv_put, ROUTE_BODY_CSV | ROUTE_LONG, "admin"},
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
 
     {"POST", "/api/v1/s3/events", handle_s3_events_post, ROUTE_BODY_JSON, "write"},
