@@ -375,6 +375,8 @@ struct framing_case {
     int problem; /* 1: ingestd's problem+json; 0: libmicrohttpd's own answer */
 };
 
+/* a literal with NUL bytes inside, and its length */
+#define BYTES(s) s, sizeof(s) - 1
 #define SMUGGLED "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 
 static const struct framing_case framing[] = {
@@ -420,13 +422,13 @@ static const struct framing_case framing[] = {
      "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
      "Transfer-Encoding: chunked\r\n\r\n3\r\norigin,path\ngh,x/1\n\r\n0\r\n\r\n",
      0, 400, 0},
-    {"NUL in the path", "GET /heal\0thz HTTP/1.1\r\nHost: x\r\n\r\n", 37, 404, 1},
-    {"NUL in the method", "GE\0T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 36, 405, 1},
-    {"NUL in a header name", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-\0A: b\r\n\r\n", 44, 400, 0},
+    {"NUL in the path", BYTES("GET /heal\0thz HTTP/1.1\r\nHost: x\r\n\r\n"), 404, 1},
+    {"NUL in the method", BYTES("GE\0T /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 405, 1},
+    {"NUL in a header name", BYTES("GET /healthz HTTP/1.1\r\nHost: x\r\nX-\0A: b\r\n\r\n"), 400, 0},
     {"NUL in a JSON body",
-     "POST /api/v1/merges HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-     "Content-Length: 17\r\n\r\n{\"dry_run\":\0true}",
-     112, 400, 1},
+     BYTES("POST /api/v1/merges HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Content-Length: 17\r\n\r\n{\"dry_run\":\0true}"),
+     400, 1},
     {"HTTP/2.0 request line", "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 0, 505, 0},
     {"absolute-form target", "GET http://x/healthz HTTP/1.1\r\nHost: x\r\n\r\n", 0, 200, 0},
     {"absolute-form upload",
