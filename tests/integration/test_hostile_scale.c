@@ -49,6 +49,16 @@
 #define GET_HEALTHZ "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 /* RSS may end this much above its level before the attack (allocator caches, warm caches). */
 #define RSS_SLACK_KB (24 * 1024)
+/*
+ * Under AddressSanitizer (the test is built with the same flags as ingestd)
+ * freed memory stays in ASan's quarantine and malloc_trim() gives nothing
+ * back: RSS is measured and printed, not held to its level.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_ASSERTED 0
+#else
+#define RSS_ASSERTED 1
+#endif
 
 static struct {
     struct th_pg *pg;
@@ -106,7 +116,7 @@ rss_kb(pid_t pid)
 
 /*
  * Wait up to 5 s for the RSS of p to come back within RSS_SLACK_KB of base;
- * fails the test otherwise. Returns the RSS reached.
+ * fails the test otherwise (not under ASan: RSS_ASSERTED). Returns the RSS reached.
  */
 static long
 rss_back(struct th_ingestd *p, long base, const char *what)
@@ -114,11 +124,11 @@ rss_back(struct th_ingestd *p, long base, const char *what)
     long now = rss_kb(th_ingestd_pid(p));
     int i;
 
-    for (i = 0; i < 50 && now > base + RSS_SLACK_KB; i++) {
+    for (i = 0; i < 50 && now > base + RSS_SLACK_KB && RSS_ASSERTED; i++) {
         th_sleep_ms(100);
         now = rss_kb(th_ingestd_pid(p));
     }
-    if (now < 0 || now > base + RSS_SLACK_KB)
+    if (now < 0 || (RSS_ASSERTED && now > base + RSS_SLACK_KB))
         fail_msg("%s: RSS %ld kB, level before %ld kB", what, now, base);
     return now;
 }
