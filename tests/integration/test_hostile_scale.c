@@ -774,6 +774,7 @@ test_slowloris(void **state)
     struct lat l = {0};
     int sent = 0;
     int answered = 0;
+    char *first_miss = NULL;
     int i;
 
     (void)state;
@@ -801,12 +802,20 @@ test_slowloris(void **state)
         send_all(fds[i], "\r\n", 2);
     }
     for (i = 0; i < n; i++) {
-        answered += read_response(fds[i], 5000, NULL) == 200;
+        char *raw = NULL;
+        int status = read_response(fds[i], 5000, &raw);
+
+        if (status == 200)
+            answered++;
+        else if (!first_miss)
+            first_miss = th_strf("connection %d: status %d after %ld ms: %.300s", i, status,
+                                 th_now_ms() - t0, raw);
+        free(raw);
         close(fds[i]);
     }
     free(fds);
     if (answered != n)
-        fail_msg("slowloris: %d of %d trickled requests answered", answered, n);
+        fail_msg("slowloris: %d of %d trickled requests answered; %s", answered, n, first_miss);
     row("slowloris: connections trickling a header byte every 250 ms", n,
         "normal client p50 %ld ms, p99 %ld ms, max %ld ms over %zu requests during %ld s "
         "(bound %d ms); all %d answered once finished; RSS %ld -> peak %ld -> %ld kB",
