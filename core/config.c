@@ -308,6 +308,28 @@ check_data_dir(const char *dir, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/*
+ * The caps on open HTTP connections (server/http.c hands them to
+ * libmicrohttpd): all clients together, and one client address. A
+ * connection past either is closed as soon as it is accepted.
+ */
+static enum err
+load_connections(struct config *cfg, char *errbuf, size_t errlen)
+{
+    long n;
+    enum err rc;
+
+    rc = env_int("INGESTD_MAX_CONNECTIONS", 2048, 16, 1000000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->max_connections = (int)n;
+    rc = env_int("INGESTD_MAX_CONNECTIONS_PER_IP", 1024, 0, 1000000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->max_connections_per_ip = (int)n;
+    return ERR_OK;
+}
+
 /* Where to listen and keep data, and the HTTP server's threads and timeouts. */
 static enum err
 load_server(struct config *cfg, char *errbuf, size_t errlen)
@@ -347,6 +369,9 @@ load_server(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         return rc;
     cfg->request_timeout_s = (int)n;
+    rc = load_connections(cfg, errbuf, errlen);
+    if (rc)
+        return rc;
     rc = env_int("INGESTD_SHUTDOWN_GRACE", 20, 0, 3600, &n, errbuf, errlen);
     if (rc)
         return rc;
@@ -394,6 +419,14 @@ load_jobs(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         return rc;
     cfg->inventory_merge_below = (long long)n;
+    rc = env_int("INGESTD_LONG_WORKERS", 2, 1, 64, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->long_workers = (int)n;
+    rc = env_int("INGESTD_LONG_QUEUE", 16, 0, 100000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->long_queue = (int)n;
     return ERR_OK;
 }
 
@@ -832,6 +865,9 @@ static const struct setting settings[] = {
     {"INGESTD_HTTP_THREADS", SET_INT, CFG(http_threads), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_DB_POOL", SET_INT, CFG(db_pool), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_REQUEST_TIMEOUT", SET_INT, CFG(request_timeout_s), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_MAX_CONNECTIONS", SET_INT, CFG(max_connections), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_MAX_CONNECTIONS_PER_IP", SET_INT, CFG(max_connections_per_ip), CONFIG_SHOW_PLAIN,
+     NULL, NULL},
     {"INGESTD_SHUTDOWN_GRACE", SET_INT, CFG(shutdown_grace_s), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_MAX_BODY_BYTES", SET_SIZE, CFG(max_body_bytes), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_MAX_COLUMNS", SET_SIZE, CFG(max_columns), CONFIG_SHOW_PLAIN, NULL, NULL},
@@ -841,6 +877,8 @@ static const struct setting settings[] = {
     {"INGESTD_INVENTORY_STREAMS", SET_INT, CFG(inventory_streams), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_INVENTORY_MERGE_BELOW", SET_LL, CFG(inventory_merge_below), CONFIG_SHOW_PLAIN, NULL,
      NULL},
+    {"INGESTD_LONG_WORKERS", SET_INT, CFG(long_workers), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_LONG_QUEUE", SET_INT, CFG(long_queue), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_API_TOKENS", SET_STR, CFG(api_tokens), CONFIG_SHOW_SECRET, NULL,
      "auth off unless INGESTD_API_TOKENS_FILE is set"},
     {"INGESTD_API_TOKENS_FILE", SET_STR, CFG(api_tokens_file), CONFIG_SHOW_PLAIN, NULL, "none"},

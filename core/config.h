@@ -47,6 +47,10 @@ struct config {
     int inventory_streams;           /* data files of an inventory job staged at once */
     long long inventory_merge_below; /* a file's fewer new records join partition 0 */
     int request_timeout_s;           /* idle HTTP connection timeout */
+    int max_connections;             /* open HTTP connections, all clients together */
+    int max_connections_per_ip;      /* open HTTP connections of one client address; 0 = no cap */
+    int long_workers;                /* threads of the long lane (merges, inventory submits) */
+    int long_queue;                  /* long operations waiting for the lane; past it 503 */
     int shutdown_grace_s;            /* time in-flight requests get on SIGTERM */
     int db_wait_s;                   /* how long the start waits for the database */
     struct config_s3 s3;             /* S3 for inventory jobs */

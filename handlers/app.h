@@ -31,6 +31,7 @@ struct app {
     struct auth_keeper *auth;                  /* tokens (server/auth.h); checked by the adapter */
     struct sqs_consumers *sqs; /* INGESTD_SQS_QUEUES consumers (GET /api/v1/sqs); NULL: none */
     atomic_int stopping;       /* set on SIGTERM: long waits give up */
+    atomic_int long_waits; /* requests waiting for a job on the long lane (handlers/long_wait.h) */
     int auth_on; /* tokens are required on /api/v1 (shown on the status page); set by main */
 };
 

@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "handlers/app.h"
+#include "handlers/long_wait.h"
 #include "handlers/params.h"
 #include "jobs/crawl_runner.h"
 #include "storage/crawl_store.h"
@@ -144,10 +145,18 @@ handle_crawl_sync(struct request *req, struct response *res)
     char errbuf[ERRBUF_SIZE];
     enum err failure = ERR_OK;
     const char *status;
-    enum err rc = submit(req, &crawl, errbuf, sizeof(errbuf));
+    enum err rc;
 
+    if (!long_wait_take(req->app)) {
+        response_error(res, req, ERR_UNAVAILABLE,
+                       "too many requests waiting for jobs: retry later, or POST "
+                       "/api/v1/s3/crawl and poll its status");
+        return;
+    }
+    rc = submit(req, &crawl, errbuf, sizeof(errbuf));
     if (!rc)
         rc = wait_for_crawl(req, &crawl, &failure, errbuf, sizeof(errbuf));
+    long_wait_release(req->app);
     if (rc) {
         json_decref(crawl);
         response_error(res, req, rc, errbuf);

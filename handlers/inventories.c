@@ -12,6 +12,7 @@
 #include "storage/inventory_store.h"
 #include "codec/inventory_decoder.h"
 #include "jobs/inventory_runner.h"
+#include "handlers/long_wait.h"
 #include "handlers/params.h"
 
 /* How long ?wait=true waits for a job before answering with its state (seconds). */
@@ -123,6 +124,7 @@ handle_inventories_post(struct request *req, struct response *res)
     json_t *job = NULL;
     char errbuf[ERRBUF_SIZE];
     int waited = 0;
+    int waiting = 0;
     enum err failure = ERR_OK;
     enum err rc;
 
@@ -130,14 +132,27 @@ handle_inventories_post(struct request *req, struct response *res)
         response_problem(res, req, 400, "wait: must be true or false", NULL);
         return;
     }
+    if (wait && strcmp(wait, "true") == 0) {
+        if (!long_wait_take(req->app)) {
+            response_error(res, req, ERR_UNAVAILABLE,
+                           "too many ?wait=true inventory submissions waiting: retry later, or "
+                           "submit without wait and poll the job");
+            return;
+        }
+        waiting = 1;
+    }
     rc = submit_body(req, &job, errbuf, sizeof(errbuf));
     if (rc) {
+        if (waiting)
+            long_wait_release(req->app);
         response_error(res, req, rc, errbuf);
         return;
     }
     inventory_runner_wake(req->app->inventory_runner);
-    if (wait && strcmp(wait, "true") == 0)
+    if (waiting) {
         rc = wait_for_job(req, &job, &failure, &waited, errbuf, sizeof(errbuf));
+        long_wait_release(req->app);
+    }
     if (rc) {
         json_decref(job);
         response_error(res, req, rc, errbuf);

@@ -2,16 +2,20 @@
  * http.c - the HTTP adapter on libmicrohttpd
  *
  * Life of a request (struct exchange):
- *   first callback  -> headers, query, request id, route, early checks
- *                      (404/405/411/413/415 are latched, answered at the end)
+ *   first callback  -> framing checks (414/431, smuggling 400, 501: answered at
+ *                      once, the connection closed), headers, query, request
+ *                      id, route, early checks (404/405/411/413/415 are
+ *                      latched, answered at the end)
  *   body callbacks  -> body_intake_feed (decode errors latched, rest discarded)
- *   final callback  -> inline handler, or suspend + submit to the workers
+ *   final callback  -> inline handler, or suspend + submit to the workers (the
+ *                      long lane for ROUTE_LONG routes, 503 past its queue)
  *   resumed         -> queue the response the worker built
  *   completed       -> log line, free
  */
 #include "server/http.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -21,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
@@ -34,12 +39,29 @@
 #include "core/metrics.h"
 #include "handlers/request.h"
 #include "server/router.h"
+#include "storage/db.h"
+
+/*
+ * Caps on what a request line and header block may hold (README "Limits").
+ * libmicrohttpd answers itself (text/html, 414 or 431) when they exceed its
+ * connection memory; below that, ingestd answers problem+json.
+ */
+#define HTTP_CONNECTION_MEMORY ((size_t)128 * 1024)
+#define HTTP_MAX_URL_BYTES 16384 /* path + query, decoded: 414 past it */
+#define HTTP_MAX_HEADERS 1000    /* header fields: 431 past it */
+/* A body at least this large is followed by malloc_trim() once it is freed. */
+#define HTTP_TRIM_AFTER_BYTES ((size_t)1 << 20)
+/* A request or response body at least this large drops the worker's connection after it. */
+#define HTTP_RECONNECT_AFTER_BYTES ((size_t)8 << 20)
 
 struct http_server {
     struct MHD_Daemon *daemon;
     struct app *app;
-    struct workers *workers;
+    struct workers *workers;   /* short requests */
+    struct workers *long_lane; /* ROUTE_LONG requests */
     atomic_int inflight;
+    atomic_int long_active; /* long requests queued or running on the lane */
+    int long_cap;           /* lane threads + INGESTD_LONG_QUEUE */
     int port;
 };
 
@@ -63,6 +85,10 @@ struct exchange {
     struct kv *headers;
     size_t nheaders;
     size_t headers_alloc;
+    size_t headers_seen;    /* header fields received (only HTTP_MAX_HEADERS are kept) */
+    size_t content_lengths; /* Content-Length fields received */
+    size_t url_bytes;       /* path + query names and values */
+    size_t bad_fields;      /* header fields with a NUL, blank or control character in the name */
     struct kv *query;
     size_t nquery;
     size_t query_alloc;
@@ -70,6 +96,8 @@ struct exchange {
     struct body_intake *intake;
     size_t discarded; /* body bytes dropped after an error */
     int latched;      /* res holds an error to send once the body is consumed */
+    int close_now;    /* answer at once, read no body, close the connection */
+    int on_long_lane; /* counted in srv->long_active */
     struct request req;
     struct response res;
 };
@@ -88,13 +116,36 @@ kv_push(struct kv **arr, size_t *n, size_t *alloc, const char *name, const char 
     (*n)++;
 }
 
+/* 1 when a header field's name or value is one a server must refuse (RFC 9110 5.5, 9112 5.1). */
+static int
+field_invalid(const char *key, size_t key_size, const char *value, size_t value_size)
+{
+    size_t i;
+
+    if (!key || !value || key_size == 0 || strlen(key) != key_size || strlen(value) != value_size)
+        return 1; /* empty name, or a NUL inside */
+    for (i = 0; i < key_size; i++)
+        if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7F || key[i] == ':')
+            return 1; /* whitespace before the colon, control characters */
+    for (i = 0; i < value_size; i++)
+        if (value[i] == '\r' || value[i] == '\n')
+            return 1;
+    return 0;
+}
+
 static enum MHD_Result
-collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+collect_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+               const char *value, size_t value_size)
 {
     struct exchange *ex = cls;
 
     (void)kind;
-    if (ex->nheaders < 200)
+    ex->headers_seen++;
+    if (field_invalid(key, key_size, value, value_size))
+        ex->bad_fields++;
+    if (key && strcasecmp(key, "Content-Length") == 0)
+        ex->content_lengths++;
+    if (ex->nheaders < HTTP_MAX_HEADERS)
         kv_push(&ex->headers, &ex->nheaders, &ex->headers_alloc, key, value);
     return MHD_YES;
 }
@@ -105,6 +156,7 @@ collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *v
     struct exchange *ex = cls;
 
     (void)kind;
+    ex->url_bytes += strlen(key ? key : "") + strlen(value ? value : "") + 2;
     if (ex->nquery < 200)
         kv_push(&ex->query, &ex->nquery, &ex->query_alloc, key, value);
     return MHD_YES;
@@ -143,6 +195,26 @@ request_id_ok(const char *v)
     return n > 0;
 }
 
+/*
+ * The origin form of a request target: an absolute-form target
+ * (http://host/path, as sent to proxies; RFC 9112 3.2.2) stands for its
+ * path, "/" when it has none.
+ */
+static const char *
+origin_form(const char *url)
+{
+    const char *p = NULL;
+
+    if (strncasecmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        p = url + 8;
+    if (!p)
+        return url;
+    p = strchr(p, '/');
+    return p ? p : "/";
+}
+
 static struct exchange *
 exchange_new(struct http_server *srv, struct MHD_Connection *conn, const char *method,
              const char *url)
@@ -150,14 +222,16 @@ exchange_new(struct http_server *srv, struct MHD_Connection *conn, const char *m
     struct exchange *ex = xcalloc(1, sizeof(*ex));
     const char *rid;
 
+    url = origin_form(url);
     ex->srv = srv;
     ex->conn = conn;
     ex->start_ms = clock_mono_ms();
     ex->method = xstrdup(method);
     ex->path = xstrdup(url);
     ex->path_scratch = xmalloc(strlen(url) + 1);
+    ex->url_bytes = strlen(url);
     response_init(&ex->res);
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, ex);
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, collect_header, ex);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, ex);
     rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (request_id_ok(rid) && strlen(rid) < sizeof(ex->request_id)) {
@@ -274,6 +348,8 @@ queue(struct exchange *ex)
         MHD_add_response_header(mr, res->headers[i].name, res->headers[i].value);
     add_cors_headers(ex, mr);
     MHD_add_response_header(mr, "X-Request-Id", ex->request_id);
+    if (ex->close_now)
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     ok = MHD_queue_response(ex->conn, (unsigned int)res->status, mr);
     MHD_destroy_response(mr);
     ex->state = EX_RESPONDED;
@@ -360,12 +436,72 @@ authorized(struct exchange *ex)
     return 0;
 }
 
+/* 1 when the Transfer-Encoding value is exactly the chunked coding (blanks around allowed). */
+static int
+te_is_chunked(const char *te)
+{
+    size_t n;
+
+    while (*te == ' ' || *te == '\t')
+        te++;
+    if (strncasecmp(te, "chunked", 7) != 0)
+        return 0;
+    for (n = 7; te[n] == ' ' || te[n] == '\t'; n++)
+        ;
+    return te[n] == '\0';
+}
+
+/*
+ * What must be refused before anything else, answered at once with the
+ * connection closed (no body is read, so none can be taken for the next
+ * request): a request target or header block over the caps (414, 431), and
+ * framing two parties could read differently (RFC 9112 6.1, 6.3: request
+ * smuggling): Content-Length twice or with Transfer-Encoding, or a transfer
+ * coding other than chunked (501). Returns 1 when it answered.
+ */
+static int
+framing_refused(struct exchange *ex)
+{
+    const char *te = request_header(&ex->req, "Transfer-Encoding");
+    char detail[160];
+
+    if (ex->url_bytes > HTTP_MAX_URL_BYTES) {
+        snprintf(detail, sizeof(detail), "request target exceeds %d bytes", HTTP_MAX_URL_BYTES);
+        response_problem(&ex->res, &ex->req, 414, detail, NULL);
+    } else if (ex->headers_seen > HTTP_MAX_HEADERS) {
+        snprintf(detail, sizeof(detail), "more than %d header fields", HTTP_MAX_HEADERS);
+        response_problem(&ex->res, &ex->req, 431, detail, NULL);
+    } else if (ex->bad_fields) {
+        response_problem(&ex->res, &ex->req, 400,
+                         "a header field has a NUL, whitespace or a control character in its name, "
+                         "or a NUL in its value",
+                         NULL);
+    } else if (ex->content_lengths > 1) {
+        response_problem(&ex->res, &ex->req, 400, "more than one Content-Length", NULL);
+    } else if (te && ex->content_lengths) {
+        response_problem(&ex->res, &ex->req, 400,
+                         "Content-Length and Transfer-Encoding together: send one of them", NULL);
+    } else if (te && !te_is_chunked(te)) {
+        response_problem(&ex->res, &ex->req, 501,
+                         "transfer coding not supported: send Transfer-Encoding: chunked "
+                         "(Content-Encoding: gzip for a compressed body)",
+                         NULL);
+    } else {
+        return 0;
+    }
+    ex->latched = 1;
+    ex->close_now = 1;
+    return 1;
+}
+
 static void
 first_call(struct exchange *ex)
 {
     char allow[64];
     enum router_result rr;
 
+    if (framing_refused(ex))
+        return;
     rr = router_match(app_routes, app_routes_count, ex->method, ex->path, ex->path_scratch,
                       &ex->route, ex->req.params, &ex->req.nparams, allow, sizeof(allow));
     if (rr == ROUTER_NOT_FOUND) {
@@ -406,13 +542,43 @@ run_on_worker(struct job *job, struct db *db)
     ex->route->handler(&ex->req, &ex->res);
     response_compress(&ex->res, &ex->req);
     ex->req.db = NULL;
+    /* libpq's buffers stay as large as the largest message: let them go (storage/db.h) */
+    if (ex->req.body_len >= HTTP_RECONNECT_AFTER_BYTES ||
+        ex->res.body.len >= HTTP_RECONNECT_AFTER_BYTES)
+        db_disconnect(db);
+    if (ex->on_long_lane) {
+        ex->on_long_lane = 0;
+        atomic_fetch_sub(&ex->srv->long_active, 1);
+    }
     MHD_resume_connection(ex->conn);
+}
+
+/*
+ * The pool a request runs on: the long lane for ROUTE_LONG routes (merges,
+ * inventory submissions, which may wait for minutes), so they never hold
+ * the workers uploads and reads need. NULL when the lane has long_cap
+ * requests queued or running: the caller answers 503.
+ */
+static struct workers *
+lane_for(struct exchange *ex)
+{
+    struct http_server *srv = ex->srv;
+
+    if (!(ex->route->flags & ROUTE_LONG))
+        return srv->workers;
+    if (atomic_fetch_add(&srv->long_active, 1) >= srv->long_cap) {
+        atomic_fetch_sub(&srv->long_active, 1);
+        return NULL;
+    }
+    ex->on_long_lane = 1;
+    return srv->long_lane;
 }
 
 static enum MHD_Result
 dispatch(struct exchange *ex)
 {
     char errbuf[ERRBUF_SIZE];
+    struct workers *lane;
     enum err rc;
 
     if (ex->intake) {
@@ -432,10 +598,20 @@ dispatch(struct exchange *ex)
         response_compress(&ex->res, &ex->req);
         return queue(ex);
     }
+    lane = lane_for(ex);
+    if (!lane) {
+        response_error(&ex->res, &ex->req, ERR_UNAVAILABLE,
+                       "too many merges and inventory submissions in progress; retry later");
+        return queue(ex);
+    }
     ex->state = EX_WORKING;
     ex->job.run = run_on_worker;
     MHD_suspend_connection(ex->conn);
-    if (workers_submit(ex->srv->workers, &ex->job)) {
+    if (workers_submit(lane, &ex->job)) {
+        if (ex->on_long_lane) {
+            ex->on_long_lane = 0;
+            atomic_fetch_sub(&ex->srv->long_active, 1);
+        }
         MHD_resume_connection(ex->conn);
         response_error(&ex->res, &ex->req, ERR_UNAVAILABLE, "shutting down");
         ex->state = EX_NEW; /* answered when resumed */
@@ -457,6 +633,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         ex = exchange_new(srv, conn, method, url);
         *con_cls = ex;
         first_call(ex);
+        if (ex->close_now)
+            return queue(ex);
         if (!ex->latched && strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
             !request_header(&ex->req, "Host")) {
             response_problem(&ex->res, &ex->req, 400, "HTTP/1.1 requests need a Host header", NULL);
@@ -543,10 +721,13 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct exchange *ex = *con_cls;
 
+    size_t body_bytes;
+
     (void)cls;
     (void)conn;
     if (!ex)
         return;
+    body_bytes = ex->req.body_raw_len + ex->req.body_len + ex->discarded;
     count_request(ex);
     log_json(LOG_INFO, "request",
              json_pack("{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:b}", "request_id", ex->request_id, "method",
@@ -557,6 +738,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
     exchange_free(ex);
     *con_cls = NULL;
+    /* the large body and what was decoded from it (a JSON tree) are freed: give the pages back */
+    if (body_bytes >= HTTP_TRIM_AFTER_BYTES)
+        malloc_trim(0);
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -576,9 +760,34 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
     log_json(LOG_WARN, "http", json_pack("{s:s}", "error", msg));
 }
 
+/*
+ * Every connection is a file descriptor: raise the soft RLIMIT_NOFILE to the
+ * hard limit (often 1024 soft, 524288 hard), and warn when even that leaves
+ * too few for INGESTD_MAX_CONNECTIONS besides the database connections and
+ * files (a connection accepted past the limit is closed by libmicrohttpd).
+ */
+static void
+raise_fd_limit(const struct config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->max_connections + 256;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        log_json(LOG_WARN, "open file limit below INGESTD_MAX_CONNECTIONS + 256",
+                 json_pack("{s:I,s:i}", "nofile", (json_int_t)rl.rlim_cur, "max_connections",
+                           cfg->max_connections));
+}
+
 enum err
-http_server_start(struct http_server **out, struct app *app, struct workers *workers, char *errbuf,
-                  size_t errlen)
+http_server_start(struct http_server **out, struct app *app, struct workers *workers,
+                  struct workers *long_lane, char *errbuf, size_t errlen)
 {
     const struct config *cfg = app->cfg;
     struct http_server *srv = xcalloc(1, sizeof(*srv));
@@ -605,14 +814,18 @@ http_server_start(struct http_server **out, struct app *app, struct workers *wor
         if (inet_pton(AF_INET, cfg->listen_host, &a4->sin_addr) != 1)
             goto bad_addr;
     }
+    raise_fd_limit(cfg);
     srv->app = app;
     srv->workers = workers;
+    srv->long_lane = long_lane;
+    srv->long_cap = cfg->long_workers + cfg->long_queue;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
         on_mhd_error, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)cfg->request_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)128 * 1024, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
+        HTTP_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->max_connections_per_ip,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, srv, MHD_OPTION_END);
     if (!srv->daemon) {

@@ -17,8 +17,14 @@
 
 struct http_server;
 
+/*
+ * Listen as cfg says (INGESTD_LISTEN, connection caps, timeouts). Requests
+ * run on `workers`, those of ROUTE_LONG routes on `long_lane` (at most
+ * INGESTD_LONG_WORKERS + INGESTD_LONG_QUEUE at once, 503 past it); both
+ * are borrowed and must outlive the server's requests.
+ */
 enum err http_server_start(struct http_server **out, struct app *app, struct workers *workers,
-                           char *errbuf, size_t errlen);
+                           struct workers *long_lane, char *errbuf, size_t errlen);
 /* The bound TCP port (useful with port 0). */
 int http_server_port(const struct http_server *srv);
 /* Stop accepting new connections; in-flight requests go on. */

@@ -375,6 +375,7 @@ serve(struct app *app, const char *conninfo)
     const struct config *cfg = app->cfg;
     struct s3_client_config s3;
     struct workers *workers = NULL;
+    struct workers *long_lane = NULL;
     struct http_server *http = NULL;
     struct scheduler *sched = NULL;
     struct importer *importer = NULL;
@@ -390,14 +391,15 @@ serve(struct app *app, const char *conninfo)
     app->exporter = exporter_start(cfg, conninfo, &s3, app->metrics);
     app->crawl_runner = crawl_runner_start(conninfo, &s3);
     workers = workers_start(cfg->db_pool, conninfo, app->metrics);
-    if (http_server_start(&http, app, workers, errbuf, sizeof(errbuf))) {
+    long_lane = workers_start(cfg->long_workers, conninfo, NULL);
+    if (http_server_start(&http, app, workers, long_lane, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
         goto out;
     }
     log_json(LOG_INFO, "listening",
              json_pack("{s:s,s:i}", "address", cfg->listen_host, "port", http_server_port(http)));
     if (cfg->merge_interval_s > 0)
-        sched = scheduler_start(workers, cfg->merge_interval_s, app->metrics, app->exporter);
+        sched = scheduler_start(long_lane, cfg->merge_interval_s, app->metrics, app->exporter);
     app->sqs = start_sqs(cfg, conninfo, app->metrics);
     memset(&imp, 0, sizeof(imp));
     imp.locations = (const char *const *)cfg->import_locations;
@@ -421,6 +423,7 @@ serve(struct app *app, const char *conninfo)
     drain_http(http, cfg->shutdown_grace_s);
     status = 0;
 out:
+    workers_stop(long_lane);
     workers_stop(workers);
     /* no handler runs any more: the runner stops after its current data file */
     inventory_runner_stop(app->inventory_runner);

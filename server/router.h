@@ -24,6 +24,7 @@ enum route_flags {
     ROUTE_BODY_CSV = 1 << 1,  /* text/csv or multipart/form-data body, gzip allowed */
     ROUTE_BODY_JSON = 1 << 2, /* optional application/json body */
     ROUTE_BODY_RAW = 1 << 3,  /* a CSV body under any or no Content-Type (curl -T), gzip allowed */
+    ROUTE_LONG = 1 << 4,      /* may take minutes: runs on the long lane (server/http.c) */
 };
 
 struct route {

@@ -26,18 +26,19 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/events/pending/{name}", handle_pending_get, 0, "read"},
     {"GET", "/api/v1/imports", handle_imports_get, 0, "admin"},
 
-    {"POST", "/api/v1/merges", handle_merges_post, ROUTE_BODY_JSON, "write"},
+    {"POST", "/api/v1/merges", handle_merges_post, ROUTE_BODY_JSON | ROUTE_LONG, "write"},
     {"GET", "/api/v1/merges", handle_merges_list, 0, "read"},
     {"GET", "/api/v1/merges/{id}", handle_merges_get, 0, "read"},
 
     {"GET", "/api/v1/repos.csv", handle_repos_csv_get, 0, "read"},
-    {"PUT", "/api/v1/repos.csv", handle_repos_csv_put, ROUTE_BODY_CSV, "admin"},
+    {"PUT", "/api/v1/repos.csv", handle_repos_csv_put, ROUTE_BODY_CSV | ROUTE_LONG, "admin"},
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
 
     {"GET", "/api/v1/exports", handle_exports_get, 0, "admin"},
 
     {"POST", "/api/v1/s3/events", handle_s3_events_post, ROUTE_BODY_JSON, "write"},
-    {"POST", "/api/v1/s3/inventories", handle_inventories_post, ROUTE_BODY_JSON, "write"},
+    {"POST", "/api/v1/s3/inventories", handle_inventories_post, ROUTE_BODY_JSON | ROUTE_LONG,
+     "write"},
     {"GET", "/api/v1/s3/inventories", handle_inventories_list, 0, "read"},
     {"GET", "/api/v1/s3/inventories/{id}", handle_inventories_get, 0, "read"},
     {"GET", "/api/v1/s3/objects", handle_objects_list, 0, "read"},
@@ -57,7 +58,7 @@ const struct route app_routes[] = {
 
     /* crawls of the live bucket (handlers/crawl.c) */
     {"POST", "/api/v1/s3/crawl", handle_crawl_post, ROUTE_BODY_JSON, "write"},
-    {"POST", "/api/v1/s3/crawl/sync", handle_crawl_sync, ROUTE_BODY_JSON, "write"},
+    {"POST", "/api/v1/s3/crawl/sync", handle_crawl_sync, ROUTE_BODY_JSON | ROUTE_LONG, "write"},
     {"GET", "/api/v1/s3/crawl/status", handle_crawl_list, 0, "read"},
     {"GET", "/api/v1/s3/crawl/status/count", handle_crawl_count, 0, "read"},
     {"GET", "/api/v1/s3/crawl/status/{id}", handle_crawl_get, 0, "read"},

@@ -41,6 +41,47 @@ db_free(struct db *db)
     free(db);
 }
 
+/*
+ * The connection parameters: TCP keepalives and a user timeout first, then
+ * the configured conninfo (expanded, so anything it sets wins). Without
+ * them a worker waiting for an answer over a network that went silent
+ * (a partition, a host gone without a reset) would wait for hours; with
+ * them the kernel gives up after ~60 s (keepalives unanswered while
+ * waiting, or 30 s of unacknowledged data), the query fails as "database
+ * unavailable" (503) and the next one reconnects. A long query on a live
+ * server is not affected: its kernel answers the probes. Ignored on Unix
+ * sockets.
+ */
+static const char *const connect_keys[] = {"keepalives",
+                                           "keepalives_idle",
+                                           "keepalives_interval",
+                                           "keepalives_count",
+                                           "tcp_user_timeout",
+                                           "dbname",
+                                           NULL};
+
+static void
+connect_values(const struct db *db, const char *values[7])
+{
+    values[0] = "1";
+    values[1] = "30";
+    values[2] = "10";
+    values[3] = "3";
+    values[4] = "30000";
+    values[5] = db->conninfo;
+    values[6] = NULL;
+}
+
+void
+db_disconnect(struct db *db)
+{
+    if (!db || !db->conn)
+        return;
+    PQfinish(db->conn);
+    db->conn = NULL;
+    db->nprepared = 0;
+}
+
 PGconn *
 db_conn(struct db *db)
 {
@@ -63,6 +104,8 @@ on_notice(void *arg, const PGresult *res)
 enum err
 db_ensure(struct db *db, char *errbuf, size_t errlen)
 {
+    const char *values[7];
+
     if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
         return ERR_OK;
     if (db->conn) {
@@ -70,7 +113,8 @@ db_ensure(struct db *db, char *errbuf, size_t errlen)
         db->conn = NULL;
     }
     db->nprepared = 0;
-    db->conn = PQconnectdb(db->conninfo);
+    connect_values(db, values);
+    db->conn = PQconnectdbParams(connect_keys, values, 1);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         char msg[ERRBUF_SIZE];
         size_t n;
@@ -111,6 +155,7 @@ enum err
 db_connect(struct db *db, db_cancel_fn cancel, void *ud, char *errbuf, size_t errlen)
 {
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    const char *values[7];
     PGconn *conn;
     enum err rc = ERR_OK;
 
@@ -118,7 +163,8 @@ db_connect(struct db *db, db_cancel_fn cancel, void *ud, char *errbuf, size_t er
         PQfinish(db->conn);
     db->conn = NULL;
     db->nprepared = 0;
-    conn = PQconnectStart(db->conninfo);
+    connect_values(db, values);
+    conn = PQconnectStartParams(connect_keys, values, 1);
     if (!conn)
         return err_set(ERR_UNAVAILABLE, errbuf, errlen, "out of memory");
     while (PQstatus(conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&

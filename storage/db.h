@@ -24,6 +24,14 @@ struct db;
 struct db *db_new(const char *conninfo);
 void db_free(struct db *db); /* NULL-safe; closes the connection */
 
+/*
+ * Close the connection now (NULL-safe; a no-op when not connected); the
+ * next statement connects again. libpq keeps its buffers as large as the
+ * largest message they ever held (a 60 MB event's content), so a worker
+ * drops its connection after moving a large message to give that memory
+ * back. Call between transactions only.
+ */
+void db_disconnect(struct db *db);
 /* Connect if not connected (or the connection broke). ERR_UNAVAILABLE on failure. */
 enum err db_ensure(struct db *db, char *errbuf, size_t errlen);
 /* Asked while a connection attempt waits: nonzero abandons the attempt. */

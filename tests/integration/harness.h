@@ -231,4 +231,35 @@ const char *th_jstr(json_t *o, const char *key);
 /* The integer member `key` of `o`; fails the test when it is not an integer. */
 json_int_t th_jint(json_t *o, const char *key);
 
+/* ---- fault-injection proxy (harness_proxy.c) ----------------------------- */
+
+/*
+ * A loopback TCP proxy in a thread of the test: it listens on 127.0.0.1 (a
+ * free port) and connects every client to an upstream Unix socket (an
+ * embedded PostgreSQL's), copying bytes both ways in the current mode:
+ */
+enum th_proxy_mode {
+    TH_PROXY_PASS,     /* copy as they come */
+    TH_PROXY_DELAY,    /* sleep arg ms before each chunk copied */
+    TH_PROXY_DROP,     /* copy and read nothing (a partition) until the mode changes */
+    TH_PROXY_TRUNCATE, /* copy arg more bytes client -> upstream, then reset all, then pass */
+};
+struct th_proxy;
+
+/* Start a proxy to the Unix socket at socket_path; fails the test on error. th_proxy_free. */
+struct th_proxy *th_proxy_start_unix(const char *socket_path);
+/* The port it listens on (127.0.0.1). */
+int th_proxy_port(const struct th_proxy *p);
+/* Change the mode (applied within 10 ms; TRUNCATE's budget starts now). */
+void th_proxy_set(struct th_proxy *p, enum th_proxy_mode mode, long arg);
+/* The current mode (TRUNCATE turns back to PASS once it has cut). */
+enum th_proxy_mode th_proxy_mode(struct th_proxy *p);
+/* Reset every open connection (RST to the client, close upstream); returns once done. */
+void th_proxy_reset_all(struct th_proxy *p);
+/* Connections accepted, and connections reset, so far. */
+long th_proxy_accepted(struct th_proxy *p);
+long th_proxy_resets(struct th_proxy *p);
+/* Stop the thread, reset what is open, free; NULL-safe. */
+void th_proxy_free(struct th_proxy *p);
+
 #endif
