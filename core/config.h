@@ -52,6 +52,14 @@ struct config {
     char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */
     char *api_tokens_file;           /* INGESTD_API_TOKENS_FILE (re-read on SIGHUP), or NULL */
     char *cors_origins; /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
+    /* webhooks (OPERATIONS.md "Webhooks") */
+    char **webhook_urls;      /* INGESTD_WEBHOOK_URLS split at ',' (blanks trimmed); NULL: none */
+    size_t webhook_url_count; /* entries of webhook_urls */
+    char *webhook_urls_text;  /* the entries joined by ',' (for `ingestd config`; a secret) */
+    char *webhook_secret;     /* INGESTD_WEBHOOK_SECRET(_FILE) (a secret: never logged) */
+    int webhook_attempts;     /* attempts per delivery before it is failed */
+    long webhook_backoff_ms;  /* the first retry's delay; doubled per attempt, with jitter */
+    long webhook_timeout_ms;  /* one attempt's limit */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -33,6 +33,8 @@ enum metric_id {
     M_DB_POOL_IN_USE,       /* gauge: worker connections running a request or job */
     M_DB_POOL_SIZE,         /* gauge: worker connections */
     M_BUILD_INFO,           /* gauge {version} = 1 */
+    M_WEBHOOK_DELIVERIES,   /* counter {outcome}: delivered, retry, failed, gone (per attempt) */
+    M_WEBHOOK_PENDING,      /* gauge: deliveries pending (read from PostgreSQL at scrape) */
     M_COUNT
 };
 

@@ -42,6 +42,11 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/s3", handle_objects_list, 0, "read"},
     {"GET", "/api/v1/s3/count", handle_objects_count, 0, "read"},
     {"GET", "/api/v1/s3/{id}", handle_objects_get, 0, "read"},
+
+    /* webhooks: the outbox's deliveries (OPERATIONS.md "Webhooks") */
+    {"GET", "/api/v1/webhooks/deliveries", handle_webhooks_deliveries_list, 0, "admin"},
+    {"POST", "/api/v1/webhooks/deliveries/{id}/retry", handle_webhooks_deliveries_retry, 0,
+     "admin"},
 };
 
 const size_t app_routes_count = sizeof(app_routes) / sizeof(app_routes[0]);
