@@ -95,6 +95,32 @@ log_target(const char *url, char *out, size_t outlen)
         *p = '\0';
 }
 
+/*
+ * The message of a failed attempt with the receiver named as log_target()
+ * names it: http_client's messages carry the URL's path, which for many
+ * receivers (chat webhooks) is itself a token.
+ */
+static void
+scrub_message(const char *url, const char *msg, char *out, size_t outlen)
+{
+    char full[256];
+    char host[256];
+    const char *at;
+    struct buf b;
+
+    http_client_redact_url(url, full, sizeof(full));
+    log_target(url, host, sizeof(host));
+    at = full[0] ? strstr(msg, full) : NULL;
+    if (!at) {
+        snprintf(out, outlen, "%s", msg);
+        return;
+    }
+    buf_init(&b, 0);
+    buf_printf(&b, "%.*s%s%s", (int)(at - msg), msg, host, at + strlen(full));
+    snprintf(out, outlen, "%s", b.data);
+    buf_release(&b);
+}
+
 /* LISTEN on the current connection unless it already does. */
 static void
 ensure_listen(struct sender *s)
@@ -190,7 +216,7 @@ attempt(struct sender *s, const struct outbox_claim *c)
                       &status, errbuf, sizeof(errbuf));
     oc = judge(o, c, rc, status, &retry_ms);
     if (rc)
-        snprintf(why, sizeof(why), "%s", errbuf);
+        scrub_message(c->url, errbuf, why, sizeof(why));
     else
         snprintf(why, sizeof(why), "HTTP %ld", status);
     if (oc != OUTBOX_DELIVERED)
