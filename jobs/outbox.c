@@ -35,6 +35,9 @@
 #include "storage/db.h"
 #include "storage/outbox_store.h"
 
+/* The shortest sleep between a claim that found nothing and the next. */
+#define OUTBOX_MIN_SLEEP_MS 10
+
 struct outbox {
     char *conninfo;
     struct webhook_signer signer; /* read-only once started */
@@ -283,6 +286,8 @@ sender_main(struct thread *t, void *arg)
             due_ms = 1000;
         else if (rc == ERR_NOT_FOUND && due_ms < 0)
             due_ms = OUTBOX_POLL_MS;
+        else if (due_ms < OUTBOX_MIN_SLEEP_MS)
+            due_ms = OUTBOX_MIN_SLEEP_MS; /* due since the claim looked: soon, never a spin */
         sleep_for(&s, due_ms);
     }
     if (!s.http)

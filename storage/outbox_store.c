@@ -214,18 +214,27 @@ outbox_store_finish(struct db *db, const struct outbox_claim *c, enum outbox_out
 enum err
 outbox_store_next_due(struct db *db, long long *ms, char *errbuf, size_t errlen)
 {
-    long long v = -1;
+    PGresult *res = NULL;
     enum err rc;
 
     *ms = -1;
-    rc = db_query_ll(db,
-                     "SELECT coalesce(greatest(0, ceil(extract(epoch FROM min(next_attempt_at) - "
-                     "clock_timestamp()) * 1000))::bigint, -1) FROM webhook_deliveries "
-                     "WHERE status = 'pending'",
-                     0, NULL, "no answer", &v, errbuf, errlen);
-    if (!rc)
-        *ms = v;
-    return rc;
+    /*
+     * A delivery another sender is attempting is locked by its claim: skip
+     * it (KEY SHARE, the weakest lock, taken for the statement only), or
+     * every idle sender would spin on a due row it cannot have.
+     */
+    rc = db_query(db, &res,
+                  "SELECT greatest(0, ceil(extract(epoch FROM next_attempt_at - "
+                  "clock_timestamp()) * 1000))::bigint FROM webhook_deliveries "
+                  "WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 1 "
+                  "FOR KEY SHARE SKIP LOCKED",
+                  0, NULL, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (PQntuples(res) == 1)
+        *ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return ERR_OK;
 }
 
 enum err

@@ -98,7 +98,10 @@ enum err outbox_store_finish(struct db *db, const struct outbox_claim *c, enum o
                              long http_status, const char *error, long long retry_in_ms,
                              char *errbuf, size_t errlen);
 
-/* Milliseconds until the next pending delivery is due (0 if one is due now); -1 when none. */
+/*
+ * Milliseconds until the next pending delivery that no sender is attempting
+ * is due (0: one is due now); -1 when none.
+ */
 enum err outbox_store_next_due(struct db *db, long long *ms, char *errbuf, size_t errlen);
 
 /* Deliveries with status pending (for the gauge). */
