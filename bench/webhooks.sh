@@ -8,7 +8,8 @@
 # other on a fresh database each: without webhooks, and with INGESTD_WEBHOOK_URLS
 # pointing at a receiver on loopback (python3, answering 200 at once). Each run
 # uploads one small event and merges it, MERGES times, one after the other, and
-# reports the merge's time as the client sees it (p50, p99). With webhooks it
+# reports the merge's time as the client sees it and its duration_ms (the
+# server's, which includes journaling the change) (p50, p99). With webhooks it
 # also reports, per change, the time from the change's `time` (written inside
 # the merge's transaction, just before COMMIT) to the receiver holding the POST
 # (p50, p99, max), and checks that every change arrived exactly once.
@@ -73,14 +74,16 @@ run_once() {
   done
   [ -n "$port" ] || { echo "ingestd did not start"; cat "$work/ingestd-$mode.log"; exit 1; }
   : >"$work/$mode.ms"
+  : >"$work/$mode.server"
   for i in $(seq 1 "$MERGES"); do
     printf 'origin,path,branch,cloneUrl,changeset,publishUri\nhttps://a.example/r%d.git,r%d,main,u,c%d,https://p/r\n' \
       "$i" "$i" "$i" | curl -sf -H 'Content-Type: text/csv' --data-binary @- \
       "http://127.0.0.1:$port/api/v1/events" >/dev/null
     t0=$(date +%s%N)
-    curl -sf -X POST "http://127.0.0.1:$port/api/v1/merges" >/dev/null
+    curl -sf -X POST "http://127.0.0.1:$port/api/v1/merges" >"$work/merge.json"
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000)) >>"$work/$mode.ms" # microseconds
+    grep -o '"duration_ms":[0-9]*' "$work/merge.json" | cut -d: -f2 >>"$work/$mode.server"
   done
   kill "$ingestd_pid"
   wait "$ingestd_pid" 2>/dev/null || true
@@ -102,6 +105,7 @@ printf 'merge as the client sees it, webhooks off: p50 %.1f ms  p99 %.1f ms\n' \
   "$(pct 50 <"$work/off.ms")e-3" "$(pct 99 <"$work/off.ms")e-3"
 printf 'merge as the client sees it, webhooks on:  p50 %.1f ms  p99 %.1f ms\n' \
   "$(pct 50 <"$work/on.ms")e-3" "$(pct 99 <"$work/on.ms")e-3"
+echo "merge's own duration_ms (server side), off: p50 $(pct 50 <"$work/off.server") ms  p99 $(pct 99 <"$work/off.server") ms; on: p50 $(pct 50 <"$work/on.server") ms  p99 $(pct 99 <"$work/on.server") ms"
 echo "change written -> receiver holds the POST: p50 $(pct 50 <"$work/latency") ms  p99 $(pct 99 <"$work/latency") ms  max $(pct 100 <"$work/latency") ms"
 echo "deliveries received: $got, distinct webhook-ids: $distinct (want $MERGES and $MERGES)"
 [ "$got" -eq "$MERGES" ] && [ "$distinct" -eq "$MERGES" ]
