@@ -778,6 +778,9 @@ test_gone_and_retry(void **state)
     resp = th_request("GET", base, path, NULL, NULL, 0);
     assert_int_equal(resp.status, 405);
     th_resp_release(&resp);
+    resp = th_request("POST", base, path, NULL, "{}", 2); /* takes no body */
+    assert_int_equal(resp.status, 400);
+    th_resp_release(&resp);
     free(path);
     free(id);
     free(merge);
