@@ -763,6 +763,88 @@ load_imports(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/* One INGESTD_WEBHOOK_URLS entry: http(s)://, then printable ASCII without blanks. */
+static int
+webhook_url_valid(const char *s, size_t len)
+{
+    size_t skip;
+    size_t i;
+
+    if (len > 7 && strncasecmp(s, "http://", 7) == 0)
+        skip = 7;
+    else if (len > 8 && strncasecmp(s, "https://", 8) == 0)
+        skip = 8;
+    else
+        return 0;
+    if (s[skip] == '/' || len > 2048)
+        return 0;
+    for (i = skip; i < len; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7F)
+            return 0;
+    return 1;
+}
+
+/*
+ * INGESTD_WEBHOOK_URLS (comma-separated, blanks around entries dropped, at
+ * most 64), INGESTD_WEBHOOK_SECRET(_FILE), and the retry settings. URLs
+ * without a secret are an error: deliveries are always signed.
+ */
+static enum err
+load_webhooks(struct config *cfg, char *errbuf, size_t errlen)
+{
+    const char *v = getenv("INGESTD_WEBHOOK_URLS");
+    const char *p = v && *v ? v : NULL;
+    struct buf text;
+    long n;
+    enum err rc;
+
+    rc = secret_value("INGESTD_WEBHOOK_SECRET", &cfg->webhook_secret, errbuf, errlen);
+    if (!rc)
+        rc = env_int("INGESTD_WEBHOOK_ATTEMPTS", 12, 1, 100, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->webhook_attempts = (int)n;
+    rc = env_int("INGESTD_WEBHOOK_BACKOFF_MS", 10000, 1, 3600000, &cfg->webhook_backoff_ms, errbuf,
+                 errlen);
+    if (!rc)
+        rc = env_int("INGESTD_WEBHOOK_TIMEOUT_MS", 10000, 100, 600000, &cfg->webhook_timeout_ms,
+                     errbuf, errlen);
+    if (rc || !p)
+        return rc;
+    buf_init(&text, 0);
+    while (p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        while (len && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (!webhook_url_valid(p, len) || cfg->webhook_url_count == 64) {
+            buf_release(&text);
+            return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                           cfg->webhook_url_count == 64
+                               ? "INGESTD_WEBHOOK_URLS: at most 64 URLs"
+                               : "INGESTD_WEBHOOK_URLS: entry %zu is not an http(s):// URL "
+                                 "without blanks",
+                           cfg->webhook_url_count + 1);
+        }
+        cfg->webhook_urls =
+            xrealloc(cfg->webhook_urls, (cfg->webhook_url_count + 1) * sizeof(char *));
+        cfg->webhook_urls[cfg->webhook_url_count++] = xstrndup(p, len);
+        buf_printf(&text, "%s%.*s", text.len ? "," : "", (int)len, p);
+        p = comma ? comma + 1 : NULL;
+    }
+    cfg->webhook_urls_text = buf_take(&text, NULL);
+    if (!cfg->webhook_secret)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "INGESTD_WEBHOOK_URLS: set INGESTD_WEBHOOK_SECRET (or "
+                       "INGESTD_WEBHOOK_SECRET_FILE) too: deliveries are signed");
+    return ERR_OK;
+}
+
 enum err
 config_load(struct config *cfg, char *errbuf, size_t errlen)
 {
@@ -795,6 +877,8 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
         rc = load_links_url(cfg, errbuf, errlen);
     if (!rc)
         rc = load_imports(cfg, errbuf, errlen);
+    if (!rc)
+        rc = load_webhooks(cfg, errbuf, errlen);
 out:
     if (rc)
         config_release(cfg);
@@ -810,6 +894,11 @@ config_release(struct config *cfg)
     free(cfg->api_tokens);
     free(cfg->api_tokens_file);
     free(cfg->cors_origins);
+    for (size_t i = 0; i < cfg->webhook_url_count; i++)
+        free(cfg->webhook_urls[i]);
+    free(cfg->webhook_urls);
+    free(cfg->webhook_urls_text);
+    free(cfg->webhook_secret);
     export_spec_free(cfg->exports, cfg->nexports);
     free(cfg->exports_shown);
     free(cfg->export_token);
@@ -834,6 +923,7 @@ enum setting_type {
     SET_INT,    /* int */
     SET_SIZE,   /* size_t */
     SET_LL,     /* long long */
+    SET_LONG,   /* long */
     SET_LISTEN, /* listen_host and listen_port */
     SET_ENV,    /* not in struct config: read where it is used (INGESTD_PG_BINDIR) */
 };
@@ -919,6 +1009,17 @@ static const struct setting settings[] = {
     {"INGESTD_IMPORT_THREADS", SET_INT, CFG(import_threads), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_TEST_CRASH_AT", SET_STR, CFG(test_crash_at), CONFIG_SHOW_PLAIN, NULL,
      "no crash point (tests only)"},
+    /* webhook URLs often carry a token (userinfo, query or path): shown redacted */
+    {"INGESTD_WEBHOOK_URLS", SET_STR, CFG(webhook_urls_text), CONFIG_SHOW_SECRET, NULL,
+     "no webhooks"},
+    {"INGESTD_WEBHOOK_SECRET", SET_STR, CFG(webhook_secret), CONFIG_SHOW_SECRET,
+     "INGESTD_WEBHOOK_SECRET_FILE", "none: no deliveries are sent"},
+    {"INGESTD_WEBHOOK_SECRET_FILE", SET_ENV, 0, CONFIG_SHOW_PLAIN, NULL, "none"},
+    {"INGESTD_WEBHOOK_ATTEMPTS", SET_INT, CFG(webhook_attempts), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_WEBHOOK_BACKOFF_MS", SET_LONG, CFG(webhook_backoff_ms), CONFIG_SHOW_PLAIN, NULL,
+     NULL},
+    {"INGESTD_WEBHOOK_TIMEOUT_MS", SET_LONG, CFG(webhook_timeout_ms), CONFIG_SHOW_PLAIN, NULL,
+     NULL},
 };
 
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))
@@ -1051,6 +1152,13 @@ setting_value(const struct config *cfg, const struct setting *st, char *num, siz
         memcpy(&ll, base, sizeof(ll));
         snprintf(num, numlen, "%lld", ll);
         return num;
+    case SET_LONG: {
+        long l = 0;
+
+        memcpy(&l, base, sizeof(l));
+        snprintf(num, numlen, "%ld", l);
+        return num;
+    }
     case SET_LISTEN:
         snprintf(num, numlen, strchr(cfg->listen_host, ':') ? "[%s]:%d" : "%s:%d", cfg->listen_host,
                  cfg->listen_port);

@@ -83,6 +83,14 @@ struct config {
     int import_poll_s;       /* INGESTD_IMPORT_POLL: seconds between listings of an S3 prefix */
     int import_threads;      /* INGESTD_IMPORT_THREADS: importing threads per folder location */
     char *test_crash_at;     /* INGESTD_TEST_CRASH_AT: a crash point (core/crashpoint.h), or NULL */
+    /* webhooks (OPERATIONS.md "Webhooks") */
+    char **webhook_urls;      /* INGESTD_WEBHOOK_URLS split at ',' (blanks trimmed); NULL: none */
+    size_t webhook_url_count; /* entries of webhook_urls */
+    char *webhook_urls_text;  /* the entries joined by ',' (for `ingestd config`; a secret) */
+    char *webhook_secret;     /* INGESTD_WEBHOOK_SECRET(_FILE) (a secret: never logged) */
+    int webhook_attempts;     /* attempts per delivery before it is failed */
+    long webhook_backoff_ms;  /* the first retry's delay; doubled per attempt, with jitter */
+    long webhook_timeout_ms;  /* one attempt's limit */
 };
 
 /* Fill cfg from getenv(); on error errbuf holds "NAME: reason". */

@@ -170,6 +170,20 @@ static const struct family_def defs[M_COUNT] = {
                             {"location", NULL},
                             NULL,
                             0},
+    [M_WEBHOOK_DELIVERIES] = {"ingestd_webhook_deliveries_total",
+                              "Webhook delivery attempts by outcome: delivered (2xx), retry "
+                              "(failed, tried again later), failed (the last attempt failed), "
+                              "gone (410).",
+                              KIND_COUNTER,
+                              {"outcome", NULL},
+                              NULL,
+                              0},
+    [M_WEBHOOK_PENDING] = {"ingestd_webhook_deliveries_pending",
+                           "Webhook deliveries waiting for a (next) attempt.",
+                           KIND_GAUGE,
+                           {NULL},
+                           NULL,
+                           0},
 };
 
 struct series {

@@ -36,12 +36,14 @@ enum metric_id {
     M_EXPORT_GENERATION,    /* gauge {target}: the generation an export target holds */
     M_EXPORT_FAILURES,      /* counter {target}: failed export attempts */
     M_EXPORT_DURATION,      /* histogram {target}, seconds: writing one export */
-    M_SQS_MESSAGES,     /* counter {queue,outcome}: received, ingested, ignored, failed, deleted,
-                           delete_failed */
-    M_SQS_ERRORS,       /* counter {queue,kind}: receive, database, delete */
-    M_IMPORT_FILES,     /* counter {location,outcome}: accepted, duplicate, failed */
-    M_IMPORT_ERRORS,    /* counter {location,kind}: scan, read, database, move */
-    M_IMPORT_LAST_SCAN, /* gauge {location}: unix time of the last completed scan */
+    M_SQS_MESSAGES,       /* counter {queue,outcome}: received, ingested, ignored, failed, deleted,
+                             delete_failed */
+    M_SQS_ERRORS,         /* counter {queue,kind}: receive, database, delete */
+    M_IMPORT_FILES,       /* counter {location,outcome}: accepted, duplicate, failed */
+    M_IMPORT_ERRORS,      /* counter {location,kind}: scan, read, database, move */
+    M_IMPORT_LAST_SCAN,   /* gauge {location}: unix time of the last completed scan */
+    M_WEBHOOK_DELIVERIES, /* counter {outcome}: delivered, retry, failed, gone (per attempt) */
+    M_WEBHOOK_PENDING,    /* gauge: deliveries pending (read from PostgreSQL at scrape) */
     M_COUNT
 };
 

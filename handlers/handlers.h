@@ -86,5 +86,8 @@ void handle_inventories_get(struct request *req, struct response *res);
 
 /* sqs.c: the SQS consumers' counters (admin) */
 void handle_sqs_get(struct request *req, struct response *res);
+/* webhooks.c: the outbox's deliveries (admin) */
+void handle_webhooks_deliveries_list(struct request *req, struct response *res);
+void handle_webhooks_deliveries_retry(struct request *req, struct response *res);
 
 #endif

@@ -3,7 +3,7 @@
  *
  * Counters and histograms are kept as they happen (core/metrics.h); the
  * gauges that describe the database (pending events, generation, rows,
- * inventory jobs) are read at scrape time in one query, so every replica
+ * inventory jobs; webhook deliveries pending) are read at scrape time, so every replica
  * reports the shared state. A database that does not answer gives
  * ingestd_db_up 0 and the rest of the page, still 200.
  */
@@ -12,6 +12,7 @@
 #include "core/metrics.h"
 #include "handlers/app.h"
 #include "handlers/handlers.h"
+#include "storage/outbox_store.h"
 #include "storage/stats_store.h"
 
 void
@@ -22,6 +23,7 @@ handle_metrics_get(struct request *req, struct response *res)
     char errbuf[ERRBUF_SIZE];
     const char *version[] = {INGESTD_VERSION};
     struct buf out;
+    long long pending = 0;
     int i;
 
     if (stats_store_read(req->db, &st, errbuf, sizeof(errbuf)) == ERR_OK) {
@@ -34,6 +36,8 @@ handle_metrics_get(struct request *req, struct response *res)
 
             metrics_set(m, M_INVENTORY_JOBS, status, (double)st.inventory_jobs[i]);
         }
+        if (outbox_store_pending(req->db, &pending, errbuf, sizeof(errbuf)) == ERR_OK)
+            metrics_set(m, M_WEBHOOK_PENDING, NULL, (double)pending);
     } else {
         metrics_set(m, M_DB_UP, NULL, 0);
     }

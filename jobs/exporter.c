@@ -3,7 +3,9 @@
  *
  * Each target's thread owns its struct db, its writer and its backoff
  * state; the threads share only the read-only configuration and the
- * metrics. export_failed() is the one place a failed attempt is announced.
+ * metrics. A failed attempt is logged and counted by export_failed(); the
+ * first of a streak is also journaled as io.ingestd.export.failed for the
+ * webhooks, in the transaction that records it (exports_store_record()).
  */
 #include "jobs/exporter.h"
 
@@ -160,7 +162,9 @@ publish(struct export_worker *w, int64_t current, char *errbuf, size_t errlen)
     if (rc) {
         w->failures++;
         export_failed(w, r->generation, errbuf);
-        if (exports_store_record(w->db, w->t->name, r->generation, ms, errbuf, rerr, sizeof(rerr)))
+        /* the first failure of a streak is announced, not every retry */
+        if (exports_store_record(w->db, w->t->name, r->generation, ms, errbuf, w->failures == 1,
+                                 rerr, sizeof(rerr)))
             log_json(LOG_WARN, "export outcome not recorded",
                      json_pack("{s:s,s:s}", "target", w->t->name, "error", rerr));
         goto out;
@@ -172,7 +176,7 @@ publish(struct export_worker *w, int64_t current, char *errbuf, size_t errlen)
                        export_kind_name(w->t->kind), "generation", (json_int_t)r->generation,
                        "bytes", (json_int_t)r->len, "render_ms", (json_int_t)r->render_ms,
                        "duration_ms", (json_int_t)ms));
-    rc = exports_store_record(w->db, w->t->name, r->generation, ms, NULL, errbuf, errlen);
+    rc = exports_store_record(w->db, w->t->name, r->generation, ms, NULL, 0, errbuf, errlen);
 out:
     rendering_unref(r);
     return rc;

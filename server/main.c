@@ -5,8 +5,8 @@
  * names warned about) -> the data directory's lock (embedded mode) -> the
  * checks of the listening address and the tokens -> database (embedded
  * PostgreSQL when no DATABASE_URL; waited for with backoff, SIGTERM/SIGINT
- * honoured) -> migrations -> inventory runner -> worker pool -> HTTP ->
- * merge scheduler. Shutdown on
+ * honoured) -> migrations -> webhook senders -> inventory runner -> worker
+ * pool -> HTTP -> merge scheduler. Shutdown on
  * SIGTERM/SIGINT runs it backwards, letting in-flight requests finish within
  * INGESTD_SHUTDOWN_GRACE seconds. Signals are handled synchronously by the
  * main thread (sigwait); every other thread has them blocked. This is the
@@ -25,7 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clients/http_client.h"
 #include "clients/s3_client.h"
+#include "clients/webhook.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -36,6 +38,7 @@
 #include "core/crashpoint.h"
 #include "jobs/importer.h"
 #include "jobs/inventory_runner.h"
+#include "jobs/outbox.h"
 #include "jobs/sqs_consumer.h"
 #include "jobs/scheduler.h"
 #include "jobs/workers.h"
@@ -47,6 +50,7 @@
 #include "storage/db.h"
 #include "storage/embedded_pg.h"
 #include "storage/migrate.h"
+#include "storage/outbox_store.h"
 
 static const char usage[] =
     "usage: ingestd [serve | migrate | config | healthcheck | --version | --help]\n"
@@ -97,7 +101,14 @@ static const char usage[] =
     "  INGESTD_SHUTDOWN_GRACE  seconds in-flight requests get on SIGTERM (20)\n"
     "  AWS_REGION (or AWS_DEFAULT_REGION), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
     "  AWS_SESSION_TOKEN       S3 access for inventory jobs (us-east-1; no key: anonymous)\n"
-    "  AWS_ENDPOINT_URL        an S3-compatible endpoint, addressed path-style (AWS)\n";
+    "  AWS_ENDPOINT_URL        an S3-compatible endpoint, addressed path-style (AWS)\n"
+    "  INGESTD_WEBHOOK_URLS    comma-separated http(s) URLs every change is POSTed to\n"
+    "  INGESTD_WEBHOOK_SECRET  HMAC key of the signatures (or INGESTD_WEBHOOK_SECRET_FILE);\n"
+    "                          required with URLs; without it this process sends nothing\n"
+    "  INGESTD_WEBHOOK_ATTEMPTS attempts per delivery (12)\n"
+    "  INGESTD_WEBHOOK_BACKOFF_MS delay after the first failed attempt, doubled per attempt\n"
+    "                          with jitter, at most 6 h (10000)\n"
+    "  INGESTD_WEBHOOK_TIMEOUT_MS one attempt's limit (10000)\n";
 
 #define DB_RETRY_FIRST_MS 500
 #define DB_RETRY_MAX_MS 10000
@@ -368,6 +379,58 @@ start_sqs(const struct config *cfg, const char *conninfo, struct metrics *metric
     return sqs_consumers_start(conninfo, &sqs, metrics);
 }
 
+/*
+ * The webhook URLs: each must be one libcurl can parse, and the secret one
+ * webhook.h accepts (checked before anything starts; messages name the
+ * entry, never the URL, which may hold a token, nor the secret). The URLs go
+ * to the outbox store, which journals a delivery per URL.
+ */
+static enum err
+configure_webhooks(const struct config *cfg, char *errbuf, size_t errlen)
+{
+    char target[256];
+    size_t i;
+
+    for (i = 0; i < cfg->webhook_url_count; i++) {
+        http_client_redact_url(cfg->webhook_urls[i], target, sizeof(target));
+        if (strcmp(target, "(invalid url)") == 0)
+            return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                           "INGESTD_WEBHOOK_URLS: entry %zu is not a URL libcurl can parse", i + 1);
+    }
+    if (cfg->webhook_secret) {
+        struct webhook_signer probe;
+        char why[ERRBUF_SIZE];
+
+        if (webhook_signer_init(&probe, cfg->webhook_secret, why, sizeof(why)))
+            return err_set(ERR_BAD_INPUT, errbuf, errlen, "INGESTD_WEBHOOK_SECRET: %s", why);
+        webhook_signer_release(&probe);
+    }
+    outbox_store_set_urls((const char *const *)cfg->webhook_urls, cfg->webhook_url_count);
+    return ERR_OK;
+}
+
+/* The webhook senders when a secret is configured (else NULL: nothing is sent from here). */
+static enum err
+start_outbox(const struct app *app, const char *conninfo, struct outbox **out, char *errbuf,
+             size_t errlen)
+{
+    const struct config *cfg = app->cfg;
+    struct outbox_settings st;
+
+    *out = NULL;
+    if (!cfg->webhook_secret)
+        return ERR_OK;
+    st.conninfo = conninfo;
+    st.secret = cfg->webhook_secret;
+    st.attempts = cfg->webhook_attempts;
+    st.backoff_ms = cfg->webhook_backoff_ms;
+    st.timeout_ms = cfg->webhook_timeout_ms;
+    log_json(LOG_INFO, "webhooks on",
+             json_pack("{s:I,s:i}", "urls", (json_int_t)cfg->webhook_url_count, "attempts",
+                       cfg->webhook_attempts));
+    return outbox_start(&st, app->metrics, out, errbuf, errlen);
+}
+
 /* Start every thread, wait for SIGTERM/SIGINT, stop them in reverse order. */
 static int
 serve(struct app *app, const char *conninfo)
@@ -380,11 +443,16 @@ serve(struct app *app, const char *conninfo)
     struct scheduler *sched = NULL;
     struct importer *importer = NULL;
     struct importer_settings imp;
+    struct outbox *outbox = NULL;
     char errbuf[ERRBUF_SIZE];
     sigset_t set;
     int sig = 0;
     int status = 1;
 
+    if (start_outbox(app, conninfo, &outbox, errbuf, sizeof(errbuf))) {
+        log_msg(LOG_ERROR, "INGESTD_WEBHOOK_SECRET: %s", errbuf);
+        return 2;
+    }
     s3_client_config_from(&s3, &cfg->s3);
     app->inventory_runner = inventory_runner_start(conninfo, &s3, cfg->inventory_streams,
                                                    cfg->inventory_merge_below, app->metrics);
@@ -437,6 +505,8 @@ out:
      * deleted, a long poll is abandoned */
     sqs_consumers_stop(app->sqs);
     app->sqs = NULL;
+    /* nothing of this process enqueues any more; an attempt in flight is recorded */
+    outbox_stop(outbox);
     return status;
 }
 
@@ -569,6 +639,11 @@ run(const char *cmd, const struct config *cfg)
         status = 1;
         goto out;
     }
+    if (strcmp(cmd, "serve") == 0 && configure_webhooks(cfg, errbuf, sizeof(errbuf))) {
+        log_msg(LOG_ERROR, "%s", errbuf);
+        status = 2;
+        goto out;
+    }
     if (strcmp(cmd, "serve") == 0 && load_tokens(cfg, &tokens, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
         status = 2;
@@ -605,6 +680,7 @@ run(const char *cmd, const struct config *cfg)
     metrics_free(app.metrics);
     repos_cache_free(app.repos_cache);
 out:
+    outbox_store_clear_urls();
     auth_free(tokens);
     embedded_pg_free(pg);
     datadir_unlock(lock); /* after the embedded server stopped */

@@ -66,6 +66,10 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/s3/attributes", handle_objects_attributes, 0, "read"},
     {"PATCH", "/api/v1/s3", handle_objects_patch_all, ROUTE_BODY_JSON, "write"},
     {"PATCH", "/api/v1/s3/{id}", handle_objects_patch, ROUTE_BODY_JSON, "write"},
+    /* webhooks: the outbox's deliveries (OPERATIONS.md "Webhooks") */
+    {"GET", "/api/v1/webhooks/deliveries", handle_webhooks_deliveries_list, 0, "admin"},
+    {"POST", "/api/v1/webhooks/deliveries/{id}/retry", handle_webhooks_deliveries_retry, 0,
+     "admin"},
 };
 
 const size_t app_routes_count = sizeof(app_routes) / sizeof(app_routes[0]);

@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "storage/db.h"
 #include "storage/locks.h"
+#include "storage/outbox_store.h"
 #include "storage/pgcopy.h"
 
 #define TRY_LOCK_SQL "SELECT pg_try_advisory_lock(" LOCK_EXPORT_TARGET("$1::text") ")::int"
@@ -65,9 +66,46 @@ exports_store_unclaim(struct db *db, const char *target, char *errbuf, size_t er
     return db_query_ll(db, UNLOCK_SQL, 1, params, "no unlock result", &v, errbuf, errlen);
 }
 
+/*
+ * A failed attempt, and with `announce` the io.ingestd.export.failed change
+ * in the same transaction: the journal holds the failure exactly when the
+ * target's row does.
+ */
+static enum err
+record_failure(struct db *db, const char *target, int64_t generation, const char *dur,
+               const char *error, int announce, char *errbuf, size_t errlen)
+{
+    const char *fparams[3] = {target, dur, error};
+    char ignored[ERRBUF_SIZE];
+    json_t *data = NULL;
+    enum err rc;
+
+    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = db_query(db, NULL,
+                  "UPDATE export_targets SET attempts = attempts + 1, "
+                  "failures = failures + 1, last_attempt_at = now(), "
+                  "last_duration_ms = $2, last_error = $3, last_error_at = now() "
+                  "WHERE target = $1",
+                  3, fparams, errbuf, errlen);
+    if (!rc && announce) {
+        data = json_pack("{s:s,s:I,s:s}", "target", target, "generation", (json_int_t)generation,
+                         "error", error);
+        rc = outbox_enqueue(db, OUTBOX_EXPORT_FAILED, "/api/v1/exports", target, data, NULL, errbuf,
+                            errlen);
+        json_decref(data);
+    }
+    if (!rc)
+        rc = db_exec(db, "COMMIT", errbuf, errlen);
+    if (rc)
+        db_exec(db, "ROLLBACK", ignored, sizeof(ignored));
+    return rc;
+}
+
 enum err
 exports_store_record(struct db *db, const char *target, int64_t generation, long long duration_ms,
-                     const char *error, char *errbuf, size_t errlen)
+                     const char *error, int announce, char *errbuf, size_t errlen)
 {
     char gen[32];
     char dur[32];
@@ -75,16 +113,8 @@ exports_store_record(struct db *db, const char *target, int64_t generation, long
 
     snprintf(gen, sizeof(gen), "%lld", (long long)generation);
     snprintf(dur, sizeof(dur), "%lld", duration_ms);
-    if (error) {
-        const char *fparams[3] = {target, dur, error};
-
-        return db_query(db, NULL,
-                        "UPDATE export_targets SET attempts = attempts + 1, "
-                        "failures = failures + 1, last_attempt_at = now(), "
-                        "last_duration_ms = $2, last_error = $3, last_error_at = now() "
-                        "WHERE target = $1",
-                        3, fparams, errbuf, errlen);
-    }
+    if (error)
+        return record_failure(db, target, generation, dur, error, announce, errbuf, errlen);
     return db_query(db, NULL,
                     "UPDATE export_targets SET attempts = attempts + 1, last_attempt_at = now(), "
                     "last_success_at = now(), last_duration_ms = $3, "

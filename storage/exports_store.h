@@ -33,10 +33,12 @@ enum err exports_store_unclaim(struct db *db, const char *target, char *errbuf, 
 /*
  * Record one attempt's outcome: success (error NULL) makes the target hold
  * `generation` (never lower than what it held); a failure keeps the error
- * text (no credentials in it, the caller's promise) with its time.
+ * text (no credentials in it, the caller's promise) with its time and, when
+ * `announce` is set, journals io.ingestd.export.failed (storage/outbox_store.h;
+ * data: target, generation, error) in the same transaction.
  */
 enum err exports_store_record(struct db *db, const char *target, int64_t generation,
-                              long long duration_ms, const char *error, char *errbuf,
+                              long long duration_ms, const char *error, int announce, char *errbuf,
                               size_t errlen);
 
 /*

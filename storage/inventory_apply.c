@@ -9,7 +9,8 @@
  * sequencers after the key's greatest, and current records the inventory
  * does not list get a Deleted record. The current state is then recomputed
  * for the keys that had records, and for keys whose lines the staging saw
- * apart. The job is marked succeeded in the same transaction. Before it
+ * apart. The job is marked succeeded in the same transaction, which also
+ * journals io.ingestd.inventory.succeeded (outbox_store.h). Before it
  * begins, the job is marked applying (applying_at, its phase) on its own.
  *
  * The phases below run in this order, each one statement or a few; the
@@ -34,6 +35,7 @@
 #include "storage/db.h"
 #include "storage/inventory_part.h"
 #include "storage/locks.h"
+#include "storage/outbox_store.h"
 
 static const char current_from_touched_sql[] =
     "CREATE TEMP TABLE inv_cur ON COMMIT DROP AS "
@@ -573,6 +575,8 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         rc = apply_files(&a, merge_below, errbuf, errlen);
     if (!rc)
         rc = finish_job(&a, errbuf, errlen);
+    if (!rc)
+        rc = inventory_store_announce(db, job_id, OUTBOX_INVENTORY_SUCCEEDED, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
     if (rc)

@@ -31,6 +31,7 @@
 #include "core/hex.h"
 #include "storage/db.h"
 #include "storage/locks.h"
+#include "storage/outbox_store.h"
 #include "storage/pgcopy.h"
 
 /*
@@ -498,18 +499,42 @@ inventory_store_heartbeat(struct db *db, const char *id, char *errbuf, size_t er
 }
 
 enum err
+inventory_store_announce(struct db *db, const char *job_id, const char *type, char *errbuf,
+                         size_t errlen)
+{
+    json_t *job = NULL;
+    enum err rc;
+
+    rc = inventory_store_get(db, job_id, &job, NULL, errbuf, errlen);
+    if (!rc)
+        rc = outbox_enqueue(db, type, "/api/v1/s3/inventories", job_id, job, NULL, errbuf, errlen);
+    json_decref(job);
+    return rc;
+}
+
+enum err
 inventory_store_fail(struct db *db, const char *job_id, enum err failure, const char *message,
                      char *errbuf, size_t errlen)
 {
     const char *params[3];
+    enum err rc;
 
     params[0] = job_id;
     params[1] = message;
     params[2] = err_name(failure);
-    return db_query(db, NULL,
-                    "UPDATE inventory_jobs SET status = 'failed', error = $2, error_kind = $3, "
-                    "finished_at = now() WHERE id = $1",
-                    3, params, errbuf, errlen);
+    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    if (!rc)
+        rc = db_query(db, NULL,
+                      "UPDATE inventory_jobs SET status = 'failed', error = $2, error_kind = $3, "
+                      "finished_at = now() WHERE id = $1",
+                      3, params, errbuf, errlen);
+    if (!rc)
+        rc = inventory_store_announce(db, job_id, OUTBOX_INVENTORY_FAILED, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, "COMMIT", errbuf, errlen);
+    if (rc)
+        db_rollback(db);
+    return rc;
 }
 
 enum err

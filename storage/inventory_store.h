@@ -116,9 +116,18 @@ enum err inventory_store_apply(struct db *db, const char *job_id,
                                int64_t *records, char *errbuf, size_t errlen);
 /*
  * Mark the job failed with a message and the kind of the failure, which
- * inventory_store_get() returns (staged files stay for a resume).
+ * inventory_store_get() returns (staged files stay for a resume). The same
+ * transaction journals io.ingestd.inventory.failed with the job object.
  */
 enum err inventory_store_fail(struct db *db, const char *job_id, enum err failure,
                               const char *message, char *errbuf, size_t errlen);
+
+/*
+ * Journal the change `type` (OUTBOX_INVENTORY_SUCCEEDED or _FAILED) with
+ * the job object of job_id as GET /api/v1/s3/inventories/{id} shows it, on
+ * db's open transaction (the one that ended the job).
+ */
+enum err inventory_store_announce(struct db *db, const char *job_id, const char *type, char *errbuf,
+                                  size_t errlen);
 
 #endif

@@ -12,7 +12,9 @@
  *      row), updates of changeset/publishUri for existing keys, appended
  *      rows for new keys, and the counts;
  *   4. events marked merged, event_rows emptied, generation bumped when
- *      something changed, the merge recorded; COMMIT (or ROLLBACK: dry run).
+ *      something changed, the merge recorded, and when something changed
+ *      the change journaled for webhooks (outbox_enqueue(), the merge object
+ *      as GET /api/v1/merges/{id} shows it); COMMIT (or ROLLBACK: dry run).
  */
 #include "storage/merges_store.h"
 
@@ -26,6 +28,7 @@
 #include "core/log.h"
 #include "storage/db.h"
 #include "storage/locks.h"
+#include "storage/outbox_store.h"
 #include "storage/pgcopy.h"
 
 #define MERGE_COLUMNS                                                                              \
@@ -295,6 +298,24 @@ record_merge(struct db *db, json_t *m, const struct merge_counts *c, char *errbu
 }
 
 /*
+ * Journal io.ingestd.merge.completed for merge id, in the merge's
+ * transaction, with the merge as GET /api/v1/merges/{id} reads it.
+ */
+static enum err
+announce_merge(struct db *db, const char *id, char *errbuf, size_t errlen)
+{
+    json_t *stored = NULL;
+    enum err rc;
+
+    rc = merges_store_get(db, id, &stored, errbuf, errlen);
+    if (!rc)
+        rc = outbox_enqueue(db, OUTBOX_MERGE_COMPLETED, "/api/v1/merges", id, stored, NULL, errbuf,
+                            errlen);
+    json_decref(stored);
+    return rc;
+}
+
+/*
  * Step 1 after the locks: what is pending - the events after the last merged
  * sequence (`last`, as text) and their rows - and the current generation.
  */
@@ -361,6 +382,8 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
         goto out;
     }
     rc = record_merge(db, *merge, &c, errbuf, errlen);
+    if (!rc && (c.added || c.updated || json_array_size(json_object_get(*merge, "columns_added"))))
+        rc = announce_merge(db, id, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
     if (!rc)

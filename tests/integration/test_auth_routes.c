@@ -46,6 +46,7 @@ static struct {
     char *object_id;
     char *job_id;
     char *crawl_id;
+    char *delivery_id; /* a failed webhook delivery */
 } G;
 
 /* (Re)write the tokens file G.tokens_file, created on first use. */
@@ -111,6 +112,7 @@ group_teardown(void **state)
     free(G.object_id);
     free(G.job_id);
     free(G.crawl_id);
+    free(G.delivery_id);
     return 0;
 }
 
@@ -205,6 +207,12 @@ make_fixtures(void)
     G.crawl_id = json_id(&r, "s3CrawlId");
     th_resp_release(&r);
     free(admin);
+    /* the merge journaled a change; no URL is configured, so give it a failed delivery */
+    G.delivery_id = th_pg_scalar(G.pg, "INSERT INTO webhook_deliveries (id, change_id, url, "
+                                       "status, attempts) SELECT gen_random_uuid(), id, "
+                                       "'http://127.0.0.1:9/hook', 'failed', 12 FROM changes "
+                                       "ORDER BY id LIMIT 1 RETURNING id");
+    assert_non_null(G.delivery_id);
 }
 
 /* A pending event to delete (a new one per call). */
@@ -293,6 +301,9 @@ probe_for(const struct route *rt, struct probe *p)
         p->path = th_strf("/api/v1/s3/presign/%s", G.object_id);
     } else if (strcmp(pat, "/api/v1/s3/inventories/{id}") == 0) {
         p->path = th_strf("/api/v1/s3/inventories/%s", G.job_id);
+    } else if (strcmp(pat, "/api/v1/webhooks/deliveries/{id}/retry") == 0) {
+        /* failed -> pending the first time, pending stays pending after */
+        p->path = th_strf("/api/v1/webhooks/deliveries/%s/retry", G.delivery_id);
     } else if (strcmp(pat, "/api/v1/repos.csv") == 0 && strcmp(m, "PUT") == 0) {
         p->path = xstrdup(pat);
         p->ctype = "text/csv";

@@ -5,7 +5,8 @@
  *
  * Merges stay fast and succeed whatever the targets do; a failing target
  * is retried with backoff and shows its error in GET /api/v1/exports, in
- * ingestd_export_failures_total and in the log. The full and read-only
+ * ingestd_export_failures_total and in the log; the first failure of a
+ * streak is journaled once as io.ingestd.export.failed (webhooks). The full and read-only
  * file systems are tmpfs mounts of 64 KiB made by this test (it runs as
  * root, as the suite does) and unmounted by its teardown; the Git remote is
  * git-daemon(1) on loopback, so the repository's hooks run.
@@ -179,6 +180,8 @@ test_unreachable_target_backs_off(void **state)
     struct th_resp m;
     char *series;
     char *log;
+    char *sql;
+    char *journal;
     const char *at;
     json_t *it;
     json_int_t attempts;
@@ -212,6 +215,17 @@ test_unreachable_target_backs_off(void **state)
     assert_non_null(strstr(log, "\"msg\":\"export failed\""));
     assert_null(strstr(log, "pw-9"));
     free(log);
+    /* the streak's first failure, and only it, is journaled for the webhooks */
+    sql = th_strf("SELECT count(*) || ' ' || bool_and((data->>'generation')::int BETWEEN 1 AND 3) "
+                  "|| ' ' || "
+                  "bool_and(data->>'error' LIKE '%%127.0.0.1%%' AND data::text NOT LIKE "
+                  "'%%pw-9%%') FROM changes WHERE type = 'io.ingestd.export.failed' "
+                  "AND subject = '%s'",
+                  target);
+    journal = th_pg_scalar(G.pg, sql);
+    assert_string_equal(journal, "1 true true");
+    free(journal);
+    free(sql);
     th_ingestd_free(p);
     free(series);
     free(exports);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/config.h"
@@ -207,6 +208,80 @@ test_imports(void **state)
     unsetenv("INGESTD_IMPORTS");
 }
 
+/* INGESTD_WEBHOOK_*: URLs split and checked, a secret required with them, from a file too. */
+static void
+test_webhook_settings(void **state)
+{
+    static const char *const bad_urls[] = {
+        "ftp://x/", "http://", "http:///x", "http://a b/", "http://a,,http://b", NULL};
+    char path[] = "/tmp/thcfg.XXXXXX";
+    char errbuf[ERRBUF_SIZE] = "";
+    struct config cfg;
+    struct seen seen;
+    FILE *f;
+    int fd;
+    size_t i;
+
+    (void)state;
+    unsetenv("DATABASE_URL");
+    unsetenv("DATABASE_URL_FILE");
+    setenv("INGESTD_WEBHOOK_URLS", " http://a.example/h?token=t0k , https://b.example:8443/x", 1);
+    setenv("INGESTD_WEBHOOK_SECRET", "s3cr3t-value", 1);
+    if (config_load(&cfg, errbuf, sizeof(errbuf)))
+        fail_msg("config_load: %s", errbuf);
+    assert_int_equal(cfg.webhook_url_count, 2);
+    assert_string_equal(cfg.webhook_urls[0], "http://a.example/h?token=t0k");
+    assert_string_equal(cfg.webhook_urls[1], "https://b.example:8443/x");
+    assert_string_equal(cfg.webhook_secret, "s3cr3t-value");
+    assert_int_equal(cfg.webhook_attempts, 12);
+    assert_int_equal(cfg.webhook_backoff_ms, 10000);
+    assert_int_equal(cfg.webhook_timeout_ms, 10000);
+    buf_init(&seen.text, 0);
+    config_each(&cfg, collect, &seen);
+    /* `ingestd config` redacts both (main prints CONFIG_SHOW_SECRET as <redacted>) */
+    assert_non_null(strstr(seen.text.data, "INGESTD_WEBHOOK_SECRET|environment|"));
+    assert_non_null(strstr(seen.text.data, "INGESTD_WEBHOOK_TIMEOUT_MS|default|10000\n"));
+    buf_release(&seen.text);
+    config_release(&cfg);
+    /* URLs without a secret: refused, naming the variables, not the values */
+    unsetenv("INGESTD_WEBHOOK_SECRET");
+    assert_int_equal(config_load(&cfg, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    assert_non_null(strstr(errbuf, "INGESTD_WEBHOOK_SECRET"));
+    assert_null(strstr(errbuf, "t0k"));
+    /* the secret from a file (trailing newline dropped) */
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    fputs("whsec_YWJjZA==\n", f);
+    fclose(f);
+    setenv("INGESTD_WEBHOOK_SECRET_FILE", path, 1);
+    setenv("INGESTD_WEBHOOK_BACKOFF_MS", "50", 1);
+    if (config_load(&cfg, errbuf, sizeof(errbuf)))
+        fail_msg("config_load: %s", errbuf);
+    assert_string_equal(cfg.webhook_secret, "whsec_YWJjZA==");
+    assert_int_equal(cfg.webhook_backoff_ms, 50);
+    config_release(&cfg);
+    /* both the variable and the file: refused */
+    setenv("INGESTD_WEBHOOK_SECRET", "x", 1);
+    assert_int_equal(config_load(&cfg, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    unsetenv("INGESTD_WEBHOOK_SECRET_FILE");
+    unlink(path);
+    for (i = 0; bad_urls[i]; i++) {
+        setenv("INGESTD_WEBHOOK_URLS", bad_urls[i], 1);
+        if (config_load(&cfg, errbuf, sizeof(errbuf)) != ERR_BAD_INPUT)
+            fail_msg("INGESTD_WEBHOOK_URLS=%s accepted", bad_urls[i]);
+        assert_non_null(strstr(errbuf, "INGESTD_WEBHOOK_URLS: entry"));
+    }
+    setenv("INGESTD_WEBHOOK_URLS", "http://a/", 1);
+    setenv("INGESTD_WEBHOOK_TIMEOUT_MS", "5", 1);
+    assert_int_equal(config_load(&cfg, errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
+    assert_non_null(strstr(errbuf, "INGESTD_WEBHOOK_TIMEOUT_MS"));
+    unsetenv("INGESTD_WEBHOOK_URLS");
+    unsetenv("INGESTD_WEBHOOK_SECRET");
+    unsetenv("INGESTD_WEBHOOK_TIMEOUT_MS");
+    unsetenv("INGESTD_WEBHOOK_BACKOFF_MS");
+}
+
 static void
 test_conninfo_check(void **state)
 {
@@ -280,6 +355,7 @@ main(void)
         cmocka_unit_test(test_sqs_settings),      cmocka_unit_test(test_conninfo_check),
         cmocka_unit_test(test_conninfo_redacted), cmocka_unit_test(test_conninfo_scrub),
         cmocka_unit_test(test_links_url),         cmocka_unit_test(test_imports),
+        cmocka_unit_test(test_webhook_settings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
