@@ -29,6 +29,8 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/repos.csv", handle_repos_csv_get, 0, "read"},
     {"PUT", "/api/v1/repos.csv", handle_repos_csv_put, ROUTE_BODY_CSV, "admin"},
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
+    /* every stored event row of one key, with its outcome */
+    {"GET", "/api/v1/repos/history", handle_repos_history, 0, "read"},
 
     {"POST", "/api/v1/s3/events", handle_s3_events_post, ROUTE_BODY_JSON, "write"},
     {"POST", "/api/v1/s3/inventories", handle_inventories_post, ROUTE_BODY_JSON, "write"},
