@@ -690,6 +690,41 @@ test_reader_role(void **state)
                      5);
 }
 
+/* README "Repository history and SQL views": psql as a login that is a member of the role. */
+static void
+test_psql_as_analyst(void **state)
+{
+    char *bindir =
+        th_run("ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1 | tr -d '\\n'", NULL);
+    char *cmd;
+    char *out;
+    int status = -1;
+
+    (void)state;
+    PQclear(sql_ok("ingestd", "CREATE ROLE analyst LOGIN IN ROLE ingestd_reader"));
+    cmd = th_strf("%s/psql '%s dbname=ingestd user=analyst' -XAt -F ' ' -c \""
+                  "SELECT row_no, outcome, coalesce(rule, '-') FROM ingestd_v1.repo_history "
+                  "WHERE origin = '" A_ORIGIN "' AND path = 'a' AND branch = 'main' "
+                  "ORDER BY event_sequence DESC, row_no DESC LIMIT 20\" 2>&1",
+                  bindir, th_pg_url(G.pg));
+    out = th_run(cmd, &status);
+    assert_int_equal(status, 0);
+    assert_string_equal(out, "2 applied -\n1 ignored failed_build\n1 applied -\n"
+                             "2 superseded later_row_won\n1 superseded later_row_won\n");
+    free(out);
+    free(cmd);
+    /* the same login cannot read the tables behind the views */
+    cmd = th_strf("%s/psql '%s dbname=ingestd user=analyst' -XAt -c "
+                  "'SELECT count(*) FROM public.events' 2>&1",
+                  bindir, th_pg_url(G.pg));
+    out = th_run(cmd, &status);
+    assert_int_not_equal(status, 0);
+    assert_non_null(strstr(out, "permission denied"));
+    free(out);
+    free(cmd);
+    free(bindir);
+}
+
 /* Migrated by a role that may not create roles: the schema is there, the role is not. */
 static void
 test_without_createrole(void **state)
@@ -716,6 +751,7 @@ main(void)
         cmocka_unit_test(test_events_before_the_feature),
         cmocka_unit_test(test_views_pinned),
         cmocka_unit_test(test_reader_role),
+        cmocka_unit_test(test_psql_as_analyst),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
