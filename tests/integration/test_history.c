@@ -376,11 +376,25 @@ test_known_and_unknown_keys(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "items")), 0);
     assert_true(json_is_null(json_object_get(j, "next")));
     json_decref(j);
+    r = th_request("HEAD", B, path, NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 0);
+    th_resp_release(&r);
     free(path);
     /* same origin and path, another branch: a different key */
     path = history_path("https://h.example/put.git", "put", "dev", "");
     j = get_json(B, path, 404);
     assert_int_equal(th_jint(j, "status"), 404);
+    json_decref(j);
+    free(path);
+    /* a row without a branch column has the empty branch: branch= names it */
+    j = upload(B, "nb", "origin,path,changeset,publishUri\nhttps://h.example/nb.git,nb,c,u\n");
+    json_decref(j);
+    path = history_path("https://h.example/nb.git", "nb", "", "");
+    j = get_json(B, path, 200);
+    assert_int_equal(json_array_size(json_object_get(j, "items")), 1);
+    assert_string_equal(th_jstr(json_array_get(json_object_get(j, "items"), 0), "outcome"),
+                        "pending");
     json_decref(j);
     free(path);
 }
