@@ -20,7 +20,7 @@ REPOS=${1:-100000}
 EVENTS=${2:-10000}
 HOT=${3:-200}
 BUILD=${BUILD_DIR:-build-bench}
-WRK_SECONDS=${WRK_SECONDS:-5}
+WRK_SECONDS=${WRK_SECONDS:-10}
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF >/dev/null
@@ -77,13 +77,17 @@ curl -sf -o /dev/null "$base/api/v1/events/$event_id"
 curl -sf -o /dev/null "$busy_url"
 
 lat() { # lat NAME URL -> one line: p50 p99 req/s
-  wrk -t1 -c1 -d"${WRK_SECONDS}s" --latency "$2" >"$work/wrk-$1.txt"
+  local f=$work/wrk-$RANDOM.txt
+  wrk -t1 -c1 -d"${WRK_SECONDS}s" --latency "$2" >"$f"
   awk -v name="$1" '/^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 } /^Requests\/sec/ { rps = $2 }
        /Non-2xx/ { bad = $NF }
        END { printf "%-44s %10s %10s %10.0f%s\n", name, p50, p99, rps, bad ? "  NON-2xx: " bad : "" }' \
-    "$work/wrk-$1.txt"
+    "$f"
 }
 echo
+echo "fill (loadgen): $(awk '$1 == "upload_rate" { print $2 }' "$work/loadgen.out") events/s uploaded," \
+  "merge of $EVENTS events $(awk '$1 == "merge_seconds" { print $2 }' "$work/loadgen.out") s"
+echo "load average before the latencies: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 echo "stored: $total_events events, $total_rows event rows; busiest loadgen key: $busy_n rows; hot key: $HOT rows"
 printf '%-44s %10s %10s %10s\n' "request (1 connection)" "p50" "p99" "req/s"
 lat "GET /api/v1/events/{id}" "$base/api/v1/events/$event_id"

@@ -11,6 +11,7 @@
  *   superseded  a later applying row of the same merge won (rule later_row_won).
  * The window sees every row of the key (O(rows of the key)); the cursor then
  * cuts the page. Read-only, one statement, so one snapshot: no transaction.
+ * Prepared once per connection: its plan costs more than its execution.
  */
 #include "storage/history_store.h"
 
@@ -130,7 +131,8 @@ history_store_list(struct db *db, const struct history_filter *f, json_t **items
     params[1] = seq;
     params[2] = row;
     params[3] = limit;
-    rc = db_query(db, &res, history_sql, 4, params, errbuf, errlen);
+    rc = db_query_prepared(db, &res, "history_list", history_sql, 4, params, NULL, NULL, errbuf,
+                           errlen);
     if (rc)
         return rc;
     n = PQntuples(res);
