@@ -23,7 +23,12 @@
 #include "storage/locks.h"
 #include "storage/pgcopy.h"
 
-/* $1 key digest, $2 cursor sequence, $3 cursor row, $4 limit + 1 */
+/*
+ * $1 key digest, $2 cursor sequence, $3 cursor row, $4 limit + 1. The page is
+ * cut before its events are read, one index lookup per row (the OFFSET 0
+ * keeps the planner from turning that into a join over all events, which it
+ * would do whenever its statistics of event_rows are stale).
+ */
 static const char history_sql[] =
     "WITH k AS ("
     "  SELECT r.event_seq, r.row_no, r.changeset, r.publish_uri, r.vals,"
@@ -37,24 +42,29 @@ static const char history_sql[] =
     " w AS ("
     "  SELECT k.*, max(ARRAY[k.event_seq, k.row_no]) FILTER (WHERE k.applies)"
     "             OVER (PARTITION BY k.seq_hi) AS winner"
-    "  FROM k)"
-    " SELECT e.id, w.event_seq, w.row_no, e.source, " SQL_TS(
+    "  FROM k),"
+    " p AS ("
+    "  SELECT * FROM w"
+    "  WHERE $2::bigint = 0 OR (w.event_seq, w.row_no) < ($2::bigint, $3::integer)"
+    "  ORDER BY w.event_seq DESC, w.row_no DESC LIMIT $4)"
+    " SELECT e.id, p.event_seq, p.row_no, e.source, " SQL_TS(
         "e.received_at") ","
-                         "        w.changeset, w.publish_uri, json_object(e.columns, w.vals)::text,"
-                         "        CASE WHEN NOT w.applies THEN 'ignored'"
-                         "             WHEN w.merge_id IS NULL THEN 'pending'"
-                         "             WHEN w.winner = ARRAY[w.event_seq, w.row_no] THEN 'applied'"
+                         "        p.changeset, p.publish_uri, json_object(e.columns, p.vals)::text,"
+                         "        CASE WHEN NOT p.applies THEN 'ignored'"
+                         "             WHEN p.merge_id IS NULL THEN 'pending'"
+                         "             WHEN p.winner = ARRAY[p.event_seq, p.row_no] THEN 'applied'"
                          "             ELSE 'superseded' END,"
-                         "        CASE WHEN NOT w.applies THEN 'failed_build'"
-                         "             WHEN w.merge_id IS NOT NULL AND w.winner <> "
-                         "ARRAY[w.event_seq, w.row_no]"
+                         "        CASE WHEN NOT p.applies THEN 'failed_build'"
+                         "             WHEN p.merge_id IS NOT NULL AND p.winner <> "
+                         "ARRAY[p.event_seq, p.row_no]"
                          "             THEN 'later_row_won' END,"
-                         "        w.merge_id, w.generation, " SQL_TS(
-                             "w.finished_at") " "
-                                              " FROM w JOIN events e ON e.sequence = w.event_seq"
-                                              " WHERE $2::bigint = 0 OR (w.event_seq, w.row_no) < "
-                                              "($2::bigint, $3::integer)"
-                                              " ORDER BY w.event_seq DESC, w.row_no DESC LIMIT $4";
+                         "        p.merge_id, p.generation, " SQL_TS(
+                             "p.finished_at") " "
+                                              " FROM p CROSS JOIN LATERAL (SELECT x.id, x.source, "
+                                              "x.received_at, x.columns FROM events x"
+                                              "                            WHERE x.sequence = "
+                                              "p.event_seq OFFSET 0) e"
+                                              " ORDER BY p.event_seq DESC, p.row_no DESC";
 
 /* Column 0..n of a history row, as the API's object; f gives the key's own values. */
 static json_t *
