@@ -51,6 +51,14 @@ void handle_repos_list(struct request *req, struct response *res);
 
 /* GET /api/v1/exports (admin): what each export target holds, its attempts and last error. */
 void handle_exports_get(struct request *req, struct response *res);
+/* history.c */
+/*
+ * GET /api/v1/repos/history?origin=&path=&branch=[&limit=&after=]: every
+ * stored event row of the key, newest first, with its outcome (openapi.yaml).
+ * 400 when a key part is missing or a parameter is bad, 404 for a key that
+ * no event row and no effective row has.
+ */
+void handle_repos_history(struct request *req, struct response *res);
 
 /* s3_events.c */
 void handle_s3_events_post(struct request *req, struct response *res);

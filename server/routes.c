@@ -33,6 +33,8 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/repos.csv", handle_repos_csv_get, 0, "read"},
     {"PUT", "/api/v1/repos.csv", handle_repos_csv_put, ROUTE_BODY_CSV | ROUTE_LONG, "admin"},
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
+    /* every stored event row of one key, with its outcome */
+    {"GET", "/api/v1/repos/history", handle_repos_history, 0, "read"},
 
     {"GET", "/api/v1/exports", handle_exports_get, 0, "admin"},
 

@@ -16,6 +16,7 @@
 
 #include "codec/repos_csv.h"
 #include "core/buf.h"
+#include "core/log.h"
 #include "storage/db.h"
 #include "storage/locks.h"
 #include "storage/pgcopy.h"
@@ -441,5 +442,107 @@ out:
     PQclear(res);
     if (rc)
         db_rollback(db);
+    return rc;
+}
+
+/* Events per backfill transaction. */
+#define BACKFILL_BATCH "100"
+
+/* Decode one stored content as an upload is; NULL (logged) when it does not decode. */
+static struct repos_csv *
+backfill_decode(const char *seq, const char *content, size_t len)
+{
+    const struct repos_csv_limits lim = {SIZE_MAX / 4, SIZE_MAX / 4, SIZE_MAX / 4};
+    struct repos_csv *doc = repos_csv_new(&lim);
+    char errbuf[ERRBUF_SIZE] = "";
+    enum err rc;
+
+    rc = repos_csv_feed(doc, content, len, errbuf, sizeof(errbuf));
+    if (!rc)
+        rc = repos_csv_finish(doc, errbuf, sizeof(errbuf));
+    if (rc) {
+        log_json(LOG_WARN, "stored event content does not decode, its history has no rows",
+                 json_pack("{s:s,s:s}", "sequence", seq, "error", errbuf));
+        repos_csv_free(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* Rows of the listed event seq again, and the event off the list (inside a transaction). */
+static enum err
+backfill_one(struct db *db, const char *seq, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    struct repos_csv *doc = NULL;
+    unsigned char *raw = NULL;
+    size_t n = 0;
+    enum err rc;
+
+    rc = db_query(db, &res, "SELECT content FROM events WHERE sequence = $1", 1, &seq, errbuf,
+                  errlen);
+    if (rc)
+        goto out;
+    if (PQntuples(res) == 1) {
+        raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0), &n);
+        if (!raw) {
+            rc = err_set(ERR_INTERNAL, errbuf, errlen, "internal error");
+            goto out;
+        }
+        doc = backfill_decode(seq, (const char *)raw, n);
+    }
+    if (doc && doc->nrows > 0)
+        rc = copy_rows(db, seq, doc, errbuf, errlen);
+    if (!rc)
+        rc = db_query(db, NULL, "DELETE FROM event_rows_backfill WHERE event_seq = $1", 1, &seq,
+                      errbuf, errlen);
+out:
+    repos_csv_free(doc);
+    PQfreemem(raw);
+    PQclear(res);
+    return rc;
+}
+
+/* One transaction: up to BACKFILL_BATCH listed events; *done gets how many. */
+static enum err
+backfill_batch(struct db *db, int *done, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    int i;
+    enum err rc;
+
+    *done = 0;
+    rc = db_exec(db, "BEGIN", errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = db_query(db, &res,
+                  "SELECT event_seq FROM event_rows_backfill ORDER BY event_seq "
+                  "LIMIT " BACKFILL_BATCH " FOR UPDATE SKIP LOCKED",
+                  0, NULL, errbuf, errlen);
+    for (i = 0; !rc && i < PQntuples(res); i++)
+        rc = backfill_one(db, PQgetvalue(res, i, 0), errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, "COMMIT", errbuf, errlen);
+    if (!rc)
+        *done = PQntuples(res);
+    PQclear(res);
+    if (rc)
+        db_rollback(db);
+    return rc;
+}
+
+enum err
+events_store_backfill(struct db *db, long long *events, char *errbuf, size_t errlen)
+{
+    long long total = 0;
+    int done = 0;
+    enum err rc;
+
+    do {
+        rc = backfill_batch(db, &done, errbuf, errlen);
+        total += done;
+    } while (!rc && done > 0);
+    if (events)
+        *events = total;
     return rc;
 }

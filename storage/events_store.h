@@ -66,5 +66,15 @@ enum err events_store_content(struct db *db, const char *id, char **data, size_t
                               size_t errlen);
 /* Delete a pending event: ERR_NOT_FOUND, or ERR_CONFLICT when it was merged. */
 enum err events_store_delete(struct db *db, const char *id, char *errbuf, size_t errlen);
+/*
+ * Give the events listed in event_rows_backfill (merged before event_rows
+ * kept merged rows, migrations/0013) their rows again: each event's stored
+ * content is decoded as an upload is and COPYed into event_rows, and the
+ * event leaves the list in the same transaction (a batch of events per
+ * transaction). Runs until the list is empty; *events (if not NULL) gets
+ * how many events were done. A content that no longer decodes is logged,
+ * leaves the list and keeps no rows. Call under the migration lock.
+ */
+enum err events_store_backfill(struct db *db, long long *events, char *errbuf, size_t errlen);
 
 #endif

@@ -11,10 +11,11 @@
  *   3. one statement: the winner per key (last applying row by sequence,
  *      row), updates of changeset/publishUri for existing keys, appended
  *      rows for new keys, and the counts;
- *   4. events marked merged, event_rows emptied, generation bumped when
- *      something changed, the merge recorded, and when something changed
- *      the change journaled for webhooks (outbox_enqueue(), the merge object
- *      as GET /api/v1/merges/{id} shows it); COMMIT (or ROLLBACK: dry run).
+ *   4. events marked merged (event_rows keep their rows: the history of
+ *      every key, history_store.c), generation bumped when something
+ *      changed, the merge recorded, and when something changed the change
+ *      journaled for webhooks (outbox_enqueue(), the merge object as
+ *      GET /api/v1/merges/{id} shows it); COMMIT (or ROLLBACK: dry run).
  */
 #include "storage/merges_store.h"
 
@@ -112,7 +113,7 @@ static const char apply_sql_head[] =
     "         r.path, r.branch, r.changeset, r.publish_uri, r.vals, e.columns AS ecols, "
     "         e.id AS event_id"
     "  FROM event_rows r JOIN events e ON e.sequence = r.event_seq"
-    "  WHERE e.sequence > $1 AND r.changeset <> '' AND r.publish_uri <> ''"
+    "  WHERE r.event_seq > $1 AND e.sequence > $1 AND r.changeset <> '' AND r.publish_uri <> ''"
     "  ORDER BY r.key_digest, r.event_seq DESC, r.row_no DESC),"
     " m AS MATERIALIZED ("
     "  SELECT w.*, t.pos AS tpos, t.changeset AS tcs, t.publish_uri AS tpu"
@@ -248,10 +249,9 @@ apply_pending(struct db *db, const char *last, struct merge_counts *c, json_t **
     if (rc)
         goto out;
     json_to_array_literal(cols, &lit);
+    /* the merged events are marked by the merge's (seq_lo, seq_hi]; their
+     * rows stay in event_rows, the repository history */
     rc = apply_rows(db, last, cols, c, errbuf, errlen);
-    /* the merged events are marked by the merge's (seq_lo, seq_hi] */
-    if (!rc)
-        rc = db_exec(db, "TRUNCATE event_rows", errbuf, errlen);
     if (!rc)
         rc = bump_generation(db, lit.data, c, json_array_size(*added_cols) > 0, errbuf, errlen);
 out:

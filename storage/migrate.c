@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "storage/db.h"
 #include "storage/embedded.h"
+#include "storage/events_store.h"
 #include "storage/locks.h"
 
 static long
@@ -54,6 +55,33 @@ out:
     return rc;
 }
 
+/*
+ * What the migrations leave to ingestd, under the migration lock: the rows
+ * of events merged before event_rows kept them (0013), and a warning when
+ * the analysts' role could not be created.
+ */
+static enum err
+after_migrations(struct db *db, char *errbuf, size_t errlen)
+{
+    long long events = 0;
+    long long role = 0;
+    enum err rc;
+
+    rc = events_store_backfill(db, &events, errbuf, errlen);
+    if (!rc && events > 0)
+        log_json(LOG_INFO, "event rows restored for the repository history",
+                 json_pack("{s:I}", "events", (json_int_t)events));
+    if (!rc)
+        rc = db_query_ll(db, "SELECT count(*) FROM pg_roles WHERE rolname = 'ingestd_reader'", 0,
+                         NULL, "no count", &role, errbuf, errlen);
+    if (!rc && role == 0)
+        log_json(LOG_WARN,
+                 "role ingestd_reader absent: the views of ingestd_v1 are granted to "
+                 "no reader (README \"SQL views for analysts\")",
+                 NULL);
+    return rc;
+}
+
 enum err
 migrate_apply(struct db *db, int *applied, char *errbuf, size_t errlen)
 {
@@ -87,6 +115,7 @@ migrate_apply(struct db *db, int *applied, char *errbuf, size_t errlen)
                  json_pack("{s:s}", "name", embedded_migrations[i].name));
         n++;
     }
+    rc = after_migrations(db, errbuf, errlen);
 out:
     PQclear(res);
     if (db_conn(db))

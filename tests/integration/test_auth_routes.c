@@ -321,6 +321,10 @@ probe_for(const struct route *rt, struct probe *p)
         p->want = 202;
     } else if (strcmp(pat, "/api/v1/exports") == 0) {
         p->path = xstrdup(pat); /* admin; no INGESTD_EXPORTS here: an empty list */
+    } else if (strcmp(pat, "/api/v1/repos/history") == 0) {
+        /* the key of make_fixtures()'s event */
+        p->path = xstrdup("/api/v1/repos/history?origin=https%3A%2F%2Fa.example%2Fx.git"
+                          "&path=x&branch=main");
     } else if (strcmp(m, "GET") == 0 && !strchr(pat, '{')) {
         p->path = xstrdup(pat);
     } else {
