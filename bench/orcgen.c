@@ -531,8 +531,8 @@ strings(struct col_out *o, const struct field *v, size_t n, int64_t *ints)
     for (i = 0; i < n; i++) {
         size_t h = (size_t)hash_bytes(v[i].p, v[i].len) & mask;
 
-        while (slot[h] != UINT32_MAX && (dict[slot[h]].len != v[i].len ||
-                                         memcmp(dict[slot[h]].p, v[i].p, v[i].len) != 0))
+        while (slot[h] != UINT32_MAX &&
+               (dict[slot[h]].len != v[i].len || memcmp(dict[slot[h]].p, v[i].p, v[i].len) != 0))
             h = (h + 1) & mask;
         if (slot[h] == UINT32_MAX) {
             slot[h] = (uint32_t)nd;
@@ -669,8 +669,7 @@ compress_block(const unsigned char *in, size_t n, unsigned char *out, size_t cap
         z_stream z;
 
         memset(&z, 0, sizeof(z));
-        if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
-            Z_OK)
+        if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             die("deflateInit2");
         z.next_in = (unsigned char *)(uintptr_t)in;
         z.avail_in = (uInt)n;
