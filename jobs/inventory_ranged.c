@@ -77,6 +77,9 @@ fetch_range(const struct inventory_ranged *io, uint64_t offset, uint64_t len, st
         return err_set(
             ERR_TOO_LARGE, errbuf, errlen, "a range of %llu bytes at offset %llu, more than %zu",
             (unsigned long long)len, (unsigned long long)offset, INVENTORY_RANGE_MAX_BYTES);
+    if (buf_reserve(b, (size_t)len)) /* the exact size: no doubling past it */
+        return err_set(ERR_TOO_LARGE, errbuf, errlen, "a range of %llu bytes, more than %zu",
+                       (unsigned long long)len, INVENTORY_RANGE_MAX_BYTES);
     rc = s3_client_get_range(io->s3, io->bucket, io->file->key, offset, len, range_sink_feed, &sink,
                              NULL, errbuf, errlen);
     if (rc)
@@ -156,6 +159,9 @@ seq_units(struct seq *q, uint64_t at, const char *data, size_t len, char *errbuf
 
         if (u->len > 0 && from >= at + len)
             break; /* the unit starts after this chunk */
+        if (q->b->len == 0 && u->len > 0 && buf_reserve(q->b, (size_t)u->len))
+            return err_set(ERR_TOO_LARGE, errbuf, errlen, "a range of %llu bytes, more than %zu",
+                           (unsigned long long)u->len, INVENTORY_RANGE_MAX_BYTES);
         if (to > from && buf_append(q->b, data + (from - at), (size_t)(to - from)))
             return err_set(ERR_TOO_LARGE, errbuf, errlen, "a range of more than %zu bytes",
                            INVENTORY_RANGE_MAX_BYTES);
