@@ -55,7 +55,9 @@
 # gunzip -c | psql \copy into a plain table of 18 text columns, one COPY
 # per file                                          [CSV ratio >= 0.5].
 # Wall-clock figures depend on what else the machine runs; the CPU seconds
-# much less so.
+# much less so. The figures of five runs (records/s per format, ratios to
+# CSV, peak RSS, CPU seconds) and what they mean are in README.md,
+# "Performance"; the end of the output has a summary line per format.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${SMALL:-0}" = 1 ]; then
