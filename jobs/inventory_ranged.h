@@ -9,6 +9,11 @@
  * of the bound fields' streams). Only one such range is in memory at a time,
  * never the whole file; a range is capped at INVENTORY_RANGE_MAX_BYTES.
  *
+ * When the caller needs every byte (on_stored: the manifest's MD5 of the
+ * whole object), the units are read in order by one sequential GET after the
+ * tail instead, the unit in hand gathered in memory and decoded when
+ * complete: the object is read once, and still never whole in memory.
+ *
  * The rows go to on_line as struct inventory_line, exactly what the CSV
  * decoder gives, so staging and everything after it is the same.
  *
@@ -42,6 +47,15 @@ struct inventory_ranged {
     /* after each range: the bytes it brought (progress); may be NULL */
     void (*on_bytes)(void *ctx, size_t n);
     void *bytes_ctx;
+    /*
+     * NULL, or every byte of the object in order (for the MD5 of the whole
+     * object): the row groups or stripes are then read in order by one
+     * sequential GET of the object after the tail, each decoded when its
+     * bytes are in, instead of one Range GET each (inventory_ranged.c).
+     * An error it returns stops the read and comes back as it is.
+     */
+    byte_sink_fn on_stored;
+    void *stored_ctx;
 };
 
 /*

@@ -4,10 +4,11 @@
  * A job: fetch the manifest (checking a .checksum's MD5 when that is what
  * was submitted), then for every data file not staged yet: a CSV file is
  * streamed from S3 through MD5 (of the stored bytes), gzip (when the key
- * ends in .gz) and the CSV decoder; an ORC or Parquet file is read by byte
- * ranges (jobs/inventory_ranged.h: tail, then row group by row group or
- * stripe by stripe) and, when the manifest gives its MD5, once more
- * sequentially through MD5 only (ranged_file()). The lines go into a table
+ * ends in .gz) and the CSV decoder; an ORC or Parquet file is read from
+ * its tail (jobs/inventory_ranged.h: the footer, then row group by row
+ * group or stripe by stripe: by Range requests, or, when the manifest
+ * gives its MD5, in order in one sequential GET through MD5;
+ * ranged_file()). The lines go into a table
  * of the file's own, one transaction per file, up to
  * INGESTD_INVENTORY_STREAMS files at once; a file whose MD5 differs from the
  * manifest's is rolled back and fails the job. When every file is staged,
@@ -335,14 +336,16 @@ on_hashed_bytes(void *ctx, const char *data, size_t len, char *errbuf, size_t er
 }
 
 /*
- * An ORC or Parquet file f into p's stage, read by byte ranges
- * (jobs/inventory_ranged.h): the tail, then each row group or stripe.
+ * An ORC or Parquet file f into p's stage, read from its tail
+ * (jobs/inventory_ranged.h): the footer, then each row group or stripe.
  *
- * The MD5 the manifest gives is of the whole object, which the ranges do
- * not cover in order (nor wholly: Parquet's only the bound columns). When
- * the manifest gives one, the object is read once more, sequentially,
- * through MD5 only, nothing kept: a second read of the file from S3 in
- * exchange for the same integrity check as CSV files. It runs after the
+ * The MD5 the manifest gives is of the whole object, which Range requests
+ * for the units would not cover in order (nor wholly: Parquet's only the
+ * bound columns). When the manifest gives one, the units are read in order
+ * instead: after the tail, one sequential GET of the object streams every
+ * byte through MD5 while the row group or stripe in hand gathers and is
+ * decoded when complete - one read of the object, as for CSV files, and
+ * still one unit in memory at a time. The check is made after the
  * decoding, inside the file's staging transaction, so a mismatch rolls the
  * file back like a CSV one.
  */
@@ -363,10 +366,12 @@ ranged_file(struct s3_client *s3, const char *bucket, enum inventory_format form
     io.line_ctx = p;
     io.on_bytes = on_range_bytes;
     io.bytes_ctx = p;
+    if (f->md5_hex) {
+        io.on_stored = on_hashed_bytes;
+        io.stored_ctx = p;
+    }
     rc = inventory_ranged_decode(&io, &size, errbuf, errlen);
     p->stored = (int64_t)size;
-    if (!rc && f->md5_hex)
-        rc = s3_fetch(s3, bucket, f->key, on_hashed_bytes, p, errbuf, errlen);
     name_file(f, rc, errbuf, errlen);
     return rc;
 }

@@ -1767,11 +1767,12 @@ test_sample_columnar_no_size(void **state)
 
 /*
  * A Parquet file of three row groups (2048, 2048, 904 rows; 96 KiB, more than
- * the first tail fetch), without a size in the manifest (HEAD) but with its
- * MD5 (the second, sequential read): every row, each row group by its own range.
+ * the first tail fetch), without a size in the manifest (HEAD): with its MD5,
+ * the row groups are read in order in one sequential GET through MD5; without,
+ * each row group by its own range. Every row, both ways.
  */
 static void
-test_parquet_row_groups(void **state)
+parquet_row_groups(int with_md5)
 {
     struct inst in;
     const char *b;
@@ -1786,11 +1787,10 @@ test_parquet_row_groups(void **state)
     size_t i;
     int seen_last = 0;
 
-    (void)state;
     md5_hex(data, len, hex);
     put(FIX_BUCKET, "rg/parquet_row_groups.parquet", data, len);
-    m = columnar_manifest("Parquet", "rg/parquet_row_groups.parquet", -1, hex);
-    inst_start(&in, "inv_row_groups", th_s3rver_endpoint());
+    m = columnar_manifest("Parquet", "rg/parquet_row_groups.parquet", -1, with_md5 ? hex : NULL);
+    inst_start(&in, with_md5 ? "inv_row_groups" : "inv_row_groups_ranged", th_s3rver_endpoint());
     b = th_ingestd_base(in.srv);
     job = submit_inline_wait(b, m, 200);
     want_job(job, "succeeded", 1, 1, 5000, SUMMARY(5000, 0, 0), "three row groups");
@@ -1814,6 +1814,89 @@ test_parquet_row_groups(void **state)
     free(m);
     free(data);
     free(path);
+}
+
+static void
+test_parquet_row_groups(void **state)
+{
+    (void)state;
+    parquet_row_groups(1);
+    parquet_row_groups(0);
+}
+
+/*
+ * An ORC file of three stripes (700, 700, 600 rows; ZLIB, RLE v2, dictionary
+ * and direct strings; bench/orcgen's) and its CSV sibling (bench/invgen's),
+ * the same 2000 lines: with the ORC file's MD5 (the stripes read in order in
+ * one sequential GET) the CSV first, then the ORC file changes nothing (every
+ * line identical to its version's latest record); without MD5 (each stripe
+ * by its ranges) the ORC file first, then the CSV file changes nothing.
+ */
+static void
+orc_stripes(int with_md5)
+{
+    char *paths[2] = {fixture("orc_stripes.orc"), fixture("orc_stripes.csv.gz")};
+    size_t lens[2] = {0, 0};
+    char *data[2] = {th_read_file(paths[0], &lens[0]), th_read_file(paths[1], &lens[1])};
+    char hex[2][33];
+    char *m[2];
+    json_t *csv;
+    json_t *job;
+    struct inst in;
+    const char *b;
+    int i;
+
+    for (i = 0; i < 2; i++)
+        md5_hex(data[i], lens[i], hex[i]);
+    put(FIX_BUCKET, "stripes/orc_stripes.orc", data[0], lens[0]);
+    put(FIX_BUCKET, "stripes/orc_stripes.csv.gz", data[1], lens[1]);
+    m[0] = columnar_manifest("ORC", "stripes/orc_stripes.orc", (long long)lens[0],
+                             with_md5 ? hex[0] : NULL);
+    m[1] = columnar_manifest("CSV", "stripes/orc_stripes.csv.gz", (long long)lens[1], hex[1]);
+    csv = json_loads(m[1], 0, NULL);
+    free(m[1]);
+    json_object_set_new(
+        csv, "fileSchema",
+        json_string("Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, "
+                    "ETag, StorageClass, IsMultipartUploaded, ReplicationStatus, "
+                    "EncryptionStatus, ObjectLockRetainUntilDate, ObjectLockMode, "
+                    "ObjectLockLegalHoldStatus, IntelligentTieringAccessTier, BucketKeyStatus, "
+                    "ChecksumAlgorithm"));
+    m[1] = dumps(csv);
+    inst_start(&in, with_md5 ? "inv_orc_stripes" : "inv_orc_stripes_ranged", th_s3rver_endpoint());
+    b = th_ingestd_base(in.srv);
+    for (i = 0; i < 2; i++) {
+        int first = with_md5 ? 1 - i : i; /* the index of the file ingested now */
+
+        job = submit_inline_wait(b, m[first], 200);
+        if (i == 0)
+            want_job(job, "succeeded", 1, 1, 2000, SUMMARY(2000, 0, 0), m[first]);
+        else
+            want_job(job, "succeeded", 1, 1, 2000, SUMMARY(0, 0, 2000), m[first]);
+        json_decref(job);
+    }
+    /* 2000 lines of 1538 keys, 16 of whose latest versions are delete markers */
+    assert_int_equal(sql_int(in.url, "SELECT count(*) FROM s3_objects WHERE is_current"), 1522);
+    assert_int_equal(sql_int(in.url, "SELECT count(*) FROM s3_objects"), 2000);
+    assert_int_equal(sql_int(in.url,
+                             "SELECT count(*) FROM s3_objects WHERE key = "
+                             "'production/project-0000/run-0000000/qc report (final).html'"),
+                     1);
+    inst_free(&in);
+    json_decref(csv);
+    for (i = 0; i < 2; i++) {
+        free(m[i]);
+        free(data[i]);
+        free(paths[i]);
+    }
+}
+
+static void
+test_orc_stripes(void **state)
+{
+    (void)state;
+    orc_stripes(1);
+    orc_stripes(0);
 }
 
 /* Bad ORC and Parquet files: a failed job (422) naming the file, nothing written. */
@@ -2619,6 +2702,7 @@ main(void)
         cmocka_unit_test(test_sample_orc),
         cmocka_unit_test(test_sample_columnar_no_size),
         cmocka_unit_test(test_parquet_row_groups),
+        cmocka_unit_test(test_orc_stripes),
         cmocka_unit_test(test_columnar_bad_files),
         cmocka_unit_test(test_inventory_then_events),
         cmocka_unit_test(test_events_then_inventory),
