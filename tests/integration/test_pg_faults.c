@@ -339,8 +339,11 @@ check_merges(void)
         "SELECT count(*) FROM events e WHERE e.sequence <= (SELECT max(seq_hi) FROM merges) "
         "AND (SELECT count(*) FROM merges m WHERE m.seq_lo < e.sequence "
         "AND e.sequence <= m.seq_hi) <> 1");
-    long merged_rows_left = scalar_ll("SELECT count(*) FROM event_rows r WHERE r.event_seq <= "
-                                      "(SELECT coalesce(max(seq_hi), 0) FROM merges)");
+    /* event_rows keep every event's rows, merged or not (the repository history) */
+    long merged_short = scalar_ll(
+        "SELECT count(*) FROM events e WHERE e.sequence <= (SELECT coalesce(max(seq_hi), 0) "
+        "FROM merges) AND e.row_count <> (SELECT count(*) FROM event_rows r "
+        "WHERE r.event_seq = e.sequence)");
     long pending_short = scalar_ll(
         "SELECT count(*) FROM events e WHERE e.sequence > (SELECT coalesce(max(seq_hi), 0) "
         "FROM merges) AND e.row_count <> (SELECT count(*) FROM event_rows r "
@@ -352,12 +355,12 @@ check_merges(void)
     long changing = scalar_ll("SELECT count(*) FROM merges WHERE NOT dry_run AND "
                               "(added > 0 OR updated > 0)");
 
-    if (overlaps || uncovered || merged_rows_left || pending_short || merged_keys != effective ||
+    if (overlaps || uncovered || merged_short || pending_short || merged_keys != effective ||
         generation != changing)
         fail_msg("half a merge: %ld overlapping ranges, %ld events not in exactly one merge, "
-                 "%ld rows of merged events left, %ld pending events missing rows, %ld merged "
+                 "%ld merged events missing rows, %ld pending events missing rows, %ld merged "
                  "keys vs %ld effective rows, generation %ld vs %ld changing merges",
-                 overlaps, uncovered, merged_rows_left, pending_short, merged_keys, effective,
+                 overlaps, uncovered, merged_short, pending_short, merged_keys, effective,
                  generation, changing);
 }
 
