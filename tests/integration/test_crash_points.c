@@ -294,6 +294,7 @@ merge_crash(const char *point, int committed)
     wait_lines(target, 6);
     wait_sql(url, "SELECT generation FROM export_targets", 1);
     ms = th_now_ms() - t0;
+    assert_int_equal(th_ingestd_term(p), 0); /* a clean stop (no leak under ASan) */
     th_ingestd_free(p);
     free(murl);
     free(exports);
@@ -367,6 +368,7 @@ export_crash(const char *point, int unused)
     assert_int_equal(file_lines(target), 6);
     assert_merge_consistent(url, 5);
     ms = th_now_ms() - t0;
+    assert_int_equal(th_ingestd_term(p), 0); /* a clean stop (no leak under ASan) */
     th_ingestd_free(p);
     free(gen1);
     free(exports);
@@ -448,6 +450,7 @@ import_crash(const char *point, int moved)
     assert_false(exists(pending));
     assert_int_equal(sql_ll(url, "SELECT count(*) FROM events"), 1);
     assert_int_equal(sql_ll(url, "SELECT count(*) FROM import_files"), 1);
+    assert_int_equal(th_ingestd_term(p), 0); /* a clean stop (no leak under ASan) */
     th_ingestd_free(p);
     free(done);
     free(pending);
@@ -518,6 +521,7 @@ inventory_crash(const char *point, int succeeded)
     assert_int_equal(created, 5); /* the sample's lines (tests/fixtures/s3-inventory) */
     assert_int_equal(sql_ll(url, "SELECT count(*) FROM s3_objects"), created);
     ms = th_now_ms() - t0;
+    assert_int_equal(th_ingestd_term(p), 0); /* a clean stop (no leak under ASan) */
     th_ingestd_free(p);
     for (i = 0; i < 4; i++)
         free(env[i]);
@@ -621,6 +625,7 @@ outbox_crash(const char *point, int unused)
     }
     assert_int_equal(sql_ll(url, "SELECT count(*) FROM webhook_deliveries"), 1);
     assert_merge_consistent(url, 2);
+    assert_int_equal(th_ingestd_term(p), 0); /* a clean stop (no leak under ASan) */
     th_ingestd_free(p);
     free(first);
     free(murl);
