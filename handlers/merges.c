@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "core/crashpoint.h"
 #include "core/metrics.h"
 #include "handlers/app.h"
 #include "jobs/exporter.h"
@@ -75,8 +76,10 @@ handle_merges_post(struct request *req, struct response *res)
         response_error(res, req, rc, errbuf);
         return;
     }
-    if (!dry_run) /* committed: the exports look at the generation now */
+    if (!dry_run) { /* committed: the exports look at the generation now */
+        crashpoint("merge.after_commit");
         exporter_wake(req->app->exporter);
+    }
     response_json(res, 200, merge);
 }
 

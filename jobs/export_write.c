@@ -18,6 +18,7 @@
 #include "clients/http_client.h"
 #include "clients/s3_client.h"
 #include "core/buf.h"
+#include "core/crashpoint.h"
 
 /*
  * A Git target's local repository keeps every publication's objects (the
@@ -135,11 +136,13 @@ export_write_file(const char *path, const char *data, size_t len, char *errbuf, 
         goto out;
     }
     fd = -1;
+    crashpoint("export.before_rename");
     if (rename(tmp.data, path)) {
         rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "file %s: rename: %s", path, strerror(errno));
         goto out;
     }
     rc = fsync_dir(dir, errbuf, errlen, path);
+    crashpoint("export.after_rename");
 out:
     if (fd >= 0)
         close(fd);

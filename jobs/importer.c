@@ -290,6 +290,7 @@ move_items(struct location *l, struct db *db, struct item *items, size_t n)
         if (src_move(l, items[i].file.name, date, items[i].file.sha256, errbuf, sizeof(errbuf)))
             trouble(l, db, "move", items[i].file.name, errbuf);
     }
+    crashpoint("import.after_move");
     log_json(LOG_INFO, "imported",
              json_pack("{s:s,s:I,s:I}", "location", l->where, "files", (json_int_t)n, "accepted",
                        (json_int_t)accepted));

@@ -47,6 +47,7 @@
 #include "codec/inventory_decoder.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/crashpoint.h"
 #include "core/hex.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -645,12 +646,14 @@ run_job(struct inventory_runner *r, struct thread *t, struct db *db, struct s3_c
                  json_pack("{s:s}", "job", c->id));
         goto out; /* stays running; resumable when claimed or submitted again */
     }
+    crashpoint("inventory.after_staging");
     if (!rc)
         rc = inventory_store_apply(db, c->id, &m, r->merge_below, &records, errbuf, sizeof(errbuf));
     if (rc) {
         job_fail(db, c->id, rc, errbuf, sizeof(errbuf));
         goto out;
     }
+    crashpoint("inventory.after_commit");
     metrics_add(r->metrics, M_INVENTORY_RECORDS, NULL, (double)records);
     log_json(LOG_INFO, "inventory job succeeded",
              json_pack("{s:s,s:I,s:I}", "job", c->id, "records", (json_int_t)records, "duration_ms",

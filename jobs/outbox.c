@@ -29,6 +29,7 @@
 #include "clients/webhook.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/crashpoint.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "jobs/thread.h"
@@ -226,6 +227,8 @@ attempt(struct sender *s, const struct outbox_claim *c)
         log_attempt(c, oc, rc ? 0 : status, why, retry_ms);
     label[0] = outbox_outcome_name(oc);
     metrics_add(o->metrics, M_WEBHOOK_DELIVERIES, label, 1);
+    if (oc == OUTBOX_DELIVERED)
+        crashpoint("outbox.after_2xx");
     if (outbox_store_finish(s->db, c, oc, rc ? 0 : status, oc == OUTBOX_DELIVERED ? NULL : why,
                             retry_ms, errbuf, sizeof(errbuf)))
         log_json(LOG_WARN, "webhook attempt not recorded; the delivery stays pending",

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/crashpoint.h"
 #include "storage/db.h"
 #include "storage/inventory_part.h"
 #include "storage/locks.h"
@@ -573,10 +574,12 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         rc = find_deleted(&a, errbuf, errlen);
     if (!rc)
         rc = apply_files(&a, merge_below, errbuf, errlen);
+    crashpoint("inventory.mid_apply");
     if (!rc)
         rc = finish_job(&a, errbuf, errlen);
     if (!rc)
         rc = inventory_store_announce(db, job_id, OUTBOX_INVENTORY_SUCCEEDED, errbuf, errlen);
+    crashpoint("inventory.before_commit");
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
     if (rc)

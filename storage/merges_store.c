@@ -26,6 +26,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/crashpoint.h"
 #include "core/log.h"
 #include "storage/db.h"
 #include "storage/locks.h"
@@ -381,9 +382,11 @@ merges_store_run(struct db *db, int dry_run, json_t **merge, char *errbuf, size_
         db_rollback(db);
         goto out;
     }
+    crashpoint("merge.after_apply");
     rc = record_merge(db, *merge, &c, errbuf, errlen);
     if (!rc && (c.added || c.updated || json_array_size(json_object_get(*merge, "columns_added"))))
         rc = announce_merge(db, id, errbuf, errlen);
+    crashpoint("merge.before_commit");
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
     if (!rc)
