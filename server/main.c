@@ -369,7 +369,8 @@ serve(struct app *app, const char *conninfo)
     log_json(LOG_INFO, "listening",
              json_pack("{s:s,s:i}", "address", cfg->listen_host, "port", http_server_port(http)));
     if (cfg->merge_interval_s > 0)
-        sched = scheduler_start(workers, cfg->merge_interval_s, app->metrics, app->exporter);
+        sched = scheduler_start(workers, cfg->merge_interval_s, app->metrics, app->exporter,
+                                cfg->repos_history_s);
     stop_signals(&set);
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
         reload_tokens(app);

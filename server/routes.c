@@ -29,6 +29,7 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/repos.csv", handle_repos_csv_get, 0, "read"},
     {"PUT", "/api/v1/repos.csv", handle_repos_csv_put, ROUTE_BODY_CSV, "admin"},
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
+    {"GET", "/api/v1/repos/diff", handle_repos_diff, 0, "read"},
 
     {"GET", "/api/v1/exports", handle_exports_get, 0, "admin"},
 

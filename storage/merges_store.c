@@ -100,8 +100,10 @@ json_to_array_literal(json_t *cols, struct buf *out)
 
 /*
  * Winners, updates, appends and counts in one statement. $1: the last merged
- * sequence; the new rows' vals are built by a generated ARRAY[...] of one
- * element per effective column (see vals_expr).
+ * sequence; $2: the generation this merge makes when it changes something
+ * (the updated rows' old versions go to repos_history, valid up to it: the
+ * statement's snapshot still sees them); the new rows' vals are built by a generated ARRAY[...] of
+ * one element per effective column (see vals_expr).
  */
 static const char apply_sql_head[] =
     "WITH w AS MATERIALIZED ("
@@ -114,20 +116,27 @@ static const char apply_sql_head[] =
     " m AS MATERIALIZED ("
     "  SELECT w.*, t.pos AS tpos, t.changeset AS tcs, t.publish_uri AS tpu"
     "  FROM w LEFT JOIN effective_rows t ON t.key_digest = w.key_digest),"
+    " hist AS ("
+    "  INSERT INTO repos_history (valid_from, valid_to, pos, origin, path, branch, changeset,"
+    "                             publish_uri, vals, key_digest)"
+    "  SELECT t.valid_from, $2, t.pos, t.origin, t.path, t.branch, t.changeset, t.publish_uri,"
+    "         t.vals, t.key_digest"
+    "  FROM m JOIN effective_rows t ON t.pos = m.tpos"
+    "  WHERE m.tcs <> m.changeset OR m.tpu <> m.publish_uri),"
     " upd AS ("
     "  UPDATE effective_rows t SET changeset = m.changeset, publish_uri = m.publish_uri,"
-    "         event_id = m.event_id, updated_at = now()"
+    "         event_id = m.event_id, updated_at = now(), valid_from = $2"
     "  FROM m WHERE m.tpos = t.pos AND (m.tcs <> m.changeset OR m.tpu <> m.publish_uri)"
     "  RETURNING 1),"
     " ins AS ("
     "  INSERT INTO effective_rows (pos, origin, path, branch, changeset, publish_uri, vals,"
-    "                              event_id, updated_at, key_digest)"
+    "                              event_id, updated_at, key_digest, valid_from)"
     "  SELECT (SELECT coalesce(max(pos), 0) FROM effective_rows)"
     "         + row_number() OVER (ORDER BY m.event_seq, m.row_no),"
     "         m.origin, m.path, m.branch, m.changeset, m.publish_uri, ";
 
 static const char apply_sql_tail[] =
-    ", m.event_id, now(), m.key_digest"
+    ", m.event_id, now(), m.key_digest, $2"
     "  FROM m WHERE m.tpos IS NULL"
     "  RETURNING 1)"
     " SELECT (SELECT count(*) FROM m WHERE tpos IS NOT NULL),"
@@ -200,13 +209,18 @@ apply_rows(struct db *db, const char *last, json_t *cols, struct merge_counts *c
 {
     PGresult *res = NULL;
     struct buf sql;
+    char next_gen[32];
+    const char *params[2];
     enum err rc;
 
+    snprintf(next_gen, sizeof(next_gen), "%lld", c->generation + 1);
+    params[0] = last;
+    params[1] = next_gen;
     buf_init(&sql, 0);
     buf_append_str(&sql, apply_sql_head);
     vals_expr(db, cols, &sql);
     buf_append_str(&sql, apply_sql_tail);
-    rc = db_query(db, &res, sql.data, 1, &last, errbuf, errlen);
+    rc = db_query(db, &res, sql.data, 2, params, errbuf, errlen);
     buf_release(&sql);
     if (rc)
         return rc;
