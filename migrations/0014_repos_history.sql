@@ -40,7 +40,9 @@ CREATE TABLE repos_history (
     vals text[] NOT NULL,
     key_digest bytea NOT NULL
 );
-CREATE INDEX repos_history_valid_to ON repos_history (valid_to);
+-- versions are appended in valid_to order: a BRIN index finds the sweep's
+-- ranges at almost no cost to the merges that append
+CREATE INDEX repos_history_valid_to ON repos_history USING brin (valid_to);
 
 CREATE FUNCTION repos_generation_record() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -285,31 +285,46 @@ repos_history_diff(struct db *db, int64_t from, int64_t to, long long window_s, 
     return rc;
 }
 
+/* The newest generation made before the window (its versions are unread); -1: none. */
+static enum err
+sweep_cutoff(struct db *db, const char *window_s, long long *cutoff, char *errbuf, size_t errlen)
+{
+    return db_query_ll(db,
+                       "SELECT coalesce(max(generation), -1) FROM repos_generations "
+                       "WHERE created_at < now() - make_interval(secs => $1::double precision)",
+                       1, &window_s, "no cutoff", cutoff, errbuf, errlen);
+}
+
 long long
 repos_history_sweep(struct db *db, long long window_s)
 {
     PGresult *res = NULL;
     char errbuf[ERRBUF_SIZE];
     char ws[32];
+    char cs[32];
     char batch[16];
-    const char *params[2] = {ws, batch};
+    const char *params[2] = {cs, batch};
+    long long cutoff = -1;
     long long deleted = 0;
+    enum err rc;
 
     snprintf(ws, sizeof(ws), "%lld", window_s);
     snprintf(batch, sizeof(batch), "%d", REPOS_HISTORY_SWEEP_BATCH);
-    if (db_query(db, &res,
-                 "DELETE FROM repos_history WHERE ctid = ANY (ARRAY("
-                 " SELECT ctid FROM repos_history WHERE valid_to <= ("
-                 "  SELECT max(generation) FROM repos_generations"
-                 "  WHERE created_at < now() - make_interval(secs => $1::double precision))"
-                 " LIMIT $2::int))",
-                 2, params, errbuf, sizeof(errbuf))) {
-        log_json(LOG_WARN, "repos history sweep failed", json_pack("{s:s}", "error", errbuf));
-        return 0;
-    }
-    deleted = strtoll(PQcmdTuples(res), NULL, 10);
+    rc = sweep_cutoff(db, ws, &cutoff, errbuf, sizeof(errbuf));
+    if (rc || cutoff < 0)
+        goto out;
+    snprintf(cs, sizeof(cs), "%lld", cutoff);
+    rc = db_query(db, &res,
+                  "DELETE FROM repos_history WHERE ctid = ANY (ARRAY("
+                  " SELECT ctid FROM repos_history WHERE valid_to <= $1::bigint LIMIT $2::int))",
+                  2, params, errbuf, sizeof(errbuf));
+    if (!rc)
+        deleted = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
-    if (deleted > 0)
+out:
+    if (rc)
+        log_json(LOG_WARN, "repos history sweep failed", json_pack("{s:s}", "error", errbuf));
+    else if (deleted > 0)
         log_json(LOG_INFO, "repos history swept",
                  json_pack("{s:I}", "versions", (json_int_t)deleted));
     return deleted;
