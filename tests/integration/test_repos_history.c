@@ -431,6 +431,15 @@ test_window(void **state)
     free(s);
     sleep(3);
     want_problem(base, "/api/v1/repos.csv?generation=1", 410, "INGESTD_REPOS_HISTORY");
+    {
+        struct th_resp r = th_get(base, "/api/v1/repos.csv?generation=1", NULL);
+        json_t *j = th_resp_json(&r);
+
+        assert_string_equal(json_string_value(json_object_get(j, "title")), "Gone");
+        assert_int_equal(json_integer_value(json_object_get(j, "status")), 410);
+        json_decref(j);
+        th_resp_release(&r);
+    }
     want_problem(base, "/api/v1/repos/diff?from=1&to=2", 410, "INGESTD_REPOS_HISTORY");
     {
         struct th_resp r = th_get(base, "/api/v1/repos.csv?generation=2", NULL);
