@@ -67,6 +67,41 @@ env_size(const char *name, size_t def, size_t min, size_t max, size_t *out, char
     return ERR_OK;
 }
 
+#define DURATION_MAX_S 3153600000LL /* 36500 days */
+
+/*
+ * A duration: whole seconds ("3600"), or a whole number followed by one unit
+ * s, m, h or d ("90d", "12h"); 0 to DURATION_MAX_S seconds.
+ */
+static enum err
+env_duration(const char *name, long long def, long long *out, char *errbuf, size_t errlen)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    long long n;
+    long long unit = 1;
+
+    *out = def;
+    if (!v || !*v)
+        return ERR_OK;
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (end != v && *end && !end[1]) {
+        unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+        if (unit)
+            end++; /* else *end stays: an error below */
+        else
+            unit = 1;
+    }
+    if (errno || *end || end == v || !isdigit((unsigned char)v[0]) || n > DURATION_MAX_S / unit)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen,
+                       "%s: must be seconds or a whole number of s, m, h or d (such as 90d), "
+                       "at most 36500d",
+                       name);
+    *out = n * unit;
+    return ERR_OK;
+}
+
 /* "host:port", "[v6]:port"; the host must be numeric. */
 static enum err
 parse_listen(struct config *cfg, const char *v, char *errbuf, size_t errlen)
@@ -879,6 +914,9 @@ config_load(struct config *cfg, char *errbuf, size_t errlen)
         rc = load_imports(cfg, errbuf, errlen);
     if (!rc)
         rc = load_webhooks(cfg, errbuf, errlen);
+    if (!rc)
+        rc = env_duration("INGESTD_REPOS_HISTORY", 90LL * 86400, &cfg->repos_history_s, errbuf,
+                          errlen);
 out:
     if (rc)
         config_release(cfg);
@@ -986,6 +1024,7 @@ static const struct setting settings[] = {
      "INGESTD_EXPORT_TOKEN_FILE", "no Bearer token for http(s) exports"},
     {"INGESTD_EXPORT_TOKEN_FILE", SET_ENV, 0, CONFIG_SHOW_PLAIN, NULL, "none"},
     {"INGESTD_EXPORT_BACKOFF_MS", SET_INT, CFG(export_backoff_ms), CONFIG_SHOW_PLAIN, NULL, NULL},
+    {"INGESTD_REPOS_HISTORY", SET_LL, CFG(repos_history_s), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"GIT_SSH_KEY", SET_CSTR, CFG(git_ssh_key), CONFIG_SHOW_PLAIN, NULL,
      "ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa"},
     {"GIT_CREDENTIALS", SET_CSTR, CFG(git_credentials), CONFIG_SHOW_SECRET, NULL, "none"},

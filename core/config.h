@@ -62,6 +62,7 @@ struct config {
     char *exports_shown;         /* the targets' names (no credentials) joined by ','; or NULL */
     char *export_token;          /* INGESTD_EXPORT_TOKEN(_FILE): Bearer for http(s) targets */
     int export_backoff_ms;       /* INGESTD_EXPORT_BACKOFF_MS: first retry delay, doubling */
+    long long repos_history_s;   /* INGESTD_REPOS_HISTORY: past generations kept (seconds) */
     const char *git_ssh_key;     /* GIT_SSH_KEY: private key for ssh Git remotes, or NULL */
     const char *git_credentials; /* GIT_CREDENTIALS: https://user:token@host lines (a secret) */
     const char *home;            /* HOME: where ~/.ssh is, for Git targets over ssh; or NULL */

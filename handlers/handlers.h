@@ -49,6 +49,11 @@ void handle_repos_csv_get(struct request *req, struct response *res);
 void handle_repos_csv_put(struct request *req, struct response *res);
 void handle_repos_list(struct request *req, struct response *res);
 
+/* repos_history.c */
+/* GET /api/v1/repos.csv?generation=N: the bytes generation N served (handle_repos_csv_get). */
+void handle_repos_csv_generation(struct request *req, struct response *res);
+void handle_repos_diff(struct request *req, struct response *res);
+
 /* GET /api/v1/exports (admin): what each export target holds, its attempts and last error. */
 void handle_exports_get(struct request *req, struct response *res);
 /* history.c */

@@ -10,6 +10,7 @@
 #include "handlers/app.h"
 #include "jobs/exporter.h"
 #include "storage/merges_store.h"
+#include "storage/repos_history.h"
 #include "handlers/params.h"
 
 /* Optional body {"dry_run": bool}; anything else is a 400/422. */
@@ -79,6 +80,7 @@ handle_merges_post(struct request *req, struct response *res)
     if (!dry_run) { /* committed: the exports look at the generation now */
         crashpoint("merge.after_commit");
         exporter_wake(req->app->exporter);
+        repos_history_sweep(req->db, req->app->cfg->repos_history_s);
     }
     response_json(res, 200, merge);
 }

@@ -11,6 +11,7 @@
 
 #include "handlers/app.h"
 #include "storage/repos_store.h"
+#include "storage/repos_history.h"
 #include "handlers/html.h"
 #include "handlers/params.h"
 #include "handlers/repos_cache.h"
@@ -38,6 +39,10 @@ handle_repos_csv_get(struct request *req, struct response *res)
     char date[64];
     enum err rc;
 
+    if (request_query(req, "generation")) {
+        handle_repos_csv_generation(req, res);
+        return;
+    }
     rc = repos_cache_acquire(req->app->repos_cache, req->db, &r, errbuf, sizeof(errbuf));
     if (rc) {
         response_error(res, req, rc, errbuf);
@@ -234,6 +239,7 @@ handle_repos_csv_put(struct request *req, struct response *res)
         return;
     }
     exporter_wake(req->app->exporter); /* a new generation is committed */
+    repos_history_sweep(req->db, req->app->cfg->repos_history_s);
     cols = json_array();
     for (i = 0; i < doc->ncols; i++)
         json_array_append_new(cols, json_string(doc->cols[i]));

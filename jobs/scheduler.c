@@ -18,6 +18,7 @@
 #include "jobs/thread.h"
 #include "jobs/workers.h"
 #include "storage/merges_store.h"
+#include "storage/repos_history.h"
 
 /* Shared by the scheduler and its queued job, which may outlive it. */
 struct pending_flag {
@@ -38,6 +39,7 @@ struct scheduler {
     struct exporter *exporter;
     struct pending_flag *flag;
     int interval_s;
+    long long history_s; /* INGESTD_REPOS_HISTORY, for the sweep after a merge */
     struct thread *thread;
 };
 
@@ -46,6 +48,7 @@ struct merge_job {
     struct pending_flag *flag;
     struct metrics *metrics;
     struct exporter *exporter;
+    long long history_s;
 };
 
 static void
@@ -67,6 +70,7 @@ run_merge(struct job *job, struct db *db)
         metrics_add(mj->metrics, M_MERGES_TOTAL, status, 1);
         if (!rc) {
             exporter_wake(mj->exporter); /* committed: the exports look now */
+            repos_history_sweep(db, mj->history_s);
             metrics_observe(mj->metrics, M_MERGE_DURATION, NULL,
                             (double)json_integer_value(json_object_get(merge, "duration_ms")) /
                                 1000.0);
@@ -92,6 +96,7 @@ queue_merge(struct scheduler *s)
     mj->flag = s->flag;
     mj->metrics = s->metrics;
     mj->exporter = s->exporter;
+    mj->history_s = s->history_s;
     atomic_fetch_add(&s->flag->refs, 1);
     if (workers_submit(s->workers, &mj->job)) {
         atomic_store(&s->flag->queued, 0);
@@ -112,10 +117,11 @@ scheduler_main(struct thread *t, void *arg)
 
 struct scheduler *
 scheduler_start(struct workers *workers, int interval_s, struct metrics *metrics,
-                struct exporter *exporter)
+                struct exporter *exporter, long long history_s)
 {
     struct scheduler *s = xcalloc(1, sizeof(*s));
 
+    s->history_s = history_s;
     s->exporter = exporter;
     s->workers = workers;
     s->metrics = metrics;

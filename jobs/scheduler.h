@@ -17,10 +17,11 @@ struct exporter;
  * Start the thread; workers (borrowed) must outlive the scheduler.
  * interval_s > 0. `metrics` (borrowed, may be NULL) counts the merges it runs;
  * `exporter` (borrowed, may be NULL, must outlive the workers' jobs) is woken
- * after each merge that commits.
+ * after each merge that commits, and repos history older than history_s
+ * seconds is swept after it (storage/repos_history.h).
  */
 struct scheduler *scheduler_start(struct workers *workers, int interval_s, struct metrics *metrics,
-                                  struct exporter *exporter);
+                                  struct exporter *exporter, long long history_s);
 /* Stop the thread (a queued merge still runs); NULL-safe. */
 void scheduler_stop(struct scheduler *s);
 

@@ -467,7 +467,8 @@ serve(struct app *app, const char *conninfo)
     log_json(LOG_INFO, "listening",
              json_pack("{s:s,s:i}", "address", cfg->listen_host, "port", http_server_port(http)));
     if (cfg->merge_interval_s > 0)
-        sched = scheduler_start(long_lane, cfg->merge_interval_s, app->metrics, app->exporter);
+        sched = scheduler_start(long_lane, cfg->merge_interval_s, app->metrics, app->exporter,
+                                cfg->repos_history_s);
     app->sqs = start_sqs(cfg, conninfo, app->metrics);
     memset(&imp, 0, sizeof(imp));
     imp.locations = (const char *const *)cfg->import_locations;

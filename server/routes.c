@@ -35,6 +35,7 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/repos", handle_repos_list, 0, "read"},
     /* every stored event row of one key, with its outcome */
     {"GET", "/api/v1/repos/history", handle_repos_history, 0, "read"},
+    {"GET", "/api/v1/repos/diff", handle_repos_diff, 0, "read"},
 
     {"GET", "/api/v1/exports", handle_exports_get, 0, "admin"},
 

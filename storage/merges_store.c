@@ -105,8 +105,10 @@ json_to_array_literal(json_t *cols, struct buf *out)
 
 /*
  * Winners, updates, appends and counts in one statement. $1: the last merged
- * sequence; the new rows' vals are built by a generated ARRAY[...] of one
- * element per effective column (see vals_expr).
+ * sequence; $2: the generation this merge makes when it changes something
+ * (the updated rows' old versions go to repos_history, valid up to it: the
+ * statement's snapshot still sees them); the new rows' vals are built by a generated ARRAY[...] of
+ * one element per effective column (see vals_expr).
  */
 static const char apply_sql_head[] =
     "WITH w AS MATERIALIZED ("
@@ -117,22 +119,29 @@ static const char apply_sql_head[] =
     "  WHERE r.event_seq > $1 AND e.sequence > $1 AND r.changeset <> '' AND r.publish_uri <> ''"
     "  ORDER BY r.key_digest, r.event_seq DESC, r.row_no DESC),"
     " m AS MATERIALIZED ("
-    "  SELECT w.*, t.pos AS tpos, t.changeset AS tcs, t.publish_uri AS tpu"
+    "  SELECT w.*, t.pos AS tpos, t.changeset AS tcs, t.publish_uri AS tpu,"
+    "         t.valid_from AS tvf, t.vals AS tvals"
     "  FROM w LEFT JOIN effective_rows t ON t.key_digest = w.key_digest),"
+    " hist AS ("
+    "  INSERT INTO repos_history (valid_from, valid_to, pos, origin, path, branch, changeset,"
+    "                             publish_uri, vals, key_digest)"
+    "  SELECT m.tvf, $2, m.tpos, m.origin, m.path, m.branch, m.tcs, m.tpu, m.tvals,"
+    "         m.key_digest"
+    "  FROM m WHERE m.tcs <> m.changeset OR m.tpu <> m.publish_uri),"
     " upd AS ("
     "  UPDATE effective_rows t SET changeset = m.changeset, publish_uri = m.publish_uri,"
-    "         event_id = m.event_id, updated_at = now()"
+    "         event_id = m.event_id, updated_at = now(), valid_from = $2"
     "  FROM m WHERE m.tpos = t.pos AND (m.tcs <> m.changeset OR m.tpu <> m.publish_uri)"
     "  RETURNING 1),"
     " ins AS ("
     "  INSERT INTO effective_rows (pos, origin, path, branch, changeset, publish_uri, vals,"
-    "                              event_id, updated_at, key_digest)"
+    "                              event_id, updated_at, key_digest, valid_from)"
     "  SELECT (SELECT coalesce(max(pos), 0) FROM effective_rows)"
     "         + row_number() OVER (ORDER BY m.event_seq, m.row_no),"
     "         m.origin, m.path, m.branch, m.changeset, m.publish_uri, ";
 
 static const char apply_sql_tail[] =
-    ", m.event_id, now(), m.key_digest"
+    ", m.event_id, now(), m.key_digest, $2"
     "  FROM m WHERE m.tpos IS NULL"
     "  RETURNING 1)"
     " SELECT (SELECT count(*) FROM m WHERE tpos IS NOT NULL),"
@@ -205,13 +214,18 @@ apply_rows(struct db *db, const char *last, json_t *cols, struct merge_counts *c
 {
     PGresult *res = NULL;
     struct buf sql;
+    char next_gen[32];
+    const char *params[2];
     enum err rc;
 
+    snprintf(next_gen, sizeof(next_gen), "%lld", c->generation + 1);
+    params[0] = last;
+    params[1] = next_gen;
     buf_init(&sql, 0);
     buf_append_str(&sql, apply_sql_head);
     vals_expr(db, cols, &sql);
     buf_append_str(&sql, apply_sql_tail);
-    rc = db_query(db, &res, sql.data, 1, &last, errbuf, errlen);
+    rc = db_query(db, &res, sql.data, 2, params, errbuf, errlen);
     buf_release(&sql);
     if (rc)
         return rc;

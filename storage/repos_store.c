@@ -94,18 +94,14 @@ copy_out(struct db *db, const char *sql, struct buf *out, char *errbuf, size_t e
 }
 
 enum err
-repos_store_render(struct db *db, struct buf *out, int64_t *generation, long long *updated_ms,
-                   char *errbuf, size_t errlen)
+repos_store_write_csv(struct db *db, json_t *cols, const char *rows, struct buf *out, char *errbuf,
+                      size_t errlen)
 {
-    json_t *cols = NULL;
     struct buf sql;
     size_t i;
     enum err rc;
 
     buf_init(&sql, 0);
-    rc = begin_snapshot(db, &cols, generation, updated_ms, errbuf, errlen);
-    if (rc)
-        goto out;
     for (i = 0; i < json_array_size(cols); i++) {
         const char *name = json_string_value(json_array_get(cols, i));
 
@@ -127,35 +123,68 @@ repos_store_render(struct db *db, struct buf *out, int64_t *generation, long lon
         else
             buf_printf(&sql, "nullif(vals[%zu], '')", i + 1);
     }
-    buf_append_str(&sql, " FROM effective_rows ORDER BY pos) TO STDOUT WITH (FORMAT csv)");
+    buf_printf(&sql, " FROM %s ORDER BY pos) TO STDOUT WITH (FORMAT csv)", rows);
     rc = copy_out(db, sql.data, out, errbuf, errlen);
-    if (rc)
-        goto out;
-    rc = db_exec(db, "COMMIT", errbuf, errlen);
-out:
-    if (rc)
-        db_rollback(db);
-    json_decref(cols);
     buf_release(&sql);
     return rc;
 }
 
+enum err
+repos_store_render(struct db *db, struct buf *out, int64_t *generation, long long *updated_ms,
+                   char *errbuf, size_t errlen)
+{
+    json_t *cols = NULL;
+    enum err rc;
+
+    rc = begin_snapshot(db, &cols, generation, updated_ms, errbuf, errlen);
+    if (!rc)
+        rc = repos_store_write_csv(db, cols, "effective_rows", out, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, "COMMIT", errbuf, errlen);
+    if (rc)
+        db_rollback(db);
+    json_decref(cols);
+    return rc;
+}
+
+/* What copy_effective_rows() writes: the document's rows, valid from a generation. */
+struct effective_copy {
+    const struct repos_csv *doc;
+    long long valid_from;
+};
+
 static enum err
 effective_row_line(const void *ctx, size_t r, struct buf *out)
 {
-    enum err rc = buf_printf(out, "%zu\t", r + 1);
+    const struct effective_copy *ec = ctx;
+    enum err rc = buf_printf(out, "%zu\t%lld\t", r + 1, ec->valid_from);
 
-    return rc ? rc : pgcopy_repos_row(out, ctx, r);
+    return rc ? rc : pgcopy_repos_row(out, ec->doc, r);
 }
 
-/* COPY the document's rows into effective_rows at positions 1..nrows. */
+/* COPY the document's rows into effective_rows at positions 1..nrows, valid from valid_from. */
 static enum err
-copy_effective_rows(struct db *db, const struct repos_csv *doc, char *errbuf, size_t errlen)
+copy_effective_rows(struct db *db, const struct repos_csv *doc, long long valid_from, char *errbuf,
+                    size_t errlen)
 {
+    struct effective_copy ec = {doc, valid_from};
+
     return db_copy_rows(db,
-                        "COPY effective_rows (pos, origin, path, branch, changeset, publish_uri, "
-                        "vals, key_digest) FROM STDIN",
-                        doc->nrows, effective_row_line, doc, errbuf, errlen);
+                        "COPY effective_rows (pos, valid_from, origin, path, branch, changeset, "
+                        "publish_uri, vals, key_digest) FROM STDIN",
+                        doc->nrows, effective_row_line, &ec, errbuf, errlen);
+}
+
+/* Every current row becomes history, valid up to the generation `next` (text). */
+static enum err
+retire_effective_rows(struct db *db, const char *next, char *errbuf, size_t errlen)
+{
+    return db_query(db, NULL,
+                    "INSERT INTO repos_history (valid_from, valid_to, pos, origin, path, branch, "
+                    "changeset, publish_uri, vals, key_digest) SELECT valid_from, $1, pos, "
+                    "origin, path, branch, changeset, publish_uri, vals, key_digest "
+                    "FROM effective_rows",
+                    1, &next, errbuf, errlen);
 }
 
 static int
@@ -178,6 +207,7 @@ repos_store_replace(struct db *db, const struct repos_csv *doc, const struct rep
     struct buf lit;
     const char *param;
     long long gen = 0;
+    char next[32];
     enum err rc;
 
     buf_init(&lit, 0);
@@ -190,11 +220,15 @@ repos_store_replace(struct db *db, const struct repos_csv *doc, const struct rep
     if (!rc && !if_match_holds(m, gen))
         rc = err_set(ERR_PRECONDITION, errbuf, errlen,
                      "If-Match does not name the current generation \"%lld\"", gen);
+    if (!rc) {
+        snprintf(next, sizeof(next), "%lld", gen + 1);
+        rc = retire_effective_rows(db, next, errbuf, errlen);
+    }
     /* DELETE, not TRUNCATE: renders in REPEATABLE READ must keep seeing their generation */
     if (!rc)
         rc = db_exec(db, "DELETE FROM effective_rows", errbuf, errlen);
     if (!rc && doc->nrows)
-        rc = copy_effective_rows(db, doc, errbuf, errlen);
+        rc = copy_effective_rows(db, doc, gen + 1, errbuf, errlen);
     if (rc)
         goto out;
     pgcopy_param_array(&lit, (const char *const *)doc->cols, NULL, doc->ncols);

@@ -25,6 +25,15 @@ enum err repos_store_generation(struct db *db, int64_t *generation, long long *u
 enum err repos_store_render(struct db *db, struct buf *out, int64_t *generation,
                             long long *updated_ms, char *errbuf, size_t errlen);
 
+/*
+ * Append the file of the columns cols (a JSON array of names) and the rows of
+ * the relation `rows` (SQL: a table or a parenthesised, aliased SELECT with
+ * pos, changeset, publish_uri and vals), ordered by pos, to out: the served
+ * format (MERGE.md "Output"). Runs in the caller's transaction.
+ */
+enum err repos_store_write_csv(struct db *db, json_t *cols, const char *rows, struct buf *out,
+                               char *errbuf, size_t errlen);
+
 /* If-Match as the store checks it: the current generation must be listed. */
 #define REPOS_IF_MATCH_MAX 16
 struct repos_if_match {

@@ -308,6 +308,8 @@ probe_for(const struct route *rt, struct probe *p)
         p->path = xstrdup(pat);
         p->ctype = "text/csv";
         p->body = xstrdup(CSV "https://a.example/x.git,x,main,u,c1,https://p/x\n");
+    } else if (strcmp(pat, "/api/v1/repos/diff") == 0) {
+        p->path = xstrdup("/api/v1/repos/diff?from=0&to=0"); /* 0: history from the start */
     } else if (strcmp(pat, "/api/v1/merges") == 0 && strcmp(m, "POST") == 0) {
         p->path = xstrdup(pat);
     } else if (strcmp(pat, "/api/v1/s3/events") == 0) {

@@ -282,6 +282,60 @@ test_webhook_settings(void **state)
     unsetenv("INGESTD_WEBHOOK_BACKOFF_MS");
 }
 
+/* INGESTD_REPOS_HISTORY: seconds, or a number with one unit s/m/h/d; junk fails the load. */
+static void
+test_repos_history_duration(void **state)
+{
+    static const struct {
+        const char *value;
+        long long seconds; /* -1: rejected */
+    } cases[] = {
+        {NULL, 90LL * 86400},
+        {"", 90LL * 86400},
+        {"0", 0},
+        {"3600", 3600},
+        {"45s", 45},
+        {"30m", 1800},
+        {"12h", 43200},
+        {"90d", 7776000},
+        {"36500d", 3153600000LL},
+        {"36501d", -1},
+        {"-1", -1},
+        {"1.5h", -1},
+        {"h", -1},
+        {"12hh", -1},
+        {"12w", -1},
+        {" 12h", -1},
+        {"+12h", -1},
+        {"99999999999999999999", -1},
+    };
+    struct config cfg;
+    char errbuf[ERRBUF_SIZE] = "";
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum err rc;
+
+        if (cases[i].value)
+            setenv("INGESTD_REPOS_HISTORY", cases[i].value, 1);
+        else
+            unsetenv("INGESTD_REPOS_HISTORY");
+        rc = config_load(&cfg, errbuf, sizeof(errbuf));
+        if (cases[i].seconds < 0) {
+            if (rc == ERR_OK)
+                fail_msg("\"%s\" was accepted as %lld s", cases[i].value, cfg.repos_history_s);
+            assert_true(strncmp(errbuf, "INGESTD_REPOS_HISTORY: ", 23) == 0);
+            continue;
+        }
+        if (rc)
+            fail_msg("\"%s\": %s", cases[i].value ? cases[i].value : "(unset)", errbuf);
+        assert_int_equal(cfg.repos_history_s, cases[i].seconds);
+        config_release(&cfg);
+    }
+    unsetenv("INGESTD_REPOS_HISTORY");
+}
+
 static void
 test_conninfo_check(void **state)
 {
@@ -355,7 +409,7 @@ main(void)
         cmocka_unit_test(test_sqs_settings),      cmocka_unit_test(test_conninfo_check),
         cmocka_unit_test(test_conninfo_redacted), cmocka_unit_test(test_conninfo_scrub),
         cmocka_unit_test(test_links_url),         cmocka_unit_test(test_imports),
-        cmocka_unit_test(test_webhook_settings),
+        cmocka_unit_test(test_webhook_settings),  cmocka_unit_test(test_repos_history_duration),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
