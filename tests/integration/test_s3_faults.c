@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clients/s3_client.h"
 #include "core/buf.h"
@@ -170,6 +171,182 @@ test_inventory_parquet(void **state)
     sweep("parquet/manifest.json", 5, 7000, 347);
 }
 
+/* ---- imports and an export through the same faults ------------------------ */
+
+#define IMPORTS 8
+#define HEADER "origin,path,branch,cloneUrl,changeset,publishUri\n"
+
+static enum err
+to_buf(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
+{
+    (void)errbuf;
+    (void)errlen;
+    return buf_append(ctx, data, len);
+}
+
+/* One fault of a cycle, chosen by round number. */
+static void
+arm(long round)
+{
+    switch (round % 4) {
+    case 0:
+        th_proxy_set(G.proxy, TH_PROXY_HTTP_503, 2);
+        break;
+    case 1:
+        th_proxy_set(G.proxy, TH_PROXY_CUT_REPLY, 100 + (round * 137) % 1500);
+        break;
+    case 2:
+        th_proxy_set(G.proxy, TH_PROXY_TRUNCATE, 100 + (round * 211) % 1500);
+        break;
+    default:
+        th_proxy_reset_all(G.proxy);
+        break;
+    }
+}
+
+/*
+ * Files dropped into s3://events/in/pending/ while the proxy cycles through
+ * 503s, cut replies, cut requests and resets every 150 ms: each becomes
+ * exactly one event and leaves pending/; then a merge, whose export to
+ * s3://exports/repos.csv (cut the same way) ends with the served bytes.
+ */
+static void
+test_import_export(void **state)
+{
+    const char *url = th_pg_url(G.pg);
+    char errbuf[ERRBUF_SIZE];
+    char *ep = th_strf("AWS_ENDPOINT_URL=http://127.0.0.1:%d", th_proxy_port(G.proxy));
+    const char *env[] = {ep,
+                         "AWS_ACCESS_KEY_ID=S3RVER",
+                         "AWS_SECRET_ACCESS_KEY=S3RVER",
+                         "AWS_REGION=us-east-1",
+                         "INGESTD_IMPORTS=s3://events/in/",
+                         "INGESTD_IMPORT_POLL=1",
+                         "INGESTD_EXPORTS=s3://exports/repos.csv",
+                         "INGESTD_EXPORT_BACKOFF_MS=100",
+                         NULL};
+    char date[16];
+    time_t now = time(NULL);
+    struct tm tm;
+    struct th_resp r;
+    struct buf got;
+    long round = 0;
+    long n503 = th_proxy_answered_503(G.proxy);
+    long nreset = th_proxy_resets(G.proxy);
+    long deadline;
+    long long n = 0;
+    int i;
+
+    (void)state;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+    th_ingestd_free(G.srv);
+    G.srv = th_ingestd_start(url, env);
+    for (i = 0; i < IMPORTS; i++) {
+        char *key = th_strf("in/pending/repos-lock-f%d-1-1.csv", i);
+        char *body = th_strf(HEADER "github.com,org/f%d,main,u,c%d,https://a/f%d.jar\n", i, i, i);
+
+        if (th_s3rver_put(G.s3, "events", key, body, strlen(body), errbuf, sizeof(errbuf)))
+            fail_msg("put %s: %s", key, errbuf);
+        free(body);
+        free(key);
+    }
+    deadline = th_now_ms() + 30000;
+    while (th_now_ms() < deadline) {
+        char *v;
+
+        arm(round++);
+        th_sleep_ms(150);
+        v = th_pg_scalar(G.pg, "SELECT count(DISTINCT source) FROM events WHERE source LIKE "
+                               "'repos-lock-f%'");
+        n = v ? atoll(v) : 0;
+        free(v);
+        if (n == IMPORTS && round >= 20)
+            break;
+    }
+    th_proxy_set(G.proxy, TH_PROXY_PASS, 0);
+    if (n != IMPORTS)
+        fail_msg("%lld of %d files imported under faults", n, IMPORTS);
+    /* each exactly once, and gone from pending/ once the faults stop */
+    {
+        char *v = th_pg_scalar(G.pg, "SELECT count(*) FROM events WHERE source LIKE "
+                                     "'repos-lock-f%'");
+
+        if (atoll(v) != IMPORTS)
+            fail_msg("%s events of %d imported files", v, IMPORTS);
+        free(v);
+    }
+    deadline = th_now_ms() + 20000;
+    for (i = 0; i < IMPORTS; i++) {
+        char *key = th_strf("in/pending/repos-lock-f%d-1-1.csv", i);
+        uint64_t size;
+
+        while (s3_client_head(G.s3, "events", key, &size, errbuf, sizeof(errbuf)) == ERR_OK &&
+               th_now_ms() < deadline)
+            th_sleep_ms(100);
+        if (th_now_ms() >= deadline)
+            fail_msg("%s still pending", key);
+        free(key);
+        key = th_strf("in/processed/%s/repos-lock-f%d-1-1.csv", date, i);
+        if (s3_client_head(G.s3, "events", key, &size, errbuf, sizeof(errbuf)) != ERR_OK)
+            fail_msg("%s missing: %s", key, errbuf);
+        free(key);
+    }
+    n503 = th_proxy_answered_503(G.proxy) - n503;
+    nreset = th_proxy_resets(G.proxy) - nreset;
+    if (n503 == 0 || nreset == 0)
+        fail_msg("the faults did not bite: %ld 503s, %ld connections reset", n503, nreset);
+    printf("FIGURE imports: %d files under %ld faults 150 ms apart (%ld 503s answered, %ld "
+           "connections reset): each imported exactly once and moved to processed/\n",
+           IMPORTS, round, n503, nreset);
+
+    /* the export: merges under the same faults, then the newest generation's bytes */
+    for (i = 0; i < 12; i++) {
+        arm(i);
+        r = th_request("POST", th_ingestd_base(G.srv), "/api/v1/merges", NULL, NULL, 0);
+        if (r.status != 200)
+            fail_msg("merge: %ld %s", r.status, r.body ? r.body : "");
+        th_resp_release(&r);
+        th_sleep_ms(150);
+        if (i == 5) {
+            const char *csv = HEADER "github.com,org/late,main,u,late,https://a/late.jar\n";
+
+            th_proxy_set(G.proxy, TH_PROXY_PASS, 0);
+            r = th_post_csv(th_ingestd_base(G.srv), "/api/v1/events", csv, NULL);
+            if (r.status != 201)
+                fail_msg("post event: %ld", r.status);
+            th_resp_release(&r);
+        }
+    }
+    th_proxy_set(G.proxy, TH_PROXY_PASS, 0);
+    r = th_request("POST", th_ingestd_base(G.srv), "/api/v1/merges", NULL, NULL, 0);
+    th_resp_release(&r);
+    r = th_get(th_ingestd_base(G.srv), "/api/v1/repos.csv", NULL);
+    assert_int_equal(r.status, 200);
+    buf_init(&got, 0);
+    deadline = th_now_ms() + 20000;
+    for (;;) {
+        got.len = 0;
+        if (s3_client_get(G.s3, "exports", "repos.csv", to_buf, &got, NULL, errbuf,
+                          sizeof(errbuf)) == ERR_OK &&
+            got.len == r.len && memcmp(got.data, r.body, r.len) == 0)
+            break;
+        if (th_now_ms() > deadline)
+            fail_msg("s3://exports/repos.csv never held the served repos.csv (%zu bytes, "
+                     "want %zu)",
+                     got.len, r.len);
+        th_sleep_ms(200);
+    }
+    if (!strstr(r.body, "org/late") || !strstr(r.body, "org/f7"))
+        fail_msg("repos.csv lacks the newest events: %s", r.body);
+    printf("FIGURE export: 12 merges under faults, then s3://exports/repos.csv holds the newest "
+           "generation's exact %zu bytes\n",
+           r.len);
+    buf_release(&got);
+    th_resp_release(&r);
+    free(ep);
+}
+
 static int
 group_setup(void **state)
 {
@@ -224,6 +401,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inventory_csv),
         cmocka_unit_test(test_inventory_parquet),
+        cmocka_unit_test(test_import_export),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
