@@ -27,6 +27,7 @@
 #include "clients/s3_client.h"
 #include "core/buf.h"
 #include "harness.h"
+#include "harness_receiver.h"
 
 #define FIX_BUCKET "filemanager-inventory-test"
 #define INV_PATH "/api/v1/s3/inventories"
@@ -347,6 +348,116 @@ test_import_export(void **state)
     free(ep);
 }
 
+/* ---- a webhook receiver that hangs, then recovers -------------------------- */
+
+#define HOOK_MERGES 4
+
+/* Post one new event and merge it (a change, so a delivery). */
+static void
+change(int i)
+{
+    char *csv = th_strf(HEADER "github.com,org/h%d,main,u,h%d,https://a/h%d.jar\n", i, i, i);
+    struct th_resp r = th_post_csv(th_ingestd_base(G.srv), "/api/v1/events", csv, NULL);
+
+    if (r.status != 201)
+        fail_msg("post event: %ld", r.status);
+    th_resp_release(&r);
+    r = th_request("POST", th_ingestd_base(G.srv), "/api/v1/merges", NULL, NULL, 0);
+    if (r.status != 200)
+        fail_msg("merge: %ld", r.status);
+    th_resp_release(&r);
+    free(csv);
+}
+
+/*
+ * The receiver sits behind the proxy, which holds every chunk 700 ms while
+ * ingestd gives up after 300 ms: each attempt reaches the receiver late
+ * and counts as failed, so the same webhook-id comes again. Then the link
+ * recovers: every delivery ends delivered, every change reached the
+ * receiver, and no id came more often than ingestd attempted it.
+ */
+static void
+test_webhook_hang(void **state)
+{
+    struct th_receiver *rcv = th_receiver_start();
+    const char *colon = strrchr(th_receiver_base(rcv), ':');
+    struct th_proxy *hp = th_proxy_start_tcp(atoi(colon + 1));
+    char *hook = th_strf("INGESTD_WEBHOOK_URLS=http://127.0.0.1:%d/hook", th_proxy_port(hp));
+    const char *env[] = {hook,
+                         "INGESTD_WEBHOOK_SECRET="
+                         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                         "INGESTD_WEBHOOK_TIMEOUT_MS=300",
+                         "INGESTD_WEBHOOK_BACKOFF_MS=100",
+                         "INGESTD_WEBHOOK_ATTEMPTS=100",
+                         NULL};
+    json_t *seen = json_object(); /* id -> receipts */
+    long deadline;
+    size_t i, n, extra = 0;
+    char *v;
+    PGresult *res;
+    int k;
+
+    (void)state;
+    th_ingestd_free(G.srv);
+    G.srv = th_ingestd_start(th_pg_url(G.pg), env);
+    th_proxy_set(hp, TH_PROXY_DELAY, 700);
+    for (k = 0; k < HOOK_MERGES; k++)
+        change(k);
+    th_sleep_ms(3000);
+    th_proxy_set(hp, TH_PROXY_PASS, 0);
+    change(HOOK_MERGES);
+    deadline = th_now_ms() + 30000;
+    for (;;) {
+        v = th_pg_scalar(G.pg, "SELECT count(*) FROM webhook_deliveries WHERE status <> "
+                               "'delivered'");
+        k = atoi(v);
+        free(v);
+        if (k == 0)
+            break;
+        if (th_now_ms() > deadline)
+            fail_msg("%d webhook deliveries not delivered after the receiver recovered", k);
+        th_sleep_ms(100);
+    }
+    th_sleep_ms(1500); /* late copies of the hung attempts land too */
+    n = th_receiver_count(rcv);
+    for (i = 0; i < n; i++) {
+        struct th_received q = th_receiver_get(rcv, i);
+        json_t *body = json_loadb(q.body ? q.body : "", q.len, 0, NULL);
+        const char *id = json_string_value(json_object_get(body, "id"));
+
+        if (!id)
+            fail_msg("delivery %zu without an id: %s", i, q.body ? q.body : "");
+        json_object_set_new(seen, id,
+                            json_integer(json_integer_value(json_object_get(seen, id)) + 1));
+        json_decref(body);
+        th_received_release(&q);
+    }
+    res = th_pg_exec(G.pg, "SELECT c.event_id, d.attempts FROM changes c JOIN "
+                           "webhook_deliveries d ON d.change_id = c.id");
+    if ((size_t)PQntuples(res) != json_object_size(seen))
+        fail_msg("%d changes, %zu distinct ids received", PQntuples(res), json_object_size(seen));
+    for (k = 0; k < PQntuples(res); k++) {
+        json_int_t got = json_integer_value(json_object_get(seen, PQgetvalue(res, k, 0)));
+        long attempts = atol(PQgetvalue(res, k, 1));
+
+        if (got < 1 || got > attempts)
+            fail_msg("change %s: received %lld times, %ld attempts", PQgetvalue(res, k, 0),
+                     (long long)got, attempts);
+        extra += (size_t)(got - 1);
+    }
+    if (extra == 0)
+        fail_msg("the hang did not bite: no id came twice");
+    printf("FIGURE webhooks: %d changes, receiver hung 3 s (700 ms per chunk, timeout 300 ms): "
+           "%zu requests, %zu distinct ids = the changes, %zu redeliveries of an id, none beyond "
+           "its attempts, all delivered after recovery\n",
+           PQntuples(res), n, json_object_size(seen), extra);
+    PQclear(res);
+    json_decref(seen);
+    th_proxy_free(hp);
+    th_receiver_free(rcv);
+    free(hook);
+}
+
 static int
 group_setup(void **state)
 {
@@ -402,6 +513,7 @@ main(void)
         cmocka_unit_test(test_inventory_csv),
         cmocka_unit_test(test_inventory_parquet),
         cmocka_unit_test(test_import_export),
+        cmocka_unit_test(test_webhook_hang),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
