@@ -62,6 +62,9 @@
 #define STREAMS_MAX 16
 #define MD5_LEN 16
 #define MD5_HEX_LEN 32
+/* Whole tries of a GET that S3 cut after its first body byte (the client retries only before). */
+#define FETCH_TRIES 3
+#define FETCH_RETRY_MS 250L
 
 struct inventory_runner {
     struct thread *thread;
@@ -118,13 +121,25 @@ sink_small(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
-/* A small object (manifest, checksum) into out, which the caller releases. */
+/*
+ * A small object (manifest, checksum) into out, which the caller releases;
+ * read again from the start when S3 failed after some of its bytes came.
+ */
 static enum err
 fetch_small(struct s3_client *s3, const char *bucket, const char *key, struct buf *out,
             char *errbuf, size_t errlen)
 {
-    buf_init(out, MANIFEST_MAX_BYTES);
-    return s3_fetch(s3, bucket, key, sink_small, out, errbuf, errlen);
+    enum err rc;
+    int i;
+
+    for (i = 1;; i++) {
+        buf_init(out, MANIFEST_MAX_BYTES);
+        rc = s3_fetch(s3, bucket, key, sink_small, out, errbuf, errlen);
+        if (rc != ERR_UPSTREAM || out->len == 0 || i == FETCH_TRIES)
+            return rc;
+        buf_release(out);
+        clock_sleep_ms(FETCH_RETRY_MS * i);
+    }
 }
 
 /* Lower-case hex of the MD5 that ctx has computed; "" when libcrypto fails. */
@@ -424,6 +439,29 @@ out:
     return rc;
 }
 
+/*
+ * stage_file, tried again from scratch (its stage was rolled back) when S3
+ * failed, e.g. a connection cut mid-body, which the S3 client does not retry.
+ */
+static enum err
+stage_tries(struct staging *st, struct stream_slot *slot, struct db *db, struct s3_client *s3,
+            int idx, char *errbuf, size_t errlen)
+{
+    enum err rc;
+    int i;
+
+    for (i = 1;; i++) {
+        errbuf[0] = '\0';
+        rc = stage_file(st, slot, db, s3, idx, errbuf, errlen);
+        if (rc != ERR_UPSTREAM || i == FETCH_TRIES || thread_stopping(st->runner))
+            return rc;
+        log_json(LOG_WARN, "inventory data file read again",
+                 json_pack("{s:s,s:s,s:i,s:s}", "job", st->job_id, "key", st->m->files[idx].key,
+                           "try", i + 1, "error", errbuf));
+        clock_sleep_ms(FETCH_RETRY_MS * i);
+    }
+}
+
 /* ---- stream threads ---- */
 
 /*
@@ -466,8 +504,7 @@ stream_main(struct thread *t, void *arg)
         i = next_file(st, slot);
         if (i < 0)
             break;
-        errbuf[0] = '\0';
-        rc = stage_file(st, slot, db, s3, st->pending[i], errbuf, sizeof(errbuf));
+        rc = stage_tries(st, slot, db, s3, st->pending[i], errbuf, sizeof(errbuf));
         if (!rc)
             continue;
         pthread_mutex_lock(&st->lock);

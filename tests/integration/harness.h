@@ -239,15 +239,22 @@ json_int_t th_jint(json_t *o, const char *key);
  * embedded PostgreSQL's), copying bytes both ways in the current mode:
  */
 enum th_proxy_mode {
-    TH_PROXY_PASS,     /* copy as they come */
-    TH_PROXY_DELAY,    /* sleep arg ms before each chunk copied */
-    TH_PROXY_DROP,     /* copy and read nothing (a partition) until the mode changes */
-    TH_PROXY_TRUNCATE, /* copy arg more bytes client -> upstream, then reset all, then pass */
+    TH_PROXY_PASS,      /* copy as they come */
+    TH_PROXY_DELAY,     /* sleep arg ms before each chunk copied */
+    TH_PROXY_DROP,      /* copy and read nothing (a partition) until the mode changes */
+    TH_PROXY_TRUNCATE,  /* copy arg more bytes client -> upstream, then reset all, then pass */
+    TH_PROXY_CUT_REPLY, /* copy arg more bytes upstream -> client, then reset all, then pass */
+    TH_PROXY_HTTP_503,  /* close what is open; answer the next arg new connections an HTTP
+                           503 (after the request head) and close them; then pass */
 };
 struct th_proxy;
 
 /* Start a proxy to the Unix socket at socket_path; fails the test on error. th_proxy_free. */
 struct th_proxy *th_proxy_start_unix(const char *socket_path);
+/* The same to 127.0.0.1:port over TCP (s3rver, an HTTP receiver). */
+struct th_proxy *th_proxy_start_tcp(int port);
+/* Connections answered 503 so far (TH_PROXY_HTTP_503). */
+long th_proxy_answered_503(struct th_proxy *p);
 /* The port it listens on (127.0.0.1). */
 int th_proxy_port(const struct th_proxy *p);
 /* Change the mode (applied within 10 ms; TRUNCATE's budget starts now). */

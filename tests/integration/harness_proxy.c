@@ -11,7 +11,11 @@
  *   drop      copy nothing and read nothing: the peers see a silent network
  *             (a partition); going back to pass delivers what was held;
  *   truncate  copy `arg` more bytes client -> upstream, then reset every
- *             connection (a cut mid-message, e.g. mid-COPY), back to pass.
+ *             connection (a cut mid-message, e.g. mid-COPY), back to pass;
+ *   cut_reply the same upstream -> client (a response cut mid-body);
+ *   http_503  end the open connections, then answer the next `arg` new ones
+ *             "503 SlowDown" (after their request head) and close them; pass.
+ * The upstream is a Unix socket (PostgreSQL) or a TCP port (s3rver, HTTP).
  * th_proxy_reset_all() resets every open connection (RST to both peers:
  * SO_LINGER 0) on the proxy's next turn and waits for it.
  */
@@ -46,7 +50,8 @@ struct pair {
 };
 
 struct th_proxy {
-    char *socket_path; /* upstream: a Unix socket */
+    char *socket_path; /* upstream: a Unix socket, or NULL: */
+    int upstream_port; /* a TCP port on 127.0.0.1 */
     int listen_fd;
     int port;
     pthread_t thread;
@@ -54,11 +59,13 @@ struct th_proxy {
     pthread_cond_t cond;
     enum th_proxy_mode mode;
     long arg;
-    long budget; /* truncate: bytes still to copy client -> upstream */
+    long budget; /* truncate, cut_reply: bytes still to copy; http_503: answers left */
     int reset_asked;
+    int close_asked;  /* http_503: end open connections so that clients connect anew */
     long resets_done; /* reset rounds done */
     atomic_long accepted;
     atomic_long reset_conns;
+    atomic_long answered_503;
     atomic_int stop;
     struct pair pairs[PROXY_MAX_PAIRS];
     int npairs;
@@ -87,30 +94,102 @@ pair_drop(struct th_proxy *p, int i, int rst)
     p->pairs[i] = p->pairs[--p->npairs];
 }
 
+/* Read the client's request head (up to 500 ms), answer 503, close (http_503). */
+static void
+answer_503(int c)
+{
+    static const char reply[] =
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: application/xml\r\nContent-Length: 68\r\n"
+        "Connection: close\r\n\r\n"
+        "<Error><Code>SlowDown</Code><Message>injected</Message></Error>\n\n\n\n\n";
+    char buf[65536];
+    size_t have = 0;
+    long deadline = th_now_ms() + 500;
+    struct pollfd pfd = {c, POLLIN, 0};
+
+    while (th_now_ms() < deadline && have < sizeof(buf) - 1) {
+        ssize_t n;
+
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        n = recv(c, buf + have, sizeof(buf) - 1 - have, MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = 0;
+        if (strstr(buf, "\r\n\r\n"))
+            break;
+    }
+    (void)send(c, reply, sizeof(reply) - 1, MSG_NOSIGNAL);
+    shutdown(c, SHUT_WR);
+    deadline = th_now_ms() + 200; /* drain a body the client still sends, then close */
+    while (th_now_ms() < deadline) {
+        if (poll(&pfd, 1, 20) > 0 && recv(c, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+            break;
+    }
+    close(c);
+}
+
+static int
+connect_upstream(struct th_proxy *p)
+{
+    struct sockaddr_un ua;
+    struct sockaddr_in ia;
+    int u = socket(p->socket_path ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc;
+
+    if (u < 0)
+        return -1;
+    if (p->socket_path) {
+        memset(&ua, 0, sizeof(ua));
+        ua.sun_family = AF_UNIX;
+        snprintf(ua.sun_path, sizeof(ua.sun_path), "%s", p->socket_path);
+        rc = connect(u, (struct sockaddr *)&ua, sizeof(ua));
+    } else {
+        memset(&ia, 0, sizeof(ia));
+        ia.sin_family = AF_INET;
+        ia.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ia.sin_port = htons((uint16_t)p->upstream_port);
+        rc = connect(u, (struct sockaddr *)&ia, sizeof(ia));
+    }
+    if (rc != 0) {
+        close(u);
+        return -1;
+    }
+    return u;
+}
+
 static void
 accept_one(struct th_proxy *p)
 {
-    struct sockaddr_un ua;
     int c = accept(p->listen_fd, NULL, NULL);
     int u;
+    int refuse = 0;
 
     if (c < 0)
         return;
-    u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    memset(&ua, 0, sizeof(ua));
-    ua.sun_family = AF_UNIX;
-    snprintf(ua.sun_path, sizeof(ua.sun_path), "%s", p->socket_path);
-    if (u < 0 || p->npairs == PROXY_MAX_PAIRS ||
-        connect(u, (struct sockaddr *)&ua, sizeof(ua)) != 0) {
-        if (u >= 0)
-            close(u);
+    pthread_mutex_lock(&p->lock);
+    if (p->mode == TH_PROXY_HTTP_503) {
+        refuse = p->budget-- > 0;
+        if (p->budget <= 0)
+            p->mode = TH_PROXY_PASS;
+    }
+    pthread_mutex_unlock(&p->lock);
+    atomic_fetch_add(&p->accepted, 1);
+    if (refuse) {
+        answer_503(c);
+        atomic_fetch_add(&p->answered_503, 1);
+        return;
+    }
+    u = p->npairs == PROXY_MAX_PAIRS ? -1 : connect_upstream(p);
+    if (u < 0) {
         rst_close(c);
         return;
     }
     p->pairs[p->npairs].client = c;
     p->pairs[p->npairs].upstream = u;
     p->npairs++;
-    atomic_fetch_add(&p->accepted, 1);
 }
 
 /* Copy what one side has to the other; 0 when the pair ended (or was cut). */
@@ -128,7 +207,7 @@ copy_once(struct th_proxy *p, int from, int to, int upward, enum th_proxy_mode m
         return 0;
     if (mode == TH_PROXY_DELAY && arg > 0)
         th_sleep_ms(arg);
-    if (mode == TH_PROXY_TRUNCATE && upward) {
+    if ((mode == TH_PROXY_TRUNCATE && upward) || (mode == TH_PROXY_CUT_REPLY && !upward)) {
         pthread_mutex_lock(&p->lock);
         if (n >= p->budget) {
             n = (ssize_t)p->budget;
@@ -167,9 +246,10 @@ proxy_turn(struct th_proxy *p)
     int n = 0;
 
     pthread_mutex_lock(&p->lock);
-    if (p->reset_asked) {
+    if (p->reset_asked || p->close_asked) {
         reset_all_now(p);
         p->reset_asked = 0;
+        p->close_asked = 0;
         p->resets_done++;
         pthread_cond_broadcast(&p->cond);
     }
@@ -193,7 +273,7 @@ proxy_turn(struct th_proxy *p)
             up = copy_once(p, p->pairs[i].client, p->pairs[i].upstream, 1, mode, arg);
         if (up > 0 && pfd[2 + 2 * i].revents)
             down = copy_once(p, p->pairs[i].upstream, p->pairs[i].client, 0, mode, arg);
-        if (up < 0) {
+        if (up < 0 || down < 0) {
             pthread_mutex_lock(&p->lock);
             p->mode = TH_PROXY_PASS; /* the cut is made: every connection goes */
             pthread_mutex_unlock(&p->lock);
@@ -216,15 +296,16 @@ proxy_main(void *arg)
     return NULL;
 }
 
-struct th_proxy *
-th_proxy_start_unix(const char *socket_path)
+static struct th_proxy *
+proxy_start(const char *socket_path, int upstream_port)
 {
     struct th_proxy *p = xcalloc(1, sizeof(*p));
     struct sockaddr_in a;
     socklen_t len = sizeof(a);
     int one = 1;
 
-    p->socket_path = xstrdup(socket_path);
+    p->socket_path = socket_path ? xstrdup(socket_path) : NULL;
+    p->upstream_port = upstream_port;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -244,6 +325,18 @@ th_proxy_start_unix(const char *socket_path)
     return p;
 }
 
+struct th_proxy *
+th_proxy_start_unix(const char *socket_path)
+{
+    return proxy_start(socket_path, 0);
+}
+
+struct th_proxy *
+th_proxy_start_tcp(int port)
+{
+    return proxy_start(NULL, port);
+}
+
 int
 th_proxy_port(const struct th_proxy *p)
 {
@@ -257,6 +350,7 @@ th_proxy_set(struct th_proxy *p, enum th_proxy_mode mode, long arg)
     p->mode = mode;
     p->arg = arg;
     p->budget = arg;
+    p->close_asked = mode == TH_PROXY_HTTP_503;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -288,6 +382,12 @@ long
 th_proxy_accepted(struct th_proxy *p)
 {
     return atomic_load(&p->accepted);
+}
+
+long
+th_proxy_answered_503(struct th_proxy *p)
+{
+    return atomic_load(&p->answered_503);
 }
 
 long
