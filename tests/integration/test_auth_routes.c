@@ -211,6 +211,7 @@ make_fixtures(void)
     G.delivery_id = th_pg_scalar(G.pg, "INSERT INTO webhook_deliveries (id, change_id, url, "
                                        "status, attempts) SELECT gen_random_uuid(), id, "
                                        "'http://127.0.0.1:9/hook', 'failed', 12 FROM changes "
+                                       "WHERE type = 'io.ingestd.merge.completed' "
                                        "ORDER BY id LIMIT 1 RETURNING id");
     assert_non_null(G.delivery_id);
 }
