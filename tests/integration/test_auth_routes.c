@@ -302,6 +302,8 @@ probe_for(const struct route *rt, struct probe *p)
         p->path = th_strf("/api/v1/s3/presign/%s", G.object_id);
     } else if (strcmp(pat, "/api/v1/s3/inventories/{id}") == 0) {
         p->path = th_strf("/api/v1/s3/inventories/%s", G.job_id);
+    } else if (strcmp(pat, "/api/v1/feed") == 0) {
+        p->path = xstrdup("/api/v1/feed?format=json");
     } else if (strcmp(pat, "/api/v1/webhooks/deliveries/{id}/retry") == 0) {
         /* failed -> pending the first time, pending stays pending after */
         p->path = th_strf("/api/v1/webhooks/deliveries/%s/retry", G.delivery_id);
