@@ -7,7 +7,8 @@
  * with `after` and Last-Event-ID (no gap, no duplicate), a change committed
  * through one replica read from the other, the filters, a long poll woken
  * by a change, a row whose id was drawn before a later committed one (held
- * back until it commits, then returned in order), and bad input.
+ * back until it commits, then returned in order), bad input, and
+ * `ingestd tail`.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "harness.h"
@@ -290,6 +292,57 @@ test_bad_input(void **state)
               (const char *[]){"Last-Event-ID: 99999999999999999999999", NULL}, 400);
 }
 
+/* `ingestd tail`: one line per change, in order, filtered, --json; a second run resumes by --after
+ */
+static void
+test_tail(void **state)
+{
+    char line[4096];
+    char *cmd;
+    json_t *all, *j;
+    long long first;
+    FILE *f;
+    int n = 0;
+
+    (void)state;
+    all = feed(G.a, "&type=io.ingestd.event.accepted", NULL, NULL);
+    assert_true(json_array_size(all) >= 3);
+    cmd = th_strf("INGESTD_TOKEN= %s tail --url %s --type io.ingestd.event.accepted --count 3 "
+                  "--json",
+                  INGESTD_BIN, th_ingestd_base(G.b));
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        assert_int_equal(json_integer_value(json_object_get(j, "id")), id_of(all, (size_t)n));
+        assert_string_equal(json_string_value(json_object_get(j, "type")),
+                            "io.ingestd.event.accepted");
+        json_decref(j);
+        n++;
+    }
+    assert_int_equal(pclose(f), 0);
+    assert_int_equal(n, 3);
+    free(cmd);
+    /* text lines, resumed after the first */
+    first = id_of(all, 0);
+    cmd = th_strf("%s tail --url %s --after %lld --type io.ingestd.event.accepted --count 1",
+                  INGESTD_BIN, th_ingestd_base(G.a), first);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof(line), f));
+    assert_int_equal(strtoll(line, NULL, 10), id_of(all, 1));
+    assert_non_null(strstr(line, " io.ingestd.event.accepted "));
+    assert_int_equal(pclose(f), 0);
+    free(cmd);
+    /* bad usage: 2 */
+    cmd = th_strf("%s tail --after x 2>/dev/null", INGESTD_BIN);
+    f = popen(cmd, "r");
+    assert_int_equal(WEXITSTATUS(pclose(f)), 2);
+    free(cmd);
+    json_decref(all);
+}
+
 static int
 group_setup(void **state)
 {
@@ -319,6 +372,7 @@ main(void)
         cmocka_unit_test(test_long_poll),
         cmocka_unit_test(test_late_commit_not_skipped),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_tail),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
