@@ -83,3 +83,6 @@ CREATE TRIGGER inventory_jobs_journal_insert AFTER INSERT ON inventory_jobs
 CREATE TRIGGER inventory_jobs_journal_status AFTER UPDATE OF status ON inventory_jobs
     FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status)
     EXECUTE FUNCTION journal_inventory();
+
+-- the feed's horizon: the first change written since the oldest open transaction began
+CREATE INDEX changes_created_at ON changes (created_at);

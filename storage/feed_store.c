@@ -17,26 +17,35 @@
 #include "storage/locks.h"
 #include "storage/pgcopy.h"
 
+/*
+ * h: the horizon; cut: the first id written at or after it (changes_created_at
+ * makes that a look at the recent rows only); scanned: the final prefix
+ * after the cursor, at most FEED_SCAN rows; hits: those the filter keeps, at
+ * most $5. The last row (all NULL but the cursor) carries where to resume:
+ * the last hit when $5 of them were found, else the last row scanned.
+ */
+#define FEED_SCAN "10000"
 static const char feed_sql[] =
     "WITH h AS (SELECT coalesce(min(xact_start), clock_timestamp()) AS t FROM pg_stat_activity "
     "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
     "AND backend_type = 'client backend'), "
-    "cut AS (SELECT coalesce((SELECT min(c.id) FROM changes c, h WHERE c.id > $1::bigint AND "
-    "c.created_at >= h.t), 9223372036854775807) AS id), "
-    "rows AS (SELECT c.* FROM changes c, cut WHERE c.id > $1::bigint AND c.id < cut.id "
-    "ORDER BY c.id LIMIT $5::int) "
+    "cut AS (SELECT coalesce((SELECT min(c.id) FROM changes c, h WHERE c.created_at >= h.t AND "
+    "c.id > $1::bigint), 9223372036854775807) AS id), "
+    "scanned AS (SELECT c.* FROM changes c, cut WHERE c.id > $1::bigint AND c.id < cut.id "
+    "ORDER BY c.id LIMIT " FEED_SCAN "), "
+    "hits AS (SELECT r.* FROM scanned r "
+    "WHERE ($2::text[] IS NULL OR r.type = ANY ($2::text[])) "
+    "AND ($3::text IS NULL OR (r.type = 'io.ingestd.s3.objects.changed' AND r.subject = $3)) "
+    "AND ($4::text IS NULL OR (r.type = 'io.ingestd.s3.objects.changed' AND EXISTS "
+    "(SELECT 1 FROM jsonb_array_elements(r.data->'records') e WHERE starts_with(e->>'key', $4)))) "
+    "ORDER BY r.id LIMIT $5::int) "
     "SELECT r.id, r.event_id, r.type, r.source, r.subject, " SQL_TS(
         "r.created_at") ", "
-                        "r.data::text, (SELECT max(id) FROM rows) FROM rows r "
-                        "WHERE ($2::text[] IS NULL OR r.type = ANY ($2::text[])) "
-                        "AND ($3::text IS NULL OR (r.type = 'io.ingestd.s3.objects.changed' AND "
-                        "r.subject = $3)) "
-                        "AND ($4::text IS NULL OR (r.type = 'io.ingestd.s3.objects.changed' AND "
-                        "EXISTS "
-                        "(SELECT 1 FROM jsonb_array_elements(r.data->'records') e WHERE "
-                        "starts_with(e->>'key', $4)))) "
-                        "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT "
-                        "max(id) FROM rows) "
+                        "r.data::text, NULL::bigint FROM hits r "
+                        "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, CASE WHEN "
+                        "(SELECT count(*) FROM "
+                        "hits) = $5::int THEN (SELECT max(id) FROM hits) ELSE (SELECT max(id) FROM "
+                        "scanned) END "
                         "ORDER BY 1 NULLS LAST";
 
 static json_t *

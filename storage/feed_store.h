@@ -34,9 +34,10 @@ struct feed_filter {
 
 /*
  * Up to limit changes with id > after that pass f, oldest first, as JSON
- * objects {id, eventId, type, source, subject, time, data}. *last gets the
- * highest id examined whether it passed f or not (after when none): a
- * reader resumes from it.
+ * objects {id, eventId, type, source, subject, time, data}, looking at no
+ * more than 10,000 final rows. *last gets where to resume: the last change
+ * returned when limit were, else the highest id examined whether it passed
+ * f or not (after when none).
  */
 enum err feed_store_read(struct db *db, long long after, const struct feed_filter *f, int limit,
                          json_t **items, long long *last, char *errbuf, size_t errlen);

@@ -193,6 +193,11 @@ test_filters(void **state)
     j = feed(G.a, "&prefix=dir/", NULL, NULL);
     assert_int_equal(json_array_size(j), 1);
     json_decref(j);
+    /* a full page of matches: resume from its last one */
+    j = feed(G.a, "&type=io.ingestd.generation.published&limit=1", NULL, &cursor);
+    assert_int_equal(json_array_size(j), 1);
+    assert_int_equal(cursor, id_of(j, 0));
+    json_decref(j);
     /* nothing matches: the cursor still moves past what was examined */
     j = feed(G.a, "&prefix=zz", NULL, &cursor);
     assert_int_equal(json_array_size(j), 0);
