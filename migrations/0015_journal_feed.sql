@@ -20,7 +20,11 @@
 --    them. A change per record would double the rows an ingest writes.
 --  * io.ingestd.inventory.state: an inventory job was queued or changed
 --    status (subject: the job id).
--- Each statement sends one NOTIFY on ingestd_changes (at commit).
+-- Each statement but the events' sends one NOTIFY on ingestd_changes (at
+-- commit). Not the events': PostgreSQL serialises the commits of notifying
+-- transactions (a global lock while the notification is queued), which cost
+-- concurrent uploads a third of their throughput; readers of the journal
+-- find accepted events by polling.
 
 CREATE FUNCTION journal_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -29,7 +33,6 @@ BEGIN
            jsonb_build_object('id', n.id, 'receivedAt', n.received_at, 'source', n.source,
                               'rowCount', n.row_count, 'byteCount', n.byte_count)
     FROM new_rows n ORDER BY n.sequence;
-    PERFORM pg_notify('ingestd_changes', 'journal');
     RETURN NULL;
 END $$;
 CREATE TRIGGER events_journal AFTER INSERT ON events
