@@ -99,6 +99,9 @@ void handle_inventories_get(struct request *req, struct response *res);
 
 /* sqs.c: the SQS consumers' counters (admin) */
 void handle_sqs_get(struct request *req, struct response *res);
+/* feed.c: the journal of changes after a cursor (read) */
+void handle_feed_get(struct request *req, struct response *res);
+
 /* webhooks.c: the outbox's deliveries (admin) */
 void handle_webhooks_deliveries_list(struct request *req, struct response *res);
 void handle_webhooks_deliveries_retry(struct request *req, struct response *res);

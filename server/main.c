@@ -45,6 +45,7 @@
 #include "core/metrics.h"
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/tail.h"
 #include "storage/conninfo.h"
 #include "storage/datadir.h"
 #include "storage/db.h"
@@ -53,7 +54,7 @@
 #include "storage/outbox_store.h"
 
 static const char usage[] =
-    "usage: ingestd [serve | migrate | config | healthcheck | --version | --help]\n"
+    "usage: ingestd [serve | migrate | config | healthcheck | tail | --version | --help]\n"
     "\n"
     "  serve        serve the HTTP API (the default)\n"
     "  migrate      apply database migrations and exit; with the embedded PostgreSQL\n"
@@ -63,6 +64,8 @@ static const char usage[] =
     "               or default), secrets as <redacted>, and exit; starts nothing\n"
     "  healthcheck  exit 0 when the server at INGESTD_LISTEN answers /healthz (for\n"
     "               container health checks)\n"
+    "  tail         print the journal of changes of a running server, one line per\n"
+    "               change (ingestd tail --help)\n"
     "  --version    print the version and exit\n"
     "  --help       print this help and exit\n"
     "\n"
@@ -697,8 +700,11 @@ main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : "serve";
     char errbuf[ERRBUF_SIZE];
     sigset_t set;
-    int status = early_exit(argc, cmd);
+    int status;
 
+    if (strcmp(cmd, "tail") == 0)
+        return tail_main(argc - 1, argv + 1);
+    status = early_exit(argc, cmd);
     if (status >= 0)
         return status;
     /* every thread created from here on inherits this mask */

@@ -69,6 +69,8 @@ const struct route app_routes[] = {
     {"GET", "/api/v1/s3/attributes", handle_objects_attributes, 0, "read"},
     {"PATCH", "/api/v1/s3", handle_objects_patch_all, ROUTE_BODY_JSON, "write"},
     {"PATCH", "/api/v1/s3/{id}", handle_objects_patch, ROUTE_BODY_JSON, "write"},
+    /* the journal of changes after a cursor (README "Live feed") */
+    {"GET", "/api/v1/feed", handle_feed_get, 0, "read"},
     /* webhooks: the outbox's deliveries (OPERATIONS.md "Webhooks") */
     {"GET", "/api/v1/webhooks/deliveries", handle_webhooks_deliveries_list, 0, "admin"},
     {"POST", "/api/v1/webhooks/deliveries/{id}/retry", handle_webhooks_deliveries_retry, 0,

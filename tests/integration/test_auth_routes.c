@@ -211,6 +211,7 @@ make_fixtures(void)
     G.delivery_id = th_pg_scalar(G.pg, "INSERT INTO webhook_deliveries (id, change_id, url, "
                                        "status, attempts) SELECT gen_random_uuid(), id, "
                                        "'http://127.0.0.1:9/hook', 'failed', 12 FROM changes "
+                                       "WHERE type = 'io.ingestd.merge.completed' "
                                        "ORDER BY id LIMIT 1 RETURNING id");
     assert_non_null(G.delivery_id);
 }
@@ -301,6 +302,8 @@ probe_for(const struct route *rt, struct probe *p)
         p->path = th_strf("/api/v1/s3/presign/%s", G.object_id);
     } else if (strcmp(pat, "/api/v1/s3/inventories/{id}") == 0) {
         p->path = th_strf("/api/v1/s3/inventories/%s", G.job_id);
+    } else if (strcmp(pat, "/api/v1/feed") == 0) {
+        p->path = xstrdup("/api/v1/feed?format=json");
     } else if (strcmp(pat, "/api/v1/webhooks/deliveries/{id}/retry") == 0) {
         /* failed -> pending the first time, pending stays pending after */
         p->path = th_strf("/api/v1/webhooks/deliveries/%s/retry", G.delivery_id);

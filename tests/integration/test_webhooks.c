@@ -599,7 +599,8 @@ test_retried_none_lost_none_twice(void **state)
     resp = th_request("POST", base, "/api/v1/merges", NULL, NULL, 0);
     assert_int_equal(resp.status, 200);
     th_resp_release(&resp);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM changes"), 1);
+    assert_int_equal(
+        sql_ll(pg, "SELECT count(*) FROM changes WHERE type = 'io.ingestd.merge.completed'"), 1);
 
     /* failing, then down: attempts are retried, nothing is lost */
     atomic_store(&r->mode, RECV_500);
@@ -818,7 +819,8 @@ test_rolled_back_merge_announces_nothing(void **state)
     th_resp_release(&resp);
     th_sleep_ms(1000);
     assert_int_equal(requests(r), 0);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM changes"), 0);
+    assert_int_equal(
+        sql_ll(pg, "SELECT count(*) FROM changes WHERE type = 'io.ingestd.merge.completed'"), 0);
     assert_int_equal(sql_ll(pg, "SELECT count(*) FROM webhook_deliveries"), 0);
     assert_int_equal(sql_ll(pg, "SELECT count(*) FROM merges"), 0);
     /* without the failure the same merge commits and is announced, once */
