@@ -122,9 +122,59 @@ query_records(struct db *db, const char *sql, struct s3_where *w, json_t **items
     return rc;
 }
 
+/* How many records q matches, counting no further than cap: *total <= cap. */
+static enum err
+count_capped(struct db *db, const struct s3_query *q, int64_t cap, int64_t *total, char *errbuf,
+             size_t errlen)
+{
+    struct s3_where w;
+    struct buf sql;
+    PGresult *res = NULL;
+    enum err rc;
+    int n;
+
+    s3_query_where(q, &w);
+    snprintf(w.num[0], sizeof(w.num[0]), "%lld", (long long)cap);
+    n = s3_where_param(&w, w.num[0]);
+    buf_init(&sql, 0);
+    buf_printf(&sql, "SELECT count(*) FROM (SELECT 1 FROM s3_objects%s LIMIT $%d) c", w.sql.data,
+               n);
+    rc = db_query(db, &res, sql.data, w.nparams, w.params, errbuf, errlen);
+    if (!rc)
+        *total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    buf_release(&sql);
+    s3_where_release(&w);
+    return rc;
+}
+
+/*
+ * The page's total: a page short of the limit ends the list, so the total
+ * is known without counting; else the records are counted up to
+ * max(S3_LIST_COUNT_CAP, one past the page), exact below that.
+ */
+static enum err
+list_total(struct db *db, const struct s3_query *q, size_t n, struct s3_total *t, char *errbuf,
+           size_t errlen)
+{
+    int64_t cap = q->offset + q->limit + 1;
+    enum err rc;
+
+    if ((int64_t)n < q->limit && (n > 0 || q->offset == 0)) {
+        t->count = q->offset + (int64_t)n;
+        t->exact = 1;
+        return ERR_OK;
+    }
+    if (cap < S3_LIST_COUNT_CAP)
+        cap = S3_LIST_COUNT_CAP;
+    rc = count_capped(db, q, cap, &t->count, errbuf, errlen);
+    t->exact = t->count < cap;
+    return rc;
+}
+
 enum err
-s3_store_list(struct db *db, const struct s3_query *q, json_t **items, int64_t *total, char *errbuf,
-              size_t errlen)
+s3_store_list(struct db *db, const struct s3_query *q, json_t **items, struct s3_total *total,
+              char *errbuf, size_t errlen)
 {
     struct s3_where w;
     struct buf sql;
@@ -133,9 +183,6 @@ s3_store_list(struct db *db, const struct s3_query *q, json_t **items, int64_t *
     int no;
 
     *items = NULL;
-    rc = s3_store_count(db, q, total, errbuf, errlen);
-    if (rc)
-        return rc;
     s3_query_where(q, &w);
     snprintf(w.num[0], sizeof(w.num[0]), "%lld", (long long)q->limit);
     snprintf(w.num[1], sizeof(w.num[1]), "%lld", (long long)q->offset);
@@ -147,6 +194,12 @@ s3_store_list(struct db *db, const struct s3_query *q, json_t **items, int64_t *
     rc = query_records(db, sql.data, &w, items, errbuf, errlen);
     buf_release(&sql);
     s3_where_release(&w);
+    if (!rc)
+        rc = list_total(db, q, json_array_size(*items), total, errbuf, errlen);
+    if (rc) {
+        json_decref(*items);
+        *items = NULL;
+    }
     return rc;
 }
 
