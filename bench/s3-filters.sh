@@ -46,7 +46,7 @@ trap 'exit 130' INT TERM
 
 INGESTD_DATA_DIR=$data INGESTD_LISTEN=127.0.0.1:0 "$BUILD/ingestd" serve 2>"$work/ingestd.log" &
 ingestd_pid=$!
-for _ in $(seq 1 600); do
+for _ in $(seq 1 6000); do # migrations may build indexes on a kept catalog
   port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/ingestd.log" 2>/dev/null | grep -o '[0-9]*$' || true)
   [ -n "$port" ] && break
   sleep 0.1

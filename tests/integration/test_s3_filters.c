@@ -411,6 +411,28 @@ test_attribute_filters(void **state)
     free(plan);
 }
 
+/* Attribute wildcards over values with characters JSON escapes, `%`, `_`, arrays, UTF-8. */
+static void
+test_attribute_wildcard_text(void **state)
+{
+    PGresult *res;
+
+    (void)state;
+    res = th_pg_exec(G.pg, "UPDATE s3_objects SET attributes = jsonb_build_object('odd', "
+                           "E'50% a_b \"q\" back\\\\slash\ttab \u00e9 end', 'list', "
+                           "jsonb_build_array('P42', 'x')) WHERE key = 'arch/d'");
+    PQclear(res);
+    want_keys("attributes[odd]=50%25%20a_b*", "arch/d");
+    want_keys("attributes[odd]=*%22q%22*", "arch/d");
+    want_keys("attributes[odd]=*back%5C%5Cslash*", "arch/d");
+    want_keys("attributes[odd]=*%09tab%20%C3%A9%20end", "arch/d");
+    want_keys("attributes[odd]=50?%20a?b*", "arch/d");
+    want_keys("attributes[odd]=50_*", "");
+    want_keys("attributes[odd]=*slash", "");
+    want_keys("attributes[list]=P4*", "arch/d");
+    want_keys("attributes[list]=p4*&caseSensitive=false", "arch/d");
+}
+
 static void
 test_patch_ingest_id(void **state)
 {
@@ -520,10 +542,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_filters),     cmocka_unit_test(test_typed_filters),
-        cmocka_unit_test(test_date_filters),     cmocka_unit_test(test_record_fields),
-        cmocka_unit_test(test_patch_attributes), cmocka_unit_test(test_attribute_filters),
-        cmocka_unit_test(test_patch_ingest_id),  cmocka_unit_test(test_links),
+        cmocka_unit_test(test_text_filters),
+        cmocka_unit_test(test_typed_filters),
+        cmocka_unit_test(test_date_filters),
+        cmocka_unit_test(test_record_fields),
+        cmocka_unit_test(test_patch_attributes),
+        cmocka_unit_test(test_attribute_filters),
+        cmocka_unit_test(test_patch_ingest_id),
+        cmocka_unit_test(test_links),
+        cmocka_unit_test(test_attribute_wildcard_text),
         cmocka_unit_test(test_count_cap),
     };
 
