@@ -4,6 +4,9 @@
 #   bash bench/s3-filters.sh [RECORDS] [RUNS] [SLOW_RUNS]   (defaults: 10000000 21 5)
 #   BUILD=/tmp/build-rel bash bench/s3-filters.sh    build directory (default build-bench)
 #   KEEP=1 ...                                        keep ingestd and its database at the end
+#   DATA=/tmp/dir ...                                 keep the database in DATA (not removed at
+#                                                     the end); a later run with the same DATA
+#                                                     reuses its catalog instead of building it
 #
 # Builds ingestd (Release), starts it on a private embedded PostgreSQL, and
 # builds a catalog of RECORDS current object records in SQL (generate_series
@@ -37,20 +40,25 @@ cleanup() {
   [ -n "${ingestd_pid:-}" ] && kill "$ingestd_pid" 2>/dev/null && wait "$ingestd_pid" 2>/dev/null || true
   rm -rf "$work"
 }
+data=${DATA:-$work/data}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-INGESTD_DATA_DIR=$work/data INGESTD_LISTEN=127.0.0.1:0 "$BUILD/ingestd" serve 2>"$work/ingestd.log" &
+INGESTD_DATA_DIR=$data INGESTD_LISTEN=127.0.0.1:0 "$BUILD/ingestd" serve 2>"$work/ingestd.log" &
 ingestd_pid=$!
-for _ in $(seq 1 600); do
+for _ in $(seq 1 6000); do # migrations may build indexes on a kept catalog
   port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/ingestd.log" 2>/dev/null | grep -o '[0-9]*$' || true)
   [ -n "$port" ] && break
   sleep 0.1
 done
 [ -n "$port" ] || { echo "ingestd did not start"; cat "$work/ingestd.log"; exit 1; }
 base=http://127.0.0.1:$port
-psql_cmd=(psql -h "$work/data/run" -U postgres -d ingestd -XAtq -v ON_ERROR_STOP=1)
+psql_cmd=(psql -h "$data/run" -U postgres -d ingestd -XAtq -v ON_ERROR_STOP=1)
 
+have=$("${psql_cmd[@]}" -c "SELECT count(*) FROM s3_objects WHERE source = 'inventory'")
+if [ "$have" = "$RECORDS" ]; then
+  echo "reusing the catalog of $have records in $data"
+else
 echo "building a catalog of $RECORDS records in SQL ..."
 t0=$(date +%s)
 part=$("${psql_cmd[@]}" -c "SELECT nextval('s3_objects_part')")
@@ -82,6 +90,8 @@ COMMIT;
 VACUUM (ANALYZE) $t;
 SQL
 echo "catalog built in $(( $(date +%s) - t0 )) s"
+fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # "p50_ms count results" of n requests of path (count and results of the last answer)
 time_list() {
@@ -113,9 +123,10 @@ row "/api/v1/s3/attributes?project=P42" "/api/v1/s3/attributes?project=P42&rowsP
 row "* key infix wildcard: key=*/sample0042*.bam (full scan)" "/api/v1/s3?key=*/sample0042*.bam&rowsPerPage=1000" "$SLOW_RUNS"
 size=$("${psql_cmd[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) FROM pg_partition_tree('s3_objects')")
 echo
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "catalog: $RECORDS records, table + indexes $size; target <= 100 ms p50 for the filtered pages"
 
 if [ "${KEEP:-0}" = 1 ]; then
-  echo "KEEP=1: ingestd (pid $ingestd_pid) serves $base; psql -h $work/data/run -U postgres ingestd"
+  echo "KEEP=1: ingestd (pid $ingestd_pid) serves $base; psql -h $data/run -U postgres ingestd"
   while kill -0 "$ingestd_pid" 2>/dev/null; do sleep 1; done
 fi

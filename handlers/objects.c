@@ -25,7 +25,7 @@ respond_list(struct request *req, struct response *res, enum s3_filter_mode mode
     json_t *items = NULL;
     json_t *body;
     char errbuf[ERRBUF_SIZE];
-    int64_t total = 0;
+    struct s3_total total = {0, 1};
     int64_t page = 1;
     enum err rc;
 
@@ -43,10 +43,12 @@ respond_list(struct request *req, struct response *res, enum s3_filter_mode mode
         body, "links",
         json_pack("{s:o,s:o}", "previous",
                   page > 1 ? s3_filter_page_link(req, page - 1) : json_null(), "next",
-                  page * q.limit < total ? s3_filter_page_link(req, page + 1) : json_null()));
+                  page * q.limit < total.count ? s3_filter_page_link(req, page + 1) : json_null()));
+    /* count: exact below the cap, else a lower bound and countIsExact false (s3_store.h) */
     json_object_set_new(body, "pagination",
-                        json_pack("{s:I,s:I,s:I}", "count", (json_int_t)total, "page",
-                                  (json_int_t)page, "rowsPerPage", (json_int_t)q.limit));
+                        json_pack("{s:I,s:I,s:I,s:b}", "count", (json_int_t)total.count, "page",
+                                  (json_int_t)page, "rowsPerPage", (json_int_t)q.limit,
+                                  "countIsExact", total.exact));
     json_object_set_new(body, "results", items);
     response_json(res, 200, body);
     s3_query_release(&q);

@@ -103,10 +103,14 @@ s3_store_count(struct db *db, const struct s3_query *q, int64_t *total, char *er
     return rc;
 }
 
-/* Run sql (its parameters in w) and append every row as an object record to *items. */
+/*
+ * Run sql (its parameters in w) and append its first max rows (all when max
+ * < 0) as object records to *items; *more (when not NULL) tells whether
+ * there were more rows than that.
+ */
 static enum err
-query_records(struct db *db, const char *sql, struct s3_where *w, json_t **items, char *errbuf,
-              size_t errlen)
+query_records_max(struct db *db, const char *sql, struct s3_where *w, int64_t max, json_t **items,
+                  int *more, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
     enum err rc;
@@ -115,38 +119,104 @@ query_records(struct db *db, const char *sql, struct s3_where *w, json_t **items
     rc = db_query(db, &res, sql, w->nparams, w->params, errbuf, errlen);
     if (!rc) {
         *items = json_array();
-        for (i = 0; i < PQntuples(res); i++)
+        for (i = 0; i < PQntuples(res) && (max < 0 || i < max); i++)
             json_array_append_new(*items, object_json(res, i));
+        if (more)
+            *more = i < PQntuples(res);
     }
     PQclear(res);
     return rc;
 }
 
-enum err
-s3_store_list(struct db *db, const struct s3_query *q, json_t **items, int64_t *total, char *errbuf,
+/* Run sql (its parameters in w) and append every row as an object record to *items. */
+static enum err
+query_records(struct db *db, const char *sql, struct s3_where *w, json_t **items, char *errbuf,
               size_t errlen)
+{
+    return query_records_max(db, sql, w, -1, items, NULL, errbuf, errlen);
+}
+
+/* How many records q matches, counting no further than cap: *total <= cap. */
+static enum err
+count_capped(struct db *db, const struct s3_query *q, int64_t cap, int64_t *total, char *errbuf,
+             size_t errlen)
+{
+    struct s3_where w;
+    struct buf sql;
+    PGresult *res = NULL;
+    enum err rc;
+    int n;
+
+    s3_query_where(q, &w);
+    snprintf(w.num[0], sizeof(w.num[0]), "%lld", (long long)cap);
+    n = s3_where_param(&w, w.num[0]);
+    buf_init(&sql, 0);
+    buf_printf(&sql, "SELECT count(*) FROM (SELECT 1 FROM s3_objects%s LIMIT $%d) c", w.sql.data,
+               n);
+    rc = db_query(db, &res, sql.data, w.nparams, w.params, errbuf, errlen);
+    if (!rc)
+        *total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    buf_release(&sql);
+    s3_where_release(&w);
+    return rc;
+}
+
+/*
+ * The page's total: when no record follows the page's n (more 0) and the
+ * page is not past the end, the total is known without counting; else the
+ * records are counted up to max(S3_LIST_COUNT_CAP, one past the page),
+ * exact below that.
+ */
+static enum err
+list_total(struct db *db, const struct s3_query *q, size_t n, int more, struct s3_total *t,
+           char *errbuf, size_t errlen)
+{
+    int64_t cap = q->offset + q->limit + 1;
+    enum err rc;
+
+    if (!more && (n > 0 || q->offset == 0)) {
+        t->count = q->offset + (int64_t)n;
+        t->exact = 1;
+        return ERR_OK;
+    }
+    if (cap < S3_LIST_COUNT_CAP)
+        cap = S3_LIST_COUNT_CAP;
+    rc = count_capped(db, q, cap, &t->count, errbuf, errlen);
+    t->exact = t->count < cap;
+    return rc;
+}
+
+enum err
+s3_store_list(struct db *db, const struct s3_query *q, json_t **items, struct s3_total *total,
+              char *errbuf, size_t errlen)
 {
     struct s3_where w;
     struct buf sql;
     enum err rc;
+    int more = 0;
     int nl;
     int no;
 
     *items = NULL;
-    rc = s3_store_count(db, q, total, errbuf, errlen);
-    if (rc)
-        return rc;
     s3_query_where(q, &w);
-    snprintf(w.num[0], sizeof(w.num[0]), "%lld", (long long)q->limit);
+    /* one row past the page tells whether the list goes on */
+    snprintf(w.num[0], sizeof(w.num[0]), "%lld", (long long)q->limit + 1);
     snprintf(w.num[1], sizeof(w.num[1]), "%lld", (long long)q->offset);
     nl = s3_where_param(&w, w.num[0]);
     no = s3_where_param(&w, w.num[1]);
     buf_init(&sql, 0);
     buf_printf(&sql, "SELECT " OBJECT_COLUMNS " FROM s3_objects%s" ORDER " LIMIT $%d OFFSET $%d",
                w.sql.data, nl, no);
-    rc = query_records(db, sql.data, &w, items, errbuf, errlen);
+    rc = query_records_max(db, sql.data, &w, q->limit, items, &more, errbuf, errlen);
     buf_release(&sql);
     s3_where_release(&w);
+    if (!rc)
+        rc = list_total(db, q, json_array_size(*items), more, total, errbuf, errlen);
+    if (rc) {
+        json_decref(*items);
+        *items = NULL;
+    }
     return rc;
 }
 

@@ -54,12 +54,23 @@ enum err s3_store_ingest_crawl(struct db *db, const struct s3_record *records, s
 /* ERR_NOT_FOUND when no such record. */
 enum err s3_store_get(struct db *db, const char *id, json_t **object, char *errbuf, size_t errlen);
 
+/* A list's count of matching records: at or past S3_LIST_COUNT_CAP, a lower bound. */
+#define S3_LIST_COUNT_CAP 10000
+struct s3_total {
+    int64_t count; /* exact when `exact`, else a lower bound past the page (more pages follow) */
+    int exact;
+};
+
 /*
  * The records q matches, q->limit from q->offset in list order (bucket,
- * key, sequencer, id), as a new array, and how many match in all.
+ * key, sequencer, id), as a new array, and how many match: exact below
+ * max(S3_LIST_COUNT_CAP, q->offset + q->limit + 1), else that bound, with
+ * total->exact 0 (counting every match of a large catalog reads all of it;
+ * s3_store_count counts exactly).
  */
-enum err s3_store_list(struct db *db, const struct s3_query *q, json_t **items, int64_t *total,
-                       char *errbuf, size_t errlen);
+enum err s3_store_list(struct db *db, const struct s3_query *q, json_t **items,
+                       struct s3_total *total, char *errbuf, size_t errlen);
+/* How many records q matches, exactly. */
 enum err s3_store_count(struct db *db, const struct s3_query *q, int64_t *total, char *errbuf,
                         size_t errlen);
 

@@ -2102,8 +2102,8 @@ want_page(const char *query, json_int_t page, json_int_t rpp, const char *keys, 
     }
     if (strcmp(b.data, keys) != 0)
         fail_msg("?%s: keys [%s], want [%s]", query, b.data, keys);
-    want_pg = th_strf("{\"count\":5,\"page\":%lld,\"rowsPerPage\":%lld}", (long long)page,
-                      (long long)rpp);
+    want_pg = th_strf("{\"count\":5,\"page\":%lld,\"rowsPerPage\":%lld,\"countIsExact\":true}",
+                      (long long)page, (long long)rpp);
     want_json(json_object_get(l, "pagination"), want_pg, query);
     if (json_object_size(l) != 3 || json_object_size(json_object_get(l, "links")) != 2)
         fail_msg("?%s: members of the list body", query);
@@ -2377,7 +2377,8 @@ test_filemanager_paths(void **state)
     want_problem(&r, 400, "page", "/api/v1/s3 page=0");
     reply_release(&r);
     fm = body_of("/api/v1/s3?bucket=pgn&rowsPerPage=0");
-    want_json(json_object_get(fm, "pagination"), "{\"count\":5,\"page\":1,\"rowsPerPage\":1000}",
+    want_json(json_object_get(fm, "pagination"),
+              "{\"count\":5,\"page\":1,\"rowsPerPage\":1000,\"countIsExact\":true}",
               "/api/v1/s3 rowsPerPage=0");
     json_decref(fm);
 

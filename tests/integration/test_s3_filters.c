@@ -11,6 +11,7 @@
  *   arch/d       Created 05 size 40, GLACIER
  *   arch/e       Created 06 size 50, INTELLIGENT_TIERING, archive status DeepArchiveAccess
  *   arch/f       restore completed 07 size 60, DEEP_ARCHIVE
+ * and, for the count's cap (last test), bucket big: k00001 .. k10050 in SQL.
  * Two ingestd instances share the database: one plain, one with INGESTD_LINKS_URL.
  */
 #include <setjmp.h>
@@ -145,6 +146,8 @@ want_keys(const char *query, const char *want)
         nwant += *s == ',';
     if (strcmp(got, want) != 0)
         fail_msg("%s: keys [%s], want [%s]", query, got, want);
+    if (!json_is_true(json_object_get(json_object_get(l, "pagination"), "countIsExact")))
+        fail_msg("%s: count not exact", query);
     if (n != (json_int_t)nwant || count != (json_int_t)nwant)
         fail_msg("%s: count %lld / nRecords %lld, want %zu", query, (long long)count, (long long)n,
                  nwant);
@@ -408,6 +411,28 @@ test_attribute_filters(void **state)
     free(plan);
 }
 
+/* Attribute wildcards over values with characters JSON escapes, `%`, `_`, arrays, UTF-8. */
+static void
+test_attribute_wildcard_text(void **state)
+{
+    PGresult *res;
+
+    (void)state;
+    res = th_pg_exec(G.pg, "UPDATE s3_objects SET attributes = jsonb_build_object('odd', "
+                           "E'50% a_b \"q\" back\\\\slash\ttab \u00e9 end', 'list', "
+                           "jsonb_build_array('P42', 'x')) WHERE key = 'arch/d'");
+    PQclear(res);
+    want_keys("attributes[odd]=50%25%20a_b*", "arch/d");
+    want_keys("attributes[odd]=*%22q%22*", "arch/d");
+    want_keys("attributes[odd]=*back%5C%5Cslash*", "arch/d");
+    want_keys("attributes[odd]=*%09tab%20%C3%A9%20end", "arch/d");
+    want_keys("attributes[odd]=50?%20a?b*", "arch/d");
+    want_keys("attributes[odd]=50_*", "");
+    want_keys("attributes[odd]=*slash", "");
+    want_keys("attributes[list]=P4*", "arch/d");
+    want_keys("attributes[list]=p4*&caseSensitive=false", "arch/d");
+}
+
 static void
 test_patch_ingest_id(void **state)
 {
@@ -464,14 +489,69 @@ test_links(void **state)
     json_decref(j);
 }
 
+/* GET path: want `results` results, count `count` (exact or not), a next link or not. */
+static void
+want_page(const char *path, size_t results, json_int_t count, int exact, int next)
+{
+    json_t *j = get_json(G.srv, path, NULL, 200);
+    json_t *p = json_object_get(j, "pagination");
+    json_t *n = json_object_get(json_object_get(j, "links"), "next");
+
+    if (json_array_size(json_object_get(j, "results")) != results ||
+        json_integer_value(json_object_get(p, "count")) != count ||
+        json_is_true(json_object_get(p, "countIsExact")) != exact || json_is_string(n) != next)
+        fail_msg("%s: %zu results, count %lld (exact %d), next %d; want %zu, %lld (%d), %d", path,
+                 json_array_size(json_object_get(j, "results")),
+                 (long long)json_integer_value(json_object_get(p, "count")),
+                 json_is_true(json_object_get(p, "countIsExact")), json_is_string(n), results,
+                 (long long)count, exact, next);
+    json_decref(j);
+}
+
+/* A list counts up to max(10000, one past its page); /count counts exactly. */
+static void
+test_count_cap(void **state)
+{
+    PGresult *res;
+    json_t *c;
+
+    (void)state;
+    res = th_pg_exec(G.pg, "INSERT INTO s3_objects (id, bucket, key, version_id, event_type, "
+                           "event_time, size, etag, storage_class, sequencer, is_delete_marker, "
+                           "is_current, reason, source, part) "
+                           "SELECT gen_random_uuid(), 'big', 'k' || lpad(i::text, 5, '0'), "
+                           "version_id, event_type, event_time, size, etag, storage_class, "
+                           "sequencer, is_delete_marker, is_current, reason, source, part "
+                           "FROM s3_objects, generate_series(1, 10050) AS i "
+                           "WHERE bucket = 'flt' AND key = 'dir/a.txt'");
+    PQclear(res);
+    want_page("/api/v1/s3?bucket=big&rowsPerPage=1000", 1000, 10000, 0, 1);
+    want_page("/api/v1/s3?bucket=big&rowsPerPage=1000&page=10", 1000, 10001, 0, 1);
+    want_page("/api/v1/s3?bucket=big&rowsPerPage=1000&page=11", 50, 10050, 1, 0);
+    want_page("/api/v1/s3?bucket=big&rowsPerPage=1000&page=20", 0, 10050, 1, 0);
+    want_page("/api/v1/s3?bucket=big&rowsPerPage=10000", 10000, 10001, 0, 1);
+    want_page("/api/v1/s3?bucket=big&key=k0*&rowsPerPage=10", 10, 9999, 1, 1);
+    want_page("/api/v1/s3?bucket=big&key=k0001*&rowsPerPage=10", 10, 10, 1, 0);
+    want_page("/api/v1/s3?bucket=big&key=k0001*&rowsPerPage=3&page=4", 1, 10, 1, 0);
+    c = get_json(G.srv, "/api/v1/s3/count?bucket=big", NULL, 200);
+    assert_int_equal(json_integer_value(json_object_get(c, "nRecords")), 10050);
+    json_decref(c);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_filters),     cmocka_unit_test(test_typed_filters),
-        cmocka_unit_test(test_date_filters),     cmocka_unit_test(test_record_fields),
-        cmocka_unit_test(test_patch_attributes), cmocka_unit_test(test_attribute_filters),
-        cmocka_unit_test(test_patch_ingest_id),  cmocka_unit_test(test_links),
+        cmocka_unit_test(test_text_filters),
+        cmocka_unit_test(test_typed_filters),
+        cmocka_unit_test(test_date_filters),
+        cmocka_unit_test(test_record_fields),
+        cmocka_unit_test(test_patch_attributes),
+        cmocka_unit_test(test_attribute_filters),
+        cmocka_unit_test(test_patch_ingest_id),
+        cmocka_unit_test(test_links),
+        cmocka_unit_test(test_attribute_wildcard_text),
+        cmocka_unit_test(test_count_cap),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

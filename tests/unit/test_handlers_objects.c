@@ -123,8 +123,10 @@ test_list_current(void **state)
     fill_catalog(a);
     get(a, "/api/v1/s3/objects", handle_objects_list, NULL, NULL, &res, "bucket", "bkt", NULL);
     body = hs_want_json(&res, 200);
-    hs_want_members(body, "{\"links\":{\"previous\":null,\"next\":null},"
-                          "\"pagination\":{\"count\":2,\"page\":1,\"rowsPerPage\":1000}}");
+    hs_want_members(
+        body,
+        "{\"links\":{\"previous\":null,\"next\":null},"
+        "\"pagination\":{\"count\":2,\"page\":1,\"rowsPerPage\":1000,\"countIsExact\":true}}");
     results = json_object_get(body, "results");
     assert_int_equal(json_array_size(results), 2);
     hs_want_members(json_array_get(results, 0),
@@ -153,7 +155,7 @@ test_list_page_links(void **state)
         body, "{\"links\":{\"previous\":\"https://ingest.example:8443/api/v1/s3/objects?"
               "currentState=false&rowsPerPage=2&page=1\",\"next\":\"https://ingest.example:8443"
               "/api/v1/s3/objects?currentState=false&rowsPerPage=2&page=3\"},"
-              "\"pagination\":{\"count\":5,\"page\":2,\"rowsPerPage\":2}}");
+              "\"pagination\":{\"count\":5,\"page\":2,\"rowsPerPage\":2,\"countIsExact\":true}}");
     /* order: bucket, key, sequencer */
     hs_want_members(json_array_get(json_object_get(body, "results"), 0),
                     "{\"bucket\":\"bkt\",\"key\":\"b/3.txt\",\"sequencer\":\"01\"}");
@@ -211,8 +213,10 @@ test_rows_per_page_zero(void **state)
     get(a, "/api/v1/s3/objects", handle_objects_list, NULL, NULL, &res, "rowsPerPage", "0",
         "currentState", "false", NULL);
     body = hs_want_json(&res, 200);
-    hs_want_members(body, "{\"links\":{\"previous\":null,\"next\":null},"
-                          "\"pagination\":{\"count\":5,\"page\":1,\"rowsPerPage\":1000}}");
+    hs_want_members(
+        body,
+        "{\"links\":{\"previous\":null,\"next\":null},"
+        "\"pagination\":{\"count\":5,\"page\":1,\"rowsPerPage\":1000,\"countIsExact\":true}}");
     assert_int_equal(json_array_size(json_object_get(body, "results")), 5);
     json_decref(body);
     response_release(&res);
@@ -230,10 +234,11 @@ test_filemanager_paths(void **state)
     get(a, "/api/v1/s3", handle_objects_list, "fm.example", NULL, &res, "currentState", "false",
         "rowsPerPage", "2", "page", "2", NULL);
     body = hs_want_json(&res, 200);
-    hs_want_members(body, "{\"links\":{\"previous\":\"http://fm.example/api/v1/s3?"
-                          "currentState=false&rowsPerPage=2&page=1\",\"next\":\"http://"
-                          "fm.example/api/v1/s3?currentState=false&rowsPerPage=2&page=3\"},"
-                          "\"pagination\":{\"count\":5,\"page\":2,\"rowsPerPage\":2}}");
+    hs_want_members(
+        body, "{\"links\":{\"previous\":\"http://fm.example/api/v1/s3?"
+              "currentState=false&rowsPerPage=2&page=1\",\"next\":\"http://"
+              "fm.example/api/v1/s3?currentState=false&rowsPerPage=2&page=3\"},"
+              "\"pagination\":{\"count\":5,\"page\":2,\"rowsPerPage\":2,\"countIsExact\":true}}");
     json_decref(body);
     response_release(&res);
     get(a, "/api/v1/s3", handle_objects_list, NULL, NULL, &res, "rowsPerPage", "1", NULL);
