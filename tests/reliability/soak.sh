@@ -9,7 +9,8 @@
 # two ingestd replicas on one PostgreSQL (replica A runs the embedded server of its
 # INGESTD_DATA_DIR, replica B reaches it through DATABASE_URL) sharing one INGESTD_IMPORTS
 # folder. For SECONDS, clients spread over both replicas:
-#   - 3 uploaders POST repos-lock.csv events (each one distinct) to /api/v1/events;
+#   - 3 uploaders POST repos-lock.csv events (each one distinct, new changesets of a fixed
+#     set of 500 repositories) to /api/v1/events;
 #   - 1 merger POSTs /api/v1/merges every 3 s;
 #   - 1 reader GETs /api/v1/repos.csv with If-None-Match (304 unless a merge changed it);
 #   - 1 S3 client POSTs notification batches of 10 new keys to /api/v1/s3/events, and
@@ -114,12 +115,15 @@ for f in up-1 up-2 up-3 merge get s3ev s3list inv imp samples; do : >"$work/$f";
 t0=$(date +%s)
 deadline=$((t0 + DURATION))
 base_of() { if (($1 % 2)); then echo "${rbase[B]}"; else echo "${rbase[A]}"; fi; }
-lockcsv() { # TAG -> a distinct repos-lock.csv on stdout
+lockcsv() { # TAG -> a distinct repos-lock.csv on stdout: new changesets of 5 of 500 repositories
+  # (a fixed set, so that the effective repos.csv, which every replica keeps rendered in
+  # memory, keeps its size and RSS measures ingestd rather than the data's growth)
   printf 'origin,path,branch,changeset,publishUri,buildTool\n'
-  local k
+  local k h
+  h=$(printf '%s' "$1" | md5sum | cut -c1-16)
   for k in 1 2 3 4 5; do
-    printf 'github.com,soak/%s-%d,main,%s%d,https://repo.example.com/%s/%d.jar,maven\n' \
-      "$1" "$k" "$(printf '%s' "$1" | md5sum | cut -c1-16)" "$k" "$1" "$k"
+    printf 'github.com,soak/r%d,main,%s%d,https://repo.example.com/%s/%d.jar,maven\n' \
+      "$(( (16#${h:0:6} + k * 97) % 500 ))" "$h" "$k" "$1" "$k"
   done
 }
 uploader() { # N: every answer "code id" into up-N
