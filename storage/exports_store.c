@@ -92,6 +92,9 @@ record_failure(struct db *db, const char *target, int64_t generation, const char
     if (!rc && announce) {
         data = json_pack("{s:s,s:I,s:s}", "target", target, "generation", (json_int_t)generation,
                          "error", error);
+        if (!data) /* an error text that is not UTF-8 (a remote's message): announced without it */
+            data = json_pack("{s:s,s:I,s:s}", "target", target, "generation",
+                             (json_int_t)generation, "error", "(not valid UTF-8)");
         rc = outbox_enqueue(db, OUTBOX_EXPORT_FAILED, "/api/v1/exports", target, data, NULL, errbuf,
                             errlen);
         json_decref(data);
