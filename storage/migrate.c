@@ -82,12 +82,62 @@ after_migrations(struct db *db, char *errbuf, size_t errlen)
     return rc;
 }
 
+/*
+ * The versions schema_migrations holds, ascending, into *out (malloc'd,
+ * *n of them); *out is NULL when there are none.
+ */
+static enum err
+applied_versions(struct db *db, long **out, size_t *n, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    size_t i, rows;
+    enum err rc;
+
+    *out = NULL;
+    *n = 0;
+    rc = db_query(db, &res, "SELECT version FROM schema_migrations ORDER BY version", 0, NULL,
+                  errbuf, errlen);
+    if (rc)
+        return rc;
+    rows = (size_t)PQntuples(res);
+    if (rows > 0) {
+        *out = calloc(rows, sizeof(**out));
+        if (!*out) {
+            rc = err_set(ERR_INTERNAL, errbuf, errlen, "out of memory");
+            goto out;
+        }
+    }
+    for (i = 0; i < rows; i++)
+        (*out)[i] = strtol(PQgetvalue(res, (int)i, 0), NULL, 10);
+    *n = rows;
+out:
+    PQclear(res);
+    return rc;
+}
+
+static int
+version_applied(const long *versions, size_t n, long version)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (versions[i] == version)
+            return 1;
+    return 0;
+}
+
+/*
+ * Applies every embedded migration schema_migrations does not hold, in
+ * version order. One below the highest applied version (a database a build
+ * with a later migration touched first) is applied too, with a warning
+ * naming it, rather than skipped for ever.
+ */
 enum err
 migrate_apply(struct db *db, int *applied, char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
-    long current;
-    size_t i;
+    long *versions = NULL;
+    size_t i, nversions = 0;
+    long highest;
     int n = 0;
     enum err rc;
 
@@ -98,26 +148,29 @@ migrate_apply(struct db *db, int *applied, char *errbuf, size_t errlen)
                  "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, "
                  "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
                  errbuf, errlen);
+    if (!rc)
+        rc = applied_versions(db, &versions, &nversions, errbuf, errlen);
     if (rc)
         goto out;
-    rc = db_query(db, &res, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
-                  errbuf, errlen);
-    if (rc)
-        goto out;
-    current = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    highest = nversions > 0 ? versions[nversions - 1] : 0;
     for (i = 0; i < embedded_migrations_count; i++) {
-        if (migration_version(&embedded_migrations[i]) <= current)
+        const struct embedded_migration *m = &embedded_migrations[i];
+
+        if (version_applied(versions, nversions, migration_version(m)))
             continue;
-        rc = apply_one(db, &embedded_migrations[i], errbuf, errlen);
+        rc = apply_one(db, m, errbuf, errlen);
         if (rc)
             goto out;
-        log_json(LOG_INFO, "migration applied",
-                 json_pack("{s:s}", "name", embedded_migrations[i].name));
+        if (migration_version(m) < highest)
+            log_json(LOG_WARN, "migration applied after a later one",
+                     json_pack("{s:s, s:I}", "name", m->name, "highest", (json_int_t)highest));
+        else
+            log_json(LOG_INFO, "migration applied", json_pack("{s:s}", "name", m->name));
         n++;
     }
     rc = after_migrations(db, errbuf, errlen);
 out:
-    PQclear(res);
+    free(versions);
     if (db_conn(db))
         db_exec(db, "SELECT pg_advisory_unlock(" LOCK_MIGRATE_KEY ")", NULL, 0);
     if (applied)
@@ -128,20 +181,19 @@ out:
 enum err
 migrate_check(struct db *db, char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
-    long current;
+    long *versions = NULL;
+    size_t i, nversions = 0;
     enum err rc;
 
-    rc = db_query(db, &res, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
-                  errbuf, errlen);
+    rc = applied_versions(db, &versions, &nversions, errbuf, errlen);
     if (rc) {
         if (rc != ERR_UNAVAILABLE)
             rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "migrations not applied");
         return rc;
     }
-    current = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
-    if (current < migrate_latest())
-        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "migrations not applied");
-    return ERR_OK;
+    for (i = 0; i < embedded_migrations_count && !rc; i++)
+        if (!version_applied(versions, nversions, migration_version(&embedded_migrations[i])))
+            rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "migrations not applied");
+    free(versions);
+    return rc;
 }

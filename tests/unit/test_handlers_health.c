@@ -4,7 +4,8 @@
  * /healthz and /openapi.yaml are inline (no database); /readyz asks a real
  * PostgreSQL whether every migration is applied: 200 on the migrated
  * database, 503 with Retry-After on one that was never migrated or lacks
- * the newest migration.
+ * any migration, the newest or an older one. Migrations missing below a
+ * later applied one are applied, not skipped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "handler_support.h"
 #include "handlers/handlers.h"
 #include "storage/embedded.h"
+#include "storage/migrate.h"
 
 static void
 test_healthz_ok(void **state)
@@ -101,6 +103,50 @@ test_readyz_migration_missing(void **state)
     response_release(&res);
 }
 
+static void
+test_readyz_older_migration_missing(void **state)
+{
+    struct hs_app *a = *state;
+    struct response res;
+    json_t *body;
+
+    /* an older migration not recorded below the newest: not ready either */
+    hs_app_exec(a, "DELETE FROM schema_migrations"
+                   " WHERE version = (SELECT min(version) FROM schema_migrations)");
+    hs_call(a, "GET", "/readyz", handle_readyz_get, &res);
+    body = hs_want_problem(&res, 503, "migrations not applied");
+    json_decref(body);
+    response_release(&res);
+}
+
+static void
+test_migrations_below_a_later_one_applied(void **state)
+{
+    struct hs_app *migrated = *state;
+    struct hs_app *a = hs_app_new(migrated->pg, 0);
+    char errbuf[ERRBUF_SIZE];
+    struct response res;
+    json_t *body;
+    int applied = -1;
+
+    /* a database that a build with a later migration touched first: every
+     * embedded migration below it is still applied, not skipped */
+    hs_app_exec(a, "CREATE TABLE schema_migrations (version bigint PRIMARY KEY, "
+                   "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    hs_app_exec(a, "INSERT INTO schema_migrations VALUES (999999, '999999_later.sql')");
+    assert_int_equal(migrate_apply(a->db, &applied, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(applied, (int)embedded_migrations_count);
+    assert_int_equal(migrate_check(a->db, errbuf, sizeof(errbuf)), ERR_OK);
+    applied = -1;
+    assert_int_equal(migrate_apply(a->db, &applied, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(applied, 0);
+    hs_call(a, "GET", "/readyz", handle_readyz_get, &res);
+    body = hs_want_json(&res, 200);
+    json_decref(body);
+    response_release(&res);
+    hs_app_free(a);
+}
+
 int
 main(void)
 {
@@ -110,6 +156,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_readyz_migrated, hs_setup, hs_teardown),
         cmocka_unit_test_setup_teardown(test_readyz_not_migrated, hs_setup, hs_teardown),
         cmocka_unit_test_setup_teardown(test_readyz_migration_missing, hs_setup, hs_teardown),
+        cmocka_unit_test_setup_teardown(test_readyz_older_migration_missing, hs_setup, hs_teardown),
+        cmocka_unit_test_setup_teardown(test_migrations_below_a_later_one_applied, hs_setup,
+                                        hs_teardown),
     };
 
     return cmocka_run_group_tests(tests, hs_group_setup, hs_group_teardown);
