@@ -18,14 +18,6 @@ migration_version(const struct embedded_migration *m)
     return strtol(m->name, NULL, 10);
 }
 
-long
-migrate_latest(void)
-{
-    if (embedded_migrations_count == 0)
-        return 0;
-    return migration_version(&embedded_migrations[embedded_migrations_count - 1]);
-}
-
 static enum err
 apply_one(struct db *db, const struct embedded_migration *m, char *errbuf, size_t errlen)
 {

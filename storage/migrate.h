@@ -19,7 +19,5 @@ struct db;
 enum err migrate_apply(struct db *db, int *applied, char *errbuf, size_t errlen);
 /* ERR_OK when every compiled-in migration is recorded as applied. */
 enum err migrate_check(struct db *db, char *errbuf, size_t errlen);
-/* The version number of the newest compiled-in migration. */
-long migrate_latest(void);
 
 #endif
