@@ -35,6 +35,8 @@ struct entry {
     json_t *cols;
     long long nblocks;
     /* piece 0 is the header line, piece b + 1 block b; npieces = nblocks + 1 */
+    size_t csv_alloc; /* the sizes of the csv and gz allocations */
+    size_t gz_alloc;
     size_t *csv_off; /* npieces + 1: where each piece starts in csv, then csv_len */
     size_t *gz_off;  /* npieces + 1: where each piece starts in gz, then the trailer */
     uint32_t *crc;   /* npieces: CRC-32 of each piece's plain bytes */
@@ -42,8 +44,15 @@ struct entry {
 
 struct repos_cache {
     pthread_mutex_t lock;        /* guards cur */
-    pthread_mutex_t render_lock; /* one render at a time */
+    pthread_mutex_t render_lock; /* one render at a time; guards spare */
     struct entry *cur;
+    /*
+     * The buffers of the entry before the current one, once nothing held
+     * it: the next build writes into them (already mapped: no page faults
+     * over the whole file for a generation that changed a few blocks).
+     */
+    struct buf spare_csv;
+    struct buf spare_gz;
 };
 
 /* A new entry being built from a base entry (NULL: from scratch). */
@@ -97,6 +106,8 @@ repos_cache_free(struct repos_cache *c)
     if (!c)
         return;
     entry_unref(c->cur);
+    buf_release(&c->spare_csv);
+    buf_release(&c->spare_gz);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->render_lock);
     free(c);
@@ -193,6 +204,8 @@ build_finish(struct build *bd, struct entry *e)
         crc = i ? gzip_blocks_crc_combine(crc, bd->crc[i], bd->csv_off[i + 1] - bd->csv_off[i])
                 : bd->crc[0];
     gzip_blocks_trailer(&bd->gz, crc, (uint64_t)bd->csv.len);
+    e->csv_alloc = bd->csv.alloc;
+    e->gz_alloc = bd->gz.alloc;
     e->csv = buf_take(&bd->csv, &e->pub.csv_len);
     e->gz = buf_take(&bd->gz, &e->pub.gz_len);
     e->pub.csv = e->csv;
@@ -204,10 +217,24 @@ build_finish(struct build *bd, struct entry *e)
     bd->crc = NULL;
 }
 
+/* Start b from the spare buffer when it is large enough for want bytes. */
+static void
+build_buf(struct buf *b, struct buf *spare, size_t want)
+{
+    if (spare->data && spare->alloc > want) {
+        *b = *spare;
+        b->len = 0;
+        buf_init(spare, 0);
+    } else {
+        buf_init(b, 0);
+        buf_reserve(b, want);
+    }
+}
+
 /* A new entry for the current generation, from base (NULL: render every block). */
 static enum err
-build_entry(struct db *db, const struct entry *base, struct entry **out, long long *rendered,
-            int *missing, char *errbuf, size_t errlen)
+build_entry(struct repos_cache *c, struct db *db, const struct entry *base, struct entry **out,
+            long long *rendered, int *missing, char *errbuf, size_t errlen)
 {
     struct repos_blocks rb;
     struct build bd;
@@ -218,12 +245,8 @@ build_entry(struct db *db, const struct entry *base, struct entry **out, long lo
     memset(&rb, 0, sizeof(rb));
     bd.base = base;
     bd.gzb = gzip_blocks_new(GZIP_LEVEL);
-    buf_init(&bd.csv, 0);
-    buf_init(&bd.gz, 0);
-    if (base) {
-        buf_reserve(&bd.csv, base->pub.csv_len + (base->pub.csv_len >> 4));
-        buf_reserve(&bd.gz, base->pub.gz_len + (base->pub.gz_len >> 4));
-    }
+    build_buf(&bd.csv, &c->spare_csv, base ? base->pub.csv_len + (base->pub.csv_len >> 4) : 0);
+    build_buf(&bd.gz, &c->spare_gz, base ? base->pub.gz_len + (base->pub.gz_len >> 4) : 0);
     gzip_blocks_header(&bd.gz);
     rb.since = base ? base->pub.generation : -1;
     rb.since_cols = base ? base->cols : NULL;
@@ -255,6 +278,25 @@ build_entry(struct db *db, const struct entry *base, struct entry **out, long lo
     return rc;
 }
 
+/*
+ * Drop the reference on base; when it was the last one (base is no longer
+ * current, so no request can take it again), keep its buffers as the spare.
+ */
+static void
+recycle(struct repos_cache *c, struct entry *base)
+{
+    if (base && base != c->cur && atomic_load(&base->refs) == 1) {
+        buf_release(&c->spare_csv);
+        buf_release(&c->spare_gz);
+        c->spare_csv.data = base->csv;
+        c->spare_csv.alloc = base->csv_alloc;
+        c->spare_gz.data = base->gz;
+        c->spare_gz.alloc = base->gz_alloc;
+        base->csv = base->gz = NULL;
+    }
+    entry_unref(base);
+}
+
 /* Render the current generation from c->cur (under render_lock) and make it current. */
 static enum err
 render_current(struct repos_cache *c, struct db *db, struct entry **out, char *errbuf,
@@ -267,12 +309,13 @@ render_current(struct repos_cache *c, struct db *db, struct entry **out, char *e
     int missing = 0;
     enum err rc;
 
-    rc = build_entry(db, base, &e, &rendered, &missing, errbuf, errlen);
+    rc = build_entry(c, db, base, &e, &rendered, &missing, errbuf, errlen);
     if (rc && missing) /* never expected: the base is not what its generation says */
-        rc = build_entry(db, NULL, &e, &rendered, &missing, errbuf, errlen);
-    entry_unref(base);
-    if (rc)
+        rc = build_entry(c, db, NULL, &e, &rendered, &missing, errbuf, errlen);
+    if (rc) {
+        entry_unref(base);
         return rc;
+    }
     atomic_store(&e->refs, 2); /* the cache's and the caller's */
     pthread_mutex_lock(&c->lock);
     if (c->cur && c->cur->pub.generation > e->pub.generation) {
@@ -282,6 +325,7 @@ render_current(struct repos_cache *c, struct db *db, struct entry **out, char *e
         c->cur = e;
     }
     pthread_mutex_unlock(&c->lock);
+    recycle(c, base);
     log_json(LOG_INFO, "repos.csv rendered",
              json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "generation", (json_int_t)e->pub.generation,
                        "bytes", (json_int_t)e->pub.csv_len, "gzip_bytes", (json_int_t)e->pub.gz_len,
