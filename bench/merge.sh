@@ -2,6 +2,16 @@
 # bench/merge.sh - the effective repos.csv benchmark (issue targets in brackets)
 #
 #   bash bench/merge.sh [REPOS] [EVENTS]        (defaults: 100000 10000)
+#   bash bench/merge.sh curve [REPOS...] [-e E1,E2,...]
+#                          (defaults: 100000 1000000 5000000, -e 10,10000)
+#
+# curve: one ingestd on a private embedded PostgreSQL; for each REPOS, PUT
+# an effective file of REPOS rows and GET it once (the full render), then
+# for each E: upload E events of 10 rows, time POST /api/v1/merges, the
+# first GET after it (the new generation, built from the previous one's
+# blocks) and the best of three cached GETs, and print their ratio
+#   [merge of 10 events into 1 M rows <= 50 ms; GET after merge <= 2 x cached]
+# The default mode, below, is the throughput benchmark:
 #
 # Builds ingestd (Release) and bench/loadgen, starts ingestd on a private
 # embedded PostgreSQL (durable commits: fsync and synchronous_commit on), then:
@@ -19,6 +29,21 @@
 # work, as measured on the same machine class; it is not re-run here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BUILD=${BENCH_BUILD_DIR:-$PWD/build-bench} # where ingestd (Release) and loadgen are built
+MODE=default
+CURVE_REPOS=()
+CURVE_EVENTS=10,10000
+if [ "${1:-}" = curve ]; then
+  MODE=curve
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in
+      -e) CURVE_EVENTS=$2; shift 2 ;;
+      *) CURVE_REPOS+=("$1"); shift ;;
+    esac
+  done
+  [ ${#CURVE_REPOS[@]} -gt 0 ] || CURVE_REPOS=(100000 1000000 5000000)
+fi
 REPOS=${1:-100000}
 EVENTS=${2:-10000}
 CLIENTS=16
@@ -31,9 +56,9 @@ if ! need wrk || ! need nginx; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk nginx-light >/dev/null
 fi
 
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF >/dev/null
-cmake --build build-bench -j"$(nproc)" >/dev/null
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o build-bench/loadgen bench/loadgen.c -lcurl
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o "$BUILD"/loadgen bench/loadgen.c -lcurl
 
 work=$(mktemp -d /tmp/ingestd-bench.XXXXXX)
 chmod 711 "$work"
@@ -43,6 +68,27 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# curve mode: one ingestd, limits raised for files of millions of rows
+if [ "$MODE" = curve ]; then
+  INGESTD_DATA_DIR="$work/data-curve" INGESTD_LISTEN=127.0.0.1:0 INGESTD_DB_POOL="$POOL" \
+    INGESTD_MAX_BODY_BYTES=$((4 << 30)) INGESTD_MAX_ROWS=100000000 \
+    "$BUILD"/ingestd serve 2>"$work/ingestd-curve.log" &
+  ingestd_pid=$!
+  port=""
+  for _ in $(seq 1 600); do
+    port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/ingestd-curve.log" 2>/dev/null | grep -o '[0-9]*$' || true)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { echo "ingestd did not start"; cat "$work/ingestd-curve.log"; exit 1; }
+  for r in "${CURVE_REPOS[@]}"; do
+    "$BUILD"/loadgen "http://127.0.0.1:$port" "$r" "$CURVE_EVENTS" "$CLIENTS" curve
+  done
+  grep '"msg":"repos.csv rendered"' "$work/ingestd-curve.log" |
+    sed 's/.*"generation":\([0-9]*\).*"blocks":\([0-9]*\),"blocks_rendered":\([0-9]*\),"duration_ms":\([0-9]*\).*/  generation \1: rendered \3 of \2 blocks in \4 ms/'
+  exit 0
+fi
 
 mbps() { # wrk output -> MB/s (10^6 bytes)
   awk '/^Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); n = v + 0;
@@ -62,7 +108,7 @@ run_once() {
     unset INGESTD_TOKEN
   fi
   env "${auth_env[@]}" INGESTD_DATA_DIR="$work/data-$mode" INGESTD_LISTEN=127.0.0.1:0 \
-    INGESTD_DB_POOL="$POOL" ./build-bench/ingestd serve 2>"$work/ingestd-$mode.log" &
+    INGESTD_DB_POOL="$POOL" "$BUILD"/ingestd serve 2>"$work/ingestd-$mode.log" &
   pid=$!
   ingestd_pid=$pid
   for _ in $(seq 1 600); do
@@ -72,7 +118,7 @@ run_once() {
   done
   [ -n "$port" ] || { echo "ingestd did not start"; cat "$work/ingestd-$mode.log"; exit 1; }
   base=http://127.0.0.1:$port
-  ./build-bench/loadgen "$base" "$REPOS" "$EVENTS" "$CLIENTS" "$work/repos.csv" 2>/dev/null >"$out"
+  "$BUILD"/loadgen "$base" "$REPOS" "$EVENTS" "$CLIENTS" "$work/repos.csv" 2>/dev/null >"$out"
   wrk -t2 -c8 -d"${WRK_SECONDS}s" "${hdr[@]}" "$base/api/v1/repos.csv" >"$work/wrk-$mode.txt"
   echo "get_mbps $(mbps <"$work/wrk-$mode.txt") MB/s" >>"$out"
   wrk -t2 -c8 -d"${WRK_SECONDS}s" "${hdr[@]}" -H 'Accept-Encoding: gzip' "$base/api/v1/repos.csv" \

@@ -3,8 +3,12 @@
  *
  * The bytes of one generation never change, so each process renders a
  * generation once (plain and gzip) and serves those bytes to every request
- * until a newer generation appears. Entries are reference counted: a
- * response holds its entry until the last byte is sent.
+ * until a newer generation appears. A newer generation is built from the
+ * one held: only the blocks of positions holding rows written since are
+ * rendered and deflated again (storage/repos_blocks.h); the gzip body is
+ * one member made of independently deflated blocks, the same bytes on
+ * every replica. Entries are reference counted: a response holds its
+ * entry until the last byte is sent.
  * Thread-safe.
  */
 #ifndef INGESTD_REPOS_CACHE_H

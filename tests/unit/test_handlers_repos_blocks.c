@@ -1,0 +1,247 @@
+/*
+ * test_handlers_repos_blocks.c - GET /api/v1/repos.csv built in blocks
+ *
+ * After random merges (updates, new keys, failed builds, a new column) and
+ * PUTs, the served file - built from the previous generation's blocks - is
+ * byte for byte the full render (repos_store_render(), COPY), its gzip body
+ * inflates to it, a cache built from nothing (another replica) serves the
+ * same plain and gzip bytes, and ?generation=N gives back what was served.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "handler_support.h"
+#include "handlers/handlers.h"
+#include "handlers/repos_cache.h"
+#include "storage/repos_blocks.h"
+#include "storage/repos_store.h"
+
+#define NREPOS 700 /* a few blocks of REPOS_BLOCK_ROWS */
+#define ROUNDS 10
+
+static unsigned long long rng_state = 0x9e3779b97f4a7c15ull;
+
+static unsigned long long
+rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* The path of repository i: some need quoting (comma, quote, LF). */
+static void
+repo_path(char *out, size_t len, unsigned long i)
+{
+    if (i % 37 == 0)
+        snprintf(out, len, "\"org/r%lu, \"\"q\"\"\nx\"", i);
+    else
+        snprintf(out, len, "org%lu/r%lu", i / 50, i);
+}
+
+/* An effective file of repositories first .. first+n-1 (cloneUrl empty for some). */
+static void
+effective_file(struct buf *b, unsigned long first, unsigned long n)
+{
+    unsigned long i;
+    char path[96];
+
+    buf_append_str(b, "origin,path,branch,cloneUrl,changeset,publishUri\n");
+    for (i = first; i < first + n; i++) {
+        repo_path(path, sizeof(path), i);
+        buf_printf(b, "github.com,%s,main,%s,c%llx,https://art/%lu.jar\n", path,
+                   i % 3 ? "https://g/x" : "", rng() % 100000, i);
+    }
+}
+
+/* One event of 1..30 rows over repositories 0 .. 2*NREPOS (half new), some failed builds. */
+static void
+upload_event(struct hs_app *a, int extra_column)
+{
+    struct buf b;
+    struct hs_req r;
+    struct response res;
+    int n = (int)(rng() % 30) + 1;
+    int k;
+    char path[96];
+
+    buf_init(&b, 0);
+    buf_printf(&b, "origin,path,branch,changeset,publishUri%s\n", extra_column ? ",tool" : "");
+    for (k = 0; k < n; k++) {
+        unsigned long long x = rng();
+        unsigned long id = (unsigned long)(x % (2 * NREPOS));
+
+        repo_path(path, sizeof(path), id);
+        buf_printf(&b, "github.com,%s,main,%s,https://art/e%llu.jar%s\n", path,
+                   (x >> 32) % 10 < 2 ? "" : "cs", (x >> 20) % 1000,
+                   extra_column ? ",\"mvn, 3\"" : "");
+    }
+    hs_req_init(&r, a, "POST", "/api/v1/events");
+    hs_req_body(&r, b.data, b.len);
+    hs_run(&r, handle_events_post, &res);
+    hs_want_status(&res, 201);
+    response_release(&res);
+    hs_req_release(&r);
+    buf_release(&b);
+}
+
+static void
+run_ok(struct hs_app *a, const char *method, const char *path, handler_fn h, const char *body)
+{
+    struct hs_req r;
+    struct response res;
+
+    hs_req_init(&r, a, method, path);
+    if (body) {
+        hs_req_header(&r, "Content-Type", "text/csv");
+        hs_req_body_str(&r, body);
+    }
+    hs_run(&r, h, &res);
+    hs_want_status(&res, 200);
+    response_release(&res);
+    hs_req_release(&r);
+}
+
+/* GET repos.csv (gzip or not); the body in *out (malloc'd). */
+static char *
+get_body(struct hs_app *a, int gzip, const char *generation, size_t *len)
+{
+    struct hs_req r;
+    struct response res;
+    const char *data;
+    char *copy;
+
+    hs_req_init(&r, a, "GET", "/api/v1/repos.csv");
+    if (gzip)
+        hs_req_header(&r, "Accept-Encoding", "gzip");
+    if (generation)
+        hs_req_query(&r, "generation", generation);
+    hs_run(&r, handle_repos_csv_get, &res);
+    hs_want_status(&res, 200);
+    data = hs_body(&res, len);
+    copy = malloc(*len + 1);
+    assert_non_null(copy);
+    memcpy(copy, data, *len);
+    response_release(&res);
+    hs_req_release(&r);
+    return copy;
+}
+
+static void
+want_inflates_to(const char *gz, size_t gz_len, const char *want, size_t want_len)
+{
+    unsigned char *out = malloc(want_len + 1);
+    z_stream zs;
+
+    assert_non_null(out);
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(inflateInit2(&zs, 16 + MAX_WBITS), Z_OK);
+    zs.next_in = (Bytef *)(uintptr_t)gz;
+    zs.avail_in = (uInt)gz_len;
+    zs.next_out = out;
+    zs.avail_out = (uInt)want_len + 1;
+    assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(zs.avail_in, 0);
+    assert_int_equal(zs.total_out, want_len);
+    assert_memory_equal(out, want, want_len);
+    inflateEnd(&zs);
+    free(out);
+}
+
+/* The served bytes against the full render, the gzip body, and a cache built from nothing. */
+static void
+check_generation(struct hs_app *a, char **served, size_t *served_len, int64_t *gen)
+{
+    struct buf full;
+    const struct repos_rendered *fresh = NULL;
+    struct repos_cache *other = repos_cache_new();
+    char errbuf[256];
+    char *gz;
+    size_t gz_len;
+    long long updated;
+
+    *served = get_body(a, 0, NULL, served_len);
+    gz = get_body(a, 1, NULL, &gz_len);
+    buf_init(&full, 0);
+    assert_int_equal(repos_store_render(a->db, &full, gen, &updated, errbuf, sizeof(errbuf)), 0);
+    assert_int_equal(full.len, *served_len);
+    assert_memory_equal(full.data, *served, full.len);
+    want_inflates_to(gz, gz_len, full.data, full.len);
+    assert_int_equal(repos_cache_acquire(other, a->db, &fresh, errbuf, sizeof(errbuf)), 0);
+    assert_int_equal(fresh->generation, *gen);
+    assert_int_equal(fresh->csv_len, *served_len);
+    assert_memory_equal(fresh->csv, *served, *served_len);
+    assert_int_equal(fresh->gz_len, gz_len);
+    assert_memory_equal(fresh->gz, gz, gz_len);
+    repos_cache_release((void *)(uintptr_t)fresh);
+    repos_cache_free(other);
+    buf_release(&full);
+    free(gz);
+}
+
+static void
+test_incremental_equals_full(void **state)
+{
+    struct hs_app *a = *state;
+    char *served[ROUNDS + 2];
+    size_t served_len[ROUNDS + 2];
+    int64_t gens[ROUNDS + 2];
+    struct buf file;
+    int round;
+    int i;
+
+    a->cfg.repos_history_s = 3600; /* keep every generation for ?generation=N */
+    buf_init(&file, 0);
+    effective_file(&file, 0, NREPOS);
+    run_ok(a, "PUT", "/api/v1/repos.csv", handle_repos_csv_put, file.data);
+    check_generation(a, &served[0], &served_len[0], &gens[0]);
+    for (round = 1; round <= ROUNDS; round++) {
+        if (round == 6) { /* a smaller file, other keys: every block differs */
+            buf_reset(&file);
+            effective_file(&file, 3 * NREPOS, NREPOS / 2);
+            run_ok(a, "PUT", "/api/v1/repos.csv", handle_repos_csv_put, file.data);
+        } else {
+            int events = (int)(rng() % 3) + 1;
+
+            for (i = 0; i < events; i++)
+                upload_event(a, round == 4 && i == 0);
+            run_ok(a, "POST", "/api/v1/merges", handle_merges_post, NULL);
+        }
+        check_generation(a, &served[round], &served_len[round], &gens[round]);
+    }
+    /* every generation still reads back as the bytes it served */
+    for (round = 0; round <= ROUNDS; round++) {
+        char g[32];
+        size_t len;
+        char *again;
+
+        snprintf(g, sizeof(g), "%lld", (long long)gens[round]);
+        again = get_body(a, 0, g, &len);
+        assert_int_equal(len, served_len[round]);
+        assert_memory_equal(again, served[round], len);
+        free(again);
+        free(served[round]);
+    }
+    assert_true(gens[ROUNDS] > gens[0]);
+    buf_release(&file);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_incremental_equals_full, hs_setup, hs_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, hs_group_setup, hs_group_teardown);
+}
