@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -338,6 +339,25 @@ run_stream_fetch(struct job *job, struct db *db)
     MHD_resume_connection(ex->conn);
 }
 
+/*
+ * A parked stream's unused write buffer back to the kernel. libmicrohttpd
+ * hands the reader the free rest of the connection's 128 KiB pool, most of
+ * it zeroed (so resident) when the read buffer shrank after the request;
+ * an idle subscriber would keep ~70 KiB for nothing. The whole pages of
+ * buf[n, max) are ours until the reader returns and hold no data:
+ * MADV_DONTNEED makes them zero pages again, which is what they held.
+ */
+static void
+stream_trim(char *buf, size_t n, size_t max)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)buf + n + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)buf + max) & ~(page - 1);
+
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 static ssize_t
 stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -347,13 +367,13 @@ stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     if (ex->stream_failed)
         return MHD_CONTENT_READER_END_WITH_ERROR;
-    if (max > HTTP_STREAM_CHUNK)
-        max = HTTP_STREAM_CHUNK;
-    switch (ex->res.stream_ops->read(ex->res.stream_ctx, &ex->link, buf, max, &n)) {
+    switch (ex->res.stream_ops->read(ex->res.stream_ctx, &ex->link, buf,
+                                     max < HTTP_STREAM_CHUNK ? max : HTTP_STREAM_CHUNK, &n)) {
     case STREAM_DATA:
         ex->stream_bytes += n;
         return (ssize_t)n;
     case STREAM_WAIT:
+        stream_trim(buf, 0, max);
         return 0; /* suspended by the stream; resumed when it has more */
     case STREAM_FETCH:
         MHD_suspend_connection(ex->conn);
