@@ -8,9 +8,9 @@
 #   1. RSS of the ingestd process before and after SUBSCRIBERS idle SSE streams attach
 #      (GET /api/v1/feed?format=sse filtered on a type that never occurs, so they stay
 #      idle while the hub still wakes them for every change) -> KiB per subscriber;
-#   2. upload throughput (bench/loadgen: EVENTS events of 10 rows, 16 clients) without
-#      subscribers, with them attached, and without again (same instance) -> ratio of the
-#      attached run to the mean of the two others;
+#   2. upload throughput (bench/loadgen: EVENTS events of 10 rows, 16 clients; a first
+#      run of the same size warms up) without subscribers, with them attached, without,
+#      with (same instance) -> ratio of the runs with to the runs without;
 #   3. commit-to-delivery latency: LATENCY_UPLOADS uploads one after the other, from each
 #      201 to a (separate, unfiltered) subscriber holding its io.ingestd.event.accepted
 #      (p50, p99), with the SUBSCRIBERS still attached.
@@ -56,53 +56,57 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$ingestd_pid/status"; }
 rate() { awk '$1 == "upload_rate" { print $2 }' "$1"; }
 
 # warm up (first connections, prepared statements, the ring's first pages)
-"$BUILD/loadgen" "$base" 1000 200 16 "$work/warm.csv" >"$work/warm.out" 2>/dev/null
+"$BUILD/loadgen" "$base" 1000 "$EVENTS" 16 "$work/warm.csv" >"$work/warm.out" 2>/dev/null
 sleep 1
 rss0=$(rss_kib)
 
 mkfifo "$work/ctl"
-"$BUILD/feedsub" "$port" "$SUBS" "type=io.ingestd.export.failed" <"$work/ctl" >"$work/sub.out" &
-sub_pid=$!
-exec 3>"$work/ctl"
-for _ in $(seq 1 600); do grep -q '^attached' "$work/sub.out" && break; sleep 0.1; done
-grep -q '^attached' "$work/sub.out" || { echo "subscribers did not attach"; exit 1; }
+attach() {
+  "$BUILD/feedsub" "$port" "$SUBS" "type=io.ingestd.export.failed" <"$work/ctl" >"$work/sub.out" &
+  sub_pid=$!
+  exec 3>"$work/ctl"
+  for _ in $(seq 1 600); do grep -q '^attached' "$work/sub.out" && break; sleep 0.1; done
+  grep -q '^attached' "$work/sub.out" || { echo "subscribers did not attach"; exit 1; }
+}
+detach() { # EOF on feedsub's stdin ends it
+  exec 3>&-
+  wait "$sub_pid" 2>/dev/null || true
+  sub_pid=
+}
+attach
 sleep 2
 rss1=$(rss_kib)
-# the subscribers stay attached while the first "without" run is made on a second instance
-# would change the database; instead: detach them for the runs without.
-exec 3>&-
-wait "$sub_pid" 2>/dev/null || true
-sub_pid=
+detach
 sleep 1
 
+# alternating runs, the same size: without, with, without, with
 "$BUILD/loadgen" "$base" 1000 "$EVENTS" 16 "$work/a.csv" >"$work/off1.out" 2>/dev/null
-"$BUILD/feedsub" "$port" "$SUBS" "type=io.ingestd.export.failed" <"$work/ctl" >"$work/sub.out" &
-sub_pid=$!
-exec 3>"$work/ctl"
-for _ in $(seq 1 600); do grep -q '^attached' "$work/sub.out" && break; sleep 0.1; done
-"$BUILD/loadgen" "$base" 1000 "$EVENTS" 16 "$work/b.csv" >"$work/on.out" 2>/dev/null
+attach
+"$BUILD/loadgen" "$base" 1000 "$EVENTS" 16 "$work/b.csv" >"$work/on1.out" 2>/dev/null
+detach
+"$BUILD/loadgen" "$base" 1000 "$EVENTS" 16 "$work/c.csv" >"$work/off2.out" 2>/dev/null
+attach
+"$BUILD/loadgen" "$base" 1000 "$EVENTS" 16 "$work/d.csv" >"$work/on2.out" 2>/dev/null
 echo "lat $LAT" >&3
 for _ in $(seq 1 1200); do grep -q '^latency_p99' "$work/sub.out" && break; sleep 0.1; done
 echo stats >&3
 for _ in $(seq 1 50); do grep -q '^closed' "$work/sub.out" && break; sleep 0.1; done
-exec 3>&-
-wait "$sub_pid" 2>/dev/null || true
-sub_pid=
-"$BUILD/loadgen" "$base" 1000 "$EVENTS" 16 "$work/c.csv" >"$work/off2.out" 2>/dev/null
+detach
 
-off1=$(rate "$work/off1.out"); on=$(rate "$work/on.out"); off2=$(rate "$work/off2.out")
+off1=$(rate "$work/off1.out"); on1=$(rate "$work/on1.out")
+off2=$(rate "$work/off2.out"); on2=$(rate "$work/on2.out")
 echo "subscribers: $SUBS idle SSE streams (+1 for latency), one instance, embedded PostgreSQL"
 awk -v a="$rss0" -v b="$rss1" -v n="$SUBS" 'BEGIN {
   printf "RSS: %d KiB before, %d KiB with the subscribers: %.1f KiB per subscriber (target <= 16)\n",
          a, b, (b - a) / n }'
-awk -v a="$off1" -v b="$on" -v c="$off2" 'BEGIN {
-  printf "uploads (loadgen, 16 clients): %.0f events/s without, %.0f with the subscribers, %.0f without again: ratio %.2f (target >= 0.9)\n",
-         a, b, c, b / ((a + c) / 2) }'
+awk -v a="$off1" -v b="$on1" -v c="$off2" -v d="$on2" 'BEGIN {
+  printf "uploads (loadgen, 16 clients), events/s: without %.0f, with %.0f, without %.0f, with %.0f: with/without %.2f (target >= 0.9)\n",
+         a, b, c, d, (b + d) / (a + c) }'
 echo "commit-to-delivery ($LAT sequential uploads, 201 -> event.accepted at a subscriber):" \
   "p50 $(awk '$1 == "latency_p50_ms" { print $2 }' "$work/sub.out") ms," \
   "p99 $(awk '$1 == "latency_p99_ms" { print $2 }' "$work/sub.out") ms"
 echo "streams ended by the server during the run: $(awk '$1 == "closed" { print $2 }' "$work/sub.out")," \
   "resume events: $(awk '$1 == "resumes" { print $2 }' "$work/sub.out")"
-for f in off1 on off2; do
+for f in off1 on1 off2 on2; do
   [ "$(awk '$1 == "upload_failed" { print $2 }' "$work/$f.out")" = "0" ] || { echo "uploads failed ($f)"; exit 1; }
 done
