@@ -104,8 +104,10 @@ dechunk(struct th_sse *s)
         pos += 2; /* the CRLF after a chunk */
         s->chunk_left = -1;
     }
-    memmove(s->raw, s->raw + pos, s->raw_len - pos);
-    s->raw_len -= pos;
+    if (pos) {
+        memmove(s->raw, s->raw + pos, s->raw_len - pos);
+        s->raw_len -= pos;
+    }
 }
 
 struct th_sse *
@@ -160,7 +162,7 @@ parse(struct th_sse *s, struct th_sse_event *ev)
     size_t dlen = 0;
     int have = 0;
 
-    while ((blank = memmem(s->text, s->text_len, "\n\n", 2)) != NULL) {
+    while (s->text && (blank = memmem(s->text, s->text_len, "\n\n", 2)) != NULL) {
         *blank = '\0';
         memset(ev, 0, sizeof(*ev));
         ev->id = -1;
