@@ -218,8 +218,61 @@ ring_backlog(struct feed_hub *hub, unsigned long long seq)
     return hub->total - ring_at(hub, seq - 1)->end_total;
 }
 
-/* Largest batch of new changes the hub checks against a waiting subscriber's filter. */
+/* Largest batch of new changes the hub checks one by one against a waiting subscriber's filter. */
 #define FEED_HUB_SKIP_MAX 64
+#define FEED_HUB_BATCH_TYPES 16
+
+/* What a batch of new changes holds, to pass over the subscribers it does not concern. */
+struct feed_batch {
+    unsigned long long from_seq; /* its first ring entry */
+    const char *types[FEED_HUB_BATCH_TYPES];
+    size_t ntypes;
+    int many_types; /* more distinct types than types[] holds */
+    int has_s3;
+};
+
+static void
+batch_scan(struct feed_hub *hub, struct feed_batch *b)
+{
+    unsigned long long q;
+    size_t i;
+
+    b->ntypes = 0;
+    b->many_types = 0;
+    b->has_s3 = 0;
+    if (b->from_seq < hub->first_seq)
+        b->from_seq = hub->first_seq;
+    for (q = b->from_seq; q < hub->next_seq; q++) {
+        const char *t = ring_at(hub, q)->type;
+
+        b->has_s3 |= strcmp(t, FEED_S3_TYPE) == 0;
+        for (i = 0; i < b->ntypes && strcmp(b->types[i], t) != 0; i++)
+            ;
+        if (i < b->ntypes)
+            continue;
+        if (b->ntypes == FEED_HUB_BATCH_TYPES)
+            b->many_types = 1;
+        else
+            b->types[b->ntypes++] = t;
+    }
+}
+
+/* 1 when no change of the batch can pass f (by type, or by being an S3 change). */
+static int
+batch_misses(const struct feed_batch *b, const struct feed_filter *f)
+{
+    size_t i, j;
+
+    if ((f->bucket || f->prefix) && !b->has_s3)
+        return 1;
+    if (!f->ntypes || b->many_types)
+        return 0;
+    for (i = 0; i < f->ntypes; i++)
+        for (j = 0; j < b->ntypes; j++)
+            if (strcmp(f->types[i], b->types[j]) == 0)
+                return 0;
+    return 1;
+}
 
 /*
  * A waiting subscriber none of whose filter's changes arrived: advance it
@@ -227,16 +280,19 @@ ring_backlog(struct feed_hub *hub, unsigned long long seq)
  * read per filtered subscriber for every change.
  */
 static int
-skip_unmatched(struct feed_hub *hub, struct feed_sub *s)
+skip_unmatched(struct feed_hub *hub, struct feed_sub *s, const struct feed_batch *b)
 {
     unsigned long long q;
 
-    if (s->mode != SUB_RING || s->cur || s->seq < hub->first_seq ||
-        hub->next_seq - s->seq > FEED_HUB_SKIP_MAX)
+    if (s->mode != SUB_RING || s->cur || s->seq < hub->first_seq)
         return 0;
-    for (q = s->seq; q < hub->next_seq; q++)
-        if (ring_at(hub, q)->id > s->cursor && entry_matches(ring_at(hub, q), s->f))
+    if (s->seq < b->from_seq || !batch_misses(b, s->f)) {
+        if (hub->next_seq - s->seq > FEED_HUB_SKIP_MAX)
             return 0;
+        for (q = s->seq; q < hub->next_seq; q++)
+            if (ring_at(hub, q)->id > s->cursor && entry_matches(ring_at(hub, q), s->f))
+                return 0;
+    }
     s->seq = hub->next_seq;
     if (hub->head_id > s->cursor)
         s->cursor = hub->head_id;
@@ -244,24 +300,26 @@ skip_unmatched(struct feed_hub *hub, struct feed_sub *s)
 }
 
 /*
- * Resume the waiting subscribers: with `changed` those that have something
- * new to take (the others are moved past what does not concern them), and
- * those whose heartbeat is due. Returns the earliest heartbeat still to
- * come (ms).
+ * Resume the waiting subscribers: with a batch of new changes (b, may be
+ * NULL) those it concerns (the others are moved past it), and those whose
+ * heartbeat is due; all of them when closing or `all`. Returns the
+ * earliest heartbeat still to come (ms).
  */
 static long long
-wake_subscribers(struct feed_hub *hub, int changed)
+wake_subscribers(struct feed_hub *hub, struct feed_batch *b, int all)
 {
     long long now = clock_mono_ms();
     long long next = now + hub->st.heartbeat_ms;
     struct feed_sub *s;
 
+    if (b)
+        batch_scan(hub, b);
     for (s = hub->subs; s; s = s->next) {
         long long due = s->last_send_ms + hub->st.heartbeat_ms;
 
         if (!s->waiting)
             continue;
-        if ((changed && !skip_unmatched(hub, s)) || hub->closing || due <= now) {
+        if (all || hub->closing || (b && !skip_unmatched(hub, s, b)) || due <= now) {
             s->waiting = 0;
             s->idle_behind = 0;
             s->link->resume(s->link->cls);
@@ -477,7 +535,7 @@ hub_ready(struct feed_hub *hub)
     hub->base_id = head;
     hub->head_id = head;
     hub->ready = 1;
-    wake_subscribers(hub, 1);
+    wake_subscribers(hub, NULL, 1);
     pthread_mutex_unlock(&hub->mu);
 }
 
@@ -558,6 +616,7 @@ static void *
 hub_main(void *arg)
 {
     struct feed_hub *hub = arg;
+    struct feed_batch batch;
     char errbuf[ERRBUF_SIZE];
     long long next_poll = 0, next_beat, now;
     int woke = WAKE_TIMER;
@@ -570,6 +629,9 @@ hub_main(void *arg)
         if (!hub->ready)
             hub_ready(hub);
         if (hub->ready && (woke != WAKE_TIMER || clock_mono_ms() >= next_poll)) {
+            pthread_mutex_lock(&hub->mu);
+            batch.from_seq = hub->next_seq;
+            pthread_mutex_unlock(&hub->mu);
             got = hub_read(hub);
             next_poll = clock_mono_ms() + hub->st.poll_ms;
         }
@@ -577,7 +639,7 @@ hub_main(void *arg)
         if (got > 0 && woke != WAKE_NOTIFY)
             db_exec(hub->db, "NOTIFY " FEED_HUB_RELAY, errbuf, sizeof(errbuf));
         pthread_mutex_lock(&hub->mu);
-        next_beat = wake_subscribers(hub, got > 0);
+        next_beat = wake_subscribers(hub, got > 0 ? &batch : NULL, 0);
         pthread_mutex_unlock(&hub->mu);
         now = clock_mono_ms();
         if (!hub->ready && next_poll <= now)
@@ -630,7 +692,7 @@ feed_hub_close(struct feed_hub *hub)
         return;
     pthread_mutex_lock(&hub->mu);
     hub->closing = 1;
-    wake_subscribers(hub, 1);
+    wake_subscribers(hub, NULL, 1);
     pthread_mutex_unlock(&hub->mu);
 }
 
