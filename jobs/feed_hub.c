@@ -33,6 +33,7 @@
 #include "storage/outbox_store.h"
 
 #define FEED_HUB_PAGE 500
+#define FEED_HUB_SETTLE_MS 100        /* a second look after a wake, for rows not final yet */
 #define FEED_HUB_RELAY "ingestd_feed" /* a hub's "read the journal" to other replicas */
 #define FEED_S3_TYPE "io.ingestd.s3.objects.changed"
 #define FEED_HEARTBEAT ": heartbeat\n\n"
@@ -633,7 +634,14 @@ hub_main(void *arg)
             batch.from_seq = hub->next_seq;
             pthread_mutex_unlock(&hub->mu);
             got = hub_read(hub);
+            /*
+             * A change committed just now may not be final yet (a transaction that
+             * began before it is still open): after a notification or a poke, and
+             * while reads keep finding rows, look again soon rather than at the poll.
+             */
             next_poll = clock_mono_ms() + hub->st.poll_ms;
+            if ((woke != WAKE_TIMER || got > 0) && hub->st.poll_ms > FEED_HUB_SETTLE_MS)
+                next_poll = clock_mono_ms() + FEED_HUB_SETTLE_MS;
         }
         /* rows this hub found first (a poke or its poll): tell the other replicas' hubs */
         if (got > 0 && woke != WAKE_NOTIFY)
