@@ -196,6 +196,32 @@ load_connections(struct config *cfg, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
+/*
+ * The live feed's server-sent events (handlers/feed.c, jobs/feed_hub.c):
+ * heartbeat, fallback poll, ring size and the per-subscriber backlog bound.
+ */
+static enum err
+load_feed(struct config *cfg, char *errbuf, size_t errlen)
+{
+    long n;
+    enum err rc;
+
+    rc = config_env_int("INGESTD_FEED_HEARTBEAT_MS", 15000, 100, 3600000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->feed_heartbeat_ms = (int)n;
+    rc = config_env_int("INGESTD_FEED_POLL_MS", 1000, 10, 60000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->feed_poll_ms = (int)n;
+    rc = config_env_int("INGESTD_FEED_RING", 4096, 16, 1000000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->feed_ring = (int)n;
+    return config_env_size("INGESTD_FEED_BACKLOG_BYTES", (size_t)1 << 20, 4096, (size_t)1 << 30,
+                           &cfg->feed_backlog_bytes, errbuf, errlen);
+}
+
 /* Where to listen and keep data, and the HTTP server's threads and timeouts. */
 static enum err
 load_server(struct config *cfg, char *errbuf, size_t errlen)
@@ -237,6 +263,9 @@ load_server(struct config *cfg, char *errbuf, size_t errlen)
         return rc;
     cfg->request_timeout_s = (int)n;
     rc = load_connections(cfg, errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = load_feed(cfg, errbuf, errlen);
     if (rc)
         return rc;
     rc = config_env_int("INGESTD_SHUTDOWN_GRACE", 20, 0, 3600, &n, errbuf, errlen);

@@ -52,6 +52,10 @@ struct config {
     int long_workers;                /* threads of the long lane (merges, inventory submits) */
     int long_queue;                  /* long operations waiting for the lane; past it 503 */
     int shutdown_grace_s;            /* time in-flight requests get on SIGTERM */
+    int feed_heartbeat_ms;           /* SSE feed: a comment at least this often */
+    int feed_poll_ms;                /* SSE feed: journal read when no NOTIFY came */
+    int feed_ring;                   /* SSE feed: changes kept in memory */
+    size_t feed_backlog_bytes;       /* SSE feed: a subscriber this far behind is cut */
     int db_wait_s;                   /* how long the start waits for the database */
     struct config_s3 s3;             /* S3 for inventory jobs */
     char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */

@@ -19,6 +19,7 @@ struct crawl_runner;
 struct auth_keeper;
 struct metrics;
 struct sqs_consumers;
+struct feed_hub;
 
 struct app {
     const struct config *cfg;
@@ -30,6 +31,7 @@ struct app {
     struct metrics *metrics;                   /* core/metrics.h; NULL: not counting */
     struct auth_keeper *auth;                  /* tokens (server/auth.h); checked by the adapter */
     struct sqs_consumers *sqs; /* INGESTD_SQS_QUEUES consumers (GET /api/v1/sqs); NULL: none */
+    struct feed_hub *feed_hub; /* SSE subscribers' fan-out (jobs/feed_hub.h); NULL: none */
     atomic_int stopping;       /* set on SIGTERM: long waits give up */
     atomic_int long_waits; /* requests waiting for a job on the long lane (handlers/long_wait.h) */
     int auth_on; /* tokens are required on /api/v1 (shown on the status page); set by main */

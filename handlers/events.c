@@ -11,6 +11,7 @@
 #include "core/hex.h"
 #include "core/metrics.h"
 #include "handlers/app.h"
+#include "jobs/feed_hub.h"
 #include "storage/events_store.h"
 #include "handlers/params.h"
 #include "codec/repos_csv.h"
@@ -62,9 +63,10 @@ handle_events_post(struct request *req, struct response *res)
     const char *outcome[1];
 
     events_post(req, res);
-    if (res->status == 201)
+    if (res->status == 201) {
         outcome[0] = "created";
-    else if (res->status == 200)
+        feed_hub_poke(req->app->feed_hub); /* committed: the feed's subscribers see it soon */
+    } else if (res->status == 200)
         outcome[0] = "duplicate";
     else if (res->status < 500)
         outcome[0] = "rejected";

@@ -1,7 +1,9 @@
 /*
  * feed.c - GET /api/v1/feed: the journal of changes after a cursor (read)
  *
- * The long-poll form (format=json, the only one served so far): a JSON
+ * Two forms. Server-sent events (format=sse, or no format and an Accept
+ * naming text/event-stream; feed_stream.c): a stream from the cursor, or
+ * from now when none is given. The long poll (format=json, the default): a JSON
  * array of the changes after the cursor (`after`, else the Last-Event-ID
  * header, else 0), oldest first, each with its `id`, the cursor to resume
  * from. `wait` (0..30 s) waits for at least one change, re-reading the
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "handlers/feed_stream.h"
 #include "handlers/params.h"
 #include "storage/feed_store.h"
 #include "storage/outbox_store.h"
@@ -103,20 +106,42 @@ feed_cursor(const struct request *req, long long *after, char *errbuf, size_t er
     return ERR_OK;
 }
 
+/*
+ * 1 for server-sent events: format=sse, or no format and an Accept that
+ * names text/event-stream; else the JSON long poll (format=json or none).
+ */
 static enum err
-feed_params(const struct request *req, struct feed_filter *f, const char **types, char *store,
-            size_t store_len, long long *after, int64_t *wait, int64_t *limit, char *errbuf,
-            size_t errlen)
+feed_format(const struct request *req, int *sse, char *errbuf, size_t errlen)
+{
+    const char *format = request_query(req, "format");
+    const char *accept = request_header(req, "Accept");
+
+    *sse = 0;
+    if (!format) {
+        *sse = accept && strcasestr(accept, "text/event-stream") != NULL;
+        return ERR_OK;
+    }
+    if (strcmp(format, "sse") == 0)
+        *sse = 1;
+    else if (strcmp(format, "json") != 0)
+        return err_set(ERR_BAD_INPUT, errbuf, errlen, "format: must be json or sse");
+    return ERR_OK;
+}
+
+static enum err
+feed_params(const struct request *req, int sse, struct feed_filter *f, const char **types,
+            char *store, size_t store_len, long long *after, int64_t *wait, int64_t *limit,
+            char *errbuf, size_t errlen)
 {
     static const char *const known[] = {"after",  "type", "bucket", "prefix",
                                         "format", "wait", "limit",  NULL};
-    const char *format = request_query(req, "format");
     enum err rc;
 
     memset(f, 0, sizeof(*f));
     rc = params_known(req, known, errbuf, errlen);
-    if (!rc && (!format || strcmp(format, "json") != 0))
-        rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "format: must be json");
+    if (!rc && sse && (request_query(req, "wait") || request_query(req, "limit")))
+        rc = err_set(ERR_BAD_INPUT, errbuf, errlen,
+                     "wait and limit belong to format=json; an event stream has neither");
     if (!rc)
         rc = params_int(req, "wait", 0, 30, 0, wait, errbuf, errlen);
     if (!rc)
@@ -133,6 +158,23 @@ feed_params(const struct request *req, struct feed_filter *f, const char **types
     return rc;
 }
 
+/* The event stream: from the cursor given, else from the journal's head (now). */
+static void
+feed_sse(struct request *req, struct response *res, const struct feed_filter *f, long long after)
+{
+    char errbuf[ERRBUF_SIZE];
+    enum err rc;
+
+    if (!request_query(req, "after") && !request_header(req, "Last-Event-ID")) {
+        rc = feed_store_head(req->db, &after, errbuf, sizeof(errbuf));
+        if (rc) {
+            response_error(res, req, rc, errbuf);
+            return;
+        }
+    }
+    feed_stream_respond(req, res, after, f);
+}
+
 void
 handle_feed_get(struct request *req, struct response *res)
 {
@@ -144,10 +186,17 @@ handle_feed_get(struct request *req, struct response *res)
     long long after, last;
     int64_t wait = 0, limit = 100;
     long long deadline;
+    int sse = 0;
     enum err rc;
 
-    rc = feed_params(req, &f, types, store, sizeof(store), &after, &wait, &limit, errbuf,
-                     sizeof(errbuf));
+    rc = feed_format(req, &sse, errbuf, sizeof(errbuf));
+    if (!rc)
+        rc = feed_params(req, sse, &f, types, store, sizeof(store), &after, &wait, &limit, errbuf,
+                         sizeof(errbuf));
+    if (!rc && sse) {
+        feed_sse(req, res, &f, after);
+        return;
+    }
     deadline = clock_mono_ms() + wait * 1000;
     while (!rc) {
         rc = feed_store_read(req->db, after, &f, (int)limit, &items, &last, errbuf, sizeof(errbuf));

@@ -49,12 +49,18 @@ html_escape_str(struct buf *out, const char *s)
 }
 
 void
-html_page_headers(struct response *res)
+html_page_headers_csp(struct response *res, const char *csp)
 {
     free(res->content_type);
     res->content_type = xstrdup(HTML_CONTENT_TYPE);
-    response_header(res, "Content-Security-Policy", "%s", HTML_CSP);
+    response_header(res, "Content-Security-Policy", "%s", csp);
     response_header(res, "X-Content-Type-Options", "nosniff");
+}
+
+void
+html_page_headers(struct response *res)
+{
+    html_page_headers_csp(res, HTML_CSP);
 }
 
 int

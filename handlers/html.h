@@ -29,6 +29,8 @@ void html_escape_str(struct buf *out, const char *s);
 
 /* Content-Type, Content-Security-Policy and X-Content-Type-Options of a page. */
 void html_page_headers(struct response *res);
+/* The same with another Content-Security-Policy (HTML_CSP and what a page adds). */
+void html_page_headers_csp(struct response *res, const char *csp);
 
 /*
  * 1 when If-None-Match (a list of entity tags, or "*") names `etag` (a

@@ -79,6 +79,8 @@ response_release(struct response *res)
     }
     if (res->shared_release)
         res->shared_release(res->shared_ctx);
+    if (res->stream_ops)
+        res->stream_ops->free(res->stream_ctx);
     memset(res, 0, sizeof(*res));
 }
 
@@ -140,6 +142,19 @@ response_bytes(struct response *res, int status, const char *content_type, const
     set_content_type(res, content_type);
     buf_reset(&res->body);
     buf_append(&res->body, data, len);
+}
+
+void
+response_stream(struct response *res, int status, const char *content_type,
+                const struct stream_ops *ops, void *ctx)
+{
+    res->status = status;
+    set_content_type(res, content_type);
+    buf_reset(&res->body);
+    if (res->stream_ops)
+        res->stream_ops->free(res->stream_ctx);
+    res->stream_ops = ops;
+    res->stream_ctx = ctx;
 }
 
 void

@@ -48,6 +48,30 @@ struct request {
 };
 
 /* Release callback for a shared (not copied) response body. */
+/*
+ * A body produced while the connection stays open (server-sent events).
+ * The adapter calls read on its I/O thread whenever the connection can
+ * send; read must not block. link->suspend parks the connection (only from
+ * inside read, which then returns STREAM_WAIT); link->resume wakes it, from
+ * any thread, once per suspend. STREAM_FETCH suspends it while fetch runs
+ * on a worker thread with a database connection, then read is called
+ * again. free is called once, after the connection ended.
+ */
+struct stream_link {
+    void (*suspend)(void *cls);
+    void (*resume)(void *cls);
+    void *cls;
+};
+
+enum stream_step { STREAM_DATA, STREAM_WAIT, STREAM_FETCH, STREAM_END };
+
+struct stream_ops {
+    enum stream_step (*read)(void *ctx, const struct stream_link *link, char *buf, size_t max,
+                             size_t *n);
+    void (*fetch)(void *ctx, struct db *db);
+    void (*free)(void *ctx);
+};
+
 typedef void (*response_release_fn)(void *ctx);
 
 struct response {
@@ -67,6 +91,9 @@ struct response {
      * never chunked framing.
      */
     size_t not_modified_len;
+    /* alternative body: a stream (see struct stream_ops); released with the response */
+    const struct stream_ops *stream_ops;
+    void *stream_ctx;
 };
 
 /* Case-insensitive header lookup; NULL when absent. */
@@ -85,6 +112,9 @@ void response_header(struct response *res, const char *name, const char *fmt, ..
 const char *response_get_header(const struct response *res, const char *name);
 /* Status + JSON body; `body` is stolen. */
 void response_json(struct response *res, int status, json_t *body);
+/* Status + a streamed body of that content type; ctx is owned by the response from now on. */
+void response_stream(struct response *res, int status, const char *content_type,
+                     const struct stream_ops *ops, void *ctx);
 /* Status + raw body with a content type (copied). */
 void response_bytes(struct response *res, int status, const char *content_type, const void *data,
                     size_t len);

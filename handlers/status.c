@@ -5,8 +5,9 @@
  * (generation, rows), pending events, the newest merges with their counts
  * and durations, inventory jobs with progress bars, the catalog's record
  * counts, whether authentication is on, and the version. It reloads itself
- * every STATUS_REFRESH_S seconds. Inline CSS and SVG only, no script, no
- * asset from elsewhere (the Content-Security-Policy forbids them).
+ * every STATUS_REFRESH_S seconds. Inline CSS and SVG, one inline script
+ * (the live feed panel, status_feed.c, allowed by its hash), no asset from
+ * elsewhere (the Content-Security-Policy forbids them).
  *
  * The handler runs on a worker (status_store_snapshot() reads PostgreSQL);
  * the renderer is pure. Numbers carry their raw value in data-value so
@@ -385,6 +386,7 @@ status_page_render(json_t *snap, const struct status_page *page, struct buf *out
 {
     render_head(out, page);
     render_cards(out, snap);
+    status_feed_render(out, page->auth_on);
     render_merges(out, json_object_get(snap, "merges"));
     render_jobs(out, json_object_get(snap, "jobs"));
     buf_printf(out,
@@ -416,6 +418,7 @@ handle_status_get(struct request *req, struct response *res)
     struct status_page page;
     json_t *snap = NULL;
     char errbuf[ERRBUF_SIZE];
+    char csp[512];
     enum err rc;
 
     rc = status_store_snapshot(req->db, STATUS_EXACT_MAX_BYTES, &snap, errbuf, sizeof(errbuf));
@@ -434,6 +437,7 @@ handle_status_get(struct request *req, struct response *res)
         status_page_render(snap, &page, &res->body);
         json_decref(snap);
     }
-    html_page_headers(res);
+    status_feed_csp(csp, sizeof(csp));
+    html_page_headers_csp(res, csp);
     response_header(res, "Cache-Control", "no-store");
 }

@@ -25,4 +25,12 @@ struct status_page {
 /* Append the page of `snap` (borrowed; missing members read as 0 or empty) to out. */
 void status_page_render(json_t *snap, const struct status_page *page, struct buf *out);
 
+/*
+ * status_feed.c: the live feed panel (a list filled by the page's one
+ * script from the SSE feed) appended to out, and the page's
+ * Content-Security-Policy, which allows that script by its hash.
+ */
+void status_feed_render(struct buf *out, int auth_on);
+void status_feed_csp(char *out, size_t outlen);
+
 #endif

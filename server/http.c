@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -53,6 +54,13 @@
 #define HTTP_TRIM_AFTER_BYTES ((size_t)1 << 20)
 /* A request or response body at least this large drops the worker's connection after it. */
 #define HTTP_RECONNECT_AFTER_BYTES ((size_t)8 << 20)
+/*
+ * Streams (server-sent events): at most this much per read of the stream,
+ * and the socket's send buffer, so a client that stops reading holds a
+ * bounded amount in the kernel and the stream notices it is behind.
+ */
+#define HTTP_STREAM_CHUNK ((size_t)8 * 1024)
+#define HTTP_STREAM_SNDBUF (32 * 1024)
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -94,10 +102,13 @@ struct exchange {
     size_t query_alloc;
     const struct route *route;
     struct body_intake *intake;
-    size_t discarded; /* body bytes dropped after an error */
-    int latched;      /* res holds an error to send once the body is consumed */
-    int close_now;    /* answer at once, read no body, close the connection */
-    int on_long_lane; /* counted in srv->long_active */
+    size_t discarded;        /* body bytes dropped after an error */
+    int latched;             /* res holds an error to send once the body is consumed */
+    int close_now;           /* answer at once, read no body, close the connection */
+    int on_long_lane;        /* counted in srv->long_active */
+    struct stream_link link; /* res.stream_ops: parks and wakes this connection */
+    int stream_failed;       /* a stream's fetch could not be queued: end it */
+    size_t stream_bytes;     /* sent by the stream */
     struct request req;
     struct response res;
 };
@@ -304,6 +315,97 @@ add_cors_headers(struct exchange *ex, struct MHD_Response *mr)
         MHD_add_response_header(mr, h[i].name, h[i].value);
 }
 
+/* ---- streamed responses (handlers/request.h struct stream_ops) ---- */
+
+static void
+stream_suspend(void *cls)
+{
+    MHD_suspend_connection(((struct exchange *)cls)->conn);
+}
+
+static void
+stream_resume(void *cls)
+{
+    MHD_resume_connection(((struct exchange *)cls)->conn);
+}
+
+/* Worker: what the stream asked for, then back to the I/O thread. */
+static void
+run_stream_fetch(struct job *job, struct db *db)
+{
+    struct exchange *ex = (struct exchange *)job;
+
+    ex->res.stream_ops->fetch(ex->res.stream_ctx, db);
+    MHD_resume_connection(ex->conn);
+}
+
+/*
+ * A parked stream's unused write buffer back to the kernel. libmicrohttpd
+ * hands the reader the free rest of the connection's 128 KiB pool, most of
+ * it zeroed (so resident) when the read buffer shrank after the request;
+ * an idle subscriber would keep ~70 KiB for nothing. The whole pages of
+ * buf[n, max) are ours until the reader returns and hold no data:
+ * MADV_DONTNEED makes them zero pages again, which is what they held.
+ */
+static void
+stream_trim(char *buf, size_t n, size_t max)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)buf + n + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)buf + max) & ~(page - 1);
+
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static ssize_t
+stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct exchange *ex = cls;
+    size_t n = 0;
+
+    (void)pos;
+    if (ex->stream_failed)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    switch (ex->res.stream_ops->read(ex->res.stream_ctx, &ex->link, buf,
+                                     max < HTTP_STREAM_CHUNK ? max : HTTP_STREAM_CHUNK, &n)) {
+    case STREAM_DATA:
+        ex->stream_bytes += n;
+        return (ssize_t)n;
+    case STREAM_WAIT:
+        stream_trim(buf, 0, max);
+        return 0; /* suspended by the stream; resumed when it has more */
+    case STREAM_FETCH:
+        MHD_suspend_connection(ex->conn);
+        ex->job.run = run_stream_fetch;
+        if (workers_submit(ex->srv->workers, &ex->job)) {
+            ex->stream_failed = 1;
+            MHD_resume_connection(ex->conn);
+        }
+        return 0;
+    case STREAM_END:
+        break;
+    }
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* A stream's response: chunked, unknown length, closed at its end. */
+static struct MHD_Response *
+stream_response(struct exchange *ex)
+{
+    const union MHD_ConnectionInfo *ci;
+    int sndbuf = HTTP_STREAM_SNDBUF;
+
+    ex->link.suspend = stream_suspend;
+    ex->link.resume = stream_resume;
+    ex->link.cls = ex;
+    ci = MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    ex->close_now = 1;
+    return MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256, stream_reader, ex, NULL);
+}
+
 static enum MHD_Result
 queue(struct exchange *ex)
 {
@@ -314,7 +416,9 @@ queue(struct exchange *ex)
 
     if (res->status == 0)
         response_error(res, &ex->req, ERR_INTERNAL, NULL);
-    if (res->shared_release) {
+    if (res->stream_ops) {
+        mr = stream_response(ex);
+    } else if (res->shared_release) {
         /* hand the shared body's reference to libmicrohttpd */
         struct response *holder = xcalloc(1, sizeof(*holder));
 
@@ -734,7 +838,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                        ex->method, "path", ex->path, "status", ex->res.status, "duration_ms",
                        (json_int_t)(clock_mono_ms() - ex->start_ms), "bytes_in",
                        (json_int_t)(ex->req.body_raw_len + ex->discarded), "bytes_out",
-                       (json_int_t)ex->res.shared_len, "completed",
+                       (json_int_t)(ex->res.shared_len + ex->stream_bytes), "completed",
                        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
     exchange_free(ex);
     *con_cls = NULL;

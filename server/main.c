@@ -38,6 +38,7 @@
 #include "core/crashpoint.h"
 #include "jobs/importer.h"
 #include "jobs/inventory_runner.h"
+#include "jobs/feed_hub.h"
 #include "jobs/outbox.h"
 #include "jobs/sqs_consumer.h"
 #include "jobs/scheduler.h"
@@ -434,6 +435,20 @@ start_outbox(const struct app *app, const char *conninfo, struct outbox **out, c
     return outbox_start(&st, app->metrics, out, errbuf, errlen);
 }
 
+/* The live feed's fan-out (jobs/feed_hub.h) with the INGESTD_FEED_* settings. */
+static struct feed_hub *
+start_feed_hub(const struct config *cfg, const char *conninfo)
+{
+    struct feed_hub_settings st;
+
+    st.conninfo = conninfo;
+    st.heartbeat_ms = cfg->feed_heartbeat_ms;
+    st.poll_ms = cfg->feed_poll_ms;
+    st.ring = cfg->feed_ring;
+    st.backlog_bytes = cfg->feed_backlog_bytes;
+    return feed_hub_start(&st);
+}
+
 /* Start every thread, wait for SIGTERM/SIGINT, stop them in reverse order. */
 static int
 serve(struct app *app, const char *conninfo)
@@ -463,6 +478,7 @@ serve(struct app *app, const char *conninfo)
     app->crawl_runner = crawl_runner_start(conninfo, &s3);
     workers = workers_start(cfg->db_pool, conninfo, app->metrics);
     long_lane = workers_start(cfg->long_workers, conninfo, NULL);
+    app->feed_hub = start_feed_hub(cfg, conninfo);
     if (http_server_start(&http, app, workers, long_lane, errbuf, sizeof(errbuf))) {
         log_msg(LOG_ERROR, "%s", errbuf);
         goto out;
@@ -492,6 +508,7 @@ serve(struct app *app, const char *conninfo)
     atomic_store(&app->stopping, 1);
     scheduler_stop(sched);
     importer_stop(importer);
+    feed_hub_close(app->feed_hub); /* event streams end, telling where to resume */
     drain_http(http, cfg->shutdown_grace_s);
     status = 0;
 out:
@@ -504,7 +521,10 @@ out:
     app->exporter = NULL;
     crawl_runner_stop(app->crawl_runner); /* after the crawl's current page */
     app->crawl_runner = NULL;
+    feed_hub_close(app->feed_hub); /* when the start failed */
     http_server_stop(http);
+    feed_hub_stop(app->feed_hub); /* every subscriber left with its connection */
+    app->feed_hub = NULL;
     /* no request reads app->sqs any more: a batch being ingested commits and is
      * deleted, a long poll is abandoned */
     sqs_consumers_stop(app->sqs);

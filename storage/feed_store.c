@@ -105,3 +105,17 @@ feed_store_read(struct db *db, long long after, const struct feed_filter *f, int
     PQclear(res);
     return ERR_OK;
 }
+
+static const char head_sql[] =
+    "WITH h AS (SELECT coalesce(min(xact_start), clock_timestamp()) AS t FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
+    "AND backend_type = 'client backend'), "
+    "cut AS (SELECT coalesce((SELECT min(c.id) FROM changes c, h WHERE c.created_at >= h.t), "
+    "9223372036854775807) AS id) "
+    "SELECT coalesce((SELECT max(c.id) FROM changes c, cut WHERE c.id < cut.id), 0)";
+
+enum err
+feed_store_head(struct db *db, long long *head, char *errbuf, size_t errlen)
+{
+    return db_query_ll(db, head_sql, 0, NULL, "no journal", head, errbuf, errlen);
+}

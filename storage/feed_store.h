@@ -42,4 +42,11 @@ struct feed_filter {
 enum err feed_store_read(struct db *db, long long after, const struct feed_filter *f, int limit,
                          json_t **items, long long *last, char *errbuf, size_t errlen);
 
+/*
+ * The highest id of the final prefix of the whole journal (0 when empty):
+ * every change with a lower or equal id that will ever commit has. A reader
+ * that starts there misses nothing that follows.
+ */
+enum err feed_store_head(struct db *db, long long *head, char *errbuf, size_t errlen);
+
 #endif

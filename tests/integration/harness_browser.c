@@ -312,7 +312,9 @@ on_network(struct th_browser *b, const char *method, json_t *p)
             b->page->status = status;
         if (status >= 400)
             add_problem(b, "HTTP %ld for %s", status, jstr(p, "response", "url"));
-    } else if (strcmp(method, "Network.loadingFailed") == 0) {
+    } else if (strcmp(method, "Network.loadingFailed") == 0 &&
+               !json_is_true(json_object_get(p, "canceled"))) {
+        /* (a request the navigation cancelled, such as a stream still open, is no problem) */
         add_problem(b, "loading failed (%s%s%s): %s", jstr(p, "errorText", NULL),
                     *jstr(p, "blockedReason", NULL) ? ", blocked: " : "",
                     jstr(p, "blockedReason", NULL),

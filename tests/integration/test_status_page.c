@@ -427,8 +427,9 @@ test_status_page(void **state)
                                "document.querySelector('meta[http-equiv=refresh]').content");
     assert_string_equal(text, "10");
     free(text);
+    /* one script: the live feed panel's, inline, allowed by its hash */
     text = th_browser_eval_str(G.browser, "String(document.querySelectorAll('script').length)");
-    assert_string_equal(text, "0");
+    assert_string_equal(text, "1");
     free(text);
 
     th_page_release(&page);
@@ -443,6 +444,119 @@ test_status_page(void **state)
  * A catalog over the exact-count size gets the planner's estimates: with the
  * threshold at 0 bytes and fresh statistics they are the true counts.
  */
+/* Evaluate expr every 100 ms until it yields want (a string), up to timeout_ms. */
+static void
+wait_eval(const char *expr, const char *want, long timeout_ms)
+{
+    long deadline = th_now_ms() + timeout_ms;
+    char *v = NULL;
+
+    for (;;) {
+        free(v);
+        v = th_browser_eval_str(G.browser, expr);
+        if (strcmp(v, want) == 0 || th_now_ms() > deadline)
+            break;
+        th_sleep_ms(100);
+    }
+    if (strcmp(v, want) != 0)
+        fail_msg("%s: \"%s\", want \"%s\"", expr, v, want);
+    free(v);
+}
+
+/*
+ * The live feed panel: once the page's stream is open, an upload's
+ * event.accepted appears at the top of the list, without a reload (a mark
+ * set on the window survives), and the Content-Security-Policy still
+ * refuses any other script.
+ */
+static void
+test_live_feed_panel(void **state)
+{
+    struct th_page page;
+    struct th_resp r;
+    json_t *ev;
+    char *want, *csp;
+
+    (void)state;
+    load_clean("/", &page);
+    wait_eval("document.getElementById('feed-state').textContent", "live", 10000);
+    json_decref(th_browser_eval(G.browser, "window.liveMark = 'same page', 1"));
+    r = th_post_csv(B(), "/api/v1/events",
+                    "origin,path,branch,cloneUrl,changeset,publishUri\n"
+                    "https://live.example/r.git,r,main,u,c1,https://p/r\n",
+                    NULL);
+    want_status(&r, 201, "upload");
+    ev = th_resp_json(&r);
+    want = th_strf("io.ingestd.event.accepted %s", th_jstr(ev, "id"));
+    wait_eval("(function(){var li=document.querySelector('#feed-list li.change');"
+              "return li ? li.dataset.type + ' ' + li.textContent.split(' ')[1] : 'none';})()",
+              want, 5000);
+    wait_eval("String(window.liveMark)", "same page", 0);
+    th_resp_release(&r);
+    r = th_get(B(), "/", NULL);
+    csp = th_resp_header(&r, "Content-Security-Policy");
+    assert_non_null(strstr(csp, "script-src 'sha256-"));
+    assert_non_null(strstr(csp, "connect-src 'self'"));
+    assert_null(strstr(csp, "script-src 'unsafe"));
+    free(csp);
+    th_resp_release(&r);
+    json_decref(ev);
+    free(want);
+    th_page_release(&page);
+}
+
+/*
+ * Auth on: the panel asks for a token instead of streaming; once given,
+ * it streams with the token in the Authorization header only (no request
+ * URL holds it), and an upload shows up.
+ */
+static void
+test_live_feed_panel_with_auth(void **state)
+{
+    static const char *const env[] = {
+        "INGESTD_API_TOKENS=read:live-feed-read-token-1,write:live-feed-write-token-2", NULL};
+    struct th_ingestd *srv = th_ingestd_start(th_pg_url(G.pg), env);
+    struct th_page page;
+    struct th_resp r;
+    char *url = th_strf("%s/", th_ingestd_base(srv));
+    char *want;
+    json_t *ev, *reqs;
+    size_t i;
+
+    (void)state;
+    th_browser_load(G.browser, url, &page);
+    assert_int_equal(page.status, 200);
+    wait_eval("document.getElementById('feed-state').textContent", "needs a token with scope read",
+              10000);
+    wait_eval("String(document.getElementById('feed-auth').hidden)", "false", 0);
+    json_decref(th_browser_eval(G.browser, "document.getElementById('feed-token').value = "
+                                           "'live-feed-read-token-1', "
+                                           "document.getElementById('feed-go').click(), 1"));
+    wait_eval("document.getElementById('feed-state').textContent", "live", 10000);
+    r = th_post_csv(th_ingestd_base(srv), "/api/v1/events",
+                    "origin,path,branch,cloneUrl,changeset,publishUri\n"
+                    "https://live.example/a.git,a,main,u,c1,https://p/a\n",
+                    (const char *[]){"Authorization: Bearer live-feed-write-token-2", NULL});
+    want_status(&r, 201, "upload");
+    ev = th_resp_json(&r);
+    want = th_strf("io.ingestd.event.accepted %s", th_jstr(ev, "id"));
+    wait_eval("(function(){var li=document.querySelector('#feed-list li.change');"
+              "return li ? li.dataset.type + ' ' + li.textContent.split(' ')[1] : 'none';})()",
+              want, 5000);
+    reqs = th_browser_eval(G.browser, "performance.getEntriesByType('resource').map("
+                                      "function(e){return e.name;}).concat([location.href])");
+    for (i = 0; i < json_array_size(reqs); i++)
+        assert_null(strstr(json_string_value(json_array_get(reqs, i)), "live-feed"));
+    json_decref(reqs);
+    json_decref(th_browser_eval(G.browser, "sessionStorage.clear(), 1"));
+    json_decref(ev);
+    th_resp_release(&r);
+    free(want);
+    free(url);
+    th_page_release(&page);
+    th_ingestd_free(srv);
+}
+
 static void
 test_snapshot_estimates(void **state)
 {
@@ -649,6 +763,8 @@ main(void)
         cmocka_unit_test(test_docs),
         cmocka_unit_test(test_snapshot_estimates),
         cmocka_unit_test(test_status_headers_and_outage),
+        cmocka_unit_test(test_live_feed_panel),
+        cmocka_unit_test(test_live_feed_panel_with_auth),
         cmocka_unit_test(test_clean_exit),
     };
 
