@@ -8,7 +8,13 @@
 #   FORMAT=csv bash bench/inventory.sh            CSV only
 #   SMALL=1 bash bench/inventory.sh               200000 lines in 2 files (a quick check)
 #   REPEAT=1 bash bench/inventory.sh ...          then ingest the same CSV inventory again
-#                                                 (a new job; a no-op for the catalog)
+#                                                 (a new job; a no-op for the catalog), then
+#                                                 the next day's: the same inventory with 1 %
+#                                                 of its lines changed and 0.1 % of its keys
+#                                                 removed (invgen -c 13 -r 1), and print both
+#                                                 times over the first ingestion's
+#                                                 [unchanged <= 0.5, 1 % changed <= 0.6]
+#   BUILD_DIR=DIR bash bench/inventory.sh ...     build in DIR (default build-bench)
 #   EVENTS=N bash bench/inventory.sh ...          first POST N S3 events for other keys of the
 #                                                 CSV bucket (the inventory then meets records)
 #   MD5=0 bash bench/inventory.sh ...             manifests without MD5checksum (Parquet and
@@ -68,6 +74,7 @@ else
   FILES=${2:-5}
 fi
 FORMAT=${FORMAT:-all}
+BUILD=${BUILD_DIR:-build-bench}
 case $FORMAT in
   all) FORMATS="csv parquet orc" ;;
   csv) FORMATS=csv ;;
@@ -97,10 +104,10 @@ secs() { awk -v t="$1" -v k="$TCK" 'BEGIN { printf "%.1f", t / k }'; }
 case " $FORMATS " in *" parquet "*)
   [ -d tests/parquet/node_modules/@duckdb ] || (cd tests/parquet && npm ci --silent >/dev/null) ;;
 esac
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF >/dev/null
-cmake --build build-bench -j"$(nproc)" >/dev/null
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o build-bench/invgen bench/invgen.c -lz -lcrypto
-cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o build-bench/orcgen bench/orcgen.c -lz -lcrypto \
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DINGESTD_TESTS=OFF >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o "$BUILD"/invgen bench/invgen.c -lz -lcrypto
+cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o "$BUILD"/orcgen bench/orcgen.c -lz -lcrypto \
   -lsnappy -lzstd
 
 work=$(mktemp -d /tmp/ingestd-invbench.XXXXXX)
@@ -118,8 +125,14 @@ trap 'exit 130' INT TERM
 
 # ---- the inventory, as CSV, Parquet and ORC ------------------------------------------------
 echo "generating $LINES lines in $FILES files ..."
-./build-bench/invgen "$work/inv" "$BUCKET" "$LINES" "$FILES" >"$work/invgen.out"
+"$BUILD"/invgen "$work/inv" "$BUCKET" "$LINES" "$FILES" >"$work/invgen.out"
 gen() { awk -v k="$1" '$1 == k { print $2 }' "$work/invgen.out"; }
+if [ "${REPEAT:-0}" = 1 ]; then
+  echo "generating the next day's inventory (1 % of lines changed, 0.1 % of keys removed) ..."
+  "$BUILD"/invgen -c 13 -r 1 -p bench-inventory-next -d 1 "$work/inv2" "$BUCKET" "$LINES" \
+    "$FILES" >"$work/invgen2.out"
+  gen2() { awk -v k="$1" '$1 == k { print $2 }' "$work/invgen2.out"; }
+fi
 csv_files=$(awk '$1 == "data" { print $2 }' "$work/invgen.out")
 # per format: its data lines ("data PATH KEY SIZE MD5 LINES"), the bucket in its rows, its manifest
 declare -A bucket_of manifest_of gen_s
@@ -171,7 +184,7 @@ object_lock_legal_hold_status (STRING); optional binary intelligent_tiering_acce
       mkdir -p "$work/orc.files"
       echo "writing them as ORC (bench/orcgen) ..."
       # shellcheck disable=SC2086
-      ./build-bench/orcgen -s "${ORC_STRIPE:-200000}" -c "${ORC_COMPRESSION:-zlib}" \
+      "$BUILD"/orcgen -s "${ORC_STRIPE:-200000}" -c "${ORC_COMPRESSION:-zlib}" \
         "$work/orc.files" "${bucket_of[orc]}" "$BUCKET/orc" $csv_files >"$work/orc.out"
       awk '$1 == "data"' "$work/orc.out" >"$work/orc.data"
       gen_s[orc]=$(awk '$1 == "seconds" { print $2 }' "$work/orc.out")
@@ -211,9 +224,11 @@ s3curl() {
     -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@"
 }
 t=$(now)
-while read -r kind path key _; do
-  case $kind in data | manifest | checksum) s3curl -T "$path" "$s3/$BUCKET/$key" >/dev/null ;; esac
-done <"$work/invgen.out"
+# shellcheck disable=SC2046 # (invgen2.out only with REPEAT=1)
+cat "$work/invgen.out" $([ "${REPEAT:-0}" = 1 ] && echo "$work/invgen2.out") |
+  while read -r kind path key _; do
+    case $kind in data | manifest | checksum) s3curl -T "$path" "$s3/$BUCKET/$key" >/dev/null ;; esac
+  done
 for f in $FORMATS; do
   [ "$f" = csv ] && continue
   while read -r _ path key _; do s3curl -T "$path" "$s3/$BUCKET/$key" >/dev/null; done <"$work/$f.data"
@@ -228,7 +243,7 @@ s3get_s=$(elapsed "$t" "$(now)")
 # ---- ingestd ------------------------------------------------------------------------------
 AWS_ENDPOINT_URL=$s3 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER \
   INGESTD_DATA_DIR=$work/data INGESTD_LISTEN=127.0.0.1:0 INGESTD_DB_POOL=$POOL \
-  ./build-bench/ingestd serve 2>"$work/ingestd.log" &
+  "$BUILD"/ingestd serve 2>"$work/ingestd.log" &
 ingestd_pid=$!
 port=""
 for _ in $(seq 1 600); do
@@ -450,8 +465,15 @@ get_ms=$("${psql_cmd[@]}" -c "SELECT id FROM s3_objects TABLESAMPLE SYSTEM (0.01
 if [ "${REPEAT:-0}" = 1 ]; then
   settle
   run_job again "$manifest_key"
+  again_e2e=$e2e_s
   again_rows=$(job_rows again "-")
   read -r cat2_records cat2_current < <(catalog "$BUCKET")
+  settle
+  run_job next "$(awk '$1 == "manifest" { print $3 }' "$work/invgen2.out")"
+  next_e2e=$e2e_s
+  next_rows=$(job_rows next "-")
+  read -r cat3_records cat3_current < <(catalog "$BUCKET")
+  expect3_current=$(($(gen2 keys) - $(gen2 delete_markers) + ${EVENTS:-0}))
 fi
 
 # ---- the floor: gunzip -c | psql \copy into 18 text columns -----------------------------
@@ -516,6 +538,16 @@ if [ "${REPEAT:-0}" = 1 ]; then
   echo "second ingestion of the same CSV inventory (no-op):"
   echo "$again_rows"
   row "catalog records (current) after it" "$cat2_records ($cat2_current)" "unchanged"
+  echo "the next day's inventory ($(gen2 lines) lines: 1 % changed, 0.1 % of keys removed):"
+  echo "$next_rows"
+  row "catalog records (current) after it" "$cat3_records ($cat3_current)" \
+    "current expected $expect3_current"
+  row "ratio unchanged repeat / first ingestion" "$(ratio_of "$again_e2e" "$first_e2e")" \
+    "target <= 0.5"
+  row "ratio 1 % changed / first ingestion" "$(ratio_of "$next_e2e" "$first_e2e")" \
+    "target <= 0.6"
+  row "inventory partitions of the catalog" "$("${psql_cmd[@]}" -c "SELECT count(*) - 1 FROM
+    pg_inherits WHERE inhparent = 's3_objects'::regclass")" "besides the events' one"
 fi
 echo
 echo "summary: records/s end to end, ratio to CSV, ingestd's peak RSS during the job"
@@ -526,7 +558,7 @@ for f in $FORMATS; do
     "$(mib "${rss_max_of[$f]}")"
 done
 for f in $FORMATS; do details "$f"; done
-[ "${REPEAT:-0}" = 1 ] && details again
+[ "${REPEAT:-0}" = 1 ] && details again && details next
 echo
 grep '"inventory job' "$work/ingestd.log" | sed 's/^/ingestd: /' || true
 
@@ -541,6 +573,10 @@ done
 [ "$floor_rows" = "$LINES" ] || { echo "floor: $floor_rows rows, expected $LINES"; status=1; }
 if [ "${REPEAT:-0}" = 1 ] && { [ "$cat2_records" != "$cat_records" ] || [ "$cat2_current" != "$cat_current" ]; }; then
   echo "the second ingestion changed the catalog"; status=1
+fi
+if [ "${REPEAT:-0}" = 1 ] && [ "$cat3_current" != "$expect3_current" ]; then
+  echo "after the next day's inventory: $cat3_current current records, expected $expect3_current"
+  status=1
 fi
 
 if [ "${KEEP:-0}" = 1 ]; then

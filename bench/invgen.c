@@ -25,7 +25,16 @@
  * creationTimestamp, fileFormat CSV, fileSchema, files[].key/size/
  * MD5checksum, the MD5 of the stored gzip bytes) and manifest.checksum.
  *
- * usage: invgen [-l gzip_level] [-j jobs] OUTDIR BUCKET LINES FILES
+ * The next day's inventory of the same bucket: -c C changes about C in 1000
+ * of the latest versions that are not delete markers (an overwritten object:
+ * a new Size, ETag and LastModifiedDate), -r R removes R in 1000 of the keys
+ * with one version, both chosen by a hash of the key (and line), so the
+ * files keep their key ranges and the lines their order. -p PREFIX puts the data files and manifest
+ * under another prefix (default bench-inventory), -d D dates the manifest D days later. With -r the
+ * files have fewer than LINES lines.
+ *
+ * usage: invgen [-l gzip_level] [-j jobs] [-c C] [-r R] [-p PREFIX] [-d D]
+ *               OUTDIR BUCKET LINES FILES
  * stdout: "data PATH KEY SIZE MD5 LINES" per data file, then
  *         "manifest PATH KEY", "checksum PATH KEY", "lines N", "keys K",
  *         "delete_markers D", "uncompressed_bytes U", "seconds S".
@@ -56,6 +65,9 @@ static const char file_schema[] =
 
 static const char *bucket;
 static const char *prefix_dir = "bench-inventory";
+static unsigned changed_per_mille; /* -c */
+static unsigned removed_per_mille; /* -r */
+static long long creation_ms = CREATION_MS;
 
 static void
 die(const char *what)
@@ -225,6 +237,12 @@ emit_key(uint64_t k, int max, char *buf, struct stats *st)
     int folder = k % 8 == 0;
     int i;
 
+    if (removed_per_mille && n == 1) {
+        uint64_t h = k ^ 0x5eedULL;
+
+        if (splitmix(&h) % 1000 < removed_per_mille)
+            return 0; /* deleted since the first inventory */
+    }
     key_of(k, key, sizeof(key));
     /* versions, oldest first: the newest is the latest (a delete marker for k % 100 == 37) */
     for (i = 0; i < n; i++) {
@@ -303,6 +321,16 @@ emit_key(uint64_t k, int max, char *buf, struct stats *st)
             break;
         default:
             break;
+        }
+        if (changed_per_mille && v[i].is_latest) {
+            uint64_t h = (k << 2 | (uint64_t)i) ^ 0xc4a96eULL;
+
+            if (splitmix(&h) % 1000 < changed_per_mille) {
+                /* overwritten since: another size and ETag, a later LastModifiedDate */
+                size += 1 + (int64_t)(splitmix(&h) % 1000);
+                rand_hex(&h, etag);
+                fmt_time(LM_FROM + LM_SPAN - (int64_t)(splitmix(&h) % 3600), lm);
+            }
         }
         snprintf(num, sizeof(num), "%lld", (long long)size);
         put_q(&o, num, 1);
@@ -480,11 +508,19 @@ main(int argc, char **argv)
     FILE *mf;
     int opt;
 
-    while ((opt = getopt(argc, argv, "l:j:")) != -1) {
+    while ((opt = getopt(argc, argv, "l:j:c:r:p:d:")) != -1) {
         if (opt == 'l')
             level = atoi(optarg);
         else if (opt == 'j')
             jobs = atol(optarg);
+        else if (opt == 'c')
+            changed_per_mille = (unsigned)atoi(optarg);
+        else if (opt == 'r')
+            removed_per_mille = (unsigned)atoi(optarg);
+        else if (opt == 'p')
+            prefix_dir = optarg;
+        else if (opt == 'd')
+            creation_ms = CREATION_MS + atoll(optarg) * 86400000LL;
         else
             goto usage;
     }
@@ -558,7 +594,7 @@ main(int argc, char **argv)
             "{\n  \"sourceBucket\" : \"%s\",\n  \"destinationBucket\" : \"arn:aws:s3:::%s\",\n"
             "  \"version\" : \"2016-11-30\",\n  \"creationTimestamp\" : \"%lld\",\n"
             "  \"fileFormat\" : \"CSV\",\n  \"fileSchema\" : \"%s\",\n  \"files\" : [",
-            bucket, bucket, CREATION_MS, file_schema);
+            bucket, bucket, creation_ms, file_schema);
     for (i = 0; i < nfiles; i++) {
         fprintf(
             mf,
@@ -583,12 +619,13 @@ main(int argc, char **argv)
     printf("checksum %s %s/%s/2024-05-07T01-00Z/manifest.checksum\n", path, bucket, prefix_dir);
     printf("lines %llu\nkeys %llu\ndelete_markers %llu\nuncompressed_bytes %llu\nseconds %.2f\n",
            done_lines, all_keys, all_dm, all_raw, now_s() - t0);
-    if (done_lines != total) {
+    if (done_lines != total && !removed_per_mille) {
         fprintf(stderr, "invgen: wrote %llu lines, not %llu\n", done_lines, total);
         return 1;
     }
     return 0;
 usage:
-    fprintf(stderr, "usage: invgen [-l gzip_level] [-j jobs] OUTDIR BUCKET LINES FILES\n");
+    fprintf(stderr, "usage: invgen [-l gzip_level] [-j jobs] [-c C] [-r R] [-p PREFIX] [-d D] "
+                    "OUTDIR BUCKET LINES FILES\n");
     return 2;
 }

@@ -315,6 +315,10 @@ load_jobs(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         return rc;
     cfg->inventory_merge_below = (long long)n;
+    rc = config_env_int("INGESTD_INVENTORY_MAX_PARTITIONS", 32, 0, 100000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->inventory_max_partitions = (int)n;
     rc = config_env_int("INGESTD_LONG_WORKERS", 2, 1, 64, &n, errbuf, errlen);
     if (rc)
         return rc;

@@ -46,6 +46,7 @@ struct config {
     int merge_interval_s;            /* 0 = off */
     int inventory_streams;           /* data files of an inventory job staged at once */
     long long inventory_merge_below; /* a file's fewer new records join partition 0 */
+    int inventory_max_partitions;    /* inventory partitions per source buckets, 0 = no limit */
     int request_timeout_s;           /* idle HTTP connection timeout */
     int max_connections;             /* open HTTP connections, all clients together */
     int max_connections_per_ip;      /* open HTTP connections of one client address; 0 = no cap */

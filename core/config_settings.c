@@ -77,6 +77,8 @@ static const struct setting settings[] = {
     {"INGESTD_INVENTORY_STREAMS", SET_INT, CFG(inventory_streams), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_INVENTORY_MERGE_BELOW", SET_LL, CFG(inventory_merge_below), CONFIG_SHOW_PLAIN, NULL,
      NULL},
+    {"INGESTD_INVENTORY_MAX_PARTITIONS", SET_INT, CFG(inventory_max_partitions), CONFIG_SHOW_PLAIN,
+     NULL, NULL},
     {"INGESTD_LONG_WORKERS", SET_INT, CFG(long_workers), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_LONG_QUEUE", SET_INT, CFG(long_queue), CONFIG_SHOW_PLAIN, NULL, NULL},
     {"INGESTD_API_TOKENS", SET_STR, CFG(api_tokens), CONFIG_SHOW_SECRET, NULL,

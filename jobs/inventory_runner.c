@@ -71,6 +71,7 @@ struct inventory_runner {
     struct s3_client_config s3; /* strings borrowed from the caller */
     int streams;
     long long merge_below;
+    int max_parts;
     char *conninfo;
     struct metrics *metrics; /* borrowed; NULL: not counting */
 };
@@ -685,7 +686,8 @@ run_job(struct inventory_runner *r, struct thread *t, struct db *db, struct s3_c
     }
     crashpoint("inventory.after_staging");
     if (!rc)
-        rc = inventory_store_apply(db, c->id, &m, r->merge_below, &records, errbuf, sizeof(errbuf));
+        rc = inventory_store_apply(db, c->id, &m, r->merge_below, r->max_parts, &records, errbuf,
+                                   sizeof(errbuf));
     if (rc) {
         job_fail(db, c->id, rc, errbuf, sizeof(errbuf));
         goto out;
@@ -727,13 +729,14 @@ runner_main(struct thread *t, void *arg)
 
 struct inventory_runner *
 inventory_runner_start(const char *conninfo, const struct s3_client_config *s3, int streams,
-                       long long merge_below, struct metrics *metrics)
+                       long long merge_below, int max_parts, struct metrics *metrics)
 {
     struct inventory_runner *r = xcalloc(1, sizeof(*r));
 
     r->metrics = metrics;
     r->s3 = *s3;
     r->merge_below = merge_below;
+    r->max_parts = max_parts;
     r->streams = streams > 0 ? streams : 1;
     r->conninfo = xstrdup(conninfo);
     r->thread = thread_start(1, runner_main, r);

@@ -19,12 +19,13 @@ struct s3_client_config;
  * Start the runner thread. s3 is copied, its strings are borrowed and must
  * outlive the runner (main fills it from the configuration); streams is
  * INGESTD_INVENTORY_STREAMS (1 to 16), merge_below
- * INGESTD_INVENTORY_MERGE_BELOW. metrics (borrowed, may be NULL) counts the
- * records of the jobs that succeed (M_INVENTORY_RECORDS).
+ * INGESTD_INVENTORY_MERGE_BELOW, max_parts INGESTD_INVENTORY_MAX_PARTITIONS. metrics (borrowed, may
+ * be NULL) counts the records of the jobs that succeed (M_INVENTORY_RECORDS).
  */
 struct inventory_runner *inventory_runner_start(const char *conninfo,
                                                 const struct s3_client_config *s3, int streams,
-                                                long long merge_below, struct metrics *metrics);
+                                                long long merge_below, int max_parts,
+                                                struct metrics *metrics);
 void inventory_runner_wake(struct inventory_runner *r); /* NULL-safe */
 /* Stop after the current data file (the job stays resumable); NULL-safe. */
 void inventory_runner_stop(struct inventory_runner *r);

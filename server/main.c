@@ -472,8 +472,9 @@ serve(struct app *app, const char *conninfo)
         return 2;
     }
     s3_client_config_from(&s3, &cfg->s3);
-    app->inventory_runner = inventory_runner_start(conninfo, &s3, cfg->inventory_streams,
-                                                   cfg->inventory_merge_below, app->metrics);
+    app->inventory_runner =
+        inventory_runner_start(conninfo, &s3, cfg->inventory_streams, cfg->inventory_merge_below,
+                               cfg->inventory_max_partitions, app->metrics);
     app->exporter = exporter_start(cfg, conninfo, &s3, app->metrics);
     app->crawl_runner = crawl_runner_start(conninfo, &s3);
     workers = workers_start(cfg->db_pool, conninfo, app->metrics);

@@ -4,14 +4,19 @@
  * inventory_store_apply() turns the job's staged files into catalog records
  * in one transaction. The staged files' tables become partitions of the
  * catalog at once. When the source buckets already had records, the lines
- * are compared with them (taken before attaching): lines identical to their
- * version's latest record add nothing, lines of keys with records get
+ * are compared with them: first with the current records (each the latest
+ * of its version: one hash join, which settles most lines of a repeated
+ * inventory), then the lines left with the latest record of their version,
+ * among the records of their keys only. Lines identical to their version's
+ * latest record add nothing (a file whose lines all do is dropped before
+ * its lookup indexes are ever built), lines of keys with records get
  * sequencers after the key's greatest, and current records the inventory
- * does not list get a Deleted record. The current state is then recomputed
- * for the keys that had records, and for keys whose lines the staging saw
- * apart. The job is marked succeeded in the same transaction, which also
- * journals io.ingestd.inventory.succeeded (outbox_store.h). Before it
- * begins, the job is marked applying (applying_at, its phase) on its own.
+ * does not list (found before attaching) get a Deleted record. The current
+ * state is then recomputed for the keys that had records, and for keys
+ * whose lines the staging saw apart. The job is marked succeeded in the
+ * same transaction, which also journals io.ingestd.inventory.succeeded
+ * (outbox_store.h). Before it begins, the job is marked applying
+ * (applying_at, its phase) on its own.
  *
  * The phases below run in this order, each one statement or a few; the
  * order and the SQL are tuned (hash joins against many stored versions,
@@ -61,10 +66,44 @@ static const char current_from_touched_sql[] =
     "AND lv.storage_class IS NOT DISTINCT FROM s.storage_class "                                   \
     "AND lv.last_modified IS NOT DISTINCT FROM s.last_modified"
 
-/* A line s of a staged file that its version's latest stored record (in table lv) equals. */
-#define UNCHANGED_IN(lv)                                                                           \
-    "EXISTS (SELECT 1 FROM %s lv WHERE lv.bucket = s.bucket AND lv.key = s.key AND "               \
-    "lv.version_id = s.version_id AND " LINE_UNCHANGED ")"
+/*
+ * Staged lines s (of the job's parts, first %s) identical to a record lv of
+ * the catalog outside the job's parts (second %s) of the same version:
+ * joined with the current records (each the latest of its version), the
+ * fast path of a repeated inventory.
+ */
+#define SAME_AS_CURRENT_SQL                                                                        \
+    "CREATE TEMP TABLE inv_same ON COMMIT DROP AS SELECT s.part, s.id FROM s3_objects s "          \
+    "JOIN s3_objects lv ON lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "           \
+    "s.version_id AND " LINE_UNCHANGED " WHERE s.part = ANY ('%s'::int[]) AND lv.part <> ALL "     \
+    "('%s'::int[]) AND lv.bucket = ANY ($1::text[]) AND lv.is_current"
+
+/*
+ * The other staged lines (not in inv_same) identical to the latest record
+ * of their version: joined with every record of their version (a hash
+ * join, no sort), a line is unchanged when the greatest (sequencer, event
+ * type) among the equal records is the greatest of all.
+ */
+#define LATEST_OF(cond) "max((lv.sequencer || ' ' || lv.event_type) COLLATE \"C\")" cond
+#define SAME_AS_LATEST_SQL                                                                         \
+    "INSERT INTO inv_same SELECT s.part, s.id FROM s3_objects s JOIN s3_objects lv ON "            \
+    "lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = s.version_id WHERE s.part = ANY " \
+    "('%s'::int[]) AND lv.part <> ALL ('%s'::int[]) AND lv.bucket = ANY ($1::text[]) AND NOT "     \
+    "EXISTS (SELECT 1 FROM inv_same u WHERE u.id = s.id) GROUP BY s.part, s.id HAVING " LATEST_OF( \
+        "") " = " LATEST_OF(" FILTER (WHERE " LINE_UNCHANGED ")")
+
+/* Whether staged line s is its key's candidate for current (ORD_CANDIDATE on), or not. */
+#define CANDIDATE_COUNTER "split_part(s.sequencer, '-', 2)::numeric"
+#define IS_CANDIDATE CANDIDATE_COUNTER " >= 1000000000000000"
+#define NOT_CANDIDATE CANDIDATE_COUNTER " < 1000000000000000"
+
+/* Keys with changed lines that are not their candidate: their candidate lines leave inv_same. */
+#define KEEP_LATEST_SQL                                                                            \
+    "CREATE TEMP TABLE inv_left_keys ON COMMIT DROP AS SELECT DISTINCT s.bucket, s.key FROM "      \
+    "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND NOT EXISTS (SELECT 1 FROM inv_same u "      \
+    "WHERE u.id = s.id) AND " NOT_CANDIDATE "; DELETE FROM inv_same u USING s3_objects s, "        \
+    "inv_left_keys k WHERE s.part = ANY ('%s'::int[]) AND s.id = u.id AND k.bucket = s.bucket "    \
+    "AND k.key = s.key AND " IS_CANDIDATE "; DROP TABLE inv_left_keys"
 
 /* The generated sequencer of a staged line s of a key whose greatest sequencer is kb.maxseq. */
 #define SEQUENCER_AFTER_KB                                                                         \
@@ -72,7 +111,7 @@ static const char current_from_touched_sql[] =
     "kb.maxseq, '-', 2), ''), '0')::numeric + split_part(s.sequencer, '-', 2)::numeric)::text, "   \
     "20, '0')"
 
-/* From this many stored versions and staged lines on, the apply joins by hashing. */
+/* From this many staged lines (or lines left) on, the apply joins by hashing. */
 #define BIG_JOIN_ROWS 100000
 
 /* What the phases of one apply learn and share. */
@@ -87,28 +126,14 @@ struct apply {
     struct buf parts;    /* int[] literal of the files' parts */
     struct buf boundary; /* keys where one file ends and the next begins */
     char inv_time[64];   /* when the inventory was taken, as timestamptz text */
-    char lv[64];         /* the unlogged table of the latest stored record per version */
     int versioned;       /* some file lists versions */
     int existing;        /* the source buckets had records */
     int all_keys;        /* the staging saw every key apart (see order_problems) */
     int big_joins;       /* join by hashing only */
-    long long lv_rows;   /* stored versions in lv */
     long long staged;    /* staged lines */
     long long unchanged; /* staged lines identical to their version's latest record */
     long long deleted;   /* Deleted records added */
 };
-
-/* The unlogged table of a job's apply with the catalog's latest record per version. */
-static void
-lv_table_name(const char *job, char out[64])
-{
-    size_t n = (size_t)snprintf(out, 64, "inventory_lv_");
-
-    for (; *job && n < 62; job++)
-        if (*job != '-')
-            out[n++] = *job;
-    out[n] = '\0';
-}
 
 /* Read the job's source buckets, whether any file is versioned, and its staged lines. */
 static enum err
@@ -231,45 +256,12 @@ hash_joins_only(struct apply *a, int only, char *errbuf, size_t errlen)
                    errbuf, errlen);
 }
 
-/*
- * Copy the latest record of each version the catalog held before this
- * inventory into table lv: an unlogged table (not a temporary one), so that
- * the joins with it run in parallel.
- */
+/* Against many staged lines, the joins with the catalog are best as (parallel) hash joins. */
 static enum err
-snapshot_versions(struct apply *a, char *errbuf, size_t errlen)
+prefer_hash_joins(struct apply *a, char *errbuf, size_t errlen)
 {
-    PGresult *res = NULL;
-    struct buf sql;
-    const char *params[1];
-    enum err rc;
-
-    buf_init(&sql, 0);
-    buf_printf(&sql,
-               "CREATE UNLOGGED TABLE %s AS SELECT DISTINCT ON (bucket, key, version_id) "
-               "bucket, key, version_id, sequencer, event_type, size, etag, storage_class, "
-               "last_modified, is_delete_marker FROM s3_objects WHERE bucket = ANY "
-               "($1::text[]) ORDER BY bucket, key, version_id, sequencer DESC, event_type "
-               "DESC",
-               a->lv);
-    params[0] = a->buckets;
-    rc = db_query(a->db, &res, sql.data, 1, params, errbuf, errlen);
-    if (rc)
-        goto out;
-    /* against many stored versions, the joins with every staged line are best as
-     * (parallel) hash joins: keep the planner from sorting or probing millions */
-    a->lv_rows = strtoll(PQcmdTuples(res), NULL, 10);
-    a->big_joins = a->lv_rows >= BIG_JOIN_ROWS && a->staged >= BIG_JOIN_ROWS;
-    rc = hash_joins_only(a, 1, errbuf, errlen);
-    if (rc)
-        goto out;
-    buf_reset(&sql);
-    buf_printf(&sql, "ANALYZE %s", a->lv);
-    rc = db_exec(a->db, sql.data, errbuf, errlen);
-out:
-    PQclear(res);
-    buf_release(&sql);
-    return rc;
+    a->big_joins = a->staged >= BIG_JOIN_ROWS;
+    return hash_joins_only(a, 1, errbuf, errlen);
 }
 
 /* List in inv_deleted the current records the inventory does not list (and no newer event). */
@@ -299,28 +291,54 @@ find_deleted(struct apply *a, char *errbuf, size_t errlen)
 }
 
 /*
- * Count per file the lines identical to their version's latest record; list
- * in *mixed the parts of files that keep some of their lines but not all.
+ * A key whose other lines changed keeps its candidate line (IsLatest, else
+ * its last: the staged sequencer's counter from ORD_CANDIDATE on) even when
+ * that line is unchanged, so that after resequencing the candidate is still
+ * the key's latest line, as in a first ingestion: a changed older version
+ * (a lifecycle transition of a noncurrent version) never becomes current.
  */
 static enum err
-count_unchanged(struct apply *a, struct buf *mixed, char *errbuf, size_t errlen)
+keep_latest_lines(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    const char *p = a->parts.data;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_printf(&sql, KEEP_LATEST_SQL, p, p);
+    rc = db_exec(a->db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+/* List in inv_same the staged lines identical to their version's latest record; count them. */
+static enum err
+find_unchanged(struct apply *a, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
     struct buf sql;
+    const char *p = a->parts.data;
     size_t i;
     int r;
     enum err rc;
 
     buf_init(&sql, 0);
-    buf_printf(&sql,
-               "SELECT s.part, count(*) FROM s3_objects s WHERE s.part = ANY ('%s'::int[]) "
-               "AND " UNCHANGED_IN(lv) " GROUP BY s.part",
-               a->parts.data, a->lv);
-    rc = db_query(a->db, &res, sql.data, 0, NULL, errbuf, errlen);
+    buf_printf(&sql, SAME_AS_CURRENT_SQL, p, p);
+    rc = db_query(a->db, NULL, sql.data, 1, (const char *const *)&a->buckets, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, "ANALYZE inv_same", errbuf, errlen);
+    buf_reset(&sql);
+    buf_printf(&sql, SAME_AS_LATEST_SQL, p, p);
+    if (!rc)
+        rc = db_query(a->db, NULL, sql.data, 1, (const char *const *)&a->buckets, errbuf, errlen);
+    if (!rc)
+        rc = keep_latest_lines(a, errbuf, errlen);
+    if (!rc)
+        rc = db_query(a->db, &res, "SELECT part, count(*) FROM inv_same GROUP BY part", 0, NULL,
+                      errbuf, errlen);
     buf_release(&sql);
     if (rc)
         return rc;
-    buf_append_char(mixed, '{');
     for (i = 0; i < a->nfiles; i++) {
         struct inventory_part *f = &a->files[i];
 
@@ -328,66 +346,59 @@ count_unchanged(struct apply *a, struct buf *mixed, char *errbuf, size_t errlen)
             if (atoi(PQgetvalue(res, r, 0)) == f->part)
                 f->unchanged = strtoll(PQgetvalue(res, r, 1), NULL, 10);
         a->unchanged += f->unchanged;
-        if (f->unchanged > 0 && f->unchanged < f->records)
-            buf_printf(mixed, "%s%d", mixed->len > 1 ? "," : "", f->part);
     }
-    buf_append_char(mixed, '}');
     PQclear(res);
     return ERR_OK;
 }
 
-/* Drop the lines that add nothing: inv_changed lists the others of the mixed files. */
+/* Drop the lines that add nothing (listed in inv_same) from the files' partitions. */
 static enum err
 drop_unchanged(struct apply *a, char *errbuf, size_t errlen)
 {
-    struct buf mixed;
-    struct buf sql;
     size_t i;
     enum err rc;
 
-    buf_init(&mixed, 0);
-    buf_init(&sql, 0);
-    rc = count_unchanged(a, &mixed, errbuf, errlen);
-    if (rc)
-        goto out;
-    buf_printf(&sql,
-               "CREATE TEMP TABLE inv_changed ON COMMIT DROP AS SELECT s.part, s.id FROM "
-               "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND NOT " UNCHANGED_IN(
-                   lv) "; ANALYZE inv_changed",
-               mixed.data, a->lv);
-    rc = db_exec(a->db, sql.data, errbuf, errlen);
+    rc = find_unchanged(a, errbuf, errlen);
     for (i = 0; !rc && i < a->nfiles; i++)
         rc = inventory_part_keep_changed(a->db, a->files[i].part, a->files[i].records,
                                          a->files[i].records - a->files[i].unchanged, errbuf,
                                          errlen);
-out:
-    buf_release(&mixed);
-    buf_release(&sql);
     return rc;
 }
 
 /*
- * Find in inv_kb the greatest stored sequencer of each key with lines left
- * (from the smaller side: all stored versions, or the lines left), then drop lv.
+ * Find in inv_kb the greatest stored sequencer of each key with lines left:
+ * probing the catalog's indexes per key when the lines left are few, else
+ * from one pass over the source buckets' records.
  */
 static enum err
 key_max_sequencers(struct apply *a, char *errbuf, size_t errlen)
 {
     struct buf sql;
+    const char *p = a->parts.data;
     enum err rc;
 
     buf_init(&sql, 0);
-    buf_printf(&sql,
-               "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT lv.bucket, lv.key, "
-               "max(lv.sequencer) AS maxseq FROM %s lv ",
-               a->lv);
-    if (a->lv_rows > a->staged - a->unchanged)
+    if (a->staged - a->unchanged < BIG_JOIN_ROWS)
         buf_printf(&sql,
-                   "WHERE EXISTS (SELECT 1 FROM s3_objects s WHERE s.part = ANY ('%s'::int[]) "
-                   "AND s.bucket = lv.bucket AND s.key = lv.key) ",
-                   a->parts.data);
-    buf_printf(&sql, "GROUP BY lv.bucket, lv.key; ANALYZE inv_kb; DROP TABLE %s", a->lv);
-    rc = db_exec(a->db, sql.data, errbuf, errlen);
+                   "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT k.bucket, k.key, mx.maxseq "
+                   "FROM (SELECT DISTINCT bucket, key FROM s3_objects WHERE part = ANY "
+                   "('%s'::int[])) k, LATERAL (SELECT max(c.sequencer) AS maxseq FROM s3_objects "
+                   "c WHERE c.bucket = k.bucket AND c.key = k.key AND c.part <> ALL "
+                   "('%s'::int[])) mx WHERE mx.maxseq IS NOT NULL",
+                   p, p);
+    else
+        buf_printf(&sql,
+                   "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT c.bucket, c.key, "
+                   "max(c.sequencer) AS maxseq FROM s3_objects c WHERE c.part <> ALL "
+                   "('%s'::int[]) AND c.bucket = ANY ($1::text[]) AND EXISTS (SELECT 1 FROM "
+                   "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND s.bucket = c.bucket AND "
+                   "s.key = c.key) GROUP BY c.bucket, c.key",
+                   p, p);
+    rc = db_query(a->db, NULL, sql.data, a->staged - a->unchanged < BIG_JOIN_ROWS ? 0 : 1,
+                  (const char *const *)&a->buckets, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, "ANALYZE inv_kb", errbuf, errlen);
     buf_release(&sql);
     return rc;
 }
@@ -442,9 +453,9 @@ correct_known_keys(struct apply *a, char *errbuf, size_t errlen)
 
     rc = drop_unchanged(a, errbuf, errlen);
     if (!rc)
-        rc = key_max_sequencers(a, errbuf, errlen);
-    if (!rc)
         rc = hash_joins_only(a, 0, errbuf, errlen);
+    if (!rc)
+        rc = key_max_sequencers(a, errbuf, errlen);
     if (!rc)
         rc = resequence_known_keys(a, errbuf, errlen);
     if (!rc)
@@ -510,8 +521,9 @@ finish_job(struct apply *a, char *errbuf, size_t errlen)
 
 /* Attach the files' partitions, then correct and recompute what they changed. */
 static enum err
-apply_files(struct apply *a, long long merge_below, char *errbuf, size_t errlen)
+apply_files(struct apply *a, long long merge_below, int max_parts, char *errbuf, size_t errlen)
 {
+    size_t i;
     enum err rc;
 
     rc = inventory_part_attach(a->db, a->files, a->nfiles, errbuf, errlen);
@@ -522,12 +534,17 @@ apply_files(struct apply *a, long long merge_below, char *errbuf, size_t errlen)
                      errbuf, errlen);
     if (!rc && a->existing)
         rc = correct_known_keys(a, errbuf, errlen);
+    for (i = 0; !rc && i < a->nfiles; i++)
+        if (a->files[i].records > a->files[i].unchanged)
+            rc = inventory_part_ensure_indexed(a->db, a->files[i].part, errbuf, errlen);
     if (!rc)
         rc = touch_keys_seen_apart(a, errbuf, errlen);
     if (!rc)
         rc = recompute_current(a, errbuf, errlen);
     if (!rc)
         rc = inventory_part_merge_small(a->db, a->files, a->nfiles, merge_below, errbuf, errlen);
+    if (!rc)
+        rc = inventory_part_compact(a->db, a->buckets, max_parts, errbuf, errlen);
     return rc;
 }
 
@@ -542,7 +559,8 @@ mark_applying(struct db *db, const char *job_id, char *errbuf, size_t errlen)
 
 enum err
 inventory_store_apply(struct db *db, const char *job_id, const struct inventory_manifest *m,
-                      long long merge_below, int64_t *records, char *errbuf, size_t errlen)
+                      long long merge_below, int max_parts, int64_t *records, char *errbuf,
+                      size_t errlen)
 {
     struct apply a;
     enum err rc;
@@ -558,7 +576,6 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     a.m = m;
     buf_init(&a.parts, 0);
     buf_init(&a.boundary, 0);
-    lv_table_name(job_id, a.lv);
     rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
     if (!rc)
         rc = read_totals(&a, errbuf, errlen);
@@ -569,11 +586,11 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     if (!rc)
         rc = lock_buckets(&a, errbuf, errlen);
     if (!rc && a.existing)
-        rc = snapshot_versions(&a, errbuf, errlen);
+        rc = prefer_hash_joins(&a, errbuf, errlen);
     if (!rc && a.existing)
         rc = find_deleted(&a, errbuf, errlen);
     if (!rc)
-        rc = apply_files(&a, merge_below, errbuf, errlen);
+        rc = apply_files(&a, merge_below, max_parts, errbuf, errlen);
     crashpoint("inventory.mid_apply");
     if (!rc)
         rc = finish_job(&a, errbuf, errlen);

@@ -11,6 +11,7 @@
 #include "storage/inventory_part.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "storage/db.h"
@@ -30,9 +31,6 @@ inventory_part_table_sql(struct buf *sql, int part)
     buf_printf(sql,
                "CREATE TABLE s3_objects_inv_%d (LIKE s3_objects INCLUDING DEFAULTS INCLUDING "
                "CONSTRAINTS, CONSTRAINT s3_objects_inv_%d_part CHECK (part = %d)); "
-               "CREATE INDEX s3_objects_inv_%d_key ON s3_objects_inv_%d (bucket, key, sequencer); "
-               "CREATE INDEX s3_objects_inv_%d_id ON s3_objects_inv_%d USING brin (id) "
-               "WITH (pages_per_range = 32); "
                /* the partial indexes of 0010: ATTACH finds them and builds nothing */
                "CREATE INDEX s3_objects_inv_%d_attr ON s3_objects_inv_%d USING gin (attributes "
                "jsonb_path_ops) WHERE attributes IS NOT NULL; "
@@ -40,7 +38,41 @@ inventory_part_table_sql(struct buf *sql, int part)
                "WHERE attributes IS NOT NULL; "
                "CREATE INDEX s3_objects_inv_%d_ingest ON s3_objects_inv_%d (ingest_id) "
                "WHERE ingest_id IS NOT NULL",
-               part, part, part, part, part, part, part, part, part, part, part, part, part);
+               part, part, part, part, part, part, part, part, part);
+}
+
+void
+inventory_part_index_sql(struct buf *sql, int part)
+{
+    buf_printf(sql,
+               "CREATE INDEX s3_objects_inv_%d_key ON s3_objects_inv_%d (bucket, key, sequencer); "
+               "CREATE INDEX s3_objects_inv_%d_id ON s3_objects_inv_%d USING brin (id) "
+               "WITH (pages_per_range = 32)",
+               part, part, part, part);
+}
+
+enum err
+inventory_part_ensure_indexed(struct db *db, int part, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    struct buf sql;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_printf(&sql,
+               "SELECT to_regclass('s3_objects_inv_%d') IS NOT NULL AND "
+               "to_regclass('s3_objects_inv_%d_key') IS NULL",
+               part, part);
+    rc = db_query(db, &res, sql.data, 0, NULL, errbuf, errlen);
+    if (!rc && PQgetvalue(res, 0, 0)[0] == 't') {
+        buf_reset(&sql);
+        inventory_part_index_sql(&sql, part);
+        buf_printf(&sql, "; ANALYZE s3_objects_inv_%d", part);
+        rc = db_exec(db, sql.data, errbuf, errlen);
+    }
+    PQclear(res);
+    buf_release(&sql);
+    return rc;
 }
 
 enum err
@@ -127,25 +159,27 @@ inventory_part_lines_sql(struct buf *sql, const struct inventory_part *f, size_t
                             "version_id WHERE false");
 }
 
-/* Append the SQL that rebuilds partition `part` from its lines listed in inv_changed. */
+/* Append the SQL that rebuilds partition `part` from its lines not listed in inv_same. */
 static void
 rebuild_sql(struct buf *sql, int part)
 {
     buf_printf(sql,
                "ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%d; "
-               "DROP INDEX s3_objects_inv_%d_key, s3_objects_inv_%d_id; "
-               "DROP INDEX IF EXISTS s3_objects_inv_%d_attr, s3_objects_inv_%d_annot, "
-               "s3_objects_inv_%d_ingest; "
+               "DROP INDEX IF EXISTS s3_objects_inv_%d_key, s3_objects_inv_%d_id, "
+               "s3_objects_inv_%d_attr, s3_objects_inv_%d_annot, s3_objects_inv_%d_ingest; "
                "ALTER TABLE s3_objects_inv_%d RENAME TO s3_objects_inv_%d_all; ",
                part, part, part, part, part, part, part, part);
     inventory_part_table_sql(sql, part);
     buf_printf(sql,
-               "; INSERT INTO s3_objects_inv_%d SELECT * FROM s3_objects_inv_%d_all WHERE id "
-               "IN (SELECT id FROM inv_changed WHERE part = %d); "
-               "DROP TABLE s3_objects_inv_%d_all; "
-               "ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%d FOR VALUES IN (%d); "
+               "; INSERT INTO s3_objects_inv_%d SELECT * FROM s3_objects_inv_%d_all s WHERE NOT "
+               "EXISTS (SELECT 1 FROM inv_same u WHERE u.part = %d AND u.id = s.id); "
+               "DROP TABLE s3_objects_inv_%d_all; ",
+               part, part, part, part);
+    inventory_part_index_sql(sql, part);
+    buf_printf(sql,
+               "; ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%d FOR VALUES IN (%d); "
                "ANALYZE s3_objects_inv_%d",
-               part, part, part, part, part, part, part);
+               part, part, part);
 }
 
 enum err
@@ -156,7 +190,7 @@ inventory_part_keep_changed(struct db *db, int part, long long records, long lon
     enum err rc;
 
     if (changed == records)
-        return ERR_OK;
+        return inventory_part_ensure_indexed(db, part, errbuf, errlen);
     buf_init(&sql, 0);
     if (changed == 0)
         buf_printf(&sql,
@@ -167,10 +201,12 @@ inventory_part_keep_changed(struct db *db, int part, long long records, long lon
         rebuild_sql(&sql, part);
     else
         buf_printf(&sql,
-                   "DELETE FROM s3_objects_inv_%d s WHERE NOT EXISTS (SELECT 1 FROM inv_changed "
-                   "c WHERE c.part = %d AND c.id = s.id)",
+                   "DELETE FROM s3_objects_inv_%d s USING inv_same u WHERE u.part = %d AND "
+                   "u.id = s.id",
                    part, part);
     rc = db_exec(db, sql.data, errbuf, errlen);
+    if (!rc && changed > 0)
+        rc = inventory_part_ensure_indexed(db, part, errbuf, errlen);
     buf_release(&sql);
     return rc;
 }
@@ -206,5 +242,102 @@ inventory_part_merge_small(struct db *db, const struct inventory_part *f, size_t
         rc = db_exec(db, sql.data, errbuf, errlen);
     buf_release(&sql);
     buf_release(&drop);
+    return rc;
+}
+
+/* Of the attached inventory partitions holding only rows of `buckets`, the parts smallest first. */
+static enum err
+compact_candidates(struct db *db, const char *buckets, PGresult **res, char *errbuf, size_t errlen)
+{
+    return db_query(db, res,
+                    "SELECT f.part FROM inventory_files f JOIN pg_class c ON c.relname = "
+                    "'s3_objects_inv_' || f.part JOIN pg_inherits i ON i.inhrelid = c.oid AND "
+                    "i.inhparent = 's3_objects'::regclass WHERE f.part IS NOT NULL "
+                    "GROUP BY f.part HAVING bool_and(f.buckets <@ $1::text[]) "
+                    "ORDER BY max(greatest(c.reltuples, 0)), f.part",
+                    1, &buckets, errbuf, errlen);
+}
+
+/* Append the SQL that moves the rows of partitions `parts` (an int[] literal) into `into`. */
+static enum err
+merge_sql(struct db *db, struct buf *sql, const char *parts, int into, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    char n[16];
+    const char *params[1];
+    enum err rc;
+
+    snprintf(n, sizeof(n), "%d", into);
+    params[0] = n;
+    /* every column of the catalog, in order, with part replaced by the new partition's */
+    rc = db_query(db, &res,
+                  "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum), "
+                  "string_agg(CASE WHEN attname = 'part' THEN $1 ELSE quote_ident(attname) END, "
+                  "', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = "
+                  "'s3_objects'::regclass AND attnum > 0 AND NOT attisdropped",
+                  1, params, errbuf, errlen);
+    if (rc)
+        return rc;
+    inventory_part_table_sql(sql, into);
+    /* in id order: each file's ids grow with time, so the BRIN index on id stays useful */
+    buf_printf(sql,
+               "; INSERT INTO s3_objects_inv_%d (%s) SELECT %s FROM s3_objects WHERE part = "
+               "ANY ('%s'::int[]) ORDER BY id; ",
+               into, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), parts);
+    inventory_part_index_sql(sql, into);
+    buf_printf(sql, "; UPDATE inventory_files SET part = %d WHERE part = ANY ('%s'::int[])", into,
+               parts);
+    PQclear(res);
+    return ERR_OK;
+}
+
+enum err
+inventory_part_compact(struct db *db, const char *buckets, int max_parts, char *errbuf,
+                       size_t errlen)
+{
+    PGresult *res = NULL;
+    PGresult *seq = NULL;
+    struct buf parts;
+    struct buf sql;
+    int n;
+    int i;
+    enum err rc;
+
+    if (max_parts < 1)
+        return ERR_OK;
+    rc = compact_candidates(db, buckets, &res, errbuf, errlen);
+    if (rc)
+        return rc;
+    n = PQntuples(res);
+    if (n <= max_parts) {
+        PQclear(res);
+        return ERR_OK;
+    }
+    buf_init(&parts, 0);
+    buf_init(&sql, 0);
+    buf_append_char(&parts, '{');
+    for (i = 0; i < n - max_parts + 1; i++)
+        buf_printf(&parts, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+    buf_append_char(&parts, '}');
+    rc = db_query(db, &seq, "SELECT nextval('s3_objects_part')", 0, NULL, errbuf, errlen);
+    if (!rc)
+        rc = merge_sql(db, &sql, parts.data, atoi(PQgetvalue(seq, 0, 0)), errbuf, errlen);
+    /* all in the caller's transaction: nobody sees a row twice or not at all */
+    for (i = 0; !rc && i < n - max_parts + 1; i++)
+        buf_printf(&sql,
+                   "; ALTER TABLE s3_objects DETACH PARTITION s3_objects_inv_%s; "
+                   "DROP TABLE s3_objects_inv_%s",
+                   PQgetvalue(res, i, 0), PQgetvalue(res, i, 0));
+    if (!rc) {
+        buf_printf(&sql,
+                   "; ALTER TABLE s3_objects ATTACH PARTITION s3_objects_inv_%s FOR VALUES IN "
+                   "(%s); ANALYZE s3_objects_inv_%s",
+                   PQgetvalue(seq, 0, 0), PQgetvalue(seq, 0, 0), PQgetvalue(seq, 0, 0));
+        rc = db_exec(db, sql.data, errbuf, errlen);
+    }
+    PQclear(seq);
+    PQclear(res);
+    buf_release(&parts);
+    buf_release(&sql);
     return rc;
 }

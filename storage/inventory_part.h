@@ -41,10 +41,21 @@ int inventory_part_key_cmp(const char *b1, const char *k1, const char *b2, const
 
 /*
  * Append the DDL of partition table `part`: the catalog's columns and checks,
- * its part, a (bucket, key, sequencer) index for lists and lookups, and a
- * BRIN index on id (its ids grow with the physical order of its rows).
+ * its part, and the partial indexes of migration 0010 (empty for inventory
+ * lines, so they cost nothing while a file is COPYed). The lookup indexes
+ * come from inventory_part_index_sql().
  */
 void inventory_part_table_sql(struct buf *sql, int part);
+
+/*
+ * Append the DDL of partition `part`'s lookup indexes: (bucket, key,
+ * sequencer) for lists and lookups, and BRIN on id (its ids grow with the
+ * physical order of its rows). Built after its rows are in, in one pass.
+ */
+void inventory_part_index_sql(struct buf *sql, int part);
+
+/* Build partition `part`'s lookup indexes when its table exists without them (then ANALYZE). */
+enum err inventory_part_ensure_indexed(struct db *db, int part, char *errbuf, size_t errlen);
 
 /* Attach every file's table as a partition; a file without lines needs none (dropped). */
 enum err inventory_part_attach(struct db *db, const struct inventory_part *f, size_t n,
@@ -66,9 +77,10 @@ void inventory_part_lines_sql(struct buf *sql, const struct inventory_part *f, s
 /*
  * A file's partition after its lines were compared with the catalog: kept
  * whole when all lines are new, dropped when none is, else rebuilt from the
- * new lines (listed in the temporary table inv_changed) when they are fewer
- * than half (so a mostly unchanged file leaves no mostly empty table behind)
- * or stripped of the others.
+ * new lines (its lines not listed in the temporary table inv_same (part,
+ * id) of unchanged lines) when they are fewer than half (so a mostly
+ * unchanged file leaves no mostly empty table behind) or stripped of the
+ * others. A partition that stays gets its lookup indexes.
  */
 enum err inventory_part_keep_changed(struct db *db, int part, long long records, long long changed,
                                      char *errbuf, size_t errlen);
@@ -80,5 +92,16 @@ enum err inventory_part_keep_changed(struct db *db, int part, long long records,
  */
 enum err inventory_part_merge_small(struct db *db, const struct inventory_part *f, size_t n,
                                     long long merge_below, char *errbuf, size_t errlen);
+
+/*
+ * Keep the catalog's inventory partitions of `buckets` (a text[] literal: the
+ * apply's source buckets, locked exclusively) at most max_parts (< 1: no
+ * limit): when the attached partitions whose rows are all of those buckets
+ * are more, the smallest of them move their rows, in id order, into one new
+ * partition and are dropped (their inventory_files rows point at it). No
+ * record changes; the rows of other buckets are never touched.
+ */
+enum err inventory_part_compact(struct db *db, const char *buckets, int max_parts, char *errbuf,
+                                size_t errlen);
 
 #endif

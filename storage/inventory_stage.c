@@ -10,7 +10,9 @@
  * sequencer it has when its key is new to the catalog ('-' and a counter
  * ordering the key's lines: file, line, the candidate last) and is current
  * when it is the candidate. The file records whether its keys never
- * decrease and its first and last key, for inventory_apply.c.
+ * decrease and its first and last key, for inventory_apply.c. The lookup
+ * indexes are built after the COPY, and only when the file's key range is
+ * new to the catalog (see index_if_new).
  *
  * Invariants: between begin and commit/abort the connection is inside the
  * file's transaction with a COPY in progress; nothing of the file is
@@ -345,6 +347,54 @@ record_staged(struct inventory_stage *s, int64_t bytes, char *errbuf, size_t err
     return rc;
 }
 
+/*
+ * Build the partition's lookup indexes now (one pass over the file's rows,
+ * cheaper than keeping them up to date during the COPY) when the catalog has
+ * no record in the file's key range: its lines are then new and stay. A file
+ * whose range the catalog knows (a repeated inventory) is left without them:
+ * the apply drops its unchanged lines first and indexes what stays.
+ */
+static enum err
+index_if_new(struct inventory_stage *s, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    struct buf lit;
+    struct buf sql;
+    const char *params[4];
+    enum err rc;
+
+    if (!s->first_key)
+        return ERR_OK;
+    buf_init(&lit, 0);
+    buf_init(&sql, 0);
+    pgcopy_param_array(&lit, (const char *const *)s->buckets, NULL, s->nbuckets);
+    params[0] = s->first_bucket;
+    params[1] = s->first_key;
+    params[2] = s->group_bucket;
+    params[3] = s->group_key;
+    /* a sorted file's lines lie between its first and last key; another's anywhere */
+    if (s->sorted)
+        rc = db_query(s->db, &res,
+                      "SELECT NOT EXISTS (SELECT 1 FROM s3_objects WHERE (bucket, key) >= ($1, $2) "
+                      "AND (bucket, key) <= ($3, $4))",
+                      4, params, errbuf, errlen);
+    else {
+        params[0] = lit.data;
+        rc =
+            db_query(s->db, &res,
+                     "SELECT NOT EXISTS (SELECT 1 FROM s3_objects WHERE bucket = ANY ($1::text[]))",
+                     1, params, errbuf, errlen);
+    }
+    if (!rc && PQgetvalue(res, 0, 0)[0] == 't') {
+        inventory_part_index_sql(&sql, s->part);
+        rc = db_exec(s->db, sql.data, errbuf, errlen);
+    }
+    PQclear(res);
+    buf_release(&lit);
+    buf_release(&sql);
+    return rc;
+}
+
 /* Statistics for the planner before the partition serves queries (a failure is logged only). */
 static void
 analyze_staged(struct inventory_stage *s)
@@ -371,6 +421,8 @@ inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *errbuf, s
         rc = db_copy_flush(s->db, &s->out, 0, errbuf, errlen);
     if (!rc)
         rc = db_copy_end(s->db, errbuf, errlen);
+    if (!rc)
+        rc = index_if_new(s, errbuf, errlen);
     if (!rc)
         rc = record_staged(s, bytes, errbuf, errlen);
     if (!rc)

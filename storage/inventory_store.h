@@ -108,12 +108,15 @@ void inventory_stage_abort(struct inventory_stage *s);
  * The final transaction: apply the staged lines to the catalog; job succeeded.
  * The job's phase becomes "applying" first, committed on its own so that
  * readers see it. A file with fewer than merge_below new records adds them
- * to the events' partition instead of keeping a partition of its own.
+ * to the events' partition instead of keeping a partition of its own. When
+ * the source buckets then have more than max_parts inventory partitions of
+ * their own (< 1: no limit), the smallest are merged into one
+ * (inventory_part_compact()).
  * *records (when not NULL) gets the job's staged lines, its `records`.
  */
 enum err inventory_store_apply(struct db *db, const char *job_id,
                                const struct inventory_manifest *m, long long merge_below,
-                               int64_t *records, char *errbuf, size_t errlen);
+                               int max_parts, int64_t *records, char *errbuf, size_t errlen);
 /*
  * Mark the job failed with a message and the kind of the failure, which
  * inventory_store_get() returns (staged files stay for a resume). The same

@@ -1,0 +1,474 @@
+/*
+ * test_inventory_repeat.c - daily inventories of the same bucket
+ *
+ * The steady state of S3 Inventory: the same bucket's inventory every day,
+ * almost nothing changed. Against a real PostgreSQL, s3rver and ingestd
+ * (INGESTD_INVENTORY_MERGE_BELOW=0, so every file with new records keeps a
+ * partition, and INGESTD_INVENTORY_MAX_PARTITIONS=4):
+ *   - A, then A again (adds nothing, leaves no partition), then A' (1 % of
+ *     lines changed, some keys removed, a few new): the API's current state
+ *     equals that of a fresh ingestion of A' alone into another bucket, and
+ *     the removed keys got Deleted records;
+ *   - 30 daily inventories of one bucket: its partitions never exceed 4,
+ *     and its current state is that of the last day's inventory alone.
+ *
+ * Inventories are generated: keys dir/obj-NNNNN, versioned (every 5th key
+ * has an older version, every 17th a delete marker over an older version,
+ * every 11th the "null" version only), split by key range into files. Each
+ * later day overwrites about 1 key in 100 (its latest version's size, ETag
+ * and date change), removes 1 in 50, adds 3, and moves some older versions to
+ * GLACIER (a changed line that must not become current).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "clients/s3_client.h"
+#include "harness.h"
+
+#define DEST "rep-dest"
+#define INV_PATH "/api/v1/s3/inventories?wait=true"
+#define MAX_PARTS 4
+#define DAY_MS 86400000LL
+#define T0_MS 1715043600000LL /* after every LastModifiedDate below */
+
+static struct {
+    struct th_pg *pg;
+    struct th_ingestd *srv;
+    struct s3_client *s3;
+} G;
+
+/* What one day's inventory of a bucket lists. */
+struct day {
+    const char *src; /* the source bucket in its lines */
+    int day;         /* 0: the first; each later day changes, removes and adds some keys */
+    int keys;        /* keys 0..keys-1, before removals, plus the day's new ones */
+    int files;
+};
+
+/* Key k changed on day d (about 1 line in 100, never on day 0). */
+static int
+changed_on(int k, int d)
+{
+    return d > 0 && (k * 7 + d * 13) % 100 == 0;
+}
+
+/* The day on which key k changed last, up to day d (0: never). */
+static int
+last_change(int k, int d)
+{
+    int i;
+
+    for (i = d; i > 0; i--)
+        if (changed_on(k, i))
+            return i;
+    return 0;
+}
+
+/* Key k is gone by day d: every 50th key from day 1 on, shifting each day. */
+static int
+removed_by(int k, int d)
+{
+    int i;
+
+    for (i = 1; i <= d; i++)
+        if ((k * 3 + i) % 50 == 0)
+            return 1;
+    return 0;
+}
+
+/* Key k's older version moved to GLACIER by day d (a lifecycle transition of a noncurrent one). */
+static int
+transitioned_by(int k, int d)
+{
+    int i;
+
+    for (i = 1; i <= d; i++)
+        if ((k * 11 + i * 3) % 40 == 0)
+            return 1;
+    return 0;
+}
+
+/* One line; sc NULL: the key's usual storage class. */
+static void
+line(struct buf *b, const char *src, int k, const char *ver, int latest, int dm, int change,
+     const char *sc)
+{
+    if (dm) {
+        buf_printf(
+            b,
+            "\"%s\",\"dir/obj-%05d\",\"%s\",\"true\",\"true\",\"\",\"2024-02-03T04:05:06.000Z\","
+            "\"\",\"\"\n",
+            src, k, ver);
+        return;
+    }
+    buf_printf(
+        b,
+        "\"%s\",\"dir/obj-%05d\",\"%s\",\"%s\",\"false\",\"%d\",\"2024-0%d-03T04:05:06.000Z\","
+        "\"e%05d-%d\",\"%s\"\n",
+        src, k, ver, latest ? "true" : "false", k * 10 + change, 1 + change % 9, k, change,
+        sc ? sc : (k % 3 ? "STANDARD" : "STANDARD_IA"));
+}
+
+/* The lines of key k on day d (its versions oldest first, the latest last). */
+static void
+key_lines(struct buf *b, const struct day *d, int k)
+{
+    char v1[32];
+    char v2[32];
+    int change = last_change(k, d->day);
+    const char *old_sc;
+
+    if (removed_by(k, d->day))
+        return;
+    snprintf(v1, sizeof(v1), "v1-%d", k);
+    snprintf(v2, sizeof(v2), "v2-%d", k);
+    old_sc = transitioned_by(k, d->day) ? "GLACIER" : NULL;
+    if (k % 11 == 0) {
+        line(b, d->src, k, "", 1, 0, change, NULL);
+    } else if (k % 17 == 0) {
+        line(b, d->src, k, v1, 0, 0, 0, old_sc);
+        line(b, d->src, k, v2, 1, 1, 0, NULL);
+    } else if (k % 5 == 0) {
+        line(b, d->src, k, v1, 0, 0, 0, old_sc);
+        line(b, d->src, k, v2, 1, 0, change, NULL);
+    } else {
+        line(b, d->src, k, v1, 1, 0, change, NULL);
+    }
+}
+
+static void
+md5_hex(const void *data, size_t len, char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    unsigned int i;
+
+    EVP_Digest(data, len, md, &n, EVP_md5(), NULL);
+    for (i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void
+gzip_buf(const struct buf *in, struct buf *out)
+{
+    z_stream z;
+    uLong bound;
+
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    bound = deflateBound(&z, (uLong)in->len) + 32;
+    buf_init(out, 0);
+    buf_reserve(out, bound);
+    z.next_in = (unsigned char *)in->data;
+    z.avail_in = (uInt)in->len;
+    z.next_out = (unsigned char *)out->data;
+    z.avail_out = (uInt)bound;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    out->len = bound - z.avail_out;
+    deflateEnd(&z);
+}
+
+/* Upload the day's data files and return its manifest (malloc'd JSON). */
+static char *
+day_manifest(const struct day *d)
+{
+    json_t *files = json_array();
+    int total = d->keys + d->day * 3; /* a few new keys each day */
+    char created[32];
+    int f;
+    char *text;
+    json_t *m;
+
+    for (f = 0; f < d->files; f++) {
+        char errbuf[ERRBUF_SIZE] = "";
+        char *key = th_strf("%s/day-%02d/data/%d.csv.gz", d->src, d->day, f);
+        struct buf csv;
+        struct buf gz;
+        char hex[33];
+        int k;
+
+        buf_init(&csv, 0);
+        buf_append(&csv, "", 0);
+        for (k = total * f / d->files; k < total * (f + 1) / d->files; k++)
+            key_lines(&csv, d, k);
+        gzip_buf(&csv, &gz);
+        if (th_s3rver_put(G.s3, DEST, key, gz.data, gz.len, errbuf, sizeof(errbuf)))
+            fail_msg("put %s: %s", key, errbuf);
+        md5_hex(gz.data, gz.len, hex);
+        json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "key", key, "size",
+                                               (json_int_t)gz.len, "MD5checksum", hex));
+        buf_release(&csv);
+        buf_release(&gz);
+        free(key);
+    }
+    snprintf(created, sizeof(created), "%lld", T0_MS + (long long)d->day * DAY_MS);
+    m = json_pack("{s:s,s:s,s:s,s:s,s:o}", "sourceBucket", d->src, "destinationBucket",
+                  "arn:aws:s3:::" DEST, "fileFormat", "CSV", "creationTimestamp", created, "files",
+                  files);
+    text = json_dumps(m, 0);
+    json_decref(m);
+    return text;
+}
+
+/* Ingest the day's inventory (?wait=true, 200, succeeded); the job object. */
+static json_t *
+ingest(const struct day *d)
+{
+    char *manifest = day_manifest(d);
+    struct th_resp r = th_post_json(th_ingestd_base(G.srv), INV_PATH, manifest, NULL);
+    json_t *job;
+
+    if (r.status != 200)
+        fail_msg("%s day %d: status %ld: %.500s", d->src, d->day, r.status, r.body);
+    job = th_resp_json(&r);
+    if (strcmp(th_jstr(job, "status"), "succeeded") != 0)
+        fail_msg("%s day %d: job %.500s", d->src, d->day, r.body);
+    th_resp_release(&r);
+    free(manifest);
+    return job;
+}
+
+static long long
+summary(json_t *job, const char *what)
+{
+    return (long long)th_jint(json_object_get(job, "summary"), what);
+}
+
+static long long
+sql_int(const char *sql)
+{
+    char *v = th_pg_scalar(G.pg, sql);
+    long long n = strtoll(v, NULL, 10);
+
+    free(v);
+    return n;
+}
+
+/* The catalog's partitions holding records of source bucket src (inventory_files). */
+static long long
+partitions_of(const char *src)
+{
+    char *sql = th_strf("SELECT count(DISTINCT f.part) FROM inventory_files f JOIN pg_inherits i "
+                        "ON i.inhrelid = to_regclass('s3_objects_inv_' || f.part) WHERE '%s' = "
+                        "ANY (f.buckets)",
+                        src);
+    long long n = sql_int(sql);
+
+    free(sql);
+    return n;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The API's answer for the bucket (current state, or every record): one
+ * line per record with every field an inventory line sets, sorted.
+ */
+static char *
+state_of(const char *bucket, int all)
+{
+    char *path = th_strf("/api/v1/s3/objects?bucket=%s&rowsPerPage=10000%s", bucket,
+                         all ? "&currentState=false" : "");
+    struct th_resp r = th_get(th_ingestd_base(G.srv), path, NULL);
+    json_t *j;
+    json_t *res;
+    json_t *o;
+    char **lines;
+    size_t i;
+    struct buf b;
+
+    if (r.status != 200)
+        fail_msg("GET %s: %ld", path, r.status);
+    j = th_resp_json(&r);
+    res = json_object_get(j, "results");
+    assert_true(json_array_size(res) < 10000);
+    lines = calloc(json_array_size(res) + 1, sizeof(*lines));
+    json_array_foreach(res, i, o)
+    {
+        char *size = json_dumps(json_object_get(o, "size"), JSON_ENCODE_ANY);
+        char *etag = json_dumps(json_object_get(o, "eTag"), JSON_ENCODE_ANY);
+        char *sc = json_dumps(json_object_get(o, "storageClass"), JSON_ENCODE_ANY);
+        char *lm = json_dumps(json_object_get(o, "lastModifiedDate"), JSON_ENCODE_ANY);
+
+        lines[i] = th_strf("%s %s %s %s %s %s %s %s %s %s", th_jstr(o, "key"),
+                           th_jstr(o, "versionId"), th_jstr(o, "eventType"),
+                           json_is_true(json_object_get(o, "isDeleteMarker")) ? "dm" : "-",
+                           json_is_true(json_object_get(o, "isCurrentState")) ? "current" : "-",
+                           size, etag, sc, lm, th_jstr(o, "source"));
+        free(size);
+        free(etag);
+        free(sc);
+        free(lm);
+    }
+    qsort(lines, json_array_size(res), sizeof(*lines), cmp_str);
+    buf_init(&b, 0);
+    buf_append(&b, "", 0);
+    for (i = 0; i < json_array_size(res); i++) {
+        buf_printf(&b, "%s\n", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    json_decref(j);
+    th_resp_release(&r);
+    free(path);
+    return buf_take(&b, NULL);
+}
+
+/* The current state of `bucket` is that of `fresh` (another bucket with one inventory). */
+static void
+want_same_current(const char *bucket, const char *fresh)
+{
+    char *a = state_of(bucket, 0);
+    char *b = state_of(fresh, 0);
+
+    if (strcmp(a, b) != 0)
+        fail_msg("current state of %s:\n%s\nof %s:\n%s", bucket, a, fresh, b);
+    assert_true(strlen(a) > 1000);
+    free(a);
+    free(b);
+}
+
+static int
+group_setup(void **state)
+{
+    static const char *const buckets[] = {DEST, NULL};
+    struct s3_client_config cfg;
+    char *ep;
+
+    (void)state;
+    if (th_s3rver_start(buckets) != 0)
+        return -1;
+    s3_client_config_from_env(&cfg);
+    G.s3 = s3_client_new(&cfg);
+    G.pg = th_pg_start();
+    ep = th_strf("AWS_ENDPOINT_URL=%s", th_s3rver_endpoint());
+    {
+        char parts[64];
+        const char *env[] = {ep,
+                             "AWS_ACCESS_KEY_ID=S3RVER",
+                             "AWS_SECRET_ACCESS_KEY=S3RVER",
+                             "AWS_REGION=us-east-1",
+                             "INGESTD_INVENTORY_MERGE_BELOW=0",
+                             parts,
+                             NULL};
+
+        snprintf(parts, sizeof(parts), "INGESTD_INVENTORY_MAX_PARTITIONS=%d", MAX_PARTS);
+        G.srv = th_ingestd_start(th_pg_url(G.pg), env);
+    }
+    free(ep);
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    (void)state;
+    th_ingestd_free(G.srv);
+    th_pg_free(G.pg);
+    s3_client_free(G.s3);
+    th_s3rver_free();
+    return 0;
+}
+
+/* A, A again, A' (1 % changed, keys removed and added) = A' alone. */
+static void
+test_repeat_then_changed_equals_fresh(void **state)
+{
+    struct day a = {"rep-a", 0, 1200, 3};
+    struct day a2 = {"rep-a", 1, 1200, 3};
+    struct day fresh = {"rep-fresh", 1, 1200, 3};
+    long long records;
+    long long removed = 0;
+    char *before;
+    char *after;
+    json_t *j;
+    int k;
+
+    (void)state;
+    json_decref(ingest(&a));
+    assert_int_equal(partitions_of("rep-a"), 3);
+    records = sql_int("SELECT count(*) FROM s3_objects WHERE bucket = 'rep-a'");
+    before = state_of("rep-a", 1);
+
+    /* the same inventory again: nothing added, no partition left behind */
+    j = ingest(&a);
+    assert_int_equal(summary(j, "created"), 0);
+    assert_int_equal(summary(j, "deleted"), 0);
+    assert_int_equal(summary(j, "unchanged"), th_jint(j, "records"));
+    json_decref(j);
+    after = state_of("rep-a", 1);
+    assert_string_equal(before, after);
+    assert_int_equal(partitions_of("rep-a"), 3);
+    free(before);
+    free(after);
+
+    /* the next day's: its changes only; the removed keys' current records get Deleted ones */
+    for (k = 0; k < a.keys; k++)
+        removed += removed_by(k, 1) && (k % 11 == 0 || k % 17 != 0); /* (not a marker) */
+    j = ingest(&a2);
+    assert_int_equal(summary(j, "deleted"), removed);
+    assert_true(summary(j, "created") > 0);
+    assert_true(summary(j, "created") < th_jint(j, "records") / 20);
+    assert_int_equal(sql_int("SELECT count(*) FROM s3_objects WHERE bucket = 'rep-a'"),
+                     records + summary(j, "created") + removed);
+    json_decref(j);
+    json_decref(ingest(&fresh));
+    want_same_current("rep-a", "rep-fresh");
+    assert_true(partitions_of("rep-a") <= MAX_PARTS);
+}
+
+/* 30 daily inventories: at most MAX_PARTS partitions, the current state of the last day's. */
+static void
+test_thirty_days_bounded_partitions(void **state)
+{
+    struct day d = {"daily", 0, 600, 2};
+    struct day fresh = {"daily-fresh", 29, 600, 2};
+    long long most = 0;
+    json_t *j;
+
+    (void)state;
+    for (d.day = 0; d.day < 30; d.day++) {
+        long long n;
+
+        j = ingest(&d);
+        n = partitions_of("daily");
+        if (n > most)
+            most = n;
+        if (n > MAX_PARTS)
+            fail_msg("day %d: %lld partitions", d.day, n);
+        json_decref(j);
+    }
+    /* the days did change records and keep partitions: the limit was what bounded them */
+    assert_int_equal(most, MAX_PARTS);
+    json_decref(ingest(&fresh));
+    want_same_current("daily", "daily-fresh");
+    /* partitions of other buckets were never touched */
+    assert_true(partitions_of("rep-a") <= MAX_PARTS);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_repeat_then_changed_equals_fresh),
+        cmocka_unit_test(test_thirty_days_bounded_partitions),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
