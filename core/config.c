@@ -286,7 +286,7 @@ load_upload_group(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         return rc;
     cfg->upload_group_wait_us = n;
-    rc = config_env_int("INGESTD_UPLOAD_GROUPS", 2, 1, 256, &n, errbuf, errlen);
+    rc = config_env_int("INGESTD_UPLOAD_GROUPS", 8, 1, 256, &n, errbuf, errlen);
     if (!rc)
         cfg->upload_groups = (int)n;
     return rc;
