@@ -3,8 +3,9 @@
  *
  * Concurrent POST /api/v1/events and PUT /api/v1/events/pending/{name}
  * against the real binary on a private PostgreSQL. With a long
- * INGESTD_UPLOAD_GROUP_WAIT_US and INGESTD_UPLOAD_GROUP_MAX equal to the
- * number of concurrent uploads, the uploads form one group: the test checks
+ * INGESTD_UPLOAD_GROUP_WAIT_US, one group in flight (INGESTD_UPLOAD_GROUPS=1)
+ * and INGESTD_UPLOAD_GROUP_MAX equal to the number of concurrent uploads,
+ * the uploads form one group: the test checks
  * it in PostgreSQL (their rows share one xmin, i.e. one transaction), then
  * checks each answer against what its own upload sent:
  *   - all committed, each with its own event, rows and journal change;
