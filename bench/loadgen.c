@@ -18,6 +18,8 @@
  * usage: loadgen BASE_URL REPOS EVENTS CLIENTS OUT_FILE
  *        loadgen BASE_URL REPOS E1,E2,... CLIENTS curve
  * With INGESTD_TOKEN set, every request carries "Authorization: Bearer <it>".
+ * With LOADGEN_UPLOAD_ONLY=1 only step 2 runs (bench/uploads.sh; OUT_FILE is
+ * not written).
  */
 #include <curl/curl.h>
 #include <stdarg.h>
@@ -381,6 +383,7 @@ main(int argc, char **argv)
     double t1;
     int k;
     FILE *f;
+    int upload_only = getenv("LOADGEN_UPLOAD_ONLY") && atoi(getenv("LOADGEN_UPLOAD_ONLY"));
 
     if (argc == 6 && strcmp(argv[5], "curve") == 0) {
         if (getenv("INGESTD_TOKEN"))
@@ -439,7 +442,7 @@ main(int argc, char **argv)
     h = curl_easy_init();
     snprintf(url, sizeof(url), "%s/api/v1/repos.csv", base);
     t0 = now_s();
-    if (request(h, "PUT", url, "text/csv", &effective, NULL) != 200) {
+    if (!upload_only && request(h, "PUT", url, "text/csv", &effective, NULL) != 200) {
         fprintf(stderr, "PUT repos.csv failed\n");
         return 1;
     }
@@ -497,6 +500,8 @@ main(int argc, char **argv)
     printf("upload_failed %lu events\n", failed);
     printf("upload_seconds %.3f s\n", t1 - t0);
     printf("upload_rate %.0f events/s\n", (double)nevents / (t1 - t0));
+    if (upload_only)
+        return failed ? 1 : 0;
 
     snprintf(url, sizeof(url), "%s/api/v1/merges", base);
     t0 = now_s();

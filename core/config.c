@@ -296,6 +296,31 @@ load_limits(struct config *cfg, char *errbuf, size_t errlen)
                            errlen);
 }
 
+/* Group commit of uploads (jobs/upload_group.h). */
+static enum err
+load_upload_group(struct config *cfg, char *errbuf, size_t errlen)
+{
+    long n;
+    enum err rc;
+
+    rc = config_env_int("INGESTD_UPLOAD_GROUP_MAX", 64, 1, 10000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->upload_group_max = (int)n;
+    rc = config_env_size("INGESTD_UPLOAD_GROUP_BYTES", (size_t)16 << 20, 1, (size_t)1 << 34,
+                         &cfg->upload_group_bytes, errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = config_env_int("INGESTD_UPLOAD_GROUP_WAIT_US", 0, 0, 1000000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->upload_group_wait_us = n;
+    rc = config_env_int("INGESTD_UPLOAD_GROUPS", 8, 1, 256, &n, errbuf, errlen);
+    if (!rc)
+        cfg->upload_groups = (int)n;
+    return rc;
+}
+
 /* Automatic merges and inventory jobs. */
 static enum err
 load_jobs(struct config *cfg, char *errbuf, size_t errlen)
@@ -327,7 +352,7 @@ load_jobs(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         return rc;
     cfg->long_queue = (int)n;
-    return ERR_OK;
+    return load_upload_group(cfg, errbuf, errlen);
 }
 
 /* Presigned URLs and crawls of the S3 catalog. */

@@ -61,6 +61,10 @@ struct config {
     struct config_s3 s3;             /* S3 for inventory jobs */
     char *api_tokens;                /* INGESTD_API_TOKENS, or NULL (a secret: never logged) */
     char *api_tokens_file;           /* INGESTD_API_TOKENS_FILE (re-read on SIGHUP), or NULL */
+    int upload_group_max;      /* INGESTD_UPLOAD_GROUP_MAX: uploads per transaction (1: off) */
+    size_t upload_group_bytes; /* INGESTD_UPLOAD_GROUP_BYTES: content bytes per transaction */
+    long upload_group_wait_us; /* INGESTD_UPLOAD_GROUP_WAIT_US: a group's wait for more */
+    int upload_groups;         /* INGESTD_UPLOAD_GROUPS: groups stored at once */
     char *cors_origins; /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
     struct export_target *exports; /* INGESTD_EXPORTS, parsed (core/export_spec.h) */
     size_t nexports;

@@ -20,6 +20,7 @@ struct auth_keeper;
 struct metrics;
 struct sqs_consumers;
 struct feed_hub;
+struct upload_group;
 
 struct app {
     const struct config *cfg;
@@ -30,9 +31,10 @@ struct app {
     struct crawl_runner *crawl_runner;         /* woken when a crawl is submitted */
     struct metrics *metrics;                   /* core/metrics.h; NULL: not counting */
     struct auth_keeper *auth;                  /* tokens (server/auth.h); checked by the adapter */
-    struct sqs_consumers *sqs; /* INGESTD_SQS_QUEUES consumers (GET /api/v1/sqs); NULL: none */
-    struct feed_hub *feed_hub; /* SSE subscribers' fan-out (jobs/feed_hub.h); NULL: none */
-    atomic_int stopping;       /* set on SIGTERM: long waits give up */
+    struct sqs_consumers *sqs;    /* INGESTD_SQS_QUEUES consumers (GET /api/v1/sqs); NULL: none */
+    struct feed_hub *feed_hub;    /* SSE subscribers' fan-out (jobs/feed_hub.h); NULL: none */
+    struct upload_group *uploads; /* group commit of uploads (jobs/upload_group.h); NULL: alone */
+    atomic_int stopping;          /* set on SIGTERM: long waits give up */
     atomic_int long_waits; /* requests waiting for a job on the long lane (handlers/long_wait.h) */
     int auth_on; /* tokens are required on /api/v1 (shown on the status page); set by main */
 };

@@ -16,6 +16,8 @@
 #include "handlers/params.h"
 #include "codec/repos_csv.h"
 #include "handlers/upload.h"
+#include "jobs/upload_group.h"
+#include "storage/events_group.h"
 
 /* 1..255 bytes, each visible ASCII (idempotency keys) or not a control character (sources). */
 static int
@@ -82,10 +84,10 @@ events_post(struct request *req, struct response *res)
     const char *source = request_header(req, "X-Event-Source");
     struct repos_csv *doc = NULL;
     struct event_input in;
+    struct event_upload up;
     json_t *event = NULL;
     char errbuf[ERRBUF_SIZE];
     char digest[65];
-    int duplicate = 0;
     enum err rc;
 
     if (key && !header_value_ok(key, 1)) {
@@ -122,13 +124,15 @@ events_post(struct request *req, struct response *res)
     in.content_len = req->body_len;
     in.sha256_hex = digest;
     in.doc = doc;
-    rc = events_store_insert(req->db, &in, &event, &duplicate, errbuf, sizeof(errbuf));
+    memset(&up, 0, sizeof(up));
+    up.in = &in;
+    upload_group_store(req->app->uploads, req->db, &up); /* returns after its commit */
     repos_csv_free(doc);
-    if (rc) {
-        response_error(res, req, rc, errbuf);
+    if (up.rc) {
+        response_error(res, req, up.rc, up.errbuf);
         return;
     }
-    respond_event(res, event, !duplicate);
+    respond_event(res, up.event, !up.duplicate);
 }
 
 void

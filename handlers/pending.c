@@ -22,6 +22,9 @@
 #include "core/metrics.h"
 #include "handlers/app.h"
 #include "handlers/upload.h"
+#include "jobs/feed_hub.h"
+#include "jobs/upload_group.h"
+#include "storage/events_group.h"
 #include "storage/events_store.h"
 #include "storage/imports_store.h"
 
@@ -66,14 +69,10 @@ pending_put(struct request *req, struct response *res)
 {
     const char *name = req->params[0];
     const char *why = event_body_name_problem(name);
-    enum imports_named what = IMPORTS_NAMED_CONFLICT;
     struct repos_csv *doc = NULL;
     struct event_input in;
-    json_t *event = NULL;
-    char errbuf[ERRBUF_SIZE];
+    struct event_upload up;
     char digest[65];
-    char other[65];
-    enum err rc;
 
     if (why) {
         response_problem(res, req, 400, why, NULL);
@@ -89,13 +88,16 @@ pending_put(struct request *req, struct response *res)
     in.content_len = req->body_len;
     in.sha256_hex = digest;
     in.doc = doc;
-    rc = imports_store_put_named(req->db, name, &in, &what, &event, other, errbuf, sizeof(errbuf));
+    memset(&up, 0, sizeof(up));
+    up.in = &in;
+    up.name = name;
+    upload_group_store(req->app->uploads, req->db, &up); /* returns after its commit */
     repos_csv_free(doc);
-    if (rc) {
-        response_error(res, req, rc, errbuf);
+    if (up.rc) {
+        response_error(res, req, up.rc, up.errbuf);
         return;
     }
-    respond_named(req, res, what, event, other);
+    respond_named(req, res, up.what, up.event, up.other_sha256);
 }
 
 /* PUT /api/v1/events/pending/{name}, counted in ingestd_events_total{outcome} as POSTs are. */
@@ -105,9 +107,10 @@ handle_pending_put(struct request *req, struct response *res)
     const char *outcome[1];
 
     pending_put(req, res);
-    if (res->status == 201)
+    if (res->status == 201) {
         outcome[0] = "created";
-    else if (res->status == 200)
+        feed_hub_poke(req->app->feed_hub); /* committed: the feed's subscribers see it soon */
+    } else if (res->status == 200)
         outcome[0] = "duplicate";
     else if (res->status < 500)
         outcome[0] = "rejected";

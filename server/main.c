@@ -41,6 +41,7 @@
 #include "jobs/feed_hub.h"
 #include "jobs/outbox.h"
 #include "jobs/sqs_consumer.h"
+#include "jobs/upload_group.h"
 #include "jobs/scheduler.h"
 #include "jobs/workers.h"
 #include "core/metrics.h"
@@ -699,8 +700,11 @@ run(const char *cmd, const struct config *cfg)
     app.metrics = metrics_new();
     app.auth_on = tokens != NULL;
     app.auth = auth_keeper_new(tokens);
+    app.uploads = upload_group_new(cfg->upload_group_max, cfg->upload_group_bytes,
+                                   cfg->upload_group_wait_us, cfg->upload_groups);
     tokens = NULL;
     status = serve(&app, conninfo);
+    upload_group_free(app.uploads); /* the workers stopped: no upload waits */
     auth_keeper_free(app.auth);
     metrics_free(app.metrics);
     repos_cache_free(app.repos_cache);

@@ -280,28 +280,39 @@ db_query_bin(struct db *db, PGresult **out, const char *sql, int nparams, const 
 }
 
 enum err
+db_prepare(struct db *db, const char *name, const char *sql, int nparams, char *errbuf,
+           size_t errlen)
+{
+    PGresult *res;
+    enum err rc;
+    int i;
+
+    rc = prepare_call(db, NULL, errbuf, errlen);
+    if (rc)
+        return rc;
+    for (i = 0; i < db->nprepared; i++)
+        if (db->prepared[i] == name)
+            return ERR_OK;
+    res = PQprepare(db->conn, name, sql, nparams, NULL);
+    rc = take_result(db, res, NULL, 0, sql, errbuf, errlen);
+    if (!rc && db->nprepared < DB_MAX_PREPARED)
+        db->prepared[db->nprepared++] = name;
+    return rc;
+}
+
+enum err
 db_query_prepared(struct db *db, PGresult **out, const char *name, const char *sql, int nparams,
                   const char *const *params, const int *lengths, const int *formats, char *errbuf,
                   size_t errlen)
 {
     PGresult *res;
     enum err rc;
-    int i;
 
-    rc = prepare_call(db, out, errbuf, errlen);
+    rc = db_prepare(db, name, sql, nparams, errbuf, errlen);
+    if (!rc)
+        rc = prepare_call(db, out, errbuf, errlen);
     if (rc)
         return rc;
-    for (i = 0; i < db->nprepared; i++)
-        if (db->prepared[i] == name)
-            break;
-    if (i == db->nprepared) {
-        res = PQprepare(db->conn, name, sql, nparams, NULL);
-        rc = take_result(db, res, NULL, 0, sql, errbuf, errlen);
-        if (rc)
-            return rc;
-        if (db->nprepared < DB_MAX_PREPARED)
-            db->prepared[db->nprepared++] = name;
-    }
     res = PQexecPrepared(db->conn, name, nparams, params, lengths, formats, 0);
     return take_result(db, res, out, 0, sql, errbuf, errlen);
 }

@@ -61,6 +61,12 @@ enum err db_query_bin(struct db *db, PGresult **out, const char *sql, int nparam
                       const char *const *params, const int *lengths, const int *formats,
                       char *errbuf, size_t errlen);
 /*
+ * Prepare sql as `name` on the connection unless it already is (a name is a
+ * static string, compared by address; connects when needed).
+ */
+enum err db_prepare(struct db *db, const char *name, const char *sql, int nparams, char *errbuf,
+                    size_t errlen);
+/*
  * Same as db_query_bin, through a statement prepared once per connection
  * under `name` (a static string; at most DB_MAX_PREPARED names). Saves the
  * parse and plan of hot statements.

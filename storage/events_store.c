@@ -183,6 +183,13 @@ static const char insert_inline_sql[] =
 static json_t *
 new_event_json(const char *id, const struct event_input *in, PGresult *res)
 {
+    return events_store_event_json(id, in, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+}
+
+json_t *
+events_store_event_json(const char *id, const struct event_input *in, const char *sequence,
+                        const char *received_at)
+{
     json_t *o = json_object();
     json_t *cols = json_array();
     size_t i;
@@ -190,9 +197,9 @@ new_event_json(const char *id, const struct event_input *in, PGresult *res)
     for (i = 0; i < in->doc->ncols; i++)
         json_array_append_new(cols, json_string(in->doc->cols[i]));
     json_object_set_new(o, "id", json_string(id));
-    json_object_set_new(o, "sequence", json_integer(strtoll(PQgetvalue(res, 0, 0), NULL, 10)));
+    json_object_set_new(o, "sequence", json_integer(strtoll(sequence, NULL, 10)));
     json_object_set_new(o, "status", json_string("pending"));
-    json_object_set_new(o, "received_at", json_string(PQgetvalue(res, 0, 1)));
+    json_object_set_new(o, "received_at", json_string(received_at));
     json_object_set_new(o, "source", in->source ? json_string(in->source) : json_null());
     json_object_set_new(o, "rows", json_integer((json_int_t)in->doc->nrows));
     json_object_set_new(o, "bytes", json_integer((json_int_t)in->content_len));
@@ -320,6 +327,46 @@ out:
     insert_params_release(&p);
     if (rc && in_txn)
         db_rollback(db);
+    return rc;
+}
+
+int
+events_store_inline_ok(const struct event_input *in)
+{
+    return in->doc->nrows <= INLINE_ROWS_MAX;
+}
+
+enum err
+events_store_prepare_insert(struct db *db, char *errbuf, size_t errlen)
+{
+    return db_prepare(db, "insert_event_inline", insert_inline_sql, 15, errbuf, errlen);
+}
+
+enum err
+events_store_send_insert(struct db *db, const struct event_input *in, char id[37], char *errbuf,
+                         size_t errlen)
+{
+    struct insert_params p;
+    int sent;
+
+    insert_params_init(&p, in, 1);
+    memcpy(id, p.id, 37);
+    sent = PQsendQueryPrepared(db_conn(db), "insert_event_inline", 15, p.values, p.lengths,
+                               p.formats, 0);
+    insert_params_release(&p);
+    if (!sent)
+        return db_result_error(db, NULL, "sending an upload", errbuf, errlen);
+    return ERR_OK;
+}
+
+enum err
+events_store_find_existing(struct db *db, const struct event_input *in, json_t **event,
+                           char *errbuf, size_t errlen)
+{
+    enum err rc = find_existing(db, in, event, errbuf, errlen);
+
+    if (rc == ERR_NOT_FOUND) /* the conflicting event was deleted meanwhile */
+        rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "concurrent change, retry");
     return rc;
 }
 

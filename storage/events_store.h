@@ -42,6 +42,26 @@ enum err events_store_insert(struct db *db, const struct event_input *in, json_t
  */
 enum err events_store_insert_txn(struct db *db, const struct event_input *in, json_t **event,
                                  int *duplicate, char *errbuf, size_t errlen);
+/*
+ * Pipelined uploads (storage/events_group.c). events_store_inline_ok(): the
+ * upload's rows go inline with its INSERT (one statement);
+ * events_store_prepare_insert() prepares it on db's connection (connecting
+ * when needed; before the pipeline starts). For such an upload,
+ * events_store_send_insert() queues it on db's live connection in pipeline
+ * mode (libpq copies the parameters) and writes the
+ * new event's id (37 bytes); its result has one row (sequence, received_at)
+ * for a new event, none for a duplicate. events_store_event_json() builds
+ * the new event's object from them; events_store_find_existing() the
+ * duplicate's (after the commit; ERR_UNAVAILABLE when it went meanwhile).
+ */
+int events_store_inline_ok(const struct event_input *in);
+enum err events_store_prepare_insert(struct db *db, char *errbuf, size_t errlen);
+enum err events_store_send_insert(struct db *db, const struct event_input *in, char id[37],
+                                  char *errbuf, size_t errlen);
+json_t *events_store_event_json(const char *id, const struct event_input *in, const char *sequence,
+                                const char *received_at);
+enum err events_store_find_existing(struct db *db, const struct event_input *in, json_t **event,
+                                    char *errbuf, size_t errlen);
 /* Existing event with this idempotency key: ERR_OK with *event, or ERR_NOT_FOUND. */
 enum err events_store_find_key(struct db *db, const char *key, json_t **event, char *errbuf,
                                size_t errlen);

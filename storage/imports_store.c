@@ -127,6 +127,46 @@ out:
 }
 
 enum err
+imports_store_put_named_txn(struct db *db, const char *name, const struct event_input *in,
+                            enum imports_named *what, json_t **event, char other_sha256[65],
+                            char *errbuf, size_t errlen)
+{
+    const char *params[3];
+    PGresult *res = NULL;
+    char sha[65];
+    char id[37];
+    int duplicate = 0;
+    enum err rc;
+
+    *event = NULL;
+    other_sha256[0] = '\0';
+    rc = name_lookup(db, name, sha, id, errbuf, errlen);
+    if (rc != ERR_NOT_FOUND)
+        return rc ? rc : named_taken(db, in, sha, id, what, event, other_sha256, errbuf, errlen);
+    rc = events_store_insert_txn(db, in, event, &duplicate, errbuf, errlen);
+    if (rc)
+        goto out;
+    params[0] = name;
+    params[1] = json_string_value(json_object_get(*event, "id"));
+    params[2] = in->sha256_hex;
+    rc = db_query(db, &res,
+                  "INSERT INTO event_names (name, event_id, sha256) VALUES ($1, $2, $3) "
+                  "ON CONFLICT (name) DO NOTHING RETURNING 1",
+                  3, params, errbuf, errlen);
+    if (!rc && PQntuples(res) == 0)
+        rc = err_set(ERR_UNAVAILABLE, errbuf, errlen, "name taken concurrently, retry");
+    if (!rc)
+        *what = duplicate ? IMPORTS_NAMED_DUPLICATE : IMPORTS_NAMED_CREATED;
+out:
+    PQclear(res);
+    if (rc) {
+        json_decref(*event);
+        *event = NULL;
+    }
+    return rc;
+}
+
+enum err
 imports_store_named_content(struct db *db, const char *name, char **data, size_t *len,
                             char sha256[65], char *errbuf, size_t errlen)
 {

@@ -40,6 +40,15 @@ enum err imports_store_put_named(struct db *db, const char *name, const struct e
                                  enum imports_named *what, json_t **event, char other_sha256[65],
                                  char *errbuf, size_t errlen);
 /*
+ * The same inside a transaction the caller has begun and commits (a group of
+ * uploads, storage/events_group.h): nothing is committed or rolled back
+ * here. ERR_UNAVAILABLE when the name was taken by a concurrent transaction
+ * after this one's event was written: the caller rolls back and retries.
+ */
+enum err imports_store_put_named_txn(struct db *db, const char *name, const struct event_input *in,
+                                     enum imports_named *what, json_t **event,
+                                     char other_sha256[65], char *errbuf, size_t errlen);
+/*
  * The content of the event called `name`: *data malloc'd (caller frees),
  * *len, and its digest into sha256 (65 bytes). ERR_NOT_FOUND when no such
  * name.
