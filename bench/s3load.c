@@ -534,14 +534,15 @@ url_decode(const char *in, char *out)
  * generated one. Returns the number of rows, or -1.
  */
 #define COPY_COLUMNS                                                                               \
-    "id, bucket, key, version_id, event_type, event_time, size, etag, storage_class, sequencer, " \
+    "id, bucket, key, version_id, event_type, event_time, size, etag, storage_class, sequencer, "  \
     "sequencer_raw, is_delete_marker, reason, number_duplicate_events, source, is_current"
 
 static long long
 write_copy(const char *path, uint32_t nkeys)
 {
-    static const char *const reasons[] = {"CreatedPut", "CreatedCompleteMultipartUpload",
-                                          "CreatedCopy", "Deleted", "Unknown", "Restored"};
+    static const char *const reasons[] = {"CreatedPut",  "CreatedCompleteMultipartUpload",
+                                          "CreatedCopy", "Deleted",
+                                          "Unknown",     "Restored"};
     unsigned char *seen = calloc(nkeys + 1, 1);
     FILE *f = fopen(path, "w");
     long long rows = 0;
