@@ -19,6 +19,13 @@
  *      warm-up), checking that every response carries 1000 results.
  * Prints one "name value unit" line per figure; progress goes to stderr.
  *
+ * Environment (bench/s3-events-copy.sh):
+ *   S3LOAD_COPY_FILE   also write the measured phase's fresh records as COPY
+ *                      text rows of s3_objects_events (write_copy())
+ *   S3LOAD_LIST_PATH   the list to time instead (path and query, e.g.
+ *                      /api/v1/s3?bucket=bench-1&key=run0042*&rowsPerPage=1000)
+ *   S3LOAD_COUNT_PATH  also time this count LIST_RUNS times (its nRecords)
+ *
  * usage: s3load BASE_URL [PREFILL [CLIENTS [BATCHES [BATCH [LIST_RUNS]]]]]
  *        (defaults: 1000000 16 150 100 50)
  */
@@ -254,6 +261,11 @@ next_rec(struct gen *s, int measured, int *fresh)
     return r;
 }
 
+/* the measured phase's fresh records, in body order, for the COPY file (S3LOAD_COPY_FILE) */
+static struct rec *kept;
+static size_t nkept;
+static size_t capkept;
+
 /* A body of n records; returns how many of them are not repeat deliveries. */
 static size_t
 make_body(struct gen *s, struct text *t, size_t n, int measured)
@@ -269,6 +281,15 @@ make_body(struct gen *s, struct text *t, size_t n, int measured)
 
         rec_json(t, &r, i == 0);
         fresh += (size_t)f;
+        if (measured && f && capkept) {
+            if (nkept == capkept) {
+                capkept *= 2;
+                kept = realloc(kept, capkept * sizeof(*kept));
+                if (!kept)
+                    abort();
+            }
+            kept[nkept++] = r;
+        }
     }
     text_add(t, "]}", 2);
     return fresh;
@@ -487,6 +508,97 @@ fixed_next(void *ud, struct text *body)
     return 1;
 }
 
+/* "%28" -> "(" and so on: the key as ingestd stores it */
+static void
+url_decode(const char *in, char *out)
+{
+    unsigned v;
+
+    while (*in) {
+        if (in[0] == '%' && in[1] && in[2] && sscanf(in + 1, "%2x", &v) == 1) {
+            *out++ = (char)v;
+            in += 3;
+        } else {
+            *out++ = *in == '+' ? ' ' : *in;
+            in++;
+        }
+    }
+    *out = '\0';
+}
+
+/*
+ * The measured phase's fresh records as COPY text rows of s3_objects_events,
+ * as ingestd stores them (columns of COPY_COLUMNS), in buckets "<bucket>-copy"
+ * so they add to the catalog beside ingestd's own rows: the last record of a
+ * key is current unless it is a deletion; records without a sequencer get a
+ * generated one. Returns the number of rows, or -1.
+ */
+#define COPY_COLUMNS                                                                               \
+    "id, bucket, key, version_id, event_type, event_time, size, etag, storage_class, sequencer, "  \
+    "sequencer_raw, is_delete_marker, reason, number_duplicate_events, source, is_current"
+
+static long long
+write_copy(const char *path, uint32_t nkeys)
+{
+    static const char *const reasons[] = {"CreatedPut",  "CreatedCompleteMultipartUpload",
+                                          "CreatedCopy", "Deleted",
+                                          "Unknown",     "Restored"};
+    unsigned char *seen = calloc(nkeys + 1, 1);
+    FILE *f = fopen(path, "w");
+    long long rows = 0;
+    size_t i;
+
+    if (!f || !seen)
+        return -1;
+    for (i = nkept; i-- > 0;) /* the last record of each key: current (bit 2) */
+        if (kept[i].key < nkeys && !seen[kept[i].key]) {
+            seen[kept[i].key] = 1;
+            kept[i].noseq |= (uint8_t)(kept[i].kind != K_DELETE ? 2 : 0);
+        }
+    for (i = 0; i < nkept; i++) {
+        const struct rec *r = &kept[i];
+        char key[160];
+        char dkey[160];
+        const char *bucket = key_of(r->key, key, sizeof(key));
+        unsigned long long h = mix(((unsigned long long)r->key << 32) ^ r->g ^ 0x5bd1e995ULL);
+        unsigned long long h2 = mix(h);
+        uint64_t ms = 1740787200000ULL + r->g * 7ULL;
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        char seq[64];
+        char size[64] = "\\N";
+        char etag[64] = "\\N";
+        int deleted = r->kind == K_DELETE;
+
+        url_decode(key, dkey);
+        gmtime_r(&secs, &tm);
+        if (r->noseq & 1)
+            snprintf(seq, sizeof(seq), "-%020zu", i + 1);
+        else
+            snprintf(seq, sizeof(seq), "00%012llX%02X%02X", 0x67C24F000000ULL + r->g,
+                     (unsigned)(h & 0xff), (unsigned)((h >> 16) & 0xff));
+        if (!deleted) {
+            snprintf(size, sizeof(size), "%llu",
+                     strstr(key, ".bam") && !strstr(key, ".bai")
+                         ? 1000000000ULL + h2 % 90000000000ULL
+                         : 200ULL + h2 % 50000000ULL);
+            snprintf(etag, sizeof(etag), "\"%016llx%016llx\"", h, h2);
+        }
+        fprintf(f,
+                "%08llx-%04x-4%03x-8%03x-%012llx\t%s-copy\t%s\tnull\t%s\t"
+                "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ\t%s\t%s\t\\N\t%s\t%s\tf\t%s\t0\tevent\t%s\n",
+                (unsigned long long)(h >> 32), (unsigned)(h & 0xffff),
+                (unsigned)((h >> 16) & 0xfff), (unsigned)((h2 >> 4) & 0xfff),
+                (unsigned long long)(i + 1), bucket, dkey, deleted ? "Deleted" : "Created",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                (unsigned)(ms % 1000), size, etag, seq, (r->noseq & 1) ? "\\N" : seq,
+                reasons[r->kind], (r->noseq & 2) ? "t" : "f");
+        rows++;
+    }
+    free(seen);
+    return fclose(f) == 0 ? rows : -1;
+}
+
 static long
 get(CURL *h, const char *url, struct text *out)
 {
@@ -528,6 +640,9 @@ main(int argc, char **argv)
     int bad = 0;
     int failed = 0;
     int r;
+    const char *copy_file;
+    const char *list_path;
+    const char *count_path;
 
     if (argc < 2 || argc > 7) {
         fprintf(stderr,
@@ -535,6 +650,9 @@ main(int argc, char **argv)
         return 2;
     }
     base = argv[1];
+    copy_file = getenv("S3LOAD_COPY_FILE");
+    list_path = getenv("S3LOAD_LIST_PATH");
+    count_path = getenv("S3LOAD_COUNT_PATH");
     prefill = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
     nclients = argc > 3 ? atoi(argv[3]) : 16;
     nbatches = argc > 4 ? strtoul(argv[4], NULL, 10) : 150;
@@ -562,6 +680,10 @@ main(int argc, char **argv)
     free(ph.lat_ms);
 
     /* 2. measured ingestion: bodies generated before the clock starts */
+    if (copy_file) {
+        capkept = 1024;
+        kept = malloc(capkept * sizeof(*kept));
+    }
     fc.n = (size_t)nclients * nbatches;
     fc.bodies = calloc(fc.n, sizeof(*fc.bodies));
     for (i = 0; i < fc.n; i++)
@@ -587,12 +709,22 @@ main(int argc, char **argv)
     for (i = 0; i < fc.n; i++)
         free(fc.bodies[i].data);
     free(fc.bodies);
+    if (copy_file) {
+        long long rows = write_copy(copy_file, gen.nkeys);
+
+        printf("copy_rows %lld records\n", rows);
+        failed += rows < 0;
+        free(kept);
+    }
 
     /* 3. the list query, on one keep-alive connection */
     h = curl_easy_init();
     pat = curl_easy_escape(h, LIST_PREFIX "*", 0);
-    snprintf(url, sizeof(url), "%s/api/v1/s3/objects?bucket=%s&key=%s&rowsPerPage=%d", base,
-             buckets[LIST_BUCKET], pat, LIST_ROWS);
+    if (list_path)
+        snprintf(url, sizeof(url), "%s%s", base, list_path);
+    else
+        snprintf(url, sizeof(url), "%s/api/v1/s3/objects?bucket=%s&key=%s&rowsPerPage=%d", base,
+                 buckets[LIST_BUCKET], pat, LIST_ROWS);
     curl_free(pat);
     lat = calloc((size_t)list_runs, sizeof(double));
     t0 = now_s();
@@ -617,6 +749,19 @@ main(int argc, char **argv)
     printf("list_p50_ms %.1f ms\n", pct(lat, (size_t)list_runs, 0.50));
     printf("list_p99_ms %.1f ms\n", pct(lat, (size_t)list_runs, 0.99));
     printf("list_max_ms %.1f ms\n", lat[list_runs - 1]);
+    if (count_path) { /* a count, timed like the list */
+        snprintf(url, sizeof(url), "%s%s", base, count_path);
+        for (r = 0; r < list_runs; r++) {
+            t0 = now_s();
+            if (get(h, url, &out) != 200 || json_num(out.data, "nRecords") < 0)
+                bad++;
+            lat[r] = (now_s() - t0) * 1000;
+        }
+        qsort(lat, (size_t)list_runs, sizeof(double), cmp_double);
+        printf("count_n %lld records\n", json_num(out.data, "nRecords"));
+        printf("count_p50_ms %.1f ms\n", pct(lat, (size_t)list_runs, 0.50));
+        printf("count_p99_ms %.1f ms\n", pct(lat, (size_t)list_runs, 0.99));
+    }
 
     /* catalog size */
     snprintf(url, sizeof(url), "%s/api/v1/s3/objects/count?currentState=false", base);

@@ -100,6 +100,7 @@ s3_query_release(struct s3_query *q)
     for (i = 0; i < q->nconds; i++) {
         free(q->conds[i].value);
         free(q->conds[i].path);
+        free(q->conds[i].leaf);
     }
     free(q->conds);
     q->conds = NULL;
@@ -119,7 +120,8 @@ s3_query_field(const char *name)
 
 /* Append a condition taking ownership of value and path. */
 static void
-push(struct s3_query *q, enum s3_field field, enum s3_join join, int kind, char *value, char *path)
+push(struct s3_query *q, enum s3_field field, enum s3_join join, int kind, char *value, char *path,
+     char *leaf)
 {
     struct s3_cond *c;
 
@@ -130,6 +132,7 @@ push(struct s3_query *q, enum s3_field field, enum s3_join join, int kind, char 
     c->kind = kind;
     c->value = value;
     c->path = path;
+    c->leaf = leaf;
 }
 
 /* 1 when the wildcard pattern p has an unescaped `*` or `?`. */
@@ -172,7 +175,7 @@ add_pattern(struct s3_query *q, enum s3_field field, enum s3_join join, int kind
         buf_release(&like);
         return ERR_BAD_INPUT;
     }
-    push(q, field, join, kind, buf_take(&like, NULL), NULL);
+    push(q, field, join, kind, buf_take(&like, NULL), NULL, NULL);
     return ERR_OK;
 }
 
@@ -183,7 +186,7 @@ add_time(struct s3_query *q, enum s3_field field, enum s3_join join, const char 
     char norm[S3_TIME_BUF];
 
     if (!has_wildcard(v) && s3_time_normalise(v, strlen(v), norm)) {
-        push(q, field, join, K_CAST, xstrdup(norm), NULL);
+        push(q, field, join, K_CAST, xstrdup(norm), NULL, NULL);
         return ERR_OK;
     }
     return add_pattern(q, field, join, K_TIME_LIKE, v, errbuf, errlen);
@@ -218,6 +221,7 @@ drop_field(struct s3_query *q, enum s3_field field)
         if (q->conds[i].field == field) {
             free(q->conds[i].value);
             free(q->conds[i].path);
+            free(q->conds[i].leaf);
         } else {
             q->conds[n++] = q->conds[i];
         }
@@ -271,7 +275,7 @@ add_enum(struct s3_query *q, enum s3_field field, enum s3_join join, const char 
     }
     if (field == S3F_EVENT_TYPE || field == S3F_IS_DELETE_MARKER || field == S3F_IS_ACCESSIBLE)
         drop_field(q, field); /* single-valued: the last value counts */
-    push(q, field, join, fields[field].cast ? K_CAST : K_TEXT, xstrdup(e), NULL);
+    push(q, field, join, fields[field].cast ? K_CAST : K_TEXT, xstrdup(e), NULL, NULL);
     return ERR_OK;
 }
 
@@ -286,7 +290,7 @@ add_size(struct s3_query *q, enum s3_join join, const char *v, char *errbuf, siz
     if (!*v || *end || errno || isspace((unsigned char)*v))
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "must be an integer");
     (void)n;
-    push(q, S3F_SIZE, join, K_CAST, xstrdup(v), NULL);
+    push(q, S3F_SIZE, join, K_CAST, xstrdup(v), NULL, NULL);
     return ERR_OK;
 }
 
@@ -334,12 +338,12 @@ s3_query_add(struct s3_query *q, enum s3_field field, enum s3_join join, const c
     case S3F_SIZE:
         return add_size(q, join, v, errbuf, errlen);
     case S3F_SHA256:
-        push(q, field, join, K_TEXT, xstrdup(v), NULL);
+        push(q, field, join, K_TEXT, xstrdup(v), NULL, NULL);
         return ERR_OK;
     case S3F_ETAG:
         buf_init(&etag, 0);
         s3_etag_append(&etag, v, strlen(v));
-        push(q, field, join, K_TEXT, buf_take(&etag, NULL), NULL);
+        push(q, field, join, K_TEXT, buf_take(&etag, NULL), NULL, NULL);
         return ERR_OK;
     case S3F_INGEST_ID:
         if (!uuid_text_ok(v))
@@ -347,7 +351,7 @@ s3_query_add(struct s3_query *q, enum s3_field field, enum s3_join join, const c
         id = xstrdup(v);
         for (i = 0; id[i]; i++)
             id[i] = (char)tolower((unsigned char)id[i]);
-        push(q, field, join, K_CAST, id, NULL);
+        push(q, field, join, K_CAST, id, NULL, NULL);
         return ERR_OK;
     case S3F_ATTRIBUTE:
     case S3F_COUNT:
@@ -409,7 +413,7 @@ s3_query_add_attribute(struct s3_query *q, const char *const *path, size_t npath
         buf_append_char(&jp, '"');
     }
     push(q, S3F_ATTRIBUTE, S3_JOIN_OR, has_wildcard(v) ? K_ATTR_LIKE : K_ATTR_EQ, xstrdup(v),
-         buf_take(&jp, NULL));
+         buf_take(&jp, NULL), xstrdup(path[npath - 1]));
     return ERR_OK;
 }
 
@@ -484,6 +488,85 @@ s3_where_param(struct s3_where *w, const char *value)
     return w->nparams;
 }
 
+/*
+ * A character of a string as jsonb's text form writes it unchanged (jsonb
+ * escapes `"`, `\` and control characters). Case-insensitive, only ASCII
+ * is kept: other characters may have case variants of another length.
+ */
+static int
+prefilter_safe(unsigned char c, int case_insensitive)
+{
+    return c >= 0x20 && c != '"' && c != '\\' && (!case_insensitive || c < 0x80);
+}
+
+/* Append c to a LIKE pattern; case-insensitive, a letter matches any one character. */
+static void
+prefilter_char(struct buf *out, char c, int case_insensitive)
+{
+    if (case_insensitive && isalpha((unsigned char)c))
+        c = '_';
+    else if (c == '%' || c == '_')
+        buf_append_char(out, '\\');
+    buf_append_char(out, c);
+}
+
+/* Append a `%` unless the pattern already ends with one. */
+static void
+prefilter_any(struct buf *out)
+{
+    if (out->len == 0 || out->data[out->len - 1] != '%' ||
+        (out->len > 1 && out->data[out->len - 2] == '\\'))
+        buf_append_char(out, '%');
+}
+
+/*
+ * A LIKE pattern that the text form of every record the attribute condition
+ * c matches also matches (a superset, so adding it keeps the results), for
+ * the trigram index on attributes::text (0019): the leaf key as jsonb writes
+ * it (`"key": `), then the value's literal runs in order after a `"` (the
+ * value, or one element of an array the lax path unwraps, is a string).
+ * NULL when it would select nothing narrower than any annotated record.
+ */
+static char *
+attribute_prefilter(const struct s3_cond *c, int case_insensitive)
+{
+    struct buf out;
+    const char *p;
+    int useful = 0;
+
+    buf_init(&out, 0);
+    buf_append_char(&out, '%');
+    for (p = c->leaf; *p && prefilter_safe((unsigned char)*p, 0); p++)
+        ;
+    if (*p == '\0') { /* keys match case-sensitively whatever the flag */
+        buf_append_char(&out, '"');
+        for (p = c->leaf; *p; p++)
+            prefilter_char(&out, *p, 0);
+        buf_append_str(&out, "\": %");
+        useful = 1;
+    }
+    buf_append_char(&out, '"');
+    for (p = c->value; *p; p++) {
+        if (*p == '*' || *p == '?' || (*p == '\\' && p[1] == '\\') ||
+            (*p != '\\' && !prefilter_safe((unsigned char)*p, case_insensitive))) {
+            if (*p == '\\')
+                p++;
+            prefilter_any(&out);
+            continue;
+        }
+        if (*p == '\\' && p[1])
+            p++;
+        prefilter_char(&out, *p, case_insensitive);
+        useful = 1;
+    }
+    prefilter_any(&out);
+    if (!useful) {
+        buf_release(&out);
+        return NULL;
+    }
+    return buf_take(&out, NULL);
+}
+
 /* The SQL of one condition, its value bound as the next parameter. */
 static void
 cond_sql(const struct s3_query *q, const struct s3_cond *c, struct s3_where *w, char **owned)
@@ -492,10 +575,18 @@ cond_sql(const struct s3_query *q, const struct s3_cond *c, struct s3_where *w, 
     const char *like = q->case_insensitive ? "ILIKE" : "LIKE";
     int n;
 
-    if (c->kind == K_ATTR_EQ || c->kind == K_ATTR_LIKE) {
-        *owned = attribute_jsonpath(c, q->case_insensitive);
-        n = s3_where_param(w, *owned);
-        buf_printf(&w->sql, "attributes @? $%d::jsonpath", n);
+    if (c->kind == K_ATTR_EQ && !q->case_insensitive) { /* the GIN index (jsonb_path_ops) */
+        owned[0] = attribute_jsonpath(c, 0);
+        buf_printf(&w->sql, "attributes @? $%d::jsonpath", s3_where_param(w, owned[0]));
+        return;
+    }
+    if (c->kind == K_ATTR_EQ || c->kind == K_ATTR_LIKE) { /* a regex: the trigram index */
+        owned[0] = attribute_jsonpath(c, q->case_insensitive);
+        owned[1] = attribute_prefilter(c, q->case_insensitive);
+        if (owned[1])
+            buf_printf(&w->sql, "(attributes::text LIKE $%d AND ", s3_where_param(w, owned[1]));
+        buf_printf(&w->sql, "attributes @? $%d::jsonpath%s", s3_where_param(w, owned[0]),
+                   owned[1] ? ")" : "");
         return;
     }
     n = s3_where_param(w, c->value);
@@ -533,7 +624,7 @@ group_sql(const struct s3_query *q, enum s3_field f, const char *path, enum s3_j
         if (c->field != f || c->join != join || (path && strcmp(c->path, path) != 0))
             continue;
         buf_append_str(&w->sql, any ? (join == S3_JOIN_OR ? " OR " : " AND ") : " AND (");
-        cond_sql(q, c, w, &owned[i]);
+        cond_sql(q, c, w, &owned[2 * i]);
         any = 1;
     }
     if (any)
@@ -543,7 +634,7 @@ group_sql(const struct s3_query *q, enum s3_field f, const char *path, enum s3_j
 void
 s3_query_where(const struct s3_query *q, struct s3_where *w)
 {
-    char **owned = xcalloc(q->nconds + 1, sizeof(char *));
+    char **owned = xcalloc(2 * q->nconds + 1, sizeof(char *));
     size_t i;
     size_t j;
     int f;
@@ -571,7 +662,7 @@ s3_query_where(const struct s3_query *q, struct s3_where *w)
         buf_append_str(&w->sql, " AND is_current");
     /* the owned strings live as long as the clause: keep them behind the params */
     w->owned = owned;
-    w->nowned = q->nconds;
+    w->nowned = 2 * q->nconds;
 }
 
 void

@@ -56,6 +56,7 @@ struct s3_cond {
     int kind;    /* how it compares (s3_query.c) */
     char *value; /* the bound value, translated */
     char *path;  /* attributes: the jsonpath of the attribute ($."a"."b"), else NULL */
+    char *leaf;  /* attributes: the path's last key, else NULL */
 };
 
 struct s3_query {
@@ -99,7 +100,7 @@ struct s3_where {
     const char **params;
     int nparams;
     char num[2][32]; /* room for LIMIT/OFFSET values */
-    char **owned;    /* strings the clause made (jsonpaths), freed with it */
+    char **owned;    /* strings the clause made (jsonpaths, LIKE prefilters), freed with it */
     size_t nowned;
 };
 

@@ -431,6 +431,33 @@ test_attribute_wildcard_text(void **state)
     want_keys("attributes[odd]=*slash", "");
     want_keys("attributes[list]=P4*", "arch/d");
     want_keys("attributes[list]=p4*&caseSensitive=false", "arch/d");
+    /* the trigram prefilter (0019) keeps them: case-insensitive letters, escaped characters,
+     * literal `?` */
+    want_keys("attributes[odd]=50%25%20A_B*&caseSensitive=false", "arch/d");
+    want_keys("attributes[odd]=*%22Q%22*&caseSensitive=false", "arch/d");
+    want_keys("attributes[odd]=*BACK%5C%5CSLASH*&caseSensitive=false", "arch/d");
+    want_keys("attributes[odd]=50%25%20A_B%20%22Q%22%20BACK%5C%5CSLASH%09TAB%20%C3%A9%20END&"
+              "caseSensitive=false",
+              "arch/d");
+    want_keys("attributes[odd]=50%25%20a%5C?b*", "");
+    want_keys("attributes[odd]=50%25%20a_b%20%22q%22*&attributes[list]=x", "arch/d");
+}
+
+/* Attribute wildcards are served by the trigram index on attributes::text (0019). */
+static void
+test_attribute_trigram_index(void **state)
+{
+    char *plan;
+
+    (void)state;
+    /* on this small catalog the annotated-records index is as cheap: leave it out (the
+     * transaction is rolled back when the connection closes) */
+    plan = th_pg_scalar(G.pg, "BEGIN; DROP INDEX s3_objects_annotated; SET LOCAL enable_seqscan = "
+                              "off; EXPLAIN (FORMAT JSON) SELECT id FROM s3_objects WHERE "
+                              "attributes::text LIKE '%\"odd\": %\"50%'");
+    if (!plan || !strstr(plan, "\"Index Cond\": \"((attributes)::text ~~"))
+        fail_msg("plan does not use the trigram index: %s", plan ? plan : "(none)");
+    free(plan);
 }
 
 static void
@@ -551,6 +578,7 @@ main(void)
         cmocka_unit_test(test_patch_ingest_id),
         cmocka_unit_test(test_links),
         cmocka_unit_test(test_attribute_wildcard_text),
+        cmocka_unit_test(test_attribute_trigram_index),
         cmocka_unit_test(test_count_cap),
     };
 

@@ -181,6 +181,36 @@ test_computed_fields(void **state)
     s3_query_release(&q);
 }
 
+/* LIKE's own characters in an attribute wildcard are literal in its prefilter. */
+static void
+test_attribute_prefilter(void **state)
+{
+    const char *const p[] = {"a_b%"};
+    struct s3_query q;
+    char errbuf[ERRBUF_SIZE];
+
+    (void)state;
+    s3_query_init(&q);
+    assert_int_equal(s3_query_add_attribute(&q, p, 1, "5%_x\\\\y\\?*", errbuf, sizeof(errbuf)),
+                     ERR_OK);
+    want_where(&q,
+               " WHERE true AND ((attributes::text LIKE $1 AND attributes @? $2::jsonpath)) AND "
+               "is_current",
+               "%\"a\\_b\\%\": %\"5\\%\\_x%y?%",
+               "$.\"a_b%\" ? (@ like_regex \"^5%_x\\\\\\\\y\\\\?.*$\" flag \"s\")", NULL);
+    s3_query_release(&q);
+    /* a pattern of wildcards alone under a key jsonb escapes: no prefilter */
+    s3_query_init(&q);
+    {
+        const char *const e[] = {"k\""};
+
+        assert_int_equal(s3_query_add_attribute(&q, e, 1, "*", errbuf, sizeof(errbuf)), ERR_OK);
+    }
+    want_where(&q, " WHERE true AND (attributes @? $1::jsonpath) AND is_current",
+               "$.\"k\\\"\" ? (@ like_regex \"^.*$\" flag \"s\")", NULL);
+    s3_query_release(&q);
+}
+
 static void
 test_attributes(void **state)
 {
@@ -199,19 +229,28 @@ test_attributes(void **state)
     assert_int_equal(s3_query_add_attribute(&q, p3, 1, "2024*.x?", errbuf, sizeof(errbuf)), ERR_OK);
     /* one path's values OR-ed, paths AND-ed; keys and strings quoted in jsonpath; anchored regexes
      */
+    /* a wildcard also gets a LIKE on the text form that every match satisfies (the trigram
+     * index's): the leaf key as jsonb writes it, then the value's literal runs after a quote */
     want_where(&q,
                " WHERE true AND (attributes @? $1::jsonpath OR attributes @? $2::jsonpath) AND "
-               "(attributes @? $3::jsonpath) AND (attributes @? $4::jsonpath)",
+               "(attributes @? $3::jsonpath) AND ((attributes::text LIKE $4 AND attributes @? "
+               "$5::jsonpath))",
                "$.\"run\".\"id\" ? (@ == \"7\")", "$.\"run\".\"id\" ? (@ == \"8\")",
-               "$.\"we\\\"ird\\\\ key\\u000a\" ? (@ == \"a\\\"b*\")",
+               "$.\"we\\\"ird\\\\ key\\u000a\" ? (@ == \"a\\\"b*\")", "%\"portal\": %\"2024%.x%",
                "$.\"portal\" ? (@ like_regex \"^2024.*\\\\.x.$\" flag \"s\")", NULL);
+    /* case-insensitive: every value is a regex; a letter matches any one character, a key
+     * jsonb escapes is left out */
     q.case_insensitive = 1;
     want_where(&q,
-               " WHERE true AND (attributes @? $1::jsonpath OR attributes @? $2::jsonpath) AND "
-               "(attributes @? $3::jsonpath) AND (attributes @? $4::jsonpath)",
-               "$.\"run\".\"id\" ? (@ like_regex \"^7$\" flag \"is\")",
-               "$.\"run\".\"id\" ? (@ like_regex \"^8$\" flag \"is\")",
+               " WHERE true AND ((attributes::text LIKE $1 AND attributes @? $2::jsonpath) OR "
+               "(attributes::text LIKE $3 AND attributes @? $4::jsonpath)) AND "
+               "((attributes::text LIKE $5 AND attributes @? $6::jsonpath)) AND "
+               "((attributes::text LIKE $7 AND attributes @? $8::jsonpath))",
+               "%\"id\": %\"7%", "$.\"run\".\"id\" ? (@ like_regex \"^7$\" flag \"is\")",
+               "%\"id\": %\"8%", "$.\"run\".\"id\" ? (@ like_regex \"^8$\" flag \"is\")",
+               "%\"_%_*%",
                "$.\"we\\\"ird\\\\ key\\u000a\" ? (@ like_regex \"^a\\\"b\\\\*$\" flag \"is\")",
+               "%\"portal\": %\"2024%._%",
                "$.\"portal\" ? (@ like_regex \"^2024.*\\\\.x.$\" flag \"is\")", NULL);
     assert_int_equal(s3_query_add_attribute(&q, p1, 0, "x", errbuf, sizeof(errbuf)), ERR_BAD_INPUT);
     assert_int_equal(s3_query_add_attribute(&q, p1, 1, "x\\y", errbuf, sizeof(errbuf)),
@@ -283,10 +322,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),           cmocka_unit_test(test_patterns_or_and),
-        cmocka_unit_test(test_typed_filters),   cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_computed_fields), cmocka_unit_test(test_attributes),
-        cmocka_unit_test(test_id_and_params),   cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_patterns_or_and),
+        cmocka_unit_test(test_typed_filters),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_computed_fields),
+        cmocka_unit_test(test_attributes),
+        cmocka_unit_test(test_attribute_prefilter),
+        cmocka_unit_test(test_id_and_params),
+        cmocka_unit_test(test_bad_values),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
