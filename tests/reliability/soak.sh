@@ -33,6 +33,10 @@
 # size class leave the quarantine in FIFO order and each class keeps its high-water mark
 # (README, Reliability). Set ASAN_QUARANTINE= (empty) for ASan's defaults (256 MiB:
 # use-after-free caught longer, RSS no longer a measure of ingestd).
+# With TSan each thread's history of memory accesses (a ring buffer that only says where the
+# other access of a race came from) is cut to its minimum (TSAN_HISTORY, default
+# "history_size=0", 32K accesses): at the default (2, 128K accesses, 1 MiB a thread) the
+# rings of quiet threads fill for many minutes and RSS grows by that (README, Reliability).
 # Warm-up is the first 20 % of the run; after it every RSS sample of a replica must lie
 # within +-10 % of that replica's first post-warm-up sample, and its fds within +-10 of it.
 # Throughput (requests/s, uploads/s over SECONDS) and the CPU seconds the replicas,
@@ -57,6 +61,7 @@ THROUGHPUT=${THROUGHPUT:-}
 [[ "$REPLICAS" =~ ^[1-9]$ ]] || { echo "soak.sh: REPLICAS must be 1-9" >&2; exit 2; }
 [[ "$UPLOADERS" =~ ^[1-9][0-9]?$ ]] || { echo "soak.sh: UPLOADERS must be 1-99" >&2; exit 2; }
 ASAN_QUARANTINE=${ASAN_QUARANTINE-quarantine_size_mb=0:thread_local_quarantine_size_kb=0}
+TSAN_HISTORY=${TSAN_HISTORY-history_size=0}
 names=(A B C D E F G H I)
 names=("${names[@]:0:$REPLICAS}")
 BUILD=$(cd "$BUILD" && pwd)
@@ -116,7 +121,7 @@ start_replica() { # NAME
   case $san in
     asan) sanenv=(ASAN_OPTIONS="log_path=$work/san-$name:detect_leaks=1:$ASAN_QUARANTINE"
                   UBSAN_OPTIONS="log_path=$work/san-$name:print_stacktrace=1") ;;
-    tsan) sanenv=(TSAN_OPTIONS="log_path=$work/san-$name:halt_on_error=0:second_deadlock_stack=1:suppressions=$root/tests/reliability/tsan.supp") ;;
+    tsan) sanenv=(TSAN_OPTIONS="log_path=$work/san-$name:halt_on_error=0:second_deadlock_stack=1:$TSAN_HISTORY:suppressions=$root/tests/reliability/tsan.supp") ;;
   esac
   env "${sanenv[@]}" "${dbenv[@]}" AWS_ENDPOINT_URL="$s3" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=S3RVER \
     AWS_SECRET_ACCESS_KEY=S3RVER INGESTD_DATA_DIR="$work/data" INGESTD_LISTEN=127.0.0.1:0 \
