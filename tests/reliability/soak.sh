@@ -41,10 +41,10 @@
 # within +-10 % of that replica's first post-warm-up sample, and its fds within +-10 of it.
 # Throughput (requests/s, uploads/s over SECONDS) and the CPU seconds the replicas,
 # PostgreSQL and the clients (bash, curl) used meanwhile are printed with the table and
-# as one "RATE ..." line. At the end: 0 5xx and 0 failed connections; every 2xx'd upload id stored exactly once
-# in PostgreSQL; every 2xx'd S3 record stored; every dropped file imported; every inventory
-# job succeeded. Then SIGTERM to every replica, A last: each must exit 0. With a sanitizer build
-# (found from the binary's libraries) each replica logs to ASAN_OPTIONS/TSAN_OPTIONS
+# as one "RATE ..." line. At the end: 0 5xx and 0 failed connections; every 2xx'd upload
+# id stored exactly once in PostgreSQL; every 2xx'd S3 record stored; every dropped file
+# imported; every inventory job succeeded. Then SIGTERM to every replica, A last: each
+# must exit 0. With a sanitizer build (found from the binary's libraries) each replica logs to ASAN_OPTIONS/TSAN_OPTIONS
 # log_path files, LeakSanitizer checks the shutdown, TSan uses tests/reliability/tsan.supp
 # (races inside the uninstrumented libpq/libcurl/libmicrohttpd only), and any report fails.
 # Prints a table (figure, count, outcome); exits non-zero when an invariant failed.
