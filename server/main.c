@@ -478,6 +478,8 @@ serve(struct app *app, const char *conninfo)
                                cfg->inventory_max_partitions, app->metrics);
     app->exporter = exporter_start(cfg, conninfo, &s3, app->metrics);
     app->crawl_runner = crawl_runner_start(conninfo, &s3);
+    /* before the HTTP server: its threads read app->sqs (GET /api/v1/sqs) */
+    app->sqs = start_sqs(cfg, conninfo, app->metrics);
     workers = workers_start(cfg->db_pool, conninfo, app->metrics);
     long_lane = workers_start(cfg->long_workers, conninfo, NULL);
     app->feed_hub = start_feed_hub(cfg, conninfo);
@@ -490,7 +492,6 @@ serve(struct app *app, const char *conninfo)
     if (cfg->merge_interval_s > 0)
         sched = scheduler_start(long_lane, cfg->merge_interval_s, app->metrics, app->exporter,
                                 cfg->repos_history_s);
-    app->sqs = start_sqs(cfg, conninfo, app->metrics);
     memset(&imp, 0, sizeof(imp));
     imp.locations = (const char *const *)cfg->import_locations;
     imp.rescan_s = cfg->import_rescan_s;

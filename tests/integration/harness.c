@@ -277,8 +277,8 @@ struct th_ingestd {
     char base[64];
 };
 
-static const char *const passthrough_env[] = {"PATH", "INGESTD_PG_BINDIR", "ASAN_OPTIONS",
-                                              "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+static const char *const passthrough_env[] = {"PATH",          "INGESTD_PG_BINDIR", "ASAN_OPTIONS",
+                                              "UBSAN_OPTIONS", "LSAN_OPTIONS",      "TSAN_OPTIONS"};
 
 /* 1 when `list` has an entry "name=..." (or "name: ..." with sep ':'), case-sensitively or not. */
 static int

@@ -60,7 +60,7 @@ struct th_ingestd;
  * the postgres user) with a clean environment: INGESTD_LISTEN=127.0.0.1:0,
  * INGESTD_DATA_DIR=<tmp>/var, DATABASE_URL=database_url (unset when NULL:
  * embedded mode), and PATH, INGESTD_PG_BINDIR, ASAN_OPTIONS, UBSAN_OPTIONS,
- * LSAN_OPTIONS passed through when set. `env` adds "K=V" entries (NULL-
+ * LSAN_OPTIONS, TSAN_OPTIONS passed through when set. `env` adds "K=V" entries (NULL-
  * terminated, may be NULL); an entry overrides a default of the same name.
  * stdout and stderr go to <tmp>/ingestd.log. Waits up to 30 s for the
  * "msg":"listening" log line (takes its "port"), then until GET /healthz

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -330,7 +331,7 @@ test_every_kind_holds_what_is_served(void **state)
 
 struct reader {
     const char *path;
-    volatile int stop;
+    atomic_int stop; /* set by the test's thread */
     long reads;
     long versions; /* changes of size seen */
     char bad[256];
@@ -343,7 +344,7 @@ reader_main(void *arg)
     struct reader *rd = arg;
     size_t last = 0;
 
-    while (!rd->stop && !rd->bad[0]) {
+    while (!atomic_load(&rd->stop) && !rd->bad[0]) {
         FILE *f = fopen(rd->path, "rb");
         char *data;
         size_t len = 0;
@@ -403,7 +404,7 @@ test_file_reader_never_sees_a_part(void **state)
         gen = merge_new(th_ingestd_base(p), 800);
         wait_held(th_ingestd_base(p), file, gen);
     }
-    rd.stop = 1;
+    atomic_store(&rd.stop, 1);
     pthread_join(t, NULL);
     if (rd.bad[0])
         fail_msg("reader: %s", rd.bad);

@@ -61,8 +61,8 @@ group_teardown(void **state)
 static char *
 passthrough_vars(void)
 {
-    static const char *const names[] = {"PATH", "INGESTD_PG_BINDIR", "ASAN_OPTIONS",
-                                        "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+    static const char *const names[] = {"PATH",          "INGESTD_PG_BINDIR", "ASAN_OPTIONS",
+                                        "UBSAN_OPTIONS", "LSAN_OPTIONS",      "TSAN_OPTIONS"};
     struct buf b;
     size_t i;
 
@@ -309,6 +309,8 @@ spawn_serve(const char *const *vars, const char *logpath)
     envp[n++] = th_strf("INGESTD_LISTEN=127.0.0.1:0");
     if (getenv("ASAN_OPTIONS"))
         envp[n++] = th_strf("ASAN_OPTIONS=%s", getenv("ASAN_OPTIONS"));
+    if (getenv("TSAN_OPTIONS"))
+        envp[n++] = th_strf("TSAN_OPTIONS=%s", getenv("TSAN_OPTIONS"));
     while (*vars && n < 15)
         envp[n++] = th_strf("%s", *vars++);
     envp[n] = NULL;

@@ -161,7 +161,7 @@ slow_s3_stop(void)
 struct long_op {
     const char *path;
     const char *body;
-    long status;
+    atomic_long status; /* stored last: the test reads it before the join */
     long ms;
     int retry_after; /* a 503 carried Retry-After */
     char detail[256];
@@ -179,10 +179,10 @@ long_op_run(void *arg)
 
     th_http("POST", url, headers, op->body, strlen(op->body), &r);
     op->ms = th_now_ms() - t0;
-    op->status = r.status;
     ra = th_resp_header(&r, "Retry-After");
     op->retry_after = ra != NULL;
     snprintf(op->detail, sizeof(op->detail), "%.200s", r.body ? r.body : "");
+    atomic_store(&op->status, r.status);
     free(ra);
     th_resp_release(&r);
     free(url);
@@ -341,10 +341,13 @@ test_long_lane_full(void **state)
         th_sleep_ms(20);
     }
     /* the merges are all still blocked: none answered but the refused ones */
-    for (i = 0; i < MERGES; i++)
-        if (merges[i].status != 0 && merges[i].status != 503)
-            fail_msg("merge %d answered %ld while merges were blocked: %s", i, merges[i].status,
+    for (i = 0; i < MERGES; i++) {
+        long st = atomic_load(&merges[i].status);
+
+        if (st != 0 && st != 503)
+            fail_msg("merge %d answered %ld while merges were blocked: %s", i, st,
                      merges[i].detail);
+    }
     PQfinish(lock); /* ends the session: the lock is released */
     for (i = 0; i < MERGES; i++) {
         pthread_join(mt[i], NULL);

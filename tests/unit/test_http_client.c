@@ -30,12 +30,24 @@ static struct {
     int listen_fd;
     int port;
     pthread_t thread;
+    pthread_mutex_t lock; /* guards answer_*: set by the tests, read by the server thread */
     int answer_status;
     long answer_delay_ms;
     size_t answer_body_len;
     char seen[65536]; /* the last request, headers and body */
     size_t seen_len;
-} S;
+} S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* What the server answers to the next requests (a slow answer waits delay_ms first). */
+static void
+answer(int status, long delay_ms, size_t body_len)
+{
+    pthread_mutex_lock(&S.lock);
+    S.answer_status = status;
+    S.answer_delay_ms = delay_ms;
+    S.answer_body_len = body_len;
+    pthread_mutex_unlock(&S.lock);
+}
 
 /* Read one request: headers, then Content-Length bytes of body. */
 static void
@@ -65,23 +77,28 @@ read_request(int fd)
 static void *
 serve(void *arg)
 {
-    int fd;
+    int fd, status;
+    long delay_ms;
+    size_t len;
     char head[256];
     char *body;
 
     (void)arg;
     while ((fd = accept(S.listen_fd, NULL, NULL)) >= 0) {
         read_request(fd);
-        if (S.answer_delay_ms)
-            clock_sleep_ms(S.answer_delay_ms);
-        body = malloc(S.answer_body_len + 1);
-        memset(body, 'b', S.answer_body_len);
+        pthread_mutex_lock(&S.lock);
+        status = S.answer_status;
+        delay_ms = S.answer_delay_ms;
+        len = S.answer_body_len;
+        pthread_mutex_unlock(&S.lock);
+        if (delay_ms)
+            clock_sleep_ms(delay_ms);
+        body = malloc(len + 1);
+        memset(body, 'b', len);
         snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                 S.answer_status, S.answer_body_len);
+                 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status, len);
         /* the client may have given up already (timeout): no SIGPIPE */
-        if (send(fd, head, strlen(head), MSG_NOSIGNAL) < 0 ||
-            send(fd, body, S.answer_body_len, MSG_NOSIGNAL) < 0)
+        if (send(fd, head, strlen(head), MSG_NOSIGNAL) < 0 || send(fd, body, len, MSG_NOSIGNAL) < 0)
             (void)0;
         free(body);
         close(fd);
@@ -129,9 +146,7 @@ test_put_with_basic_auth_and_headers(void **state)
     (void)state;
     snprintf(url, sizeof(url), "http://alice:s3cret@127.0.0.1:%d/repo/pending/x.csv?token=t0k",
              S.port);
-    S.answer_status = 201;
-    S.answer_delay_ms = 0;
-    S.answer_body_len = 5;
+    answer(201, 0, 5);
     http_response_init(&res);
     assert_int_equal(http_client_send(c, &req, &res, err, sizeof(err)), ERR_OK);
     assert_int_equal(res.status, 201);
@@ -157,9 +172,7 @@ test_post_status_and_capped_body(void **state)
 
     (void)state;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", S.port);
-    S.answer_status = 410;
-    S.answer_delay_ms = 0;
-    S.answer_body_len = 5000;
+    answer(410, 0, 5000);
     http_response_init(&res);
     assert_int_equal(http_client_send(c, &req, &res, err, sizeof(err)), ERR_OK);
     assert_int_equal(res.status, 410);
@@ -170,8 +183,7 @@ test_post_status_and_capped_body(void **state)
     req.method = "DELETE";
     req.body = NULL;
     req.body_len = 0;
-    S.answer_status = 204;
-    S.answer_body_len = 0;
+    answer(204, 0, 0);
     assert_int_equal(http_client_send(c, &req, &res, err, sizeof(err)), ERR_OK);
     assert_int_equal(res.status, 204);
     assert_int_equal(res.body.len, 0);
@@ -192,9 +204,7 @@ test_timeout_names_the_target_without_secrets(void **state)
 
     (void)state;
     snprintf(url, sizeof(url), "http://bob:hunter2@127.0.0.1:%d/slow?sig=abc", S.port);
-    S.answer_status = 200;
-    S.answer_delay_ms = 1500;
-    S.answer_body_len = 0;
+    answer(200, 1500, 0);
     http_response_init(&res);
     t0 = clock_mono_ms();
     assert_int_equal(http_client_send(c, &req, &res, err, sizeof(err)), ERR_UNAVAILABLE);
