@@ -621,7 +621,7 @@ hub_main(void *arg)
     struct feed_batch batch;
     char errbuf[ERRBUF_SIZE];
     long long next_poll = 0, next_beat, now, last_read = -FEED_HUB_GAP_MS;
-    int woke = WAKE_TIMER;
+    int woke = WAKE_TIMER, deferred = WAKE_TIMER;
     long got;
 
     hub->db = db_new(hub->st.conninfo);
@@ -635,7 +635,11 @@ hub_main(void *arg)
             /* uploads in a burst poke once each: one read a gap after the last serves them */
             if (next_poll > last_read + FEED_HUB_GAP_MS)
                 next_poll = last_read + FEED_HUB_GAP_MS;
+            deferred |= woke;
             woke = WAKE_TIMER;
+        } else if (deferred != WAKE_TIMER && now >= last_read + FEED_HUB_GAP_MS) {
+            woke |= deferred; /* the read a wake was deferred to counts as that wake */
+            deferred = WAKE_TIMER;
         }
         if (hub->ready && (woke != WAKE_TIMER || now >= next_poll)) {
             last_read = now;
