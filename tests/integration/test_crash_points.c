@@ -424,6 +424,7 @@ exists(const char *path)
 static long
 import_crash(const char *point, int moved)
 {
+    char *pending_dir;
     char *url = new_db();
     long t0;
     long ms;
@@ -443,6 +444,9 @@ import_crash(const char *point, int moved)
     strftime(date, sizeof(date), "%Y-%m-%d", &tm);
     done = th_strf("%s/processed/%s/repos-crash-1-1.csv", loc, date);
     mkdir(loc, 0755);
+    pending_dir = th_strf("%s/pending", loc);
+    mkdir(pending_dir, 0755); /* the test's rename must not race the importer creating it */
+    free(pending_dir);
     p = start(url, base, point);
     f = fopen(tmp, "w");
     assert_non_null(f);
