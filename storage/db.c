@@ -19,6 +19,7 @@ struct db {
     char sqlstate[6];
     const char *prepared[DB_MAX_PREPARED]; /* names prepared on conn */
     int nprepared;
+    struct db *side; /* db_side(): a second connection, made on first use */
 };
 
 struct db *
@@ -37,6 +38,7 @@ db_free(struct db *db)
         return;
     if (db->conn)
         PQfinish(db->conn);
+    db_free(db->side);
     free(db->conninfo);
     free(db);
 }
@@ -75,11 +77,22 @@ connect_values(const struct db *db, const char *values[7])
 void
 db_disconnect(struct db *db)
 {
-    if (!db || !db->conn)
+    if (!db)
+        return;
+    db_disconnect(db->side);
+    if (!db->conn)
         return;
     PQfinish(db->conn);
     db->conn = NULL;
     db->nprepared = 0;
+}
+
+struct db *
+db_side(struct db *db)
+{
+    if (!db->side)
+        db->side = db_new(db->conninfo);
+    return db->side;
 }
 
 PGconn *
@@ -322,6 +335,39 @@ db_query(struct db *db, PGresult **out, const char *sql, int nparams, const char
          char *errbuf, size_t errlen)
 {
     return db_query_bin(db, out, sql, nparams, params, NULL, NULL, errbuf, errlen);
+}
+
+enum err
+db_send(struct db *db, const char *sql, int nparams, const char *const *params, char *errbuf,
+        size_t errlen)
+{
+    enum err rc;
+
+    rc = prepare_call(db, NULL, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (!PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0))
+        return db_result_error(db, NULL, sql, errbuf, errlen);
+    return ERR_OK;
+}
+
+enum err
+db_receive(struct db *db, PGresult **out, char *errbuf, size_t errlen)
+{
+    PGresult *first = NULL;
+    PGresult *res;
+
+    if (out)
+        *out = NULL;
+    if (!db->conn)
+        return db_result_error(db, NULL, "a sent statement", errbuf, errlen);
+    while ((res = PQgetResult(db->conn)) != NULL) { /* to the end: the connection is free again */
+        if (!first)
+            first = res;
+        else
+            PQclear(res);
+    }
+    return take_result(db, first, out, 0, "a sent statement", errbuf, errlen);
 }
 
 enum err

@@ -32,6 +32,23 @@ void db_free(struct db *db); /* NULL-safe; closes the connection */
  * back. Call between transactions only.
  */
 void db_disconnect(struct db *db);
+/*
+ * A second connection of db's (same conninfo, connected on its first
+ * statement, closed with db and by db_disconnect(db)), for a statement that
+ * runs in PostgreSQL beside one on db: db_send() on it, the statement on db,
+ * then db_receive() on it. Its own session: it sees what is committed, not
+ * db's open transaction. Borrowed; one thread at a time, as db.
+ */
+struct db *db_side(struct db *db);
+/*
+ * Send a statement (text parameters, as db_query) without waiting for its
+ * answer. On ERR_OK the caller must call db_receive() before the next
+ * statement on db; on an error nothing is pending.
+ */
+enum err db_send(struct db *db, const char *sql, int nparams, const char *const *params,
+                 char *errbuf, size_t errlen);
+/* Wait for the answer of the statement db_send() sent; *out as db_query's. */
+enum err db_receive(struct db *db, PGresult **out, char *errbuf, size_t errlen);
 /* Connect if not connected (or the connection broke). ERR_UNAVAILABLE on failure. */
 enum err db_ensure(struct db *db, char *errbuf, size_t errlen);
 /* Asked while a connection attempt waits: nonzero abandons the attempt. */

@@ -136,6 +136,20 @@ query_records(struct db *db, const char *sql, struct s3_where *w, json_t **items
     return query_records_max(db, sql, w, -1, items, NULL, errbuf, errlen);
 }
 
+/* The count of q's matches up to cap: its SQL into *sql, its parameters into *w. */
+static void
+count_sql(const struct s3_query *q, int64_t cap, struct s3_where *w, struct buf *sql)
+{
+    int n;
+
+    s3_query_where(q, w);
+    snprintf(w->num[0], sizeof(w->num[0]), "%lld", (long long)cap);
+    n = s3_where_param(w, w->num[0]);
+    buf_init(sql, 0);
+    buf_printf(sql, "SELECT count(*) FROM (SELECT 1 FROM s3_objects%s LIMIT $%d) c", w->sql.data,
+               n);
+}
+
 /* How many records q matches, counting no further than cap: *total <= cap. */
 static enum err
 count_capped(struct db *db, const struct s3_query *q, int64_t cap, int64_t *total, char *errbuf,
@@ -145,14 +159,8 @@ count_capped(struct db *db, const struct s3_query *q, int64_t cap, int64_t *tota
     struct buf sql;
     PGresult *res = NULL;
     enum err rc;
-    int n;
 
-    s3_query_where(q, &w);
-    snprintf(w.num[0], sizeof(w.num[0]), "%lld", (long long)cap);
-    n = s3_where_param(&w, w.num[0]);
-    buf_init(&sql, 0);
-    buf_printf(&sql, "SELECT count(*) FROM (SELECT 1 FROM s3_objects%s LIMIT $%d) c", w.sql.data,
-               n);
+    count_sql(q, cap, &w, &sql);
     rc = db_query(db, &res, sql.data, w.nparams, w.params, errbuf, errlen);
     if (!rc)
         *total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -162,43 +170,58 @@ count_capped(struct db *db, const struct s3_query *q, int64_t cap, int64_t *tota
     return rc;
 }
 
-/*
- * The page's total: when no record follows the page's n (more 0) and the
- * page is not past the end, the total is known without counting; else the
- * records are counted up to max(S3_LIST_COUNT_CAP, one past the page),
- * exact below that.
- */
-static enum err
-list_total(struct db *db, const struct s3_query *q, size_t n, int more, struct s3_total *t,
-           char *errbuf, size_t errlen)
+/* A list's count cap: max(S3_LIST_COUNT_CAP, one past the page). */
+static int64_t
+list_cap(const struct s3_query *q)
 {
     int64_t cap = q->offset + q->limit + 1;
-    enum err rc;
+
+    return cap < S3_LIST_COUNT_CAP ? S3_LIST_COUNT_CAP : cap;
+}
+
+/*
+ * The page's total: when no record follows the page's n (more 0) and the
+ * page is not past the end, the total is known without counting; else it
+ * is `counted` (the capped count run beside the page, -1 when it could not
+ * run), or the records are counted now, up to list_cap(q), exact below it.
+ */
+static enum err
+list_total(struct db *db, const struct s3_query *q, size_t n, int more, int64_t counted,
+           struct s3_total *t, char *errbuf, size_t errlen)
+{
+    int64_t cap = list_cap(q);
+    enum err rc = ERR_OK;
 
     if (!more && (n > 0 || q->offset == 0)) {
         t->count = q->offset + (int64_t)n;
         t->exact = 1;
         return ERR_OK;
     }
-    if (cap < S3_LIST_COUNT_CAP)
-        cap = S3_LIST_COUNT_CAP;
-    rc = count_capped(db, q, cap, &t->count, errbuf, errlen);
+    if (counted >= 0)
+        t->count = counted;
+    else
+        rc = count_capped(db, q, cap, &t->count, errbuf, errlen);
     t->exact = t->count < cap;
     return rc;
 }
 
-enum err
-s3_store_list(struct db *db, const struct s3_query *q, json_t **items, struct s3_total *total,
-              char *errbuf, size_t errlen)
+/*
+ * The page: the matches are ordered and cut on their sort columns and
+ * location alone (part, ctid), and only the page's rows are then read whole
+ * (a TID scan each) - a filter that keeps thousands of records builds the
+ * record columns of the page's rows, not of every match. One statement, one
+ * snapshot: a ctid names the row version the subquery saw.
+ */
+static enum err
+list_page(struct db *db, const struct s3_query *q, json_t **items, int *more, char *errbuf,
+          size_t errlen)
 {
     struct s3_where w;
     struct buf sql;
     enum err rc;
-    int more = 0;
     int nl;
     int no;
 
-    *items = NULL;
     s3_query_where(q, &w);
     /* one row past the page tells whether the list goes on */
     snprintf(w.num[0], sizeof(w.num[0]), "%lld", (long long)q->limit + 1);
@@ -206,13 +229,46 @@ s3_store_list(struct db *db, const struct s3_query *q, json_t **items, struct s3
     nl = s3_where_param(&w, w.num[0]);
     no = s3_where_param(&w, w.num[1]);
     buf_init(&sql, 0);
-    buf_printf(&sql, "SELECT " OBJECT_COLUMNS " FROM s3_objects%s" ORDER " LIMIT $%d OFFSET $%d",
-               w.sql.data, nl, no);
-    rc = query_records_max(db, sql.data, &w, q->limit, items, &more, errbuf, errlen);
+    buf_printf(
+        &sql,
+        "SELECT " OBJECT_COLUMNS " FROM (SELECT part AS p_part, ctid AS p_ctid, bucket AS "
+        "p_bucket, key AS p_key, sequencer AS p_sequencer, id AS p_id FROM s3_objects%s" ORDER
+        " LIMIT $%d OFFSET $%d) p, LATERAL (SELECT * FROM s3_objects o WHERE o.part = "
+        "p.p_part AND o.ctid = p.p_ctid) o ORDER BY p_bucket, p_key, p_sequencer, p_id",
+        w.sql.data, nl, no);
+    rc = query_records_max(db, sql.data, &w, q->limit, items, more, errbuf, errlen);
     buf_release(&sql);
     s3_where_release(&w);
+    return rc;
+}
+
+enum err
+s3_store_list(struct db *db, const struct s3_query *q, json_t **items, struct s3_total *total,
+              char *errbuf, size_t errlen)
+{
+    struct db *side = db_side(db);
+    struct s3_where cw;
+    struct buf csql;
+    PGresult *cres = NULL;
+    char cerr[ERRBUF_SIZE];
+    int64_t counted = -1;
+    enum err rc;
+    int counting;
+    int more = 0;
+
+    /* the capped count runs on the side connection while the page is read;
+     * when it cannot (no connection to spare), list_total counts after */
+    *items = NULL;
+    count_sql(q, list_cap(q), &cw, &csql);
+    counting = !db_send(side, csql.data, cw.nparams, cw.params, cerr, sizeof(cerr));
+    rc = list_page(db, q, items, &more, errbuf, errlen);
+    if (counting && !db_receive(side, &cres, cerr, sizeof(cerr)))
+        counted = strtoll(PQgetvalue(cres, 0, 0), NULL, 10);
+    PQclear(cres);
+    buf_release(&csql);
+    s3_where_release(&cw);
     if (!rc)
-        rc = list_total(db, q, json_array_size(*items), more, total, errbuf, errlen);
+        rc = list_total(db, q, json_array_size(*items), more, counted, total, errbuf, errlen);
     if (rc) {
         json_decref(*items);
         *items = NULL;
