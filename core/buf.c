@@ -177,3 +177,55 @@ buf_take(struct buf *b, size_t *len)
     b->alloc = 0;
     return p;
 }
+
+enum err
+buf_append_json_string(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *run = s;
+    enum err rc = buf_append_char(b, '"');
+
+    for (; !rc && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t n = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        rc = buf_append(b, run, (size_t)(s - run));
+        run = s + 1;
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        if (!rc)
+            rc = buf_append(b, esc, n);
+    }
+    if (!rc)
+        rc = buf_append(b, run, (size_t)(s - run));
+    return rc ? rc : buf_append_char(b, '"');
+}

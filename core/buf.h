@@ -35,6 +35,13 @@ enum err buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(p
 enum err buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/*
+ * Append the NUL-terminated UTF-8 text s as a JSON string: quoted, with '"',
+ * '\\' and the control characters escaped, everything else as is (what
+ * jansson writes without JSON_ENSURE_ASCII).
+ */
+enum err buf_append_json_string(struct buf *b, const char *s);
+
 /* Hand the data to the caller (who free()s it) and reset b to empty. */
 char *buf_take(struct buf *b, size_t *len);
 

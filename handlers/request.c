@@ -135,6 +135,16 @@ response_json(struct response *res, int status, json_t *body)
 }
 
 void
+response_json_buf(struct response *res, int status, struct buf *body)
+{
+    res->status = status;
+    set_content_type(res, "application/json");
+    buf_release(&res->body);
+    res->body = *body;
+    buf_init(body, 0);
+}
+
+void
 response_bytes(struct response *res, int status, const char *content_type, const void *data,
                size_t len)
 {

@@ -112,6 +112,8 @@ void response_header(struct response *res, const char *name, const char *fmt, ..
 const char *response_get_header(const struct response *res, const char *name);
 /* Status + JSON body; `body` is stolen. */
 void response_json(struct response *res, int status, json_t *body);
+/* Status + a JSON body already written as text; body's memory is taken (body is left empty). */
+void response_json_buf(struct response *res, int status, struct buf *body);
 /* Status + a streamed body of that content type; ctx is owned by the response from now on. */
 void response_stream(struct response *res, int status, const char *content_type,
                      const struct stream_ops *ops, void *ctx);

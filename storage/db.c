@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "storage/conninfo.h"
 
@@ -349,6 +350,27 @@ db_send(struct db *db, const char *sql, int nparams, const char *const *params, 
     if (!PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0))
         return db_result_error(db, NULL, sql, errbuf, errlen);
     return ERR_OK;
+}
+
+int
+db_ready(struct db *db, int timeout_ms)
+{
+    long long end = clock_mono_ms() + timeout_ms;
+    struct pollfd p;
+    long long left;
+
+    for (;;) {
+        if (!db->conn || !PQconsumeInput(db->conn) || !PQisBusy(db->conn))
+            return 1;
+        left = end - clock_mono_ms();
+        p.fd = PQsocket(db->conn);
+        p.events = POLLIN;
+        p.revents = 0;
+        if (p.fd < 0)
+            return 1;
+        if (left <= 0 || poll(&p, 1, (int)left) == 0)
+            return 0;
+    }
 }
 
 enum err

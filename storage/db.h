@@ -47,6 +47,12 @@ struct db *db_side(struct db *db);
  */
 enum err db_send(struct db *db, const char *sql, int nparams, const char *const *params,
                  char *errbuf, size_t errlen);
+/*
+ * Wait up to timeout_ms for the answer of the statement db_send() sent: 1
+ * when db_receive() will not block (the answer, or an error, is there), 0
+ * when it is still running after timeout_ms.
+ */
+int db_ready(struct db *db, int timeout_ms);
 /* Wait for the answer of the statement db_send() sent; *out as db_query's. */
 enum err db_receive(struct db *db, PGresult **out, char *errbuf, size_t errlen);
 /* Connect if not connected (or the connection broke). ERR_UNAVAILABLE on failure. */

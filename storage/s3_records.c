@@ -32,48 +32,81 @@
 
 #define ORDER " ORDER BY bucket, key, sequencer, id"
 
+/* How long a list page may run before its count is started beside it. */
+#define S3_LIST_COUNT_BESIDE_MS 10
+
+/* Append column c of row r as a JSON string, or null when it is NULL. */
+static void
+text_str(struct buf *o, const char *name, PGresult *res, int r, int c)
+{
+    buf_printf(o, ",\"%s\":", name);
+    if (PQgetisnull(res, r, c))
+        buf_append_str(o, "null");
+    else
+        buf_append_json_string(o, PQgetvalue(res, r, c));
+}
+
+/* Append a boolean column ('t' / 'f'). */
+static void
+text_bool(struct buf *o, const char *name, PGresult *res, int r, int c)
+{
+    buf_printf(o, ",\"%s\":%s", name, PQgetvalue(res, r, c)[0] == 't' ? "true" : "false");
+}
+
+/*
+ * Append row r of an OBJECT_COLUMNS result to o as the API's object record
+ * (JSON text, its fields in this order). The list writes these directly;
+ * object_json() parses one for the routes that answer jansson objects, so
+ * both say the same.
+ */
+static void
+object_text(PGresult *res, int r, struct buf *o)
+{
+    buf_append_str(o, "{\"s3ObjectId\":");
+    buf_append_json_string(o, PQgetvalue(res, r, 0));
+    text_str(o, "eventType", res, r, 1);
+    text_str(o, "bucket", res, r, 2);
+    text_str(o, "key", res, r, 3);
+    text_str(o, "versionId", res, r, 4);
+    text_str(o, "eventTime", res, r, 5);
+    if (PQgetisnull(res, r, 6))
+        buf_append_str(o, ",\"size\":null");
+    else
+        buf_printf(o, ",\"size\":%lld", strtoll(PQgetvalue(res, r, 6), NULL, 10));
+    text_str(o, "sha256", res, r, 17);
+    text_str(o, "lastModifiedDate", res, r, 9);
+    text_str(o, "eTag", res, r, 7);
+    text_str(o, "storageClass", res, r, 8);
+    text_str(o, "sequencer", res, r, 10);
+    text_bool(o, "isDeleteMarker", res, r, 11);
+    buf_printf(o, ",\"numberDuplicateEvents\":%lld", strtoll(PQgetvalue(res, r, 14), NULL, 10));
+    /* jsonb's text is JSON as it stands */
+    buf_append_str(o, ",\"attributes\":");
+    buf_append_str(o, PQgetisnull(res, r, 18) ? "null" : PQgetvalue(res, r, 18));
+    /* the filemanager's "paired" ingestion fields: ingestd records every event on
+     * its own, so they are never set (API.md) */
+    buf_append_str(o, ",\"deletedDate\":null,\"deletedSequencer\":null,\"numberReordered\":0");
+    text_str(o, "ingestId", res, r, 19);
+    text_bool(o, "isCurrentState", res, r, 12);
+    text_str(o, "reason", res, r, 13);
+    text_str(o, "archiveStatus", res, r, 20);
+    text_bool(o, "isAccessible", res, r, 21);
+    text_str(o, "ingestedAt", res, r, 15);
+    text_str(o, "source", res, r, 16);
+    buf_append_char(o, '}');
+}
+
 static json_t *
 object_json(PGresult *res, int r)
 {
-    json_t *o = json_object();
-    json_t *attributes = NULL;
+    struct buf o;
+    json_t *j;
 
-#define VAL(c) PQgetvalue(res, r, c)
-#define NUL(c) PQgetisnull(res, r, c)
-#define STR_OR_NULL(c) (NUL(c) ? json_null() : json_string(VAL(c)))
-    if (!NUL(18))
-        attributes = json_loads(VAL(18), JSON_DECODE_ANY, NULL);
-    json_object_set_new(o, "s3ObjectId", json_string(VAL(0)));
-    json_object_set_new(o, "eventType", json_string(VAL(1)));
-    json_object_set_new(o, "bucket", json_string(VAL(2)));
-    json_object_set_new(o, "key", json_string(VAL(3)));
-    json_object_set_new(o, "versionId", json_string(VAL(4)));
-    json_object_set_new(o, "eventTime", STR_OR_NULL(5));
-    json_object_set_new(o, "size", NUL(6) ? json_null() : json_integer(strtoll(VAL(6), NULL, 10)));
-    json_object_set_new(o, "sha256", STR_OR_NULL(17));
-    json_object_set_new(o, "lastModifiedDate", STR_OR_NULL(9));
-    json_object_set_new(o, "eTag", STR_OR_NULL(7));
-    json_object_set_new(o, "storageClass", STR_OR_NULL(8));
-    json_object_set_new(o, "sequencer", STR_OR_NULL(10));
-    json_object_set_new(o, "isDeleteMarker", json_boolean(VAL(11)[0] == 't'));
-    json_object_set_new(o, "numberDuplicateEvents", json_integer(strtoll(VAL(14), NULL, 10)));
-    json_object_set_new(o, "attributes", attributes ? attributes : json_null());
-    /* the filemanager's "paired" ingestion fields: ingestd records every event on
-     * its own, so they are never set (API.md) */
-    json_object_set_new(o, "deletedDate", json_null());
-    json_object_set_new(o, "deletedSequencer", json_null());
-    json_object_set_new(o, "numberReordered", json_integer(0));
-    json_object_set_new(o, "ingestId", STR_OR_NULL(19));
-    json_object_set_new(o, "isCurrentState", json_boolean(VAL(12)[0] == 't'));
-    json_object_set_new(o, "reason", json_string(VAL(13)));
-    json_object_set_new(o, "archiveStatus", STR_OR_NULL(20));
-    json_object_set_new(o, "isAccessible", json_boolean(VAL(21)[0] == 't'));
-    json_object_set_new(o, "ingestedAt", json_string(VAL(15)));
-    json_object_set_new(o, "source", json_string(VAL(16)));
-#undef VAL
-#undef NUL
-#undef STR_OR_NULL
-    return o;
+    buf_init(&o, 0);
+    object_text(res, r, &o);
+    j = json_loadb(o.data, o.len, 0, NULL);
+    buf_release(&o);
+    return j;
 }
 
 enum err
@@ -104,13 +137,29 @@ s3_store_count(struct db *db, const struct s3_query *q, int64_t *total, char *er
 }
 
 /*
- * Run sql (its parameters in w) and append its first max rows (all when max
- * < 0) as object records to *items; *more (when not NULL) tells whether
- * there were more rows than that.
+ * The first max rows of res as a JSON array of object records appended to
+ * out; how many; *more tells whether res had more rows.
  */
+static size_t
+records_text(PGresult *res, int64_t max, struct buf *out, int *more)
+{
+    int i;
+
+    buf_append_char(out, '[');
+    for (i = 0; i < PQntuples(res) && i < max; i++) {
+        if (i)
+            buf_append_char(out, ',');
+        object_text(res, i, out);
+    }
+    buf_append_char(out, ']');
+    *more = i < PQntuples(res);
+    return (size_t)i;
+}
+
+/* Run sql (its parameters in w); every row as an object record, in a new array in *items. */
 static enum err
-query_records_max(struct db *db, const char *sql, struct s3_where *w, int64_t max, json_t **items,
-                  int *more, char *errbuf, size_t errlen)
+query_records(struct db *db, const char *sql, struct s3_where *w, json_t **items, char *errbuf,
+              size_t errlen)
 {
     PGresult *res = NULL;
     enum err rc;
@@ -119,21 +168,11 @@ query_records_max(struct db *db, const char *sql, struct s3_where *w, int64_t ma
     rc = db_query(db, &res, sql, w->nparams, w->params, errbuf, errlen);
     if (!rc) {
         *items = json_array();
-        for (i = 0; i < PQntuples(res) && (max < 0 || i < max); i++)
+        for (i = 0; i < PQntuples(res); i++)
             json_array_append_new(*items, object_json(res, i));
-        if (more)
-            *more = i < PQntuples(res);
     }
     PQclear(res);
     return rc;
-}
-
-/* Run sql (its parameters in w) and append every row as an object record to *items. */
-static enum err
-query_records(struct db *db, const char *sql, struct s3_where *w, json_t **items, char *errbuf,
-              size_t errlen)
-{
-    return query_records_max(db, sql, w, -1, items, NULL, errbuf, errlen);
 }
 
 /* The count of q's matches up to cap: its SQL into *sql, its parameters into *w. */
@@ -206,73 +245,100 @@ list_total(struct db *db, const struct s3_query *q, size_t n, int more, int64_t 
 }
 
 /*
- * The page: the matches are ordered and cut on their sort columns and
- * location alone (part, ctid), and only the page's rows are then read whole
- * (a TID scan each) - a filter that keeps thousands of records builds the
- * record columns of the page's rows, not of every match. One statement, one
- * snapshot: a ctid names the row version the subquery saw.
+ * The page's statement into *sql, its parameters into *w: the matches are
+ * ordered and cut on their sort columns and location alone (part, ctid),
+ * and only the page's rows are then read whole (a TID scan each), so a
+ * filter that keeps thousands of records builds the record columns of the
+ * page's rows, not of every match. One statement, one snapshot: a ctid
+ * names the row version the subquery saw. One row past the page tells
+ * whether the list goes on.
  */
-static enum err
-list_page(struct db *db, const struct s3_query *q, json_t **items, int *more, char *errbuf,
-          size_t errlen)
+static void
+page_sql(const struct s3_query *q, struct s3_where *w, struct buf *sql)
 {
-    struct s3_where w;
-    struct buf sql;
-    enum err rc;
     int nl;
     int no;
 
-    s3_query_where(q, &w);
-    /* one row past the page tells whether the list goes on */
-    snprintf(w.num[0], sizeof(w.num[0]), "%lld", (long long)q->limit + 1);
-    snprintf(w.num[1], sizeof(w.num[1]), "%lld", (long long)q->offset);
-    nl = s3_where_param(&w, w.num[0]);
-    no = s3_where_param(&w, w.num[1]);
-    buf_init(&sql, 0);
+    s3_query_where(q, w);
+    snprintf(w->num[0], sizeof(w->num[0]), "%lld", (long long)q->limit + 1);
+    snprintf(w->num[1], sizeof(w->num[1]), "%lld", (long long)q->offset);
+    nl = s3_where_param(w, w->num[0]);
+    no = s3_where_param(w, w->num[1]);
+    buf_init(sql, 0);
     buf_printf(
-        &sql,
+        sql,
         "SELECT " OBJECT_COLUMNS " FROM (SELECT part AS p_part, ctid AS p_ctid, bucket AS "
         "p_bucket, key AS p_key, sequencer AS p_sequencer, id AS p_id FROM s3_objects%s" ORDER
         " LIMIT $%d OFFSET $%d) p, LATERAL (SELECT * FROM s3_objects o WHERE o.part = "
         "p.p_part AND o.ctid = p.p_ctid) o ORDER BY p_bucket, p_key, p_sequencer, p_id",
-        w.sql.data, nl, no);
-    rc = query_records_max(db, sql.data, &w, q->limit, items, more, errbuf, errlen);
+        w->sql.data, nl, no);
+}
+
+/*
+ * Start the capped count on db's side connection: 1 when it runs (the
+ * caller takes its answer with count_take), 0 when it could not start.
+ */
+static int
+count_start(struct db *db, const struct s3_query *q)
+{
+    struct s3_where w;
+    struct buf sql;
+    char errbuf[ERRBUF_SIZE];
+    enum err rc;
+
+    count_sql(q, list_cap(q), &w, &sql);
+    rc = db_send(db_side(db), sql.data, w.nparams, w.params, errbuf, sizeof(errbuf));
     buf_release(&sql);
     s3_where_release(&w);
-    return rc;
+    return rc == ERR_OK;
+}
+
+/* The answer of count_start's count, -1 when it failed. */
+static int64_t
+count_take(struct db *db)
+{
+    PGresult *res = NULL;
+    char errbuf[ERRBUF_SIZE];
+    int64_t n = -1;
+
+    if (!db_receive(db_side(db), &res, errbuf, sizeof(errbuf)))
+        n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return n;
 }
 
 enum err
-s3_store_list(struct db *db, const struct s3_query *q, json_t **items, struct s3_total *total,
-              char *errbuf, size_t errlen)
+s3_store_list(struct db *db, const struct s3_query *q, struct buf *results, size_t *n,
+              struct s3_total *total, char *errbuf, size_t errlen)
 {
-    struct db *side = db_side(db);
-    struct s3_where cw;
-    struct buf csql;
-    PGresult *cres = NULL;
-    char cerr[ERRBUF_SIZE];
+    struct s3_where w;
+    struct buf sql;
+    PGresult *res = NULL;
     int64_t counted = -1;
-    enum err rc;
-    int counting;
+    int counting = 0;
     int more = 0;
+    enum err rc;
 
-    /* the capped count runs on the side connection while the page is read;
-     * when it cannot (no connection to spare), list_total counts after */
-    *items = NULL;
-    count_sql(q, list_cap(q), &cw, &csql);
-    counting = !db_send(side, csql.data, cw.nparams, cw.params, cerr, sizeof(cerr));
-    rc = list_page(db, q, items, &more, errbuf, errlen);
-    if (counting && !db_receive(side, &cres, cerr, sizeof(cerr)))
-        counted = strtoll(PQgetvalue(cres, 0, 0), NULL, 10);
-    PQclear(cres);
-    buf_release(&csql);
-    s3_where_release(&cw);
+    /* a page not answered within S3_LIST_COUNT_BESIDE_MS gets its capped
+     * count started on the side connection, so that both run at once; a
+     * quick page (or no connection to spare) is counted after, if needed */
+    *n = 0;
+    page_sql(q, &w, &sql);
+    rc = db_send(db, sql.data, w.nparams, w.params, errbuf, errlen);
+    buf_release(&sql);
+    s3_where_release(&w);
+    if (rc)
+        return rc;
+    if (!db_ready(db, S3_LIST_COUNT_BESIDE_MS))
+        counting = count_start(db, q);
+    rc = db_receive(db, &res, errbuf, errlen);
     if (!rc)
-        rc = list_total(db, q, json_array_size(*items), more, counted, total, errbuf, errlen);
-    if (rc) {
-        json_decref(*items);
-        *items = NULL;
-    }
+        *n = records_text(res, q->limit, results, &more);
+    PQclear(res);
+    if (counting)
+        counted = count_take(db);
+    if (!rc)
+        rc = list_total(db, q, *n, more, counted, total, errbuf, errlen);
     return rc;
 }
 

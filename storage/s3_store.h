@@ -63,12 +63,14 @@ struct s3_total {
 
 /*
  * The records q matches, q->limit from q->offset in list order (bucket,
- * key, sequencer, id), as a new array, and how many match: exact below
+ * key, sequencer, id), appended to results as a JSON array of object
+ * records (text: a page is written, not built as jansson objects), their
+ * number in *n, and how many match: exact below
  * max(S3_LIST_COUNT_CAP, q->offset + q->limit + 1), else that bound, with
  * total->exact 0 (counting every match of a large catalog reads all of it;
  * s3_store_count counts exactly).
  */
-enum err s3_store_list(struct db *db, const struct s3_query *q, json_t **items,
+enum err s3_store_list(struct db *db, const struct s3_query *q, struct buf *results, size_t *n,
                        struct s3_total *total, char *errbuf, size_t errlen);
 /* How many records q matches, exactly. */
 enum err s3_store_count(struct db *db, const struct s3_query *q, int64_t *total, char *errbuf,
