@@ -631,6 +631,44 @@ group_sql(const struct s3_query *q, enum s3_field f, const char *path, enum s3_j
         buf_append_char(&w->sql, ')');
 }
 
+/* Whether a LIKE pattern has no wildcard (it matches one text). */
+static int
+like_is_literal(const char *p)
+{
+    for (; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '%' || *p == '_')
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Whether the list indexes (bucket, key, ...) can serve q's key condition
+ * once the bucket is known: a case-sensitive key value that is a key or a
+ * pattern with a literal start, and no bucket given exactly.
+ */
+static int
+key_needs_buckets(const struct s3_query *q)
+{
+    size_t i;
+    int key = 0;
+
+    if (q->case_insensitive)
+        return 0;
+    for (i = 0; i < q->nconds; i++) {
+        const struct s3_cond *c = &q->conds[i];
+
+        if (c->field == S3F_BUCKET && (c->kind != K_LIKE || like_is_literal(c->value)))
+            return 0;
+        if (c->field == S3F_KEY &&
+            (c->kind != K_LIKE || (c->value[0] != '%' && c->value[0] != '_')))
+            key = 1;
+    }
+    return key;
+}
+
 void
 s3_query_where(const struct s3_query *q, struct s3_where *w)
 {
@@ -656,6 +694,16 @@ s3_query_where(const struct s3_query *q, struct s3_where *w)
         if (j == i)
             group_sql(q, S3F_ATTRIBUTE, q->conds[i].path, S3_JOIN_OR, w, owned);
     }
+    /* a key (prefix) without a bucket: every bucket of the catalog, found by
+     * one index descent each (a loose index scan), so that each bucket's key
+     * range is read from the index rather than every record; the same
+     * snapshot, so no bucket is missed */
+    if (key_needs_buckets(q))
+        buf_append_str(&w->sql,
+                       " AND bucket = ANY (ARRAY(WITH RECURSIVE b(v) AS (SELECT min(bucket) FROM "
+                       "s3_objects UNION ALL SELECT (SELECT min(bucket) FROM s3_objects WHERE "
+                       "bucket > b.v) FROM b WHERE b.v IS NOT NULL) SELECT v FROM b WHERE v IS "
+                       "NOT NULL))");
     if (q->id)
         buf_printf(&w->sql, " AND id = $%d::uuid", s3_where_param(w, q->id));
     if (q->current_only)

@@ -565,6 +565,71 @@ test_count_cap(void **state)
     json_decref(c);
 }
 
+/* "bucket/key" of every result of GET path, comma-separated (caller frees). */
+static char *
+result_keys(const char *path)
+{
+    json_t *j = get_json(G.srv, path, NULL, 200);
+    json_t *r;
+    size_t i;
+    char *out = th_strf("%s", "");
+
+    json_array_foreach(json_object_get(j, "results"), i, r)
+    {
+        char *next =
+            th_strf("%s%s%s/%s", out, i ? "," : "", json_string_value(json_object_get(r, "bucket")),
+                    json_string_value(json_object_get(r, "key")));
+
+        free(out);
+        out = next;
+    }
+    json_decref(j);
+    return out;
+}
+
+/*
+ * A key or key prefix without an exact bucket is read bucket by bucket from
+ * the (bucket, key) index (s3_query.c): every bucket is found, the order is
+ * the list's, and the answer is the one the full scan (caseSensitive=false,
+ * which cannot use that index) gives. Runs after test_count_cap (bucket big).
+ */
+static void
+test_key_without_bucket(void **state)
+{
+    static const char *const want = "big/k00001,big/k00002,big/k00003,big/k00004,big/k00005,"
+                                    "big/k00006,big/k00007,big/k00008,big/k00009,"
+                                    "big2/k00001,big2/k00003,big2/k00005,zz/k00001";
+    PGresult *res;
+    char *got;
+    char *scan;
+
+    (void)state;
+    res = th_pg_exec(G.pg, "INSERT INTO s3_objects (id, bucket, key, version_id, event_type, "
+                           "event_time, size, etag, storage_class, sequencer, is_delete_marker, "
+                           "is_current, reason, source, part) "
+                           "SELECT gen_random_uuid(), b, key, version_id, event_type, event_time, "
+                           "size, etag, storage_class, sequencer, is_delete_marker, is_current, "
+                           "reason, source, part FROM s3_objects, unnest('{big2,zz}'::text[]) b "
+                           "WHERE bucket = 'big' AND key IN ('k00001', 'k00003', 'k00005') "
+                           "AND (b = 'big2' OR key = 'k00001')");
+    PQclear(res);
+    got = result_keys("/api/v1/s3?key=k0000*&rowsPerPage=100");
+    if (strcmp(got, want) != 0)
+        fail_msg("key=k0000*: %s\nwant %s", got, want);
+    scan = result_keys("/api/v1/s3?key=k0000*&rowsPerPage=100&caseSensitive=false");
+    assert_string_equal(scan, got);
+    free(got);
+    free(scan);
+    got = result_keys("/api/v1/s3?key=k00001");
+    assert_string_equal(got, "big/k00001,big2/k00001,zz/k00001");
+    free(got);
+    got = result_keys("/api/v1/s3?bucket=b*&key=k0000?&rowsPerPage=2&page=6");
+    assert_string_equal(got, "big2/k00003,big2/k00005");
+    free(got);
+    want_page("/api/v1/s3?key=k0000*&rowsPerPage=5", 5, 13, 1, 1);
+    want_page("/api/v1/s3?key=k*&rowsPerPage=5", 5, 10000, 0, 1);
+}
+
 int
 main(void)
 {
@@ -580,6 +645,7 @@ main(void)
         cmocka_unit_test(test_attribute_wildcard_text),
         cmocka_unit_test(test_attribute_trigram_index),
         cmocka_unit_test(test_count_cap),
+        cmocka_unit_test(test_key_without_bucket),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

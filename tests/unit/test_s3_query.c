@@ -108,6 +108,47 @@ test_patterns_or_and(void **state)
     s3_query_release(&q);
 }
 
+#define ALL_BUCKETS                                                                                \
+    " AND bucket = ANY (ARRAY(WITH RECURSIVE b(v) AS (SELECT min(bucket) FROM s3_objects UNION "   \
+    "ALL SELECT (SELECT min(bucket) FROM s3_objects WHERE bucket > b.v) FROM b WHERE b.v IS NOT "  \
+    "NULL) SELECT v FROM b WHERE v IS NOT NULL))"
+
+/* A key with a literal start and no exact bucket: every bucket, so the (bucket, key) index serves
+ * it. */
+static void
+test_key_without_bucket(void **state)
+{
+    struct s3_query q;
+
+    (void)state;
+    s3_query_init(&q);
+    add_ok(&q, "key", S3_JOIN_OR, "run/*.bam");
+    want_where(&q, " WHERE true AND (key LIKE $1)" ALL_BUCKETS " AND is_current", "run/%.bam",
+               NULL);
+    add_ok(&q, "bucket", S3_JOIN_OR, "b*"); /* a bucket pattern: still every bucket */
+    want_where(&q,
+               " WHERE true AND (bucket LIKE $1) AND (key LIKE $2)" ALL_BUCKETS " AND is_current",
+               "b%", "run/%.bam", NULL);
+    q.case_insensitive = 1; /* ILIKE: no index range */
+    want_where(&q, " WHERE true AND (bucket ILIKE $1) AND (key ILIKE $2) AND is_current", "b%",
+               "run/%.bam", NULL);
+    s3_query_release(&q);
+
+    s3_query_init(&q);
+    add_ok(&q, "key", S3_JOIN_OR, "\\*literal/*"); /* an escaped '*' is a literal start */
+    want_where(&q, " WHERE true AND (key LIKE $1)" ALL_BUCKETS " AND is_current", "*literal/%",
+               NULL);
+    s3_query_release(&q);
+
+    s3_query_init(&q);
+    add_ok(&q, "key", S3_JOIN_OR, "*/sample.bam"); /* a leading wildcard: no range to read */
+    want_where(&q, " WHERE true AND (key LIKE $1) AND is_current", "%/sample.bam", NULL);
+    add_ok(&q, "key", S3_JOIN_OR, "?x");
+    want_where(&q, " WHERE true AND (key LIKE $1 OR key LIKE $2) AND is_current", "%/sample.bam",
+               "_x", NULL);
+    s3_query_release(&q);
+}
+
 static void
 test_typed_filters(void **state)
 {
@@ -324,6 +365,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_patterns_or_and),
+        cmocka_unit_test(test_key_without_bucket),
         cmocka_unit_test(test_typed_filters),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_computed_fields),
