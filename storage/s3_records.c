@@ -35,22 +35,40 @@
 /* How long a list page may run before its count is started beside it. */
 #define S3_LIST_COUNT_BESIDE_MS 10
 
-/* Append column c of row r as a JSON string, or null when it is NULL. */
+/* A field's name as the text before its value: FIELD("size") is `,"size":`. */
+#define FIELD(name) ",\"" name "\":"
+
+/* Append a field (FIELD()) whose value is column c of row r as a JSON string, or null. */
 static void
-text_str(struct buf *o, const char *name, PGresult *res, int r, int c)
+text_str(struct buf *o, const char *field, PGresult *res, int r, int c)
 {
-    buf_printf(o, ",\"%s\":", name);
+    buf_append_str(o, field);
     if (PQgetisnull(res, r, c))
-        buf_append_str(o, "null");
+        buf_append(o, "null", 4);
     else
         buf_append_json_string(o, PQgetvalue(res, r, c));
 }
 
-/* Append a boolean column ('t' / 'f'). */
+/* Append a field whose value is a boolean column ('t' / 'f'). */
 static void
-text_bool(struct buf *o, const char *name, PGresult *res, int r, int c)
+text_bool(struct buf *o, const char *field, PGresult *res, int r, int c)
 {
-    buf_printf(o, ",\"%s\":%s", name, PQgetvalue(res, r, c)[0] == 't' ? "true" : "false");
+    buf_append_str(o, field);
+    buf_append_str(o, PQgetvalue(res, r, c)[0] == 't' ? "true" : "false");
+}
+
+/* Append a field whose value is an integer column, as PostgreSQL wrote it (null when NULL). */
+static void
+text_int(struct buf *o, const char *field, PGresult *res, int r, int c)
+{
+    const char *v = PQgetvalue(res, r, c);
+    size_t n = strspn(v + (v[0] == '-'), "0123456789") + (v[0] == '-');
+
+    buf_append_str(o, field);
+    if (PQgetisnull(res, r, c) || n == 0 || v[n] != '\0')
+        buf_append(o, "null", 4); /* never for these columns: bigint / integer text */
+    else
+        buf_append(o, v, n);
 }
 
 /*
@@ -64,35 +82,33 @@ object_text(PGresult *res, int r, struct buf *o)
 {
     buf_append_str(o, "{\"s3ObjectId\":");
     buf_append_json_string(o, PQgetvalue(res, r, 0));
-    text_str(o, "eventType", res, r, 1);
-    text_str(o, "bucket", res, r, 2);
-    text_str(o, "key", res, r, 3);
-    text_str(o, "versionId", res, r, 4);
-    text_str(o, "eventTime", res, r, 5);
-    if (PQgetisnull(res, r, 6))
-        buf_append_str(o, ",\"size\":null");
-    else
-        buf_printf(o, ",\"size\":%lld", strtoll(PQgetvalue(res, r, 6), NULL, 10));
-    text_str(o, "sha256", res, r, 17);
-    text_str(o, "lastModifiedDate", res, r, 9);
-    text_str(o, "eTag", res, r, 7);
-    text_str(o, "storageClass", res, r, 8);
-    text_str(o, "sequencer", res, r, 10);
-    text_bool(o, "isDeleteMarker", res, r, 11);
-    buf_printf(o, ",\"numberDuplicateEvents\":%lld", strtoll(PQgetvalue(res, r, 14), NULL, 10));
+    text_str(o, FIELD("eventType"), res, r, 1);
+    text_str(o, FIELD("bucket"), res, r, 2);
+    text_str(o, FIELD("key"), res, r, 3);
+    text_str(o, FIELD("versionId"), res, r, 4);
+    text_str(o, FIELD("eventTime"), res, r, 5);
+    text_int(o, FIELD("size"), res, r, 6);
+    text_str(o, FIELD("sha256"), res, r, 17);
+    text_str(o, FIELD("lastModifiedDate"), res, r, 9);
+    text_str(o, FIELD("eTag"), res, r, 7);
+    text_str(o, FIELD("storageClass"), res, r, 8);
+    text_str(o, FIELD("sequencer"), res, r, 10);
+    text_bool(o, FIELD("isDeleteMarker"), res, r, 11);
+    text_int(o, FIELD("numberDuplicateEvents"), res, r, 14);
     /* jsonb's text is JSON as it stands */
-    buf_append_str(o, ",\"attributes\":");
+    buf_append_str(o, FIELD("attributes"));
     buf_append_str(o, PQgetisnull(res, r, 18) ? "null" : PQgetvalue(res, r, 18));
     /* the filemanager's "paired" ingestion fields: ingestd records every event on
      * its own, so they are never set (API.md) */
-    buf_append_str(o, ",\"deletedDate\":null,\"deletedSequencer\":null,\"numberReordered\":0");
-    text_str(o, "ingestId", res, r, 19);
-    text_bool(o, "isCurrentState", res, r, 12);
-    text_str(o, "reason", res, r, 13);
-    text_str(o, "archiveStatus", res, r, 20);
-    text_bool(o, "isAccessible", res, r, 21);
-    text_str(o, "ingestedAt", res, r, 15);
-    text_str(o, "source", res, r, 16);
+    buf_append_str(o, FIELD("deletedDate") "null" FIELD("deletedSequencer") "null" FIELD(
+                          "numberReordered") "0");
+    text_str(o, FIELD("ingestId"), res, r, 19);
+    text_bool(o, FIELD("isCurrentState"), res, r, 12);
+    text_str(o, FIELD("reason"), res, r, 13);
+    text_str(o, FIELD("archiveStatus"), res, r, 20);
+    text_bool(o, FIELD("isAccessible"), res, r, 21);
+    text_str(o, FIELD("ingestedAt"), res, r, 15);
+    text_str(o, FIELD("source"), res, r, 16);
     buf_append_char(o, '}');
 }
 
