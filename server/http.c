@@ -13,6 +13,7 @@
  *   completed       -> log line, free
  */
 #include "server/http.h"
+#include "server/http_exchange.h"
 
 #include <arpa/inet.h>
 #include <malloc.h>
@@ -25,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,77 +41,6 @@
 #include "handlers/request.h"
 #include "server/router.h"
 #include "storage/db.h"
-
-/*
- * Caps on what a request line and header block may hold (README "Limits").
- * libmicrohttpd answers itself (text/html, 414 or 431) when they exceed its
- * connection memory; below that, ingestd answers problem+json.
- */
-#define HTTP_CONNECTION_MEMORY ((size_t)128 * 1024)
-#define HTTP_MAX_URL_BYTES 16384 /* path + query, decoded: 414 past it */
-#define HTTP_MAX_HEADERS 1000    /* header fields: 431 past it */
-/* A body at least this large is followed by malloc_trim() once it is freed. */
-#define HTTP_TRIM_AFTER_BYTES ((size_t)1 << 20)
-/* A request or response body at least this large drops the worker's connection after it. */
-#define HTTP_RECONNECT_AFTER_BYTES ((size_t)8 << 20)
-/*
- * Streams (server-sent events): at most this much per read of the stream,
- * and the socket's send buffer, so a client that stops reading holds a
- * bounded amount in the kernel and the stream notices it is behind.
- */
-#define HTTP_STREAM_CHUNK ((size_t)8 * 1024)
-#define HTTP_STREAM_SNDBUF (32 * 1024)
-
-struct http_server {
-    struct MHD_Daemon *daemon;
-    struct app *app;
-    struct workers *workers;   /* short requests */
-    struct workers *long_lane; /* ROUTE_LONG requests */
-    atomic_int inflight;
-    atomic_int long_active; /* long requests queued or running on the lane */
-    int long_cap;           /* lane threads + INGESTD_LONG_QUEUE */
-    int port;
-};
-
-enum exchange_state {
-    EX_NEW,
-    EX_BODY,     /* receiving the body */
-    EX_WORKING,  /* suspended, a worker runs the handler */
-    EX_RESPONDED /* response queued */
-};
-
-struct exchange {
-    struct job job; /* first: the worker's job */
-    struct http_server *srv;
-    struct MHD_Connection *conn;
-    enum exchange_state state;
-    long long start_ms;
-    char request_id[130];
-    char *method;
-    char *path;
-    char *path_scratch;
-    struct kv *headers;
-    size_t nheaders;
-    size_t headers_alloc;
-    size_t headers_seen;    /* header fields received (only HTTP_MAX_HEADERS are kept) */
-    size_t content_lengths; /* Content-Length fields received */
-    size_t url_bytes;       /* path + query names and values */
-    size_t bad_fields;      /* header fields with a NUL, blank or control character in the name */
-    struct kv *query;
-    size_t nquery;
-    size_t query_alloc;
-    const struct route *route;
-    struct body_intake *intake;
-    size_t discarded;        /* body bytes dropped after an error */
-    int latched;             /* res holds an error to send once the body is consumed */
-    int close_now;           /* answer at once, read no body, close the connection */
-    int on_long_lane;        /* counted in srv->long_active */
-    struct stream_link link; /* res.stream_ops: parks and wakes this connection */
-    int stream_failed;       /* a stream's fetch could not be queued: end it */
-    size_t stream_bytes;     /* sent by the stream */
-    struct request req;
-    struct response res;
-};
 
 /* ---- collecting headers and query arguments ---- */
 
@@ -282,359 +211,6 @@ exchange_free(struct exchange *ex)
     free(ex);
 }
 
-/* ---- responses ---- */
-
-static ssize_t
-no_body(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)cls;
-    (void)pos;
-    (void)buf;
-    (void)max;
-    return MHD_CONTENT_READER_END_OF_STREAM;
-}
-
-static void
-release_shared(void *cls)
-{
-    struct response *holder = cls;
-
-    holder->shared_release(holder->shared_ctx);
-    free(holder);
-}
-
-/* CORS (cors.h): Vary: Origin, and for an allowed Origin its Access-Control-* headers. */
-static void
-add_cors_headers(struct exchange *ex, struct MHD_Response *mr)
-{
-    struct cors_header h[CORS_MAX_HEADERS];
-    size_t n = cors_response_headers(ex->srv->app->cfg->cors_origins, &ex->req, h);
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        MHD_add_response_header(mr, h[i].name, h[i].value);
-}
-
-/* ---- streamed responses (handlers/request.h struct stream_ops) ---- */
-
-static void
-stream_suspend(void *cls)
-{
-    MHD_suspend_connection(((struct exchange *)cls)->conn);
-}
-
-static void
-stream_resume(void *cls)
-{
-    MHD_resume_connection(((struct exchange *)cls)->conn);
-}
-
-/* Worker: what the stream asked for, then back to the I/O thread. */
-static void
-run_stream_fetch(struct job *job, struct db *db)
-{
-    struct exchange *ex = (struct exchange *)job;
-
-    ex->res.stream_ops->fetch(ex->res.stream_ctx, db);
-    MHD_resume_connection(ex->conn);
-}
-
-/*
- * A parked stream's unused write buffer back to the kernel. libmicrohttpd
- * hands the reader the free rest of the connection's 128 KiB pool, most of
- * it zeroed (so resident) when the read buffer shrank after the request;
- * an idle subscriber would keep ~70 KiB for nothing. The whole pages of
- * buf[n, max) are ours until the reader returns and hold no data:
- * MADV_DONTNEED makes them zero pages again, which is what they held.
- */
-static void
-stream_trim(char *buf, size_t n, size_t max)
-{
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = ((uintptr_t)buf + n + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)buf + max) & ~(page - 1);
-
-    if (hi > lo)
-        madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
-static ssize_t
-stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    struct exchange *ex = cls;
-    size_t n = 0;
-
-    (void)pos;
-    if (ex->stream_failed)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    switch (ex->res.stream_ops->read(ex->res.stream_ctx, &ex->link, buf,
-                                     max < HTTP_STREAM_CHUNK ? max : HTTP_STREAM_CHUNK, &n)) {
-    case STREAM_DATA:
-        ex->stream_bytes += n;
-        return (ssize_t)n;
-    case STREAM_WAIT:
-        stream_trim(buf, 0, max);
-        return 0; /* suspended by the stream; resumed when it has more */
-    case STREAM_FETCH:
-        MHD_suspend_connection(ex->conn);
-        ex->job.run = run_stream_fetch;
-        if (workers_submit(ex->srv->workers, &ex->job)) {
-            ex->stream_failed = 1;
-            MHD_resume_connection(ex->conn);
-        }
-        return 0;
-    case STREAM_END:
-        break;
-    }
-    return MHD_CONTENT_READER_END_OF_STREAM;
-}
-
-/* A stream's response: chunked, unknown length, closed at its end. */
-static struct MHD_Response *
-stream_response(struct exchange *ex)
-{
-    const union MHD_ConnectionInfo *ci;
-    int sndbuf = HTTP_STREAM_SNDBUF;
-
-    ex->link.suspend = stream_suspend;
-    ex->link.resume = stream_resume;
-    ex->link.cls = ex;
-    ci = MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci)
-        setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-    ex->close_now = 1;
-    return MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256, stream_reader, ex, NULL);
-}
-
-static enum MHD_Result
-queue(struct exchange *ex)
-{
-    struct response *res = &ex->res;
-    struct MHD_Response *mr;
-    enum MHD_Result ok;
-    size_t i;
-
-    if (res->status == 0)
-        response_error(res, &ex->req, ERR_INTERNAL, NULL);
-    if (res->stream_ops) {
-        mr = stream_response(ex);
-    } else if (res->shared_release) {
-        /* hand the shared body's reference to libmicrohttpd */
-        struct response *holder = xcalloc(1, sizeof(*holder));
-
-        holder->shared_release = res->shared_release;
-        holder->shared_ctx = res->shared_ctx;
-        res->shared_release = NULL;
-        mr = MHD_create_response_from_buffer_with_free_callback_cls(
-            res->shared_len, (void *)(uintptr_t)res->shared_data, release_shared, holder);
-    } else if (res->status == 204) {
-        /* libmicrohttpd sends no body and no framing headers for a 204 */
-        mr = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    } else if (res->status == 304) {
-        /*
-         * libmicrohttpd never sends a 304's body but states its size; a
-         * known size (never chunked, whose terminator would be sent) that
-         * equals the 200's length, as RFC 9110 8.6 requires of it.
-         */
-        mr = MHD_create_response_from_callback(res->not_modified_len, 4096, no_body, NULL, NULL);
-    } else {
-        size_t len = 0;
-        char *data = buf_take(&res->body, &len);
-
-        mr = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-        res->shared_len = len; /* for the log line */
-    }
-    if (!mr)
-        return MHD_NO;
-    if (res->content_type)
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
-    for (i = 0; i < res->nheaders; i++)
-        MHD_add_response_header(mr, res->headers[i].name, res->headers[i].value);
-    add_cors_headers(ex, mr);
-    MHD_add_response_header(mr, "X-Request-Id", ex->request_id);
-    if (ex->close_now)
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
-    ok = MHD_queue_response(ex->conn, (unsigned int)res->status, mr);
-    MHD_destroy_response(mr);
-    ex->state = EX_RESPONDED;
-    return ok;
-}
-
-/* ---- early checks on the first callback ---- */
-
-static int
-body_expected(struct exchange *ex)
-{
-    const char *cl = request_header(&ex->req, "Content-Length");
-    const char *te = request_header(&ex->req, "Transfer-Encoding");
-
-    return (cl && strcmp(cl, "0") != 0) || (te && strcasestr(te, "chunked"));
-}
-
-static void
-start_body(struct exchange *ex)
-{
-    const struct config *cfg = ex->srv->app->cfg;
-    const char *cl = request_header(&ex->req, "Content-Length");
-    const char *te = request_header(&ex->req, "Transfer-Encoding");
-    enum body_kind kind = (ex->route->flags & ROUTE_BODY_CSV)   ? BODY_CSV
-                          : (ex->route->flags & ROUTE_BODY_RAW) ? BODY_RAW
-                                                                : BODY_JSON;
-    char errbuf[ERRBUF_SIZE];
-    enum err rc;
-
-    if ((ex->route->flags & (ROUTE_BODY_CSV | ROUTE_BODY_RAW)) && !cl &&
-        !(te && strcasestr(te, "chunked"))) {
-        response_problem(&ex->res, &ex->req, 411,
-                         "a body is required: send Content-Length or chunked transfer", NULL);
-        ex->latched = 1;
-        return;
-    }
-    if (cl && strtoull(cl, NULL, 10) > cfg->max_body_bytes) {
-        char detail[128];
-
-        snprintf(detail, sizeof(detail), "body exceeds %zu bytes", cfg->max_body_bytes);
-        response_problem(&ex->res, &ex->req, 413, detail, NULL);
-        ex->latched = 1;
-        return;
-    }
-    rc = body_intake_new(&ex->intake, kind, request_header(&ex->req, "Content-Type"),
-                         request_header(&ex->req, "Content-Encoding"), cfg->max_body_bytes, errbuf,
-                         sizeof(errbuf));
-    if (rc) {
-        response_error(&ex->res, &ex->req, rc, errbuf);
-        ex->latched = 1;
-    }
-}
-
-/*
- * The route's scope against the Authorization header (auth off: every route
- * is open). 401 with WWW-Authenticate without a known token, 403 naming the
- * scope when the token's is lower; the answer is latched.
- */
-static int
-authorized(struct exchange *ex)
-{
-    int need = auth_scope_parse(ex->route->scope);
-    char detail[128];
-    enum err rc;
-
-    if (need <= AUTH_OPEN || !ex->srv->app->auth)
-        return 1;
-    rc = auth_keeper_check(ex->srv->app->auth, request_header(&ex->req, "Authorization"),
-                           (enum auth_scope)need);
-    if (rc == ERR_OK)
-        return 1;
-    if (rc == ERR_FORBIDDEN) {
-        snprintf(detail, sizeof(detail), "this token lacks the scope \"%s\" this route needs",
-                 auth_scope_name((enum auth_scope)need));
-        response_problem(&ex->res, &ex->req, 403, detail, NULL);
-    } else {
-        response_problem(&ex->res, &ex->req, 401,
-                         "a token is required: Authorization: Bearer <token> (or Basic with the "
-                         "token as password)",
-                         NULL);
-        response_header(&ex->res, "WWW-Authenticate", "Bearer realm=\"ingestd\"");
-    }
-    ex->latched = 1;
-    return 0;
-}
-
-/* 1 when the Transfer-Encoding value is exactly the chunked coding (blanks around allowed). */
-static int
-te_is_chunked(const char *te)
-{
-    size_t n;
-
-    while (*te == ' ' || *te == '\t')
-        te++;
-    if (strncasecmp(te, "chunked", 7) != 0)
-        return 0;
-    for (n = 7; te[n] == ' ' || te[n] == '\t'; n++)
-        ;
-    return te[n] == '\0';
-}
-
-/*
- * What must be refused before anything else, answered at once with the
- * connection closed (no body is read, so none can be taken for the next
- * request): a request target or header block over the caps (414, 431), and
- * framing two parties could read differently (RFC 9112 6.1, 6.3: request
- * smuggling): Content-Length twice or with Transfer-Encoding, or a transfer
- * coding other than chunked (501). Returns 1 when it answered.
- */
-static int
-framing_refused(struct exchange *ex)
-{
-    const char *te = request_header(&ex->req, "Transfer-Encoding");
-    char detail[160];
-
-    if (ex->url_bytes > HTTP_MAX_URL_BYTES) {
-        snprintf(detail, sizeof(detail), "request target exceeds %d bytes", HTTP_MAX_URL_BYTES);
-        response_problem(&ex->res, &ex->req, 414, detail, NULL);
-    } else if (ex->headers_seen > HTTP_MAX_HEADERS) {
-        snprintf(detail, sizeof(detail), "more than %d header fields", HTTP_MAX_HEADERS);
-        response_problem(&ex->res, &ex->req, 431, detail, NULL);
-    } else if (ex->bad_fields) {
-        response_problem(&ex->res, &ex->req, 400,
-                         "a header field has a NUL, whitespace or a control character in its name, "
-                         "or a NUL in its value",
-                         NULL);
-    } else if (ex->content_lengths > 1) {
-        response_problem(&ex->res, &ex->req, 400, "more than one Content-Length", NULL);
-    } else if (te && ex->content_lengths) {
-        response_problem(&ex->res, &ex->req, 400,
-                         "Content-Length and Transfer-Encoding together: send one of them", NULL);
-    } else if (te && !te_is_chunked(te)) {
-        response_problem(&ex->res, &ex->req, 501,
-                         "transfer coding not supported: send Transfer-Encoding: chunked "
-                         "(Content-Encoding: gzip for a compressed body)",
-                         NULL);
-    } else {
-        return 0;
-    }
-    ex->latched = 1;
-    ex->close_now = 1;
-    return 1;
-}
-
-static void
-first_call(struct exchange *ex)
-{
-    char allow[64];
-    enum router_result rr;
-
-    if (framing_refused(ex))
-        return;
-    rr = router_match(app_routes, app_routes_count, ex->method, ex->path, ex->path_scratch,
-                      &ex->route, ex->req.params, &ex->req.nparams, allow, sizeof(allow));
-    if (rr == ROUTER_NOT_FOUND) {
-        response_problem(&ex->res, &ex->req, 404, "no such resource", NULL);
-        ex->latched = 1;
-        return;
-    }
-    if (rr == ROUTER_BAD_METHOD &&
-        cors_preflight(ex->srv->app->cfg->cors_origins, &ex->req, allow, &ex->res)) {
-        ex->latched = 1; /* a preflight: 204, no authentication */
-        return;
-    }
-    if (rr == ROUTER_BAD_METHOD) {
-        char detail[128];
-
-        snprintf(detail, sizeof(detail), "method %s is not allowed here (allowed: %s)", ex->method,
-                 allow);
-        response_problem(&ex->res, &ex->req, 405, detail, NULL);
-        response_header(&ex->res, "Allow", "%s", allow);
-        ex->latched = 1;
-        return;
-    }
-    ex->req.route = ex->route;
-    if (!authorized(ex))
-        return;
-    if (ex->route->flags & (ROUTE_BODY_CSV | ROUTE_BODY_JSON | ROUTE_BODY_RAW))
-        start_body(ex);
-}
-
 /* ---- running handlers ---- */
 
 static void
@@ -689,7 +265,7 @@ dispatch(struct exchange *ex)
         rc = body_intake_finish(ex->intake, errbuf, sizeof(errbuf));
         if (rc) {
             response_error(&ex->res, &ex->req, rc, errbuf);
-            return queue(ex);
+            return http_queue(ex);
         }
         ex->req.body = body_intake_data(ex->intake, &ex->req.body_len);
         ex->req.body_raw_len = body_intake_raw_len(ex->intake);
@@ -700,13 +276,13 @@ dispatch(struct exchange *ex)
     if (ex->route->flags & ROUTE_INLINE) {
         ex->route->handler(&ex->req, &ex->res);
         response_compress(&ex->res, &ex->req);
-        return queue(ex);
+        return http_queue(ex);
     }
     lane = lane_for(ex);
     if (!lane) {
         response_error(&ex->res, &ex->req, ERR_UNAVAILABLE,
                        "too many merges and inventory submissions in progress; retry later");
-        return queue(ex);
+        return http_queue(ex);
     }
     ex->state = EX_WORKING;
     ex->job.run = run_on_worker;
@@ -736,9 +312,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (!ex) {
         ex = exchange_new(srv, conn, method, url);
         *con_cls = ex;
-        first_call(ex);
+        http_first_call(ex);
         if (ex->close_now)
-            return queue(ex);
+            return http_queue(ex);
         if (!ex->latched && strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
             !request_header(&ex->req, "Host")) {
             response_problem(&ex->res, &ex->req, 400, "HTTP/1.1 requests need a Host header", NULL);
@@ -746,8 +322,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         }
         if (ex->latched &&
             (ex->res.status == 413 || ex->res.status == 401 || ex->res.status == 403) &&
-            body_expected(ex))
-            return queue(ex); /* do not read a body we will not take */
+            http_body_expected(ex))
+            return http_queue(ex); /* do not read a body we will not take */
         ex->state = EX_BODY;
         return MHD_YES;
     }
@@ -777,10 +353,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     case EX_NEW:
     case EX_BODY:
         if (ex->latched)
-            return queue(ex);
+            return http_queue(ex);
         return dispatch(ex);
     case EX_WORKING:
-        return queue(ex);
+        return http_queue(ex);
     case EX_RESPONDED:
         break;
     }
