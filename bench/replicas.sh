@@ -5,13 +5,15 @@
 #
 # Runs tests/reliability/soak.sh with THROUGHPUT=1 once per replica count, one run after
 # the other on a fresh database each: the soak's mixed load (UPLOADERS, default 6, event
-# uploaders; conditional GETs of repos.csv; S3 event batches and object lists; a merge
+# uploaders; GETs of repos.csv; S3 event batches and object lists; a merge
 # every 3 s, an inventory job every 30 s, an import file every 2 s) with the same clients
 # each time, spread over the replicas, sending their next request as soon as the last one
-# is answered. Every run must keep the soak's invariants (0 5xx, nothing lost; the RSS and
+# is answered; the uploads, repos.csv GETs, S3 batches and lists come from one wrk process per
+# replica (CLIENT=wrk, tests/reliability/mix.lua; CLIENT=bash for the soak's bash clients).
+# Every run must keep the soak's invariants (0 5xx, nothing lost; the RSS and
 # fd flatness checks need runs of 120 s or more). Prints requests/s and uploads/s per
 # replica count with the ratio to the first count, and the CPU seconds the replicas,
-# PostgreSQL, s3rver and the load generator (bash + curl) used in each run, and per
+# PostgreSQL, s3rver and the load generator (wrk, and bash + curl for the periodic clients) used in each run, and per
 # answered request the CPU milliseconds of the server side (replicas + PostgreSQL) and of
 # the clients, which tell where the time went. Exits non-zero when a run broke an invariant.
 set -euo pipefail
@@ -21,6 +23,11 @@ BUILD=${1:?usage: bench/replicas.sh BUILD_DIR [SECONDS] [COUNTS]}
 SECONDS_EACH=${2:-60}
 COUNTS=${3:-1 2 3}
 export UPLOADERS=${UPLOADERS:-6}
+export CLIENT=${CLIENT:-wrk} # CLIENT=bash: the soak's bash + curl clients (10x the server's CPU)
+if [ "$CLIENT" = wrk ] && ! command -v wrk >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+fi
 out=$(mktemp -d /tmp/ingestd-replicas.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 

@@ -9,7 +9,12 @@
 #
 # Environment: REPLICAS (default 2, 1-9), UPLOADERS (default 3), THROUGHPUT (set: the
 # uploaders, the reader and the S3 client send their next request as soon as the last one
-# is answered; bench/replicas.sh compares 1, 2 and 3 replicas this way).
+# is answered; bench/replicas.sh compares 1, 2 and 3 replicas this way), CLIENT (bash, the
+# default: the uploaders, reader and S3 client are bash loops forking curl; wrk, with
+# THROUGHPUT only: one wrk process per replica runs those requests instead, through
+# tests/reliability/mix.lua, one connection per thread and UPLOADERS + 2 connections in all
+# spread over the replicas, so the clients cost little CPU beside the server; the merger,
+# inventory client, importer and sampler stay as they are).
 #
 # Starts s3rver (tests/s3rver) with the CSV sample of tests/fixtures/s3-inventory, then
 # REPLICAS ingestd replicas on one PostgreSQL (replica A runs the embedded server of its
@@ -57,7 +62,14 @@ BUILD=${1:?usage: soak.sh BUILD_DIR [SECONDS]}
 DURATION=${2:-600}
 REPLICAS=${REPLICAS:-2}
 UPLOADERS=${UPLOADERS:-3}
+CLIENT=${CLIENT:-bash}
 THROUGHPUT=${THROUGHPUT:-}
+case $CLIENT in
+  bash) ;;
+  wrk) [ -n "$THROUGHPUT" ] || { echo "soak.sh: CLIENT=wrk needs THROUGHPUT=1" >&2; exit 2; }
+       command -v wrk >/dev/null || { echo "soak.sh: CLIENT=wrk needs wrk (apt-get install wrk)" >&2; exit 2; } ;;
+  *) echo "soak.sh: CLIENT must be bash or wrk" >&2; exit 2 ;;
+esac
 [[ "$REPLICAS" =~ ^[1-9]$ ]] || { echo "soak.sh: REPLICAS must be 1-9" >&2; exit 2; }
 [[ "$UPLOADERS" =~ ^[1-9][0-9]?$ ]] || { echo "soak.sh: UPLOADERS must be 1-99" >&2; exit 2; }
 ASAN_QUARANTINE=${ASAN_QUARANTINE-quarantine_size_mb=0:thread_local_quarantine_size_kb=0}
@@ -275,10 +287,21 @@ echo "== soak: $DURATION s, build $BUILD (sanitizer: $san), $REPLICAS replica(s)
 read -r cpu0_r cpu0_g cpu0_s cpu0_c < <(cpu_snapshot)
 ts0=$(date +%s.%N)
 cpids=()
-for n in $(seq 1 "$UPLOADERS"); do uploader "$n" & cpids+=($!); done
+if [ "$CLIENT" = wrk ]; then
+  conns=$((UPLOADERS + 2)) # the bash clients' uploaders + reader + S3 client
+  for i in "${!names[@]}"; do
+    n=${names[$i]}
+    c=$((conns / REPLICAS + (i < conns % REPLICAS ? 1 : 0)))
+    [ "$c" -gt 0 ] || continue
+    MIX_OUT=$work MIX_TAG=$n wrk -t"$c" -c"$c" -d"${DURATION}s" --timeout 30s \
+      -s "$root/tests/reliability/mix.lua" "${rbase[$n]}" >"$work/wrk-$n.txt" 2>&1 & cpids+=($!)
+  done
+else
+  for n in $(seq 1 "$UPLOADERS"); do uploader "$n" & cpids+=($!); done
+  reader & cpids+=($!)
+  s3client & cpids+=($!)
+fi
 merger & cpids+=($!)
-reader & cpids+=($!)
-s3client & cpids+=($!)
 inventory & cpids+=($!)
 importer & cpids+=($!)
 sampler & cpids+=($!)
@@ -302,6 +325,13 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 cat "$work"/up-* >"$work/up"
+wrk_errors=0
+if [ "$CLIENT" = wrk ]; then
+  for f in get s3ev s3list; do cat "$work/$f"-* >>"$work/$f" 2>/dev/null || true; done
+  # requests wrk sent but got no answer for (connect/read/write errors, timeouts)
+  wrk_errors=$(cat "$work"/wrk-*.txt | awk '/Socket errors/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 }
+    END { print s + 0 }')
+fi
 uploads=$(wc -l <"$work/up")
 up_ok=$(awk '$1 ~ /^2/' "$work/up" | wc -l)
 awk '$1 ~ /^2/ { print $2 }' "$work/up" | sort >"$work/up.ids"
@@ -317,7 +347,7 @@ inv_jobs=$(psql_ -c "SELECT count(*) FROM inventory_jobs")
 inv_ok=$(psql_ -c "SELECT count(*) FROM inventory_jobs WHERE status = 'succeeded'")
 all=$(cat "$work/up" "$work/merge" "$work/get" "$work/s3ev" "$work/s3list" "$work/inv" | awk '{ print $1 }')
 n5xx=$(printf '%s\n' "$all" | grep -c '^5' || true)
-n000=$(printf '%s\n' "$all" | grep -c '^000' || true)
+n000=$(($(printf '%s\n' "$all" | grep -c '^000' || true) + wrk_errors))
 nreq=$(printf '%s\n' "$all" | wc -l)
 
 echo
@@ -337,7 +367,12 @@ row "repos.csv GETs (304 / 200 / sent)" \
   "$(cnt "$work/get" '$1 !~ /^(200|304)$/ { n++ } END { print (n ? 0 : 1) }')"
 row "S3 event batches of 10 (2xx / sent)" "$s3_ok / $(wc -l <"$work/s3ev")" \
   "$(cnt "$work/s3ev" '$1 !~ /^2/ { n++ } END { print (n ? 0 : 1) }')"
-row "  S3 keys stored / 2xx'd" "$s3_stored / $((s3_ok * 10))" "$([ "$s3_stored" = $((s3_ok * 10)) ] && echo 1)"
+# wrk stops at its deadline with one request in flight per connection: those batches may be
+# stored without their answer recorded (at most conns of them)
+s3_extra=0
+[ "$CLIENT" = wrk ] && s3_extra=$((conns * 10))
+row "  S3 keys stored / 2xx'd" "$s3_stored / $((s3_ok * 10))" \
+  "$([ "$s3_stored" -ge $((s3_ok * 10)) ] && [ "$s3_stored" -le $((s3_ok * 10 + s3_extra)) ] && echo 1)"
 row "object lists (200 / sent)" "$(grep -c '^200' "$work/s3list" || true) / $(wc -l <"$work/s3list")" \
   "$(cnt "$work/s3list" '$1 != 200 { n++ } END { print (n ? 0 : 1) }')"
 row "inventory jobs (succeeded / created)" "$inv_ok / $inv_jobs" \
