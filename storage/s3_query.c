@@ -136,13 +136,14 @@ push(struct s3_query *q, enum s3_field field, enum s3_join join, int kind, char 
 }
 
 /* 1 when the wildcard pattern p has an unescaped `*` or `?`. */
+/* Whether p holds one of the characters of set not escaped by a backslash. */
 static int
-has_wildcard(const char *p)
+has_unescaped(const char *p, const char *set)
 {
     for (; *p; p++) {
         if (*p == '\\' && p[1])
             p++;
-        else if (*p == '*' || *p == '?')
+        else if (strchr(set, *p))
             return 1;
     }
     return 0;
@@ -185,7 +186,7 @@ add_time(struct s3_query *q, enum s3_field field, enum s3_join join, const char 
 {
     char norm[S3_TIME_BUF];
 
-    if (!has_wildcard(v) && s3_time_normalise(v, strlen(v), norm)) {
+    if (!has_unescaped(v, "*?") && s3_time_normalise(v, strlen(v), norm)) {
         push(q, field, join, K_CAST, xstrdup(norm), NULL, NULL);
         return ERR_OK;
     }
@@ -412,7 +413,7 @@ s3_query_add_attribute(struct s3_query *q, const char *const *path, size_t npath
         jsonpath_quote(&jp, path[i]);
         buf_append_char(&jp, '"');
     }
-    push(q, S3F_ATTRIBUTE, S3_JOIN_OR, has_wildcard(v) ? K_ATTR_LIKE : K_ATTR_EQ, xstrdup(v),
+    push(q, S3F_ATTRIBUTE, S3_JOIN_OR, has_unescaped(v, "*?") ? K_ATTR_LIKE : K_ATTR_EQ, xstrdup(v),
          buf_take(&jp, NULL), xstrdup(path[npath - 1]));
     return ERR_OK;
 }
@@ -631,19 +632,6 @@ group_sql(const struct s3_query *q, enum s3_field f, const char *path, enum s3_j
         buf_append_char(&w->sql, ')');
 }
 
-/* Whether a LIKE pattern has no wildcard (it matches one text). */
-static int
-like_is_literal(const char *p)
-{
-    for (; *p; p++) {
-        if (*p == '\\' && p[1])
-            p++;
-        else if (*p == '%' || *p == '_')
-            return 0;
-    }
-    return 1;
-}
-
 /*
  * Whether the list indexes (bucket, key, ...) can serve q's key condition
  * once the bucket is known: a case-sensitive key value that is a key or a
@@ -660,7 +648,7 @@ key_needs_buckets(const struct s3_query *q)
     for (i = 0; i < q->nconds; i++) {
         const struct s3_cond *c = &q->conds[i];
 
-        if (c->field == S3F_BUCKET && (c->kind != K_LIKE || like_is_literal(c->value)))
+        if (c->field == S3F_BUCKET && (c->kind != K_LIKE || !has_unescaped(c->value, "%_")))
             return 0;
         if (c->field == S3F_KEY &&
             (c->kind != K_LIKE || (c->value[0] != '%' && c->value[0] != '_')))
