@@ -161,9 +161,11 @@ struct ingest_opts {
 
 struct row {
     const struct s3_record *rec;
-    char *sequencer; /* normalised or generated */
-    int dups;        /* repeats of this record within the batch */
-    int keep;        /* 0 when it is a repeat of an earlier row */
+    struct s3_ingest_part *part; /* the batch of a group it came in */
+    size_t index;                /* its position in that batch, from 0 */
+    char *sequencer;             /* normalised or generated */
+    int dups;                    /* repeats of this record later in the group */
+    int keep;                    /* 0 when it is a repeat of an earlier row */
 };
 
 static char *
@@ -177,9 +179,13 @@ join3(const char *a, const char *b, const char *c)
     return buf_take(&k, NULL);
 }
 
-/* Normalise sequencers and fold repeats within the batch. */
+/*
+ * Normalise sequencers and fold repeats within the group (rows[].rec, part
+ * and index set): a repeat counts as a duplicate of its own batch, and on
+ * the first row's record (number_duplicate_events).
+ */
 static enum err
-prepare_rows(const struct s3_record *recs, size_t n, struct row *rows, char *errbuf, size_t errlen)
+prepare_rows(struct row *rows, size_t n, char *errbuf, size_t errlen)
 {
     struct strmap seen;
     struct buf norm;
@@ -189,32 +195,33 @@ prepare_rows(const struct s3_record *recs, size_t n, struct row *rows, char *err
     strmap_init(&seen, n);
     buf_init(&norm, 0);
     for (i = 0; i < n && !rc; i++) {
+        const struct s3_record *r = rows[i].rec;
         char *k;
         char *full;
         int found;
         size_t slot;
 
-        rows[i].rec = &recs[i];
         rows[i].keep = 1;
-        if (strlen(recs[i].bucket) > 255 || strlen(recs[i].key) > 1024 ||
-            strlen(recs[i].version_id) > 1024) {
+        if (strlen(r->bucket) > 255 || strlen(r->key) > 1024 || strlen(r->version_id) > 1024) {
             rc = err_set(ERR_BAD_INPUT, errbuf, errlen,
-                         "record %zu: bucket, key or versionId too long", i + 1);
+                         "record %zu: bucket, key or versionId too long", rows[i].index + 1);
             break;
         }
-        if (!recs[i].sequencer)
+        if (!r->sequencer)
             continue;
-        if (strlen(recs[i].sequencer) > 256 || s3_sequencer_normalize(recs[i].sequencer, &norm)) {
-            rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "record %zu: invalid sequencer", i + 1);
+        if (strlen(r->sequencer) > 256 || s3_sequencer_normalize(r->sequencer, &norm)) {
+            rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "record %zu: invalid sequencer",
+                         rows[i].index + 1);
             break;
         }
         rows[i].sequencer = xstrdup(norm.data);
-        k = join3(recs[i].bucket, recs[i].key, recs[i].version_id);
-        full = join3(k, recs[i].event_type == S3_CREATED ? "C" : "D", norm.data);
+        k = join3(r->bucket, r->key, r->version_id);
+        full = join3(k, r->event_type == S3_CREATED ? "C" : "D", norm.data);
         slot = strmap_put(&seen, full, i, &found);
         if (found) {
             rows[seen.vals[slot]].dups++;
             rows[i].keep = 0;
+            rows[i].part->result.duplicates++;
         }
         free(k);
         free(full);
@@ -509,20 +516,48 @@ static const char insert_sql[] =
     "AS x(b, k, v, et, t, s, e, sc, seq, raw, dm, r, d, id, lm) "
     "ON CONFLICT (bucket, key, sequencer, version_id, event_type) DO UPDATE SET "
     "number_duplicate_events = o.number_duplicate_events + excluded.number_duplicate_events + 1 "
-    "RETURNING (xmax = 0)";
+    "RETURNING o.key, o.sequencer, (xmax = 0)";
+
+/*
+ * Count the insert's answer on each kept row's batch: a new record, or a
+ * repeat delivery of a stored one. INSERT ... SELECT returns its rows in the
+ * order of the SELECT, the kept rows' order; each one's key and sequencer
+ * are checked against it.
+ */
+static enum err
+count_inserted(struct row *rows, size_t n, const PGresult *res, char *errbuf, size_t errlen)
+{
+    int r = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!rows[i].keep)
+            continue;
+        if (r >= PQntuples(res) || strcmp(PQgetvalue(res, r, 0), rows[i].rec->key) != 0 ||
+            strcmp(PQgetvalue(res, r, 1), rows[i].sequencer) != 0)
+            return err_set(ERR_INTERNAL, errbuf, errlen, "insert answered out of order");
+        if (PQgetvalue(res, r, 2)[0] == 't')
+            rows[i].part->result.ingested++;
+        else
+            rows[i].part->result.duplicates++;
+        r++;
+    }
+    if (r != PQntuples(res))
+        return err_set(ERR_INTERNAL, errbuf, errlen, "insert answered %d rows, not %d",
+                       PQntuples(res), r);
+    return ERR_OK;
+}
 
 /* Decide the current records, then insert the batch with them. */
 static enum err
-insert_rows(struct db *db, struct row *rows, size_t n, const struct ingest_opts *o,
-            struct s3_ingest_result *out, char *errbuf, size_t errlen)
+insert_rows(struct db *db, struct row *rows, size_t n, const struct ingest_opts *o, char *errbuf,
+            size_t errlen)
 {
     struct buf a[COL_COUNT];
     const char *params[COL_COUNT + 2];
     PGresult *plan = NULL;
     PGresult *res = NULL;
-    size_t i;
     size_t k;
-    int r;
     enum err rc;
 
     batch_arrays(rows, n, a);
@@ -543,16 +578,10 @@ insert_rows(struct db *db, struct row *rows, size_t n, const struct ingest_opts 
     params[COL_COUNT + 1] = o->source;
     rc = db_query_prepared(db, &res, "s3_insert", insert_sql, COL_COUNT + 2, params, NULL, NULL,
                            errbuf, errlen);
+    if (!rc)
+        rc = count_inserted(rows, n, res, errbuf, errlen);
     if (rc)
         goto out;
-    for (r = 0; r < PQntuples(res); r++) {
-        if (PQgetvalue(res, r, 0)[0] == 't')
-            out->ingested++;
-        else
-            out->duplicates++;
-    }
-    for (i = 0; i < n; i++)
-        out->duplicates += (size_t)rows[i].dups;
     if (strcmp(PQgetvalue(plan, 0, 1), "{}") != 0) {
         /* a stored record is current again (e.g. its newer version was deleted) */
         params[0] = PQgetvalue(plan, 0, 1);
@@ -569,19 +598,44 @@ out:
     return rc;
 }
 
-static enum err
-ingest(struct db *db, const struct s3_record *records, size_t n, const struct ingest_opts *o,
-       struct s3_ingest_result *out, char *errbuf, size_t errlen)
+/* Each part's result zeroed; the group's rows (rec, part, index), n of them. */
+static struct row *
+group_rows(struct s3_ingest_part *parts, size_t nparts, size_t *n)
 {
     struct row *rows;
+    size_t total = 0;
+    size_t p;
     size_t i;
-    enum err rc;
 
-    memset(out, 0, sizeof(*out));
+    for (p = 0; p < nparts; p++) {
+        memset(&parts[p].result, 0, sizeof(parts[p].result));
+        total += parts[p].n;
+    }
+    rows = xcalloc(total ? total : 1, sizeof(*rows));
+    total = 0;
+    for (p = 0; p < nparts; p++)
+        for (i = 0; i < parts[p].n; i++, total++) {
+            rows[total].rec = &parts[p].records[i];
+            rows[total].part = &parts[p];
+            rows[total].index = i;
+        }
+    *n = total;
+    return rows;
+}
+
+static enum err
+ingest(struct db *db, struct s3_ingest_part *parts, size_t nparts, const struct ingest_opts *o,
+       char *errbuf, size_t errlen)
+{
+    struct row *rows;
+    size_t n;
+    size_t i;
+    enum err rc = ERR_OK;
+
+    rows = group_rows(parts, nparts, &n);
     if (n == 0)
-        return ERR_OK;
-    rows = xcalloc(n, sizeof(*rows));
-    rc = prepare_rows(records, n, rows, errbuf, errlen);
+        goto out;
+    rc = prepare_rows(rows, n, errbuf, errlen);
     if (rc)
         goto out;
     rc = db_exec(db, "BEGIN", errbuf, errlen);
@@ -591,14 +645,15 @@ ingest(struct db *db, const struct s3_record *records, size_t n, const struct in
     if (!rc)
         rc = generate_sequencers(db, rows, n, o->per_key, errbuf, errlen);
     if (!rc)
-        rc = insert_rows(db, rows, n, o, out, errbuf, errlen);
+        rc = insert_rows(db, rows, n, o, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
-    if (rc) {
+    if (rc)
         db_rollback(db);
-        memset(out, 0, sizeof(*out));
-    }
 out:
+    if (rc)
+        for (i = 0; i < nparts; i++)
+            memset(&parts[i].result, 0, sizeof(parts[i].result));
     for (i = 0; i < n; i++)
         free(rows[i].sequencer);
     free(rows);
@@ -606,12 +661,25 @@ out:
 }
 
 enum err
+s3_store_ingest_group(struct db *db, struct s3_ingest_part *parts, size_t nparts, char *errbuf,
+                      size_t errlen)
+{
+    static const struct ingest_opts events = {"event", 0};
+
+    return ingest(db, parts, nparts, &events, errbuf, errlen);
+}
+
+enum err
 s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
                 struct s3_ingest_result *out, char *errbuf, size_t errlen)
 {
     static const struct ingest_opts events = {"event", 0};
+    struct s3_ingest_part part = {records, n, {0, 0}};
+    enum err rc;
 
-    return ingest(db, records, n, &events, out, errbuf, errlen);
+    rc = ingest(db, &part, 1, &events, errbuf, errlen);
+    *out = part.result;
+    return rc;
 }
 
 enum err
@@ -619,6 +687,10 @@ s3_store_ingest_crawl(struct db *db, const struct s3_record *records, size_t n,
                       struct s3_ingest_result *out, char *errbuf, size_t errlen)
 {
     static const struct ingest_opts crawl = {"crawl", 1};
+    struct s3_ingest_part part = {records, n, {0, 0}};
+    enum err rc;
 
-    return ingest(db, records, n, &crawl, out, errbuf, errlen);
+    rc = ingest(db, &part, 1, &crawl, errbuf, errlen);
+    *out = part.result;
+    return rc;
 }

@@ -1,0 +1,45 @@
+/*
+ * s3_group.h - group commit of S3 event batches across threads
+ *
+ * A thread that holds a decoded batch of S3 event records (a POST
+ * /api/v1/s3/events worker, an SQS consumer) hands it to the group and
+ * waits. If fewer than max_groups groups are being ingested, it leads: it
+ * takes the batches waiting (in arrival order, up to max_records records,
+ * at least one batch), ingests them in ONE transaction on its own connection
+ * (s3_store_ingest_group), then wakes each waiter with its own counts. So
+ * batches that arrive while a group commits are ingested together in the
+ * next one, where they neither wait for each other's key locks nor pay a
+ * commit each. When a group fails, each of its batches is ingested alone,
+ * so one batch's bad record or a deadlock never fails another batch.
+ * With max_wait_us > 0 a leader waits up to that long for more batches
+ * before it starts (never past max_records). Thread-safe.
+ */
+#ifndef INGESTD_S3_GROUP_H
+#define INGESTD_S3_GROUP_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "storage/s3_store.h"
+
+struct db;
+struct s3_group;
+
+/*
+ * Groups of at most max_records records (0 or 1: every batch alone, as
+ * without a group; a larger batch goes alone), at most max_groups of them
+ * ingested at once; a leader waits up to max_wait_us for a fuller group.
+ */
+struct s3_group *s3_group_new(size_t max_records, long max_wait_us, int max_groups);
+/* NULL-safe; no batch may be waiting. */
+void s3_group_free(struct s3_group *g);
+/*
+ * Ingest part (source "event") in a group, on db (the calling thread's
+ * connection) when this thread leads. Returns once the transaction that
+ * holds it committed (ERR_OK, part->result set) or failed (errbuf says why).
+ * g NULL: ingested alone.
+ */
+enum err s3_group_ingest(struct s3_group *g, struct db *db, struct s3_ingest_part *part,
+                         char *errbuf, size_t errlen);
+
+#endif
