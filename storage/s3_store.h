@@ -2,10 +2,12 @@
  * s3_store.h - the S3 object catalog (s3_objects)
  *
  * Ingestion is one transaction per batch (or per group of batches):
- * advisory locks on the touched keys (hash order), generated sequencers for records without one,
- * insert with duplicate counting, then the current state recomputed for every touched (bucket, key)
- * (S3.md "Current state"). Object records are jansson objects in the API's camelCase shape, owned
- * by the caller.
+ * advisory locks on the touched keys (hash order), generated sequencers for
+ * records without one, the current state of every touched (bucket, key)
+ * decided over its stored records and the batch's (S3.md "Current state"),
+ * then the repeats of stored records counted and the other records inserted
+ * (storage/README.md "Locks"). Object records are jansson objects in the
+ * API's camelCase shape, owned by the caller.
  */
 #ifndef INGESTD_S3_STORE_H
 #define INGESTD_S3_STORE_H
