@@ -328,15 +328,15 @@ load_s3_group(struct config *cfg, char *errbuf, size_t errlen)
     long n;
     enum err rc;
 
-    rc = config_env_size("INGESTD_S3_GROUP_RECORDS", 1, 1, 1000000, &cfg->s3_group_records, errbuf,
-                         errlen);
+    rc = config_env_size("INGESTD_S3_GROUP_RECORDS", 10000, 1, 1000000, &cfg->s3_group_records,
+                         errbuf, errlen);
     if (rc)
         return rc;
     rc = config_env_int("INGESTD_S3_GROUP_WAIT_US", 0, 0, 1000000, &n, errbuf, errlen);
     if (rc)
         return rc;
     cfg->s3_group_wait_us = n;
-    rc = config_env_int("INGESTD_S3_GROUPS", 4, 1, 256, &n, errbuf, errlen);
+    rc = config_env_int("INGESTD_S3_GROUPS", 8, 1, 256, &n, errbuf, errlen);
     if (!rc)
         cfg->s3_groups = (int)n;
     return rc;

@@ -3,16 +3,21 @@
  *
  * A thread that holds a decoded batch of S3 event records (a POST
  * /api/v1/s3/events worker, an SQS consumer) hands it to the group and
- * waits. If fewer than max_groups groups are being ingested, it leads: it
- * takes the batches waiting (in arrival order, up to max_records records,
- * at least one batch), ingests them in ONE transaction on its own connection
- * (s3_store_ingest_group), then wakes each waiter with its own counts. So
- * batches that arrive while a group commits are ingested together in the
- * next one, where they neither wait for each other's key locks nor pay a
- * commit each. When a group fails, each of its batches is ingested alone,
- * so one batch's bad record or a deadlock never fails another batch.
- * With max_wait_us > 0 a leader waits up to that long for more batches
- * before it starts (never past max_records). Thread-safe.
+ * waits. It leads when fewer than max_groups groups are being ingested and
+ * none of them, nor any batch queued before it, touches one of its
+ * (bucket, key)s: it takes, in arrival order, every queued batch whose keys
+ * no group being ingested and no batch left queued before it touches (up to
+ * max_records records, at least itself), ingests them in ONE transaction on
+ * its own connection (s3_store_ingest_group), then wakes each waiter with
+ * its own counts, and every queued batch looks again. So batches on shared
+ * keys never wait for each other's key locks in PostgreSQL: the later ones
+ * wait here and go together in the next group, in arrival order, one
+ * commit for all; batches on other keys run in groups of their own at the
+ * same time. (bucket, key)s are compared by a 64-bit hash: a collision only
+ * makes a batch wait for a group it did not need to. When a group fails, each of its batches is
+ * ingested alone, so one batch's bad record or a deadlock never fails another batch. With
+ * max_wait_us > 0 a leader waits up to that long for more batches before it starts (never past
+ * max_records). Thread-safe.
  */
 #ifndef INGESTD_S3_GROUP_H
 #define INGESTD_S3_GROUP_H
