@@ -321,6 +321,27 @@ load_upload_group(struct config *cfg, char *errbuf, size_t errlen)
     return rc;
 }
 
+/* Group commit of S3 event batches (jobs/s3_group.h). */
+static enum err
+load_s3_group(struct config *cfg, char *errbuf, size_t errlen)
+{
+    long n;
+    enum err rc;
+
+    rc = config_env_size("INGESTD_S3_GROUP_RECORDS", 10000, 1, 1000000, &cfg->s3_group_records,
+                         errbuf, errlen);
+    if (rc)
+        return rc;
+    rc = config_env_int("INGESTD_S3_GROUP_WAIT_US", 0, 0, 1000000, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->s3_group_wait_us = n;
+    rc = config_env_int("INGESTD_S3_GROUPS", 8, 1, 256, &n, errbuf, errlen);
+    if (!rc)
+        cfg->s3_groups = (int)n;
+    return rc;
+}
+
 /* Automatic merges and inventory jobs. */
 static enum err
 load_jobs(struct config *cfg, char *errbuf, size_t errlen)
@@ -352,7 +373,10 @@ load_jobs(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         return rc;
     cfg->long_queue = (int)n;
-    return load_upload_group(cfg, errbuf, errlen);
+    rc = load_upload_group(cfg, errbuf, errlen);
+    if (rc)
+        return rc;
+    return load_s3_group(cfg, errbuf, errlen);
 }
 
 /* Presigned URLs and crawls of the S3 catalog. */

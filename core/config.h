@@ -65,6 +65,9 @@ struct config {
     size_t upload_group_bytes; /* INGESTD_UPLOAD_GROUP_BYTES: content bytes per transaction */
     long upload_group_wait_us; /* INGESTD_UPLOAD_GROUP_WAIT_US: a group's wait for more */
     int upload_groups;         /* INGESTD_UPLOAD_GROUPS: groups stored at once */
+    size_t s3_group_records;   /* INGESTD_S3_GROUP_RECORDS: S3 event records per transaction */
+    long s3_group_wait_us;     /* INGESTD_S3_GROUP_WAIT_US: an S3 group's wait for more */
+    int s3_groups;             /* INGESTD_S3_GROUPS: S3 event groups ingested at once */
     char *cors_origins; /* INGESTD_CORS_ORIGINS: "*" or exact origins joined by ','; NULL: none */
     struct export_target *exports; /* INGESTD_EXPORTS, parsed (core/export_spec.h) */
     size_t nexports;

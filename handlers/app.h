@@ -21,6 +21,7 @@ struct metrics;
 struct sqs_consumers;
 struct feed_hub;
 struct upload_group;
+struct s3_group;
 
 struct app {
     const struct config *cfg;
@@ -34,6 +35,7 @@ struct app {
     struct sqs_consumers *sqs;    /* INGESTD_SQS_QUEUES consumers (GET /api/v1/sqs); NULL: none */
     struct feed_hub *feed_hub;    /* SSE subscribers' fan-out (jobs/feed_hub.h); NULL: none */
     struct upload_group *uploads; /* group commit of uploads (jobs/upload_group.h); NULL: alone */
+    struct s3_group *s3_events;   /* group commit of S3 event batches (jobs/s3_group.h) */
     atomic_int stopping;          /* set on SIGTERM: long waits give up */
     atomic_int long_waits; /* requests waiting for a job on the long lane (handlers/long_wait.h) */
     int auth_on; /* tokens are required on /api/v1 (shown on the status page); set by main */

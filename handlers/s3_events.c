@@ -5,6 +5,7 @@
 
 #include "core/metrics.h"
 #include "handlers/app.h"
+#include "jobs/s3_group.h"
 #include "storage/s3_store.h"
 #include "codec/s3_event_decoder.h"
 
@@ -25,8 +26,12 @@ handle_s3_events_post(struct request *req, struct response *res)
     }
     rc = s3_events_decode(req->body, req->body_len, S3_EVENTS_MAX_RECORDS, &batch, errbuf,
                           sizeof(errbuf));
-    if (!rc)
-        rc = s3_store_ingest(req->db, batch.records, batch.nrecords, &r, errbuf, sizeof(errbuf));
+    if (!rc) { /* returns after the commit of the group that holds it */
+        struct s3_ingest_part part = {batch.records, batch.nrecords, {0, 0}};
+
+        rc = s3_group_ingest(req->app->s3_events, req->db, &part, errbuf, sizeof(errbuf));
+        r = part.result;
+    }
     if (rc) {
         response_error(res, req, rc, errbuf);
         s3_batch_release(&batch);

@@ -48,6 +48,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "jobs/s3_group.h"
 #include "jobs/thread.h"
 #include "storage/db.h"
 #include "storage/s3_store.h"
@@ -196,15 +197,17 @@ static enum err
 ingest_records(struct sqs_queue *q, struct db *db, const struct s3_record *recs, size_t n,
                char *errbuf, size_t errlen)
 {
-    struct s3_ingest_result r = {0};
+    struct s3_ingest_part part = {recs, n, {0, 0}};
+    struct s3_ingest_result r;
     const char *ingested[] = {"ingested"}, *dups[] = {"duplicate"};
     enum err rc;
 
     rc = db_ensure(db, errbuf, errlen);
-    if (!rc)
-        rc = s3_store_ingest(db, recs, n, &r, errbuf, errlen);
+    if (!rc) /* with the batches of POST /api/v1/s3/events waiting, in one transaction */
+        rc = s3_group_ingest(q->owner->cfg.group, db, &part, errbuf, errlen);
     if (rc)
         return rc;
+    r = part.result;
     pthread_mutex_lock(&q->lock);
     q->stats.records += r.ingested;
     q->stats.duplicates += r.duplicates;

@@ -24,6 +24,7 @@
 #include "clients/sqs_client.h"
 
 struct metrics;
+struct s3_group;
 struct sqs_consumers;
 
 /* Borrowed for the call only (copied). */
@@ -33,6 +34,8 @@ struct sqs_consumer_config {
     int visibility_s;   /* VisibilityTimeout asked for each receive, 1..43200 */
     int poison_delete;  /* 1: delete undecodable messages; 0: leave them to the redrive policy */
     struct sqs_client_config client;
+    struct s3_group *group; /* group commit shared with POST /api/v1/s3/events (outlives the
+                               consumers); NULL: each batch alone */
 };
 
 /*

@@ -42,6 +42,7 @@
 #include "jobs/outbox.h"
 #include "jobs/sqs_consumer.h"
 #include "jobs/upload_group.h"
+#include "jobs/s3_group.h"
 #include "jobs/scheduler.h"
 #include "jobs/workers.h"
 #include "core/metrics.h"
@@ -370,7 +371,8 @@ reload_tokens(struct app *app)
 
 /* The SQS consumers of INGESTD_SQS_QUEUES, or NULL when there is none. */
 static struct sqs_consumers *
-start_sqs(const struct config *cfg, const char *conninfo, struct metrics *metrics)
+start_sqs(const struct config *cfg, const char *conninfo, struct metrics *metrics,
+          struct s3_group *group)
 {
     struct sqs_consumer_config sqs;
 
@@ -381,6 +383,7 @@ start_sqs(const struct config *cfg, const char *conninfo, struct metrics *metric
     sqs.poison_delete = cfg->sqs_poison && strcmp(cfg->sqs_poison, "delete") == 0;
     sqs_client_config_from(&sqs.client, &cfg->s3);
     sqs.client.endpoint_url = cfg->sqs_endpoint_url;
+    sqs.group = group;
     return sqs_consumers_start(conninfo, &sqs, metrics);
 }
 
@@ -479,7 +482,7 @@ serve(struct app *app, const char *conninfo)
     app->exporter = exporter_start(cfg, conninfo, &s3, app->metrics);
     app->crawl_runner = crawl_runner_start(conninfo, &s3);
     /* before the HTTP server: its threads read app->sqs (GET /api/v1/sqs) */
-    app->sqs = start_sqs(cfg, conninfo, app->metrics);
+    app->sqs = start_sqs(cfg, conninfo, app->metrics, app->s3_events);
     workers = workers_start(cfg->db_pool, conninfo, app->metrics);
     long_lane = workers_start(cfg->long_workers, conninfo, NULL);
     app->feed_hub = start_feed_hub(cfg, conninfo);
@@ -703,9 +706,11 @@ run(const char *cmd, const struct config *cfg)
     app.auth = auth_keeper_new(tokens);
     app.uploads = upload_group_new(cfg->upload_group_max, cfg->upload_group_bytes,
                                    cfg->upload_group_wait_us, cfg->upload_groups);
+    app.s3_events = s3_group_new(cfg->s3_group_records, cfg->s3_group_wait_us, cfg->s3_groups);
     tokens = NULL;
     status = serve(&app, conninfo);
     upload_group_free(app.uploads); /* the workers stopped: no upload waits */
+    s3_group_free(app.s3_events);   /* and the SQS consumers: no batch waits */
     auth_keeper_free(app.auth);
     metrics_free(app.metrics);
     repos_cache_free(app.repos_cache);

@@ -30,8 +30,8 @@
  *      holds its buckets SHARED, an inventory's final apply (under 3) holds
  *      its source buckets EXCLUSIVE while it attaches and recomputes, so the
  *      two never change the current state of one bucket at the same time.
- *   5. LOCK_S3_KEY (transaction, exclusive) - per (bucket, key), a batch of
- *      S3 events, after its buckets (4).
+ *   5. LOCK_S3_KEY (transaction, exclusive) - per (bucket, key), a batch (or
+ *      a group of batches, jobs/s3_group.h) of S3 events, after its buckets (4).
  *   6. LOCK_EFFECTIVE_KEY (transaction) - a merge and PUT /api/v1/repos.csv.
  *      No transaction holding it takes any of 1-5. After it, a merge takes
  *      SHARE on the events table (uploads hold ROW EXCLUSIVE on it and take

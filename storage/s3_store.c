@@ -161,9 +161,14 @@ struct ingest_opts {
 
 struct row {
     const struct s3_record *rec;
-    char *sequencer; /* normalised or generated */
-    int dups;        /* repeats of this record within the batch */
-    int keep;        /* 0 when it is a repeat of an earlier row */
+    struct s3_ingest_part *part; /* the batch of a group it came in */
+    size_t index;                /* its position in that batch, from 0 */
+    char *sequencer;             /* normalised or generated */
+    int dups;                    /* repeats of this record later in the group */
+    int keep;                    /* 0 when it is a repeat of an earlier row */
+    int stored;                  /* kept, and a repeat of a stored record (the plan says) */
+    int current;                 /* kept, new, and the current record of its key */
+    char id[37];                 /* the record's id when it is new */
 };
 
 static char *
@@ -177,9 +182,13 @@ join3(const char *a, const char *b, const char *c)
     return buf_take(&k, NULL);
 }
 
-/* Normalise sequencers and fold repeats within the batch. */
+/*
+ * Normalise sequencers and fold repeats within the group (rows[].rec, part
+ * and index set): a repeat counts as a duplicate of its own batch, and on
+ * the first row's record (number_duplicate_events).
+ */
 static enum err
-prepare_rows(const struct s3_record *recs, size_t n, struct row *rows, char *errbuf, size_t errlen)
+prepare_rows(struct row *rows, size_t n, char *errbuf, size_t errlen)
 {
     struct strmap seen;
     struct buf norm;
@@ -189,32 +198,33 @@ prepare_rows(const struct s3_record *recs, size_t n, struct row *rows, char *err
     strmap_init(&seen, n);
     buf_init(&norm, 0);
     for (i = 0; i < n && !rc; i++) {
+        const struct s3_record *r = rows[i].rec;
         char *k;
         char *full;
         int found;
         size_t slot;
 
-        rows[i].rec = &recs[i];
         rows[i].keep = 1;
-        if (strlen(recs[i].bucket) > 255 || strlen(recs[i].key) > 1024 ||
-            strlen(recs[i].version_id) > 1024) {
+        if (strlen(r->bucket) > 255 || strlen(r->key) > 1024 || strlen(r->version_id) > 1024) {
             rc = err_set(ERR_BAD_INPUT, errbuf, errlen,
-                         "record %zu: bucket, key or versionId too long", i + 1);
+                         "record %zu: bucket, key or versionId too long", rows[i].index + 1);
             break;
         }
-        if (!recs[i].sequencer)
+        if (!r->sequencer)
             continue;
-        if (strlen(recs[i].sequencer) > 256 || s3_sequencer_normalize(recs[i].sequencer, &norm)) {
-            rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "record %zu: invalid sequencer", i + 1);
+        if (strlen(r->sequencer) > 256 || s3_sequencer_normalize(r->sequencer, &norm)) {
+            rc = err_set(ERR_BAD_INPUT, errbuf, errlen, "record %zu: invalid sequencer",
+                         rows[i].index + 1);
             break;
         }
         rows[i].sequencer = xstrdup(norm.data);
-        k = join3(recs[i].bucket, recs[i].key, recs[i].version_id);
-        full = join3(k, recs[i].event_type == S3_CREATED ? "C" : "D", norm.data);
+        k = join3(r->bucket, r->key, r->version_id);
+        full = join3(k, r->event_type == S3_CREATED ? "C" : "D", norm.data);
         slot = strmap_put(&seen, full, i, &found);
         if (found) {
             rows[seen.vals[slot]].dups++;
             rows[i].keep = 0;
+            rows[i].part->result.duplicates++;
         }
         free(k);
         free(full);
@@ -424,11 +434,13 @@ enum batch_column {
     COL_DUPS,
     COL_ID,
     COL_LASTMOD,
+    COL_CURRENT,
     COL_COUNT
 };
 
+/* The kept rows (new: only those that repeat no stored record) as one array per column. */
 static void
-batch_arrays(struct row *rows, size_t n, struct buf a[COL_COUNT])
+batch_arrays(struct row *rows, size_t n, int new_only, struct buf a[COL_COUNT])
 {
     size_t i;
     int first = 1;
@@ -438,15 +450,11 @@ batch_arrays(struct row *rows, size_t n, struct buf a[COL_COUNT])
         const struct s3_record *rec = rows[i].rec;
         char size[32];
         char dups[16];
-        char id[37];
-        uuid_t u;
 
-        if (!rows[i].keep)
+        if (!rows[i].keep || (new_only && rows[i].stored))
             continue;
         snprintf(size, sizeof(size), "%lld", (long long)rec->size);
         snprintf(dups, sizeof(dups), "%d", rows[i].dups);
-        uuid_generate(u);
-        uuid_unparse_lower(u, id);
         pgcopy_param_elem_or_null(&a[COL_BUCKET], rec->bucket, first);
         pgcopy_param_elem_or_null(&a[COL_KEY], rec->key, first);
         pgcopy_param_elem_or_null(&a[COL_VERSION], rec->version_id, first);
@@ -461,8 +469,9 @@ batch_arrays(struct row *rows, size_t n, struct buf a[COL_COUNT])
         pgcopy_param_elem_or_null(&a[COL_MARKER], rec->is_delete_marker ? "t" : "f", first);
         pgcopy_param_elem_or_null(&a[COL_REASON], rec->reason, first);
         pgcopy_param_elem_or_null(&a[COL_DUPS], dups, first);
-        pgcopy_param_elem_or_null(&a[COL_ID], id, first);
+        pgcopy_param_elem_or_null(&a[COL_ID], rows[i].id, first);
         pgcopy_param_elem_or_null(&a[COL_LASTMOD], rec->last_modified, first);
+        pgcopy_param_elem_or_null(&a[COL_CURRENT], rows[i].current ? "t" : "f", first);
         first = 0;
     }
     pgcopy_param_arrays_close(a, COL_COUNT);
@@ -474,15 +483,21 @@ batch_arrays(struct row *rows, size_t n, struct buf a[COL_COUNT])
  * latest record per version, then the latest existing version. Stored
  * records that lose it are cleared here; the batch's winners are inserted
  * current, so a new current record costs no second write. Returns the
- * winners' ids and the stored winners that must become current again.
+ * positions (from 1, among the kept rows) of the batch's winners, the stored
+ * winners that must become current again, the cleared count, and the kept
+ * rows that repeat a stored record of the events' partition (positions, and
+ * the stored records' ids): those are duplicates, not inserted, so the
+ * insert needs no ON CONFLICT (the key locks keep any other writer of the
+ * keys out until the commit).
  */
 static const char plan_current_sql[] =
     "WITH x AS (SELECT b COLLATE \"C\" AS b, k COLLATE \"C\" AS k, v COLLATE \"C\" AS v, et, "
-    "  seq COLLATE \"C\" AS seq, dm, id FROM unnest($1::text[], $2::text[], $3::text[], "
-    "  $4::text[], $5::text[], $6::boolean[], $7::uuid[]) AS x(b, k, v, et, seq, dm, id)), "
+    "  seq COLLATE \"C\" AS seq, dm, id, i FROM unnest($1::text[], $2::text[], $3::text[], "
+    "  $4::text[], $5::text[], $6::boolean[], $7::uuid[]) WITH ORDINALITY "
+    "  AS x(b, k, v, et, seq, dm, id, i)), "
     "t AS (SELECT DISTINCT b, k FROM x), "
     "e AS (SELECT o.id, o.bucket AS b, o.key AS k, o.version_id AS v, o.sequencer AS seq, "
-    "  o.event_type AS et, o.is_delete_marker AS dm, o.is_current AS cur "
+    "  o.event_type AS et, o.is_delete_marker AS dm, o.is_current AS cur, o.part "
     "  FROM s3_objects o JOIN t ON o.bucket = t.b AND o.key = t.k), "
     "allr AS (SELECT id, b, k, v, seq, et, dm, cur FROM e UNION ALL "
     "  SELECT x.id, x.b, x.k, x.v, x.seq, x.et, x.dm, NULL FROM x WHERE NOT EXISTS (SELECT 1 "
@@ -492,40 +507,106 @@ static const char plan_current_sql[] =
     "top AS (SELECT DISTINCT ON (b, k) id, dm, cur FROM lv WHERE et = 'Created' OR dm "
     "  ORDER BY b, k, seq DESC, id DESC), "
     "w AS (SELECT id, cur FROM top WHERE NOT dm), "
+    "m AS (SELECT x.i, e.id FROM x JOIN e ON e.b = x.b AND e.k = x.k AND e.v = x.v "
+    "  AND e.et = x.et AND e.seq = x.seq AND e.part = 0), "
     "clr AS (UPDATE s3_objects o SET is_current = false FROM t WHERE o.bucket = t.b "
     "  AND o.key = t.k AND o.is_current AND o.id NOT IN (SELECT id FROM w) RETURNING 1) "
-    "SELECT (SELECT coalesce(array_agg(id), '{}') FROM w), "
+    "SELECT (SELECT coalesce(array_agg(x.i ORDER BY x.i), '{}') FROM x JOIN w ON w.id = x.id), "
     "  (SELECT coalesce(array_agg(id), '{}') FROM w WHERE cur IS FALSE), "
-    "  (SELECT count(*) FROM clr)";
+    "  (SELECT count(*) FROM clr), "
+    "  (SELECT coalesce(array_agg(i ORDER BY i), '{}') FROM m), "
+    "  (SELECT coalesce(array_agg(id ORDER BY i), '{}') FROM m)";
 
+/* The new rows, and the repeat count ($18, $19) added to the stored records they repeat. */
 static const char insert_sql[] =
-    "INSERT INTO s3_objects_events AS o (id, bucket, key, version_id, event_type, event_time, "
+    "WITH d AS (UPDATE s3_objects_events o SET number_duplicate_events = "
+    "o.number_duplicate_events + d.n FROM unnest($18::uuid[], $19::int[]) AS d(id, n) "
+    "WHERE o.id = d.id RETURNING 1) "
+    "INSERT INTO s3_objects_events (id, bucket, key, version_id, event_type, event_time, "
     "size, etag, storage_class, sequencer, sequencer_raw, is_delete_marker, reason, "
-    "number_duplicate_events, last_modified, source, is_current) "
+    "number_duplicate_events, last_modified, is_current, source) "
     "SELECT x.id, x.b, x.k, x.v, x.et, x.t, x.s, x.e, x.sc, x.seq, x.raw, x.dm, "
-    "x.r, x.d, x.lm, $17, x.id = ANY ($16::uuid[]) FROM unnest($1::text[], $2::text[], "
+    "x.r, x.d, x.lm, x.cur, $17 FROM unnest($1::text[], $2::text[], "
     "$3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[], $8::text[], $9::text[], "
-    "$10::text[], $11::boolean[], $12::text[], $13::int[], $14::uuid[], $15::timestamptz[]) "
-    "AS x(b, k, v, et, t, s, e, sc, seq, raw, dm, r, d, id, lm) "
-    "ON CONFLICT (bucket, key, sequencer, version_id, event_type) DO UPDATE SET "
-    "number_duplicate_events = o.number_duplicate_events + excluded.number_duplicate_events + 1 "
-    "RETURNING (xmax = 0)";
+    "$10::text[], $11::boolean[], $12::text[], $13::int[], $14::uuid[], $15::timestamptz[], "
+    "$16::boolean[]) AS x(b, k, v, et, t, s, e, sc, seq, raw, dm, r, d, id, lm, cur)";
 
-/* Decide the current records, then insert the batch with them. */
+/*
+ * Mark the kept rows at the positions (from 1, ascending) of the array
+ * literal `list` ("{3,7}"): current, or (current 0) stored.
+ */
 static enum err
-insert_rows(struct db *db, struct row *rows, size_t n, const struct ingest_opts *o,
-            struct s3_ingest_result *out, char *errbuf, size_t errlen)
+mark_positions(struct row *rows, size_t n, const char *list, int current, char *errbuf,
+               size_t errlen)
+{
+    const char *p = list + 1;
+    size_t i = 0;
+    size_t pos = 0; /* kept rows seen so far */
+
+    while (*p && *p != '}') {
+        char *end;
+        unsigned long want = strtoul(p, &end, 10);
+
+        if (end == p || want == 0)
+            return err_set(ERR_INTERNAL, errbuf, errlen, "bad position list from the plan");
+        while (i < n && (!rows[i].keep || ++pos < want))
+            i++;
+        if (i == n)
+            return err_set(ERR_INTERNAL, errbuf, errlen, "plan position %lu past the batch", want);
+        if (current)
+            rows[i].current = 1;
+        else
+            rows[i].stored = 1;
+        i++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return ERR_OK;
+}
+
+/* The repeat counts of the stored records the rows marked `stored` repeat, as "{n,...}". */
+static void
+stored_repeats(const struct row *rows, size_t n, struct buf *out)
+{
+    size_t i;
+    int first = 1;
+
+    buf_reset(out);
+    buf_append_char(out, '{');
+    for (i = 0; i < n; i++) {
+        if (!rows[i].keep || !rows[i].stored)
+            continue;
+        buf_printf(out, "%s%d", first ? "" : ",", rows[i].dups + 1);
+        first = 0;
+    }
+    buf_append_char(out, '}');
+}
+
+/* Count each kept row on its batch: a new record, or a repeat of a stored one. */
+static void
+count_rows(struct row *rows, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!rows[i].keep)
+            continue;
+        if (rows[i].stored)
+            rows[i].part->result.duplicates++;
+        else
+            rows[i].part->result.ingested++;
+    }
+}
+
+/* Run the plan: rows marked current / stored; *plan keeps its answer. */
+static enum err
+plan_rows(struct db *db, struct row *rows, size_t n, PGresult **plan, char *errbuf, size_t errlen)
 {
     struct buf a[COL_COUNT];
-    const char *params[COL_COUNT + 2];
-    PGresult *plan = NULL;
-    PGresult *res = NULL;
-    size_t i;
+    const char *params[7];
     size_t k;
-    int r;
     enum err rc;
 
-    batch_arrays(rows, n, a);
+    batch_arrays(rows, n, 0, a);
     params[0] = a[COL_BUCKET].data;
     params[1] = a[COL_KEY].data;
     params[2] = a[COL_VERSION].data;
@@ -533,26 +614,47 @@ insert_rows(struct db *db, struct row *rows, size_t n, const struct ingest_opts 
     params[4] = a[COL_SEQUENCER].data;
     params[5] = a[COL_MARKER].data;
     params[6] = a[COL_ID].data;
-    rc = db_query_prepared(db, &plan, "s3_plan_current", plan_current_sql, 7, params, NULL, NULL,
+    rc = db_query_prepared(db, plan, "s3_plan_current", plan_current_sql, 7, params, NULL, NULL,
                            errbuf, errlen);
+    for (k = 0; k < COL_COUNT; k++)
+        buf_release(&a[k]);
+    if (!rc)
+        rc = mark_positions(rows, n, PQgetvalue(*plan, 0, 0), 1, errbuf, errlen);
+    if (!rc)
+        rc = mark_positions(rows, n, PQgetvalue(*plan, 0, 3), 0, errbuf, errlen);
+    return rc;
+}
+
+/* Decide the current records, then insert the batch with them. */
+static enum err
+insert_rows(struct db *db, struct row *rows, size_t n, const struct ingest_opts *o, char *errbuf,
+            size_t errlen)
+{
+    struct buf a[COL_COUNT];
+    struct buf repeats;
+    const char *params[COL_COUNT + 3];
+    PGresult *plan = NULL;
+    size_t k;
+    enum err rc;
+
+    buf_init(&repeats, 0);
+    rc = plan_rows(db, rows, n, &plan, errbuf, errlen);
     if (rc)
         goto out;
+    batch_arrays(rows, n, 1, a);
+    stored_repeats(rows, n, &repeats);
     for (k = 0; k < COL_COUNT; k++)
         params[k] = a[k].data;
-    params[COL_COUNT] = PQgetvalue(plan, 0, 0);
-    params[COL_COUNT + 1] = o->source;
-    rc = db_query_prepared(db, &res, "s3_insert", insert_sql, COL_COUNT + 2, params, NULL, NULL,
+    params[COL_COUNT] = o->source;
+    params[COL_COUNT + 1] = PQgetvalue(plan, 0, 4);
+    params[COL_COUNT + 2] = repeats.data;
+    rc = db_query_prepared(db, NULL, "s3_insert", insert_sql, COL_COUNT + 3, params, NULL, NULL,
                            errbuf, errlen);
+    for (k = 0; k < COL_COUNT; k++)
+        buf_release(&a[k]);
     if (rc)
         goto out;
-    for (r = 0; r < PQntuples(res); r++) {
-        if (PQgetvalue(res, r, 0)[0] == 't')
-            out->ingested++;
-        else
-            out->duplicates++;
-    }
-    for (i = 0; i < n; i++)
-        out->duplicates += (size_t)rows[i].dups;
+    count_rows(rows, n);
     if (strcmp(PQgetvalue(plan, 0, 1), "{}") != 0) {
         /* a stored record is current again (e.g. its newer version was deleted) */
         params[0] = PQgetvalue(plan, 0, 1);
@@ -563,25 +665,51 @@ insert_rows(struct db *db, struct row *rows, size_t n, const struct ingest_opts 
     }
 out:
     PQclear(plan);
-    PQclear(res);
-    for (k = 0; k < COL_COUNT; k++)
-        buf_release(&a[k]);
+    buf_release(&repeats);
     return rc;
 }
 
-static enum err
-ingest(struct db *db, const struct s3_record *records, size_t n, const struct ingest_opts *o,
-       struct s3_ingest_result *out, char *errbuf, size_t errlen)
+/* Each part's result zeroed; the group's rows (rec, part, index), n of them. */
+static struct row *
+group_rows(struct s3_ingest_part *parts, size_t nparts, size_t *n)
 {
     struct row *rows;
+    size_t total = 0;
+    size_t p;
     size_t i;
-    enum err rc;
+    uuid_t u;
 
-    memset(out, 0, sizeof(*out));
+    for (p = 0; p < nparts; p++) {
+        memset(&parts[p].result, 0, sizeof(parts[p].result));
+        total += parts[p].n;
+    }
+    rows = xcalloc(total ? total : 1, sizeof(*rows));
+    total = 0;
+    for (p = 0; p < nparts; p++)
+        for (i = 0; i < parts[p].n; i++, total++) {
+            rows[total].rec = &parts[p].records[i];
+            rows[total].part = &parts[p];
+            rows[total].index = i;
+            uuid_generate(u);
+            uuid_unparse_lower(u, rows[total].id);
+        }
+    *n = total;
+    return rows;
+}
+
+static enum err
+ingest(struct db *db, struct s3_ingest_part *parts, size_t nparts, const struct ingest_opts *o,
+       char *errbuf, size_t errlen)
+{
+    struct row *rows;
+    size_t n;
+    size_t i;
+    enum err rc = ERR_OK;
+
+    rows = group_rows(parts, nparts, &n);
     if (n == 0)
-        return ERR_OK;
-    rows = xcalloc(n, sizeof(*rows));
-    rc = prepare_rows(records, n, rows, errbuf, errlen);
+        goto out;
+    rc = prepare_rows(rows, n, errbuf, errlen);
     if (rc)
         goto out;
     rc = db_exec(db, "BEGIN", errbuf, errlen);
@@ -591,14 +719,15 @@ ingest(struct db *db, const struct s3_record *records, size_t n, const struct in
     if (!rc)
         rc = generate_sequencers(db, rows, n, o->per_key, errbuf, errlen);
     if (!rc)
-        rc = insert_rows(db, rows, n, o, out, errbuf, errlen);
+        rc = insert_rows(db, rows, n, o, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "COMMIT", errbuf, errlen);
-    if (rc) {
+    if (rc)
         db_rollback(db);
-        memset(out, 0, sizeof(*out));
-    }
 out:
+    if (rc)
+        for (i = 0; i < nparts; i++)
+            memset(&parts[i].result, 0, sizeof(parts[i].result));
     for (i = 0; i < n; i++)
         free(rows[i].sequencer);
     free(rows);
@@ -606,12 +735,25 @@ out:
 }
 
 enum err
+s3_store_ingest_group(struct db *db, struct s3_ingest_part *parts, size_t nparts, char *errbuf,
+                      size_t errlen)
+{
+    static const struct ingest_opts events = {"event", 0};
+
+    return ingest(db, parts, nparts, &events, errbuf, errlen);
+}
+
+enum err
 s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
                 struct s3_ingest_result *out, char *errbuf, size_t errlen)
 {
     static const struct ingest_opts events = {"event", 0};
+    struct s3_ingest_part part = {records, n, {0, 0}};
+    enum err rc;
 
-    return ingest(db, records, n, &events, out, errbuf, errlen);
+    rc = ingest(db, &part, 1, &events, errbuf, errlen);
+    *out = part.result;
+    return rc;
 }
 
 enum err
@@ -619,6 +761,10 @@ s3_store_ingest_crawl(struct db *db, const struct s3_record *records, size_t n,
                       struct s3_ingest_result *out, char *errbuf, size_t errlen)
 {
     static const struct ingest_opts crawl = {"crawl", 1};
+    struct s3_ingest_part part = {records, n, {0, 0}};
+    enum err rc;
 
-    return ingest(db, records, n, &crawl, out, errbuf, errlen);
+    rc = ingest(db, &part, 1, &crawl, errbuf, errlen);
+    *out = part.result;
+    return rc;
 }

@@ -1,11 +1,13 @@
 /*
  * s3_store.h - the S3 object catalog (s3_objects)
  *
- * Ingestion is one transaction per batch: advisory locks on the touched
- * keys (hash order), generated sequencers for records without one, insert
- * with duplicate counting, then the current state recomputed for every
- * touched (bucket, key) (S3.md "Current state"). Object records are jansson
- * objects in the API's camelCase shape, owned by the caller.
+ * Ingestion is one transaction per batch (or per group of batches):
+ * advisory locks on the touched keys (hash order), generated sequencers for
+ * records without one, the current state of every touched (bucket, key)
+ * decided over its stored records and the batch's (S3.md "Current state"),
+ * then the repeats of stored records counted and the other records inserted
+ * (storage/README.md "Locks"). Object records are jansson objects in the
+ * API's camelCase shape, owned by the caller.
  */
 #ifndef INGESTD_S3_STORE_H
 #define INGESTD_S3_STORE_H
@@ -40,6 +42,23 @@ struct s3_ingest_result {
 /* Ingest records[0..n) (source "event") as one atomic batch. */
 enum err s3_store_ingest(struct db *db, const struct s3_record *records, size_t n,
                          struct s3_ingest_result *out, char *errbuf, size_t errlen);
+/* One batch of a group (s3_store_ingest_group): records borrowed, its own counts. */
+struct s3_ingest_part {
+    const struct s3_record *records;
+    size_t n;
+    struct s3_ingest_result result; /* set by the ingestion; zero unless it committed */
+};
+
+/*
+ * Ingest parts[0..nparts) (source "event") in ONE transaction, with the
+ * outcome of ingesting each alone in array order, one after the other: a
+ * record a later part repeats is that part's duplicate, a record without a
+ * sequencer follows everything before it. Each part's result counts its own
+ * records. On any error nothing is written and every result is zero; which
+ * part was at fault is not said (ingest each alone to learn it).
+ */
+enum err s3_store_ingest_group(struct db *db, struct s3_ingest_part *parts, size_t nparts,
+                               char *errbuf, size_t errlen);
 /*
  * The same for what a crawl of the live bucket observed (source "crawl";
  * last_modified kept): the same locks, duplicate rule and current state, but

@@ -1,0 +1,365 @@
+/*
+ * s3_group.c - group commit of S3 event batches across threads
+ *
+ * Leader/follower, no thread of its own, as jobs/upload_group.c: the waiting
+ * batches form a FIFO under one mutex, each with the hashes of its keys;
+ * `active` lists the groups being ingested (their batches' keys stay busy
+ * until they commit). A queued batch leads when there is a leader's place
+ * and no active group or earlier queued batch shares a key with it
+ * (may_lead): it takes a group (take_group: skipping, and then keeping busy,
+ * the keys of every batch it leaves, so batches on one key stay in arrival
+ * order), unlocks, ingests the group on its own connection, relocks, marks
+ * the group's batches done and wakes their threads, then wakes every batch
+ * still queued to look again. A waiter's entry lives on its own stack; the
+ * leader never touches an entry after marking it done and unlocking.
+ */
+#include "jobs/s3_group.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/buf.h"
+
+struct waiter {
+    struct s3_ingest_part *part;
+    uint64_t *keys; /* hashes of its (bucket, key)s, nkeys of them */
+    size_t nkeys;
+    char *errbuf; /* the waiter's, errlen bytes */
+    size_t errlen;
+    enum err rc;
+    struct waiter *next;
+    int taken; /* in a group being ingested: its thread waits, it does not lead */
+    int done;
+    pthread_cond_t wake; /* done, or asked to lead: only this waiter is woken */
+};
+
+/* A group being ingested: its batches, whose keys no other group may take meanwhile. */
+struct active {
+    struct waiter **taken;
+    size_t n;
+    struct active *next;
+};
+
+struct s3_group {
+    pthread_mutex_t lock; /* guards head, tail, queued, leaders and every waiter's done */
+    pthread_cond_t more;  /* a batch was queued: a leader that waits for more counts */
+    struct waiter *head;
+    struct waiter *tail;
+    struct active *active; /* the groups being ingested */
+    int queued;            /* batches in the FIFO */
+    size_t queued_records;
+    int leaders; /* groups being ingested */
+    int max_groups;
+    size_t max_records;
+    long max_wait_us;
+};
+
+struct s3_group *
+s3_group_new(size_t max_records, long max_wait_us, int max_groups)
+{
+    struct s3_group *g = xcalloc(1, sizeof(*g));
+    pthread_condattr_t attr;
+
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->more, &attr);
+    pthread_condattr_destroy(&attr);
+    g->max_records = max_records;
+    g->max_wait_us = max_wait_us;
+    g->max_groups = max_groups < 1 ? 1 : max_groups;
+    return g;
+}
+
+void
+s3_group_free(struct s3_group *g)
+{
+    if (!g)
+        return;
+    pthread_cond_destroy(&g->more);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}
+
+/* ---- sets of key hashes (open addressing; 0 stands for itself) ---- */
+
+struct keyset {
+    uint64_t *slot;
+    size_t cap;
+    int has_zero;
+};
+
+static uint64_t
+key_hash(const char *bucket, const char *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)bucket; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    h = (h ^ 0x1f) * 1099511628211ULL;
+    for (p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+static void
+keyset_init(struct keyset *k, size_t n)
+{
+    k->cap = 16;
+    while (k->cap < n * 2)
+        k->cap *= 2;
+    k->slot = xcalloc(k->cap, sizeof(*k->slot));
+    k->has_zero = 0;
+}
+
+static int
+keyset_has(const struct keyset *k, uint64_t h)
+{
+    size_t i = (size_t)(h * 0x9E3779B97F4A7C15ULL) & (k->cap - 1);
+
+    if (h == 0)
+        return k->has_zero;
+    while (k->slot[i] && k->slot[i] != h)
+        i = (i + 1) & (k->cap - 1);
+    return k->slot[i] == h;
+}
+
+/* Room for it was reserved by keyset_init's n. */
+static void
+keyset_add(struct keyset *k, uint64_t h)
+{
+    size_t i = (size_t)(h * 0x9E3779B97F4A7C15ULL) & (k->cap - 1);
+
+    if (h == 0) {
+        k->has_zero = 1;
+        return;
+    }
+    while (k->slot[i] && k->slot[i] != h)
+        i = (i + 1) & (k->cap - 1);
+    k->slot[i] = h;
+}
+
+static void
+keyset_add_waiter(struct keyset *k, const struct waiter *w)
+{
+    size_t i;
+
+    for (i = 0; i < w->nkeys; i++)
+        keyset_add(k, w->keys[i]);
+}
+
+static int
+keyset_meets(const struct keyset *k, const struct waiter *w)
+{
+    size_t i;
+
+    for (i = 0; i < w->nkeys; i++)
+        if (keyset_has(k, w->keys[i]))
+            return 1;
+    return 0;
+}
+
+/*
+ * With the lock held: the keys no new group may take now - those of the
+ * groups being ingested and of the batches queued before `upto` (NULL: all);
+ * sized for every key queued or active.
+ */
+static void
+busy_keys(const struct s3_group *g, const struct waiter *upto, struct keyset *k)
+{
+    const struct active *a;
+    const struct waiter *w;
+    size_t n = 0;
+    size_t i;
+
+    for (a = g->active; a; a = a->next)
+        for (i = 0; i < a->n; i++)
+            n += a->taken[i]->nkeys;
+    for (w = g->head; w; w = w->next)
+        n += w->nkeys;
+    keyset_init(k, n);
+    for (a = g->active; a; a = a->next)
+        for (i = 0; i < a->n; i++)
+            keyset_add_waiter(k, a->taken[i]);
+    for (w = g->head; w && w != upto; w = w->next)
+        keyset_add_waiter(k, w);
+}
+
+/* With the lock held: w (queued) may lead: no batch before it, nor a group, has its keys. */
+static int
+may_lead(const struct s3_group *g, const struct waiter *w)
+{
+    struct keyset k;
+    int ok;
+
+    if (w->taken || g->leaders >= g->max_groups)
+        return 0;
+    busy_keys(g, w, &k);
+    ok = !keyset_meets(&k, w);
+    free(k.slot);
+    return ok;
+}
+
+/* With the lock held: wait up to max_wait_us for a full group. */
+static void
+wait_for_more(struct s3_group *g)
+{
+    struct timespec deadline;
+
+    if (g->max_wait_us <= 0 || g->queued_records >= g->max_records)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += g->max_wait_us / 1000000;
+    deadline.tv_nsec += (g->max_wait_us % 1000000) * 1000;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while (g->queued_records < g->max_records)
+        if (pthread_cond_timedwait(&g->more, &g->lock, &deadline) == ETIMEDOUT)
+            break;
+}
+
+/*
+ * With the lock held: take the next group off the FIFO into *taken, in
+ * order, each batch whose keys neither a group being ingested nor a batch
+ * left before it holds (a batch left behind keeps its keys for the next
+ * group, so batches on one key go in arrival order), up to max_records.
+ */
+static size_t
+take_group(struct s3_group *g, struct waiter ***taken)
+{
+    struct keyset busy;
+    struct waiter **link = &g->head;
+    struct waiter *prev = NULL;
+    size_t records = 0;
+    size_t n = 0;
+
+    busy_keys(g, g->head, &busy); /* the active groups' keys only */
+    *taken = xcalloc((size_t)g->queued + 1, sizeof(**taken));
+    while (*link) {
+        struct waiter *w = *link;
+
+        if ((n > 0 && records + w->part->n > g->max_records) || keyset_meets(&busy, w)) {
+            keyset_add_waiter(&busy, w);
+            prev = w;
+            link = &w->next;
+            continue;
+        }
+        records += w->part->n;
+        *link = w->next;
+        if (g->tail == w)
+            g->tail = prev;
+        g->queued--;
+        g->queued_records -= w->part->n;
+        w->taken = 1;
+        (*taken)[n++] = w;
+    }
+    free(busy.slot);
+    return n;
+}
+
+/* Ingest n batches: one alone, more in one transaction (each alone if that fails). */
+static void
+ingest_group(struct waiter **taken, size_t n, struct db *db)
+{
+    struct s3_ingest_part *copy;
+    char errbuf[ERRBUF_SIZE];
+    size_t i;
+    enum err rc = ERR_UNAVAILABLE;
+
+    if (n > 1) {
+        copy = xcalloc(n, sizeof(*copy));
+        for (i = 0; i < n; i++)
+            copy[i] = *taken[i]->part;
+        rc = s3_store_ingest_group(db, copy, n, errbuf, sizeof(errbuf));
+        for (i = 0; i < n && !rc; i++) {
+            taken[i]->part->result = copy[i].result;
+            taken[i]->rc = ERR_OK;
+        }
+        free(copy);
+    }
+    if (!rc)
+        return;
+    for (i = 0; i < n; i++) /* alone: the fault (a bad record, a deadlock) stays its own */
+        taken[i]->rc =
+            s3_store_ingest_group(db, taken[i]->part, 1, taken[i]->errbuf, taken[i]->errlen);
+}
+
+/* With the lock held and may_lead(): lead one group. Returns with the lock held. */
+static void
+lead(struct s3_group *g, struct db *db)
+{
+    struct active me = {NULL, 0, NULL};
+    struct active **a;
+    struct waiter *w;
+    size_t i;
+
+    g->leaders++;
+    wait_for_more(g);
+    me.n = take_group(g, &me.taken);
+    if (me.n > 0) { /* none when other leaders took them while this one waited */
+        me.next = g->active;
+        g->active = &me;
+        pthread_mutex_unlock(&g->lock);
+        ingest_group(me.taken, me.n, db);
+        pthread_mutex_lock(&g->lock);
+        for (a = &g->active; *a != &me; a = &(*a)->next)
+            ;
+        *a = me.next;
+    }
+    for (i = 0; i < me.n; i++) {
+        me.taken[i]->done = 1;
+        pthread_cond_signal(&me.taken[i]->wake);
+    }
+    g->leaders--;
+    for (w = g->head; w; w = w->next) /* keys and a leader's place are free: each looks again */
+        pthread_cond_signal(&w->wake);
+    free(me.taken);
+}
+
+enum err
+s3_group_ingest(struct s3_group *g, struct db *db, struct s3_ingest_part *part, char *errbuf,
+                size_t errlen)
+{
+    struct waiter w;
+    size_t i;
+
+    if (!g || g->max_records <= 1 || part->n >= g->max_records)
+        return s3_store_ingest_group(db, part, 1, errbuf, errlen);
+    w.keys = xcalloc(part->n + 1, sizeof(*w.keys));
+    w.nkeys = part->n;
+    for (i = 0; i < part->n; i++)
+        w.keys[i] = key_hash(part->records[i].bucket, part->records[i].key);
+    w.part = part;
+    w.errbuf = errbuf;
+    w.errlen = errlen;
+    w.rc = ERR_OK;
+    w.next = NULL;
+    w.taken = 0;
+    w.done = 0;
+    pthread_cond_init(&w.wake, NULL);
+    pthread_mutex_lock(&g->lock);
+    if (g->tail)
+        g->tail->next = &w;
+    else
+        g->head = &w;
+    g->tail = &w;
+    g->queued++;
+    g->queued_records += part->n;
+    pthread_cond_signal(&g->more);
+    while (!w.done) {
+        if (may_lead(g, &w))
+            lead(g, db);
+        else
+            pthread_cond_wait(&w.wake, &g->lock);
+    }
+    pthread_mutex_unlock(&g->lock);
+    pthread_cond_destroy(&w.wake);
+    free(w.keys);
+    return w.rc;
+}
