@@ -56,10 +56,11 @@ read_state(struct db *db, struct repos_blocks *rb, long long *kept, char *errbuf
 /*
  * The blocks holding a row written after generation rb->since, ascending:
  * those of the positions whose version of then was retired since (a merge's
- * update or a PUT moved it to repos_history, valid_to > since: the BRIN
- * index on valid_to reads the recent ranges only), and every block from the
- * last one of generation since on (rows appended after it). No index on
- * effective_rows.valid_from: the merges' updates stay HOT (migration 0023).
+ * update or a PUT moved it to repos_history, valid_to > since), and every
+ * block from the last one of generation since on (rows appended after it).
+ * No index on effective_rows.valid_from: the merges' updates stay HOT
+ * (migration 0023). The versions are read through repos_history_valid_to
+ * even before statistics exist (a sequential scan would be O(history)).
  */
 static enum err
 changed_blocks(struct db *db, const struct repos_blocks *rb, long long **out, size_t *n,
@@ -75,12 +76,18 @@ changed_blocks(struct db *db, const struct repos_blocks *rb, long long **out, si
     enum err rc;
 
     snprintf(s, sizeof(s), "%lld", (long long)rb->since);
-    rc = db_query(db, &res,
-                  "SELECT DISTINCT (pos - 1) / " REPOS_BLOCK_ROWS_SQL " FROM repos_history "
-                  "WHERE valid_to > $1::bigint ORDER BY 1",
-                  1, &param, errbuf, errlen);
-    if (rc)
+    rc = db_exec(db, "SET LOCAL enable_seqscan = off", errbuf, errlen);
+    if (!rc)
+        rc = db_query(db, &res,
+                      "SELECT DISTINCT (pos - 1) / " REPOS_BLOCK_ROWS_SQL " FROM repos_history "
+                      "WHERE valid_to > $1::bigint ORDER BY 1",
+                      1, &param, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, "SET LOCAL enable_seqscan = on", errbuf, errlen);
+    if (rc) {
+        PQclear(res);
         return rc;
+    }
     rows = (size_t)PQntuples(res);
     *out = xcalloc(rows + (size_t)(rb->nblocks > tail ? rb->nblocks - tail : 0) + 1,
                    sizeof(long long));
