@@ -250,6 +250,7 @@ build_entry(struct repos_cache *c, struct db *db, const struct entry *base, stru
     gzip_blocks_header(&bd.gz);
     rb.since = base ? base->pub.generation : -1;
     rb.since_cols = base ? base->cols : NULL;
+    rb.since_nblocks = base ? base->nblocks : 0;
     rb.fn = on_block;
     rb.ctx = &bd;
     rc = repos_blocks_render(db, &rb, errbuf, errlen);

@@ -107,8 +107,11 @@ json_to_array_literal(json_t *cols, struct buf *out)
  * Winners, updates, appends and counts in one statement. $1: the last merged
  * sequence; $2: the generation this merge makes when it changes something
  * (the updated rows' old versions go to repos_history, valid up to it: the
- * statement's snapshot still sees them); the new rows' vals are built by a generated ARRAY[...] of
- * one element per effective column (see vals_expr).
+ * update returns what it did not change and the key lookup read the old
+ * changeset, publishUri and valid_from); the new rows' vals are built by a generated ARRAY[...] of
+ * one element per effective column (see vals_expr). The update finds each row by the ctid the
+ * key lookup read (a TID scan, not a second index lookup): nothing else writes effective_rows
+ * while the merge holds the effective lock.
  */
 static const char apply_sql_head[] =
     "WITH w AS MATERIALIZED ("
@@ -120,19 +123,17 @@ static const char apply_sql_head[] =
     "  ORDER BY r.key_digest, r.event_seq DESC, r.row_no DESC),"
     " m AS MATERIALIZED ("
     "  SELECT w.*, t.pos AS tpos, t.changeset AS tcs, t.publish_uri AS tpu,"
-    "         t.valid_from AS tvf, t.vals AS tvals"
+    "         t.valid_from AS tvf, t.ctid AS tid"
     "  FROM w LEFT JOIN effective_rows t ON t.key_digest = w.key_digest),"
-    " hist AS ("
-    "  INSERT INTO repos_history (valid_from, valid_to, pos, origin, path, branch, changeset,"
-    "                             publish_uri, vals, key_digest)"
-    "  SELECT m.tvf, $2, m.tpos, m.origin, m.path, m.branch, m.tcs, m.tpu, m.tvals,"
-    "         m.key_digest"
-    "  FROM m WHERE m.tcs <> m.changeset OR m.tpu <> m.publish_uri),"
     " upd AS ("
     "  UPDATE effective_rows t SET changeset = m.changeset, publish_uri = m.publish_uri,"
     "         event_id = m.event_id, updated_at = now(), valid_from = $2"
-    "  FROM m WHERE m.tpos = t.pos AND (m.tcs <> m.changeset OR m.tpu <> m.publish_uri)"
-    "  RETURNING 1),"
+    "  FROM m WHERE t.ctid = m.tid AND (m.tcs <> m.changeset OR m.tpu <> m.publish_uri)"
+    "  RETURNING m.tvf, t.pos, t.origin, t.path, t.branch, m.tcs, m.tpu, t.vals, t.key_digest),"
+    " hist AS ("
+    "  INSERT INTO repos_history (valid_from, valid_to, pos, origin, path, branch, changeset,"
+    "                             publish_uri, vals, key_digest)"
+    "  SELECT tvf, $2, pos, origin, path, branch, tcs, tpu, vals, key_digest FROM upd),"
     " ins AS ("
     "  INSERT INTO effective_rows (pos, origin, path, branch, changeset, publish_uri, vals,"
     "                              event_id, updated_at, key_digest, valid_from)"

@@ -20,9 +20,14 @@
 
 #define BATCH_BLOCKS 256 /* blocks read by one query at most */
 
-/* Generation, time, columns and the block count, in the open snapshot. */
+/*
+ * Generation, time, columns and the block count, in the open snapshot; and
+ * the oldest generation kept (*kept): repos_history holds every version
+ * retired after it (the sweep deletes older generations in the statement
+ * that deletes their versions, repos_history.c).
+ */
 static enum err
-read_state(struct db *db, struct repos_blocks *rb, char *errbuf, size_t errlen)
+read_state(struct db *db, struct repos_blocks *rb, long long *kept, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
     long long max_pos;
@@ -30,7 +35,8 @@ read_state(struct db *db, struct repos_blocks *rb, char *errbuf, size_t errlen)
 
     rc = db_query(db, &res,
                   "SELECT generation, (extract(epoch FROM updated_at) * 1000)::bigint, "
-                  "array_to_json(columns), (SELECT coalesce(max(pos), 0) FROM effective_rows) "
+                  "array_to_json(columns), (SELECT coalesce(max(pos), 0) FROM effective_rows), "
+                  "(SELECT coalesce(min(generation), -1) FROM repos_generations) "
                   "FROM effective_meta",
                   0, NULL, errbuf, errlen);
     if (rc)
@@ -39,6 +45,7 @@ read_state(struct db *db, struct repos_blocks *rb, char *errbuf, size_t errlen)
     rb->updated_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     rb->cols = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
     max_pos = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+    *kept = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
     PQclear(res);
     if (!rb->cols)
         return err_set(ERR_INTERNAL, errbuf, errlen, "internal error");
@@ -46,28 +53,52 @@ read_state(struct db *db, struct repos_blocks *rb, char *errbuf, size_t errlen)
     return ERR_OK;
 }
 
-/* The blocks holding a row written after generation `since`, ascending. */
+/*
+ * The blocks holding a row written after generation rb->since, ascending:
+ * those of the positions whose version of then was retired since (a merge's
+ * update or a PUT moved it to repos_history, valid_to > since), and every
+ * block from the last one of generation since on (rows appended after it).
+ * No index on effective_rows.valid_from: the merges' updates stay HOT
+ * (migration 0023). The versions are read through repos_history_valid_to
+ * even before statistics exist (a sequential scan would be O(history)).
+ */
 static enum err
-changed_blocks(struct db *db, int64_t since, long long **out, size_t *n, char *errbuf,
-               size_t errlen)
+changed_blocks(struct db *db, const struct repos_blocks *rb, long long **out, size_t *n,
+               char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
+    long long tail = rb->since_nblocks > 0 ? rb->since_nblocks - 1 : 0;
     char s[32];
     const char *param = s;
+    size_t rows;
     size_t i;
+    long long b;
     enum err rc;
 
-    snprintf(s, sizeof(s), "%lld", (long long)since);
-    rc = db_query(db, &res,
-                  "SELECT DISTINCT (pos - 1) / " REPOS_BLOCK_ROWS_SQL " FROM effective_rows "
-                  "WHERE valid_from > $1::bigint ORDER BY 1",
-                  1, &param, errbuf, errlen);
-    if (rc)
+    snprintf(s, sizeof(s), "%lld", (long long)rb->since);
+    rc = db_exec(db, "SET LOCAL enable_seqscan = off", errbuf, errlen);
+    if (!rc)
+        rc = db_query(db, &res,
+                      "SELECT DISTINCT (pos - 1) / " REPOS_BLOCK_ROWS_SQL " FROM repos_history "
+                      "WHERE valid_to > $1::bigint ORDER BY 1",
+                      1, &param, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(db, "SET LOCAL enable_seqscan = on", errbuf, errlen);
+    if (rc) {
+        PQclear(res);
         return rc;
-    *n = (size_t)PQntuples(res);
-    *out = xcalloc(*n ? *n : 1, sizeof(long long));
-    for (i = 0; i < *n; i++)
-        (*out)[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+    }
+    rows = (size_t)PQntuples(res);
+    *out = xcalloc(rows + (size_t)(rb->nblocks > tail ? rb->nblocks - tail : 0) + 1,
+                   sizeof(long long));
+    *n = 0;
+    for (i = 0; i < rows; i++) {
+        b = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+        if (b < tail && b < rb->nblocks)
+            (*out)[(*n)++] = b;
+    }
+    for (b = tail; b < rb->nblocks; b++)
+        (*out)[(*n)++] = b;
     PQclear(res);
     return ERR_OK;
 }
@@ -205,6 +236,7 @@ repos_blocks_render(struct db *db, struct repos_blocks *rb, char *errbuf, size_t
 {
     long long *list = NULL;
     struct buf header;
+    long long kept = -1;
     size_t n = 0;
     size_t i;
     enum err rc;
@@ -215,18 +247,18 @@ repos_blocks_render(struct db *db, struct repos_blocks *rb, char *errbuf, size_t
     rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off", errbuf,
                  errlen);
     if (!rc)
-        rc = read_state(db, rb, errbuf, errlen);
+        rc = read_state(db, rb, &kept, errbuf, errlen);
     if (rc)
         goto out;
-    rb->full = rb->since < 0 || rb->since > rb->generation || !rb->since_cols ||
-               !json_equal(rb->cols, rb->since_cols);
+    rb->full = rb->since < 0 || rb->since > rb->generation || rb->since < kept || kept < 0 ||
+               !rb->since_cols || !json_equal(rb->cols, rb->since_cols);
     if (rb->full) {
         n = (size_t)rb->nblocks;
         list = xcalloc(n ? n : 1, sizeof(long long));
         for (i = 0; i < n; i++)
             list[i] = (long long)i;
     } else {
-        rc = changed_blocks(db, rb->since, &list, &n, errbuf, errlen);
+        rc = changed_blocks(db, rb, &list, &n, errbuf, errlen);
     }
     if (!rc)
         rc = write_header(rb, &header, errbuf, errlen);

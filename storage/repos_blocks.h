@@ -7,8 +7,11 @@
  * repos_store_render() gives (MERGE.md "Output"). A block's bytes depend
  * only on its rows and the columns, so a caller that holds the blocks of
  * generation G needs, for a later generation, only the blocks holding a row
- * written after G (effective_rows.valid_from > G: merges set it on every
- * row they add or update, PUT on every row) - unless the columns changed.
+ * written after G - the positions whose version of G went to repos_history
+ * since (merges move there every row they update, PUT every row) and those
+ * past G's last block - unless the columns changed, or the versions retired
+ * after G are no longer all kept (G older than the oldest generation in
+ * repos_generations): then every block.
  */
 #ifndef INGESTD_REPOS_BLOCKS_H
 #define INGESTD_REPOS_BLOCKS_H
@@ -32,6 +35,7 @@ struct repos_blocks {
     /* in: the generation whose blocks the caller holds, and its columns (since < 0: none) */
     int64_t since;
     json_t *since_cols;
+    long long since_nblocks; /* the blocks of generation since */
     repos_block_fn fn;
     void *ctx;
     /* out */
@@ -46,8 +50,8 @@ struct repos_blocks {
 /*
  * From one snapshot of the current generation: fn gets the header line,
  * then in ascending order every block that differs from generation
- * rb->since (every block when since < 0, since is newer, or the columns
- * differ). The blocks not passed are byte for byte those of generation
+ * rb->since (every block when since < 0, since is newer or no longer
+ * kept, or the columns differ). The blocks not passed are byte for byte those of generation
  * since. Fills rb's outputs (rb->cols also on failure, or NULL).
  */
 enum err repos_blocks_render(struct db *db, struct repos_blocks *rb, char *errbuf, size_t errlen);

@@ -314,7 +314,11 @@ repos_history_sweep(struct db *db, long long window_s)
     if (rc || cutoff < 0)
         goto out;
     snprintf(cs, sizeof(cs), "%lld", cutoff);
+    /* the generations below the cutoff go in the same statement: while a
+     * generation is in repos_generations, every version retired after it is
+     * still here (repos_blocks.c relies on it) */
     rc = db_query(db, &res,
+                  "WITH g AS (DELETE FROM repos_generations WHERE generation < $1::bigint) "
                   "DELETE FROM repos_history WHERE ctid = ANY (ARRAY("
                   " SELECT ctid FROM repos_history WHERE valid_to <= $1::bigint LIMIT $2::int))",
                   2, params, errbuf, sizeof(errbuf));

@@ -47,8 +47,9 @@ enum err repos_history_diff(struct db *db, int64_t from, int64_t to, long long w
 
 /*
  * Delete up to REPOS_HISTORY_SWEEP_BATCH row versions that only generations
- * outside the window used, in a transaction of its own (called after merges
- * and PUTs). Never fails its caller: an error is logged and the next call
+ * outside the window used, and those generations' rows of repos_generations
+ * (they read as 410 either way), in one statement of its own (called after
+ * merges and PUTs). Never fails its caller: an error is logged and the next call
  * sweeps. Returns how many were deleted (a full batch: more may be left).
  */
 long long repos_history_sweep(struct db *db, long long window_s);

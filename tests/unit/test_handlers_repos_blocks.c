@@ -22,6 +22,7 @@
 #include "handler_support.h"
 #include "handlers/handlers.h"
 #include "handlers/repos_cache.h"
+#include "storage/db.h"
 #include "storage/repos_blocks.h"
 #include "storage/repos_store.h"
 
@@ -236,11 +237,57 @@ test_incremental_equals_full(void **state)
     buf_release(&file);
 }
 
+static long long
+scalar(struct hs_app *a, const char *sql)
+{
+    char errbuf[256];
+    long long v = -1;
+
+    assert_int_equal(db_query_ll(a->db, sql, 0, NULL, "no row", &v, errbuf, sizeof(errbuf)), 0);
+    return v;
+}
+
+/*
+ * The cached generation's successors swept from repos_history (a window of
+ * 0 s: the merge's own old versions go at once): the changed blocks can no
+ * longer be told from the history, so the next GET renders every block, and
+ * still serves the full render's bytes.
+ */
+static void
+test_swept_history_renders_full(void **state)
+{
+    struct hs_app *a = *state;
+    struct buf file;
+    char *served;
+    size_t len;
+    int64_t gen;
+    int64_t before;
+    int i;
+
+    a->cfg.repos_history_s = 3600;
+    buf_init(&file, 0);
+    effective_file(&file, 0, NREPOS);
+    run_ok(a, "PUT", "/api/v1/repos.csv", handle_repos_csv_put, file.data);
+    check_generation(a, &served, &len, &before); /* cached: the PUT's generation */
+    free(served);
+    a->cfg.repos_history_s = 0;
+    for (i = 0; i < 8; i++)
+        upload_event(a, 0);
+    run_ok(a, "POST", "/api/v1/merges", handle_merges_post, NULL);
+    assert_int_equal(scalar(a, "SELECT count(*) FROM repos_history"), 0);
+    assert_true(scalar(a, "SELECT min(generation) FROM repos_generations") > before);
+    check_generation(a, &served, &len, &gen);
+    assert_true(gen > before);
+    free(served);
+    buf_release(&file);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_incremental_equals_full, hs_setup, hs_teardown),
+        cmocka_unit_test_setup_teardown(test_swept_history_renders_full, hs_setup, hs_teardown),
     };
 
     return cmocka_run_group_tests(tests, hs_group_setup, hs_group_teardown);
