@@ -2,14 +2,21 @@
  * inventory_apply.c - the final transaction of an inventory job
  *
  * inventory_store_apply() turns the job's staged files into catalog records
- * in one transaction. The staged files' tables become partitions of the
- * catalog at once. When the source buckets already had records, the lines
- * are compared with them: first with the current records (each the latest
- * of its version: one hash join, which settles most lines of a repeated
- * inventory), then the lines left with the latest record of their version,
- * among the records of their keys only. Lines identical to their version's
- * latest record add nothing (a file whose lines all do is dropped before
- * its lookup indexes are ever built), lines of keys with records get
+ * in one transaction. Files compared with the catalog while they streamed
+ * (inventory_stage.c) hold only their changed key groups and markers of the
+ * current records of their key ranges that they do not list: the markers
+ * leave the partitions first (inv_unlisted), and deletion detection reads
+ * the catalog only outside the compared ranges, plus the marked records
+ * (each checked again: still current, not newer than the inventory, marked
+ * by every compared file whose range holds it, listed by no staged line).
+ * The staged files' tables become partitions of the catalog at once. When
+ * the source buckets already had records, the lines are compared with
+ * them: first with the current records (each the latest of its version:
+ * one hash join, which settles most lines of a repeated inventory), then
+ * the lines left with the latest record of their version, among the
+ * records of their keys only. Lines identical to their version's latest
+ * record add nothing (a file whose lines all do is dropped before its
+ * lookup indexes are ever built), lines of keys with records get
  * sequencers after the key's greatest, and current records the inventory
  * does not list (found before attaching) get a Deleted record. The current
  * state is then recomputed for the keys that had records, and for keys
@@ -131,6 +138,7 @@ struct apply {
     int all_keys;        /* the staging saw every key apart (see order_problems) */
     int big_joins;       /* join by hashing only */
     long long staged;    /* staged lines */
+    long long skipped;   /* lines not staged: identical to the catalog when compared */
     long long unchanged; /* staged lines identical to their version's latest record */
     long long deleted;   /* Deleted records added */
 };
@@ -142,17 +150,20 @@ read_totals(struct apply *a, char *errbuf, size_t errlen)
     PGresult *res = NULL;
     enum err rc;
 
-    rc = db_query(a->db, &res,
-                  "SELECT coalesce(array_agg(DISTINCT b), '{}'), coalesce(bool_or(versioned), "
-                  "false), (SELECT coalesce(sum(records), 0) FROM inventory_files WHERE job_id = "
-                  "$1) FROM inventory_files LEFT JOIN LATERAL unnest(buckets) AS b ON true "
-                  "WHERE job_id = $1",
-                  1, &a->job_id, errbuf, errlen);
+    rc =
+        db_query(a->db, &res,
+                 "SELECT coalesce(array_agg(DISTINCT b), '{}'), coalesce(bool_or(versioned), "
+                 "false), (SELECT coalesce(sum(records - skipped), 0) FROM inventory_files WHERE "
+                 "job_id = $1), (SELECT coalesce(sum(skipped), 0) FROM inventory_files WHERE "
+                 "job_id = $1) FROM inventory_files LEFT JOIN LATERAL unnest(buckets) AS b ON true "
+                 "WHERE job_id = $1",
+                 1, &a->job_id, errbuf, errlen);
     if (rc)
         return rc;
     a->buckets = xstrdup(PQgetvalue(res, 0, 0));
     a->versioned = PQgetvalue(res, 0, 1)[0] == 't';
     a->staged = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    a->skipped = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     PQclear(res);
     return ERR_OK;
 }
@@ -166,8 +177,8 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
     enum err rc;
 
     rc = db_query(a->db, &a->files_res,
-                  "SELECT part, sorted, records, first_bucket, first_key, last_bucket, last_key "
-                  "FROM inventory_files WHERE job_id = $1 AND staged "
+                  "SELECT part, sorted, records - skipped, first_bucket, first_key, last_bucket, "
+                  "last_key, compared, unlisted FROM inventory_files WHERE job_id = $1 AND staged "
                   "ORDER BY first_bucket, first_key, idx",
                   1, &a->job_id, errbuf, errlen);
     if (rc)
@@ -183,6 +194,8 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
         f->part = atoi(PQgetvalue(res, r, 0));
         f->sorted = PQgetvalue(res, r, 1)[0] == 't';
         f->records = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+        f->compared = PQgetvalue(res, r, 7)[0] == 't';
+        f->unlisted = strtoll(PQgetvalue(res, r, 8), NULL, 10);
         if (!PQgetisnull(res, r, 4)) {
             f->first_bucket = PQgetvalue(res, r, 3);
             f->first_key = PQgetvalue(res, r, 4);
@@ -264,28 +277,192 @@ prefer_hash_joins(struct apply *a, char *errbuf, size_t errlen)
     return hash_joins_only(a, 1, errbuf, errlen);
 }
 
-/* List in inv_deleted the current records the inventory does not list (and no newer event). */
+/*
+ * Take the compared files' markers (current records of their key ranges
+ * their lines do not list) out of their partitions into inv_unlisted, before
+ * anything reads or attaches the partitions.
+ */
+static enum err
+take_unlisted(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    size_t i;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_append_str(&sql, "CREATE TEMP TABLE inv_unlisted (part int, bucket text COLLATE \"C\", "
+                         "key text COLLATE \"C\", version_id text COLLATE \"C\") ON COMMIT DROP");
+    for (i = 0; i < a->nfiles; i++)
+        if (a->files[i].unlisted > 0)
+            buf_printf(&sql,
+                       "; WITH m AS (DELETE FROM s3_objects_inv_%d WHERE reason = 'Unlisted' "
+                       "RETURNING part, bucket, key, version_id) INSERT INTO inv_unlisted "
+                       "SELECT * FROM m",
+                       a->files[i].part);
+    buf_append_str(&sql, "; ANALYZE inv_unlisted");
+    rc = db_exec(a->db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+/* Append (bucket, key) as two escaped literals, in parentheses unless bare. */
+static enum err
+append_pair(struct apply *a, struct buf *sql, const char *bucket, const char *key, int bare,
+            char *errbuf, size_t errlen)
+{
+    char *b = PQescapeLiteral(db_conn(a->db), bucket, strlen(bucket));
+    char *k = b ? PQescapeLiteral(db_conn(a->db), key, strlen(key)) : NULL;
+    enum err rc = ERR_OK;
+
+    if (k)
+        buf_printf(sql, bare ? "%s, %s" : "(%s, %s)", b, k);
+    else
+        rc = err_set(ERR_INTERNAL, errbuf, errlen, "cannot quote a key: %s",
+                     PQerrorMessage(db_conn(a->db)));
+    PQfreemem(b);
+    PQfreemem(k);
+    return rc;
+}
+
+static enum err
+append_key(struct apply *a, struct buf *sql, const char *bucket, const char *key, char *errbuf,
+           size_t errlen)
+{
+    return append_pair(a, sql, bucket, key, 0, errbuf, errlen);
+}
+
+/*
+ * Append the condition that (c.bucket, c.key) lies outside every compared
+ * file's key range (first to last key): there, the listed keys are the
+ * staged lines; inside, the markers say what is unlisted.
+ */
+static enum err
+outside_compared_sql(struct apply *a, struct buf *sql, char *errbuf, size_t errlen)
+{
+    const struct inventory_part *end = NULL;
+    size_t i;
+    int any = 0;
+    enum err rc = ERR_OK;
+
+    buf_append_str(sql, "(");
+    for (i = 0; !rc && i < a->nfiles; i++) {
+        const struct inventory_part *f = &a->files[i];
+
+        if (!f->compared || !f->first_key)
+            continue;
+        if (!end || inventory_part_key_cmp(end->last_bucket, end->last_key, f->first_bucket,
+                                           f->first_key) < 0) {
+            buf_append_str(sql, any ? " OR (" : "(");
+            if (end) {
+                buf_append_str(sql, "(c.bucket, c.key) > ");
+                rc = append_key(a, sql, end->last_bucket, end->last_key, errbuf, errlen);
+                buf_append_str(sql, " AND ");
+            }
+            buf_append_str(sql, "(c.bucket, c.key) < ");
+            if (!rc)
+                rc = append_key(a, sql, f->first_bucket, f->first_key, errbuf, errlen);
+            buf_append_str(sql, ")");
+            any = 1;
+        }
+        if (!end || inventory_part_key_cmp(end->last_bucket, end->last_key, f->last_bucket,
+                                           f->last_key) < 0)
+            end = f;
+    }
+    if (end) {
+        buf_append_str(sql, " OR (c.bucket, c.key) > ");
+        if (!rc)
+            rc = append_key(a, sql, end->last_bucket, end->last_key, errbuf, errlen);
+    } else
+        buf_append_str(sql, "true");
+    buf_append_str(sql, ")");
+    return rc;
+}
+
+/*
+ * Append the condition that the marked record c is unlisted by every
+ * compared file whose range holds it (each marked it).
+ */
+static enum err
+marked_by_all_sql(struct apply *a, struct buf *sql, char *errbuf, size_t errlen)
+{
+    size_t i;
+    int any = 0;
+    enum err rc = ERR_OK;
+
+    buf_append_str(sql, "NOT EXISTS (SELECT 1 FROM (VALUES ");
+    for (i = 0; !rc && i < a->nfiles; i++) {
+        const struct inventory_part *f = &a->files[i];
+
+        if (!f->compared || !f->first_key)
+            continue;
+        buf_printf(sql, "%s(%d, ", any ? ", " : "", f->part);
+        rc = append_pair(a, sql, f->first_bucket, f->first_key, 1, errbuf, errlen);
+        buf_append_str(sql, ", ");
+        if (!rc)
+            rc = append_pair(a, sql, f->last_bucket, f->last_key, 1, errbuf, errlen);
+        buf_append_str(sql, ")");
+        any = 1;
+    }
+    buf_append_str(
+        sql,
+        ") r (part, fb, fk, lb, lk) WHERE (c.bucket, c.key) >= (r.fb, r.fk) "
+        "AND (c.bucket, c.key) <= (r.lb, r.lk) AND NOT EXISTS (SELECT 1 FROM inv_unlisted m WHERE "
+        "m.part = r.part AND m.bucket = c.bucket AND m.key = c.key AND "
+        "m.version_id = c.version_id))");
+    return rc;
+}
+
+/* Append: no staged line lists the current record c (its key; its version when versioned). */
+static void
+not_staged_sql(struct apply *a, struct buf *sql)
+{
+    buf_append_str(sql, "NOT EXISTS (SELECT 1 FROM (");
+    inventory_part_lines_sql(sql, a->files, a->nfiles);
+    buf_printf(sql,
+               ") s WHERE s.bucket = c.bucket AND s.key = c.key AND (NOT %s OR s.version_id "
+               "= c.version_id))",
+               a->versioned ? "true" : "false");
+}
+
+/*
+ * List in inv_deleted the current records the inventory does not list (and
+ * no newer event): outside the compared files' ranges, those no staged line
+ * lists; inside, those every compared file holding them marked unlisted and
+ * no staged line lists (a key can go on in the next file).
+ */
 static enum err
 find_deleted(struct apply *a, char *errbuf, size_t errlen)
 {
     struct buf sql;
     const char *params[2];
+    size_t i;
+    int marked = 0;
     enum err rc;
 
+    for (i = 0; i < a->nfiles; i++)
+        marked |= a->files[i].unlisted > 0;
     buf_init(&sql, 0);
     buf_append_str(&sql, "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT c.bucket, "
                          "c.key, c.version_id FROM s3_objects c WHERE c.bucket = ANY "
                          "($1::text[]) AND c.is_current AND coalesce(c.event_time, "
-                         "c.observed_at, c.ingested_at) <= $2::timestamptz AND NOT EXISTS "
-                         "(SELECT 1 FROM (");
-    inventory_part_lines_sql(&sql, a->files, a->nfiles);
-    buf_printf(&sql,
-               ") s WHERE s.bucket = c.bucket AND s.key = c.key AND (NOT %s OR s.version_id "
-               "= c.version_id))",
-               a->versioned ? "true" : "false");
+                         "c.observed_at, c.ingested_at) <= $2::timestamptz AND ");
+    rc = outside_compared_sql(a, &sql, errbuf, errlen);
+    buf_append_str(&sql, " AND ");
+    not_staged_sql(a, &sql);
+    if (!rc && marked) {
+        buf_append_str(&sql, " UNION SELECT c.bucket, c.key, c.version_id FROM (SELECT DISTINCT "
+                             "bucket, key, version_id FROM inv_unlisted) u JOIN s3_objects c ON "
+                             "c.bucket = u.bucket AND c.key = u.key AND c.version_id = "
+                             "u.version_id WHERE c.is_current AND coalesce(c.event_time, "
+                             "c.observed_at, c.ingested_at) <= $2::timestamptz AND ");
+        not_staged_sql(a, &sql);
+        buf_append_str(&sql, " AND ");
+        rc = marked_by_all_sql(a, &sql, errbuf, errlen);
+    }
     params[0] = a->buckets;
     params[1] = a->inv_time;
-    rc = db_query(a->db, NULL, sql.data, 2, params, errbuf, errlen);
+    if (!rc)
+        rc = db_query(a->db, NULL, sql.data, 2, params, errbuf, errlen);
     buf_release(&sql);
     return rc;
 }
@@ -509,7 +686,7 @@ finish_job(struct apply *a, char *errbuf, size_t errlen)
 
     snprintf(summary, sizeof(summary),
              "{\"created\": %lld, \"deleted\": %lld, \"unchanged\": %lld}",
-             a->staged - a->unchanged, a->deleted, a->unchanged);
+             a->staged - a->unchanged, a->deleted, a->unchanged + a->skipped);
     params[0] = a->job_id;
     params[1] = summary;
     return db_query(a->db, NULL,
@@ -587,6 +764,8 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         rc = lock_buckets(&a, errbuf, errlen);
     if (!rc && a.existing)
         rc = prefer_hash_joins(&a, errbuf, errlen);
+    if (!rc)
+        rc = take_unlisted(&a, errbuf, errlen);
     if (!rc && a.existing)
         rc = find_deleted(&a, errbuf, errlen);
     if (!rc)
@@ -602,7 +781,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     if (rc)
         db_rollback(db);
     else if (records)
-        *records = a.staged;
+        *records = a.staged + a.skipped;
     PQclear(a.files_res);
     free(a.files);
     free(a.buckets);
