@@ -46,6 +46,7 @@
 #include "core/buf.h"
 #include "core/crashpoint.h"
 #include "storage/db.h"
+#include "storage/inventory_deleted.h"
 #include "storage/inventory_part.h"
 #include "storage/locks.h"
 #include "storage/outbox_store.h"
@@ -66,6 +67,24 @@ static const char current_from_touched_sql[] =
     "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
     "  WHERE o.id = c.id AND NOT o.is_current";
 
+/* The same for few touched keys, each joined by (bucket, key) through indexes. */
+static const char current_few_touched_sql[] =
+    "CREATE TEMP TABLE inv_cur ON COMMIT DROP AS "
+    "WITH lv AS (SELECT DISTINCT ON (o.bucket, o.key, o.version_id) o.id, o.bucket, o.key, "
+    "  o.sequencer, o.event_type, o.is_delete_marker "
+    "  FROM s3_objects o JOIN inv_touched t ON o.bucket = t.bucket AND o.key = t.key "
+    "  ORDER BY o.bucket, o.key, o.version_id, o.sequencer DESC, o.event_type DESC, o.id DESC), "
+    "top AS (SELECT DISTINCT ON (bucket, key) id, bucket, key, is_delete_marker FROM lv "
+    "  WHERE event_type = 'Created' OR is_delete_marker "
+    "  ORDER BY bucket, key, sequencer DESC, id DESC) "
+    "SELECT id, bucket, key FROM top WHERE NOT is_delete_marker; "
+    "CREATE INDEX ON inv_cur (id); ANALYZE inv_cur; "
+    "UPDATE s3_objects o SET is_current = false FROM inv_touched t "
+    "  WHERE o.bucket = t.bucket AND o.key = t.key AND o.is_current "
+    "  AND NOT EXISTS (SELECT 1 FROM inv_cur c WHERE c.id = o.id); "
+    "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
+    "  WHERE o.bucket = c.bucket AND o.key = c.key AND o.id = c.id AND NOT o.is_current";
+
 /* A staged line s identical to the latest record lv of its version. */
 #define LINE_UNCHANGED                                                                             \
     "lv.is_delete_marker = s.is_delete_marker AND lv.event_type = s.event_type "                   \
@@ -74,13 +93,13 @@ static const char current_from_touched_sql[] =
     "AND lv.last_modified IS NOT DISTINCT FROM s.last_modified"
 
 /*
- * Staged lines s (of the job's parts, first %s) identical to a record lv of
+ * Staged lines s (of the parts not compared, first %s) identical to a record lv of
  * the catalog outside the job's parts (second %s) of the same version:
  * joined with the current records (each the latest of its version), the
  * fast path of a repeated inventory.
  */
 #define SAME_AS_CURRENT_SQL                                                                        \
-    "CREATE TEMP TABLE inv_same ON COMMIT DROP AS SELECT s.part, s.id FROM s3_objects s "          \
+    "INSERT INTO inv_same SELECT s.part, s.id FROM s3_objects s "                                  \
     "JOIN s3_objects lv ON lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "           \
     "s.version_id AND " LINE_UNCHANGED " WHERE s.part = ANY ('%s'::int[]) AND lv.part <> ALL "     \
     "('%s'::int[]) AND lv.bucket = ANY ($1::text[]) AND lv.is_current"
@@ -129,18 +148,19 @@ struct apply {
     PGresult *files_res;          /* the staged files' rows; files[] borrows their strings */
     struct inventory_part *files; /* in (first_bucket, first_key) order */
     size_t nfiles;
-    char *buckets;       /* text[] literal of the source buckets */
-    struct buf parts;    /* int[] literal of the files' parts */
-    struct buf boundary; /* keys where one file ends and the next begins */
-    char inv_time[64];   /* when the inventory was taken, as timestamptz text */
-    int versioned;       /* some file lists versions */
-    int existing;        /* the source buckets had records */
-    int all_keys;        /* the staging saw every key apart (see order_problems) */
-    int big_joins;       /* join by hashing only */
-    long long staged;    /* staged lines */
-    long long skipped;   /* lines not staged: identical to the catalog when compared */
-    long long unchanged; /* staged lines identical to their version's latest record */
-    long long deleted;   /* Deleted records added */
+    char *buckets;          /* text[] literal of the source buckets */
+    struct buf parts;       /* int[] literal of the files' parts */
+    struct buf plain_parts; /* int[] literal of the parts of the files not compared */
+    struct buf boundary;    /* keys where one file ends and the next begins */
+    char inv_time[64];      /* when the inventory was taken, as timestamptz text */
+    int versioned;          /* some file lists versions */
+    int existing;           /* the source buckets had records */
+    int all_keys;           /* the staging saw every key apart (see order_problems) */
+    int big_joins;          /* join by hashing only */
+    long long staged;       /* staged lines */
+    long long skipped;      /* lines not staged: identical to the catalog when compared */
+    long long unchanged;    /* staged lines identical to their version's latest record */
+    long long deleted;      /* Deleted records added */
 };
 
 /* Read the job's source buckets, whether any file is versioned, and its staged lines. */
@@ -178,7 +198,8 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
 
     rc = db_query(a->db, &a->files_res,
                   "SELECT part, sorted, records - skipped, first_bucket, first_key, last_bucket, "
-                  "last_key, compared, unlisted FROM inventory_files WHERE job_id = $1 AND staged "
+                  "last_key, compared, unlisted, same FROM inventory_files WHERE job_id = $1 AND "
+                  "staged "
                   "ORDER BY first_bucket, first_key, idx",
                   1, &a->job_id, errbuf, errlen);
     if (rc)
@@ -187,6 +208,7 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
     a->nfiles = (size_t)PQntuples(res);
     a->files = xcalloc(a->nfiles ? a->nfiles : 1, sizeof(*a->files));
     buf_append_char(&a->parts, '{');
+    buf_append_char(&a->plain_parts, '{');
     for (i = 0; i < a->nfiles; i++) {
         struct inventory_part *f = &a->files[i];
         int r = (int)i;
@@ -196,6 +218,9 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
         f->records = strtoll(PQgetvalue(res, r, 2), NULL, 10);
         f->compared = PQgetvalue(res, r, 7)[0] == 't';
         f->unlisted = strtoll(PQgetvalue(res, r, 8), NULL, 10);
+        f->same = strtoll(PQgetvalue(res, r, 9), NULL, 10);
+        if (!f->compared)
+            buf_printf(&a->plain_parts, "%s%d", a->plain_parts.len > 1 ? "," : "", f->part);
         if (!PQgetisnull(res, r, 4)) {
             f->first_bucket = PQgetvalue(res, r, 3);
             f->first_key = PQgetvalue(res, r, 4);
@@ -205,6 +230,7 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
         buf_printf(&a->parts, "%s%d", i ? "," : "", f->part);
     }
     buf_append_char(&a->parts, '}');
+    buf_append_char(&a->plain_parts, '}');
     inventory_part_order_problems(a->files, a->nfiles, &a->all_keys, &a->boundary);
     return ERR_OK;
 }
@@ -278,196 +304,6 @@ prefer_hash_joins(struct apply *a, char *errbuf, size_t errlen)
 }
 
 /*
- * Take the compared files' markers (current records of their key ranges
- * their lines do not list) out of their partitions into inv_unlisted, before
- * anything reads or attaches the partitions.
- */
-static enum err
-take_unlisted(struct apply *a, char *errbuf, size_t errlen)
-{
-    struct buf sql;
-    size_t i;
-    enum err rc;
-
-    buf_init(&sql, 0);
-    buf_append_str(&sql, "CREATE TEMP TABLE inv_unlisted (part int, bucket text COLLATE \"C\", "
-                         "key text COLLATE \"C\", version_id text COLLATE \"C\") ON COMMIT DROP");
-    for (i = 0; i < a->nfiles; i++)
-        if (a->files[i].unlisted > 0)
-            buf_printf(&sql,
-                       "; WITH m AS (DELETE FROM s3_objects_inv_%d WHERE reason = 'Unlisted' "
-                       "RETURNING part, bucket, key, version_id) INSERT INTO inv_unlisted "
-                       "SELECT * FROM m",
-                       a->files[i].part);
-    buf_append_str(&sql, "; ANALYZE inv_unlisted");
-    rc = db_exec(a->db, sql.data, errbuf, errlen);
-    buf_release(&sql);
-    return rc;
-}
-
-/* Append (bucket, key) as two escaped literals, in parentheses unless bare. */
-static enum err
-append_pair(struct apply *a, struct buf *sql, const char *bucket, const char *key, int bare,
-            char *errbuf, size_t errlen)
-{
-    char *b = PQescapeLiteral(db_conn(a->db), bucket, strlen(bucket));
-    char *k = b ? PQescapeLiteral(db_conn(a->db), key, strlen(key)) : NULL;
-    enum err rc = ERR_OK;
-
-    if (k)
-        buf_printf(sql, bare ? "%s, %s" : "(%s, %s)", b, k);
-    else
-        rc = err_set(ERR_INTERNAL, errbuf, errlen, "cannot quote a key: %s",
-                     PQerrorMessage(db_conn(a->db)));
-    PQfreemem(b);
-    PQfreemem(k);
-    return rc;
-}
-
-static enum err
-append_key(struct apply *a, struct buf *sql, const char *bucket, const char *key, char *errbuf,
-           size_t errlen)
-{
-    return append_pair(a, sql, bucket, key, 0, errbuf, errlen);
-}
-
-/*
- * Append the condition that (c.bucket, c.key) lies outside every compared
- * file's key range (first to last key): there, the listed keys are the
- * staged lines; inside, the markers say what is unlisted.
- */
-static enum err
-outside_compared_sql(struct apply *a, struct buf *sql, char *errbuf, size_t errlen)
-{
-    const struct inventory_part *end = NULL;
-    size_t i;
-    int any = 0;
-    enum err rc = ERR_OK;
-
-    buf_append_str(sql, "(");
-    for (i = 0; !rc && i < a->nfiles; i++) {
-        const struct inventory_part *f = &a->files[i];
-
-        if (!f->compared || !f->first_key)
-            continue;
-        if (!end || inventory_part_key_cmp(end->last_bucket, end->last_key, f->first_bucket,
-                                           f->first_key) < 0) {
-            buf_append_str(sql, any ? " OR (" : "(");
-            if (end) {
-                buf_append_str(sql, "(c.bucket, c.key) > ");
-                rc = append_key(a, sql, end->last_bucket, end->last_key, errbuf, errlen);
-                buf_append_str(sql, " AND ");
-            }
-            buf_append_str(sql, "(c.bucket, c.key) < ");
-            if (!rc)
-                rc = append_key(a, sql, f->first_bucket, f->first_key, errbuf, errlen);
-            buf_append_str(sql, ")");
-            any = 1;
-        }
-        if (!end || inventory_part_key_cmp(end->last_bucket, end->last_key, f->last_bucket,
-                                           f->last_key) < 0)
-            end = f;
-    }
-    if (end) {
-        buf_append_str(sql, " OR (c.bucket, c.key) > ");
-        if (!rc)
-            rc = append_key(a, sql, end->last_bucket, end->last_key, errbuf, errlen);
-    } else
-        buf_append_str(sql, "true");
-    buf_append_str(sql, ")");
-    return rc;
-}
-
-/*
- * Append the condition that the marked record c is unlisted by every
- * compared file whose range holds it (each marked it).
- */
-static enum err
-marked_by_all_sql(struct apply *a, struct buf *sql, char *errbuf, size_t errlen)
-{
-    size_t i;
-    int any = 0;
-    enum err rc = ERR_OK;
-
-    buf_append_str(sql, "NOT EXISTS (SELECT 1 FROM (VALUES ");
-    for (i = 0; !rc && i < a->nfiles; i++) {
-        const struct inventory_part *f = &a->files[i];
-
-        if (!f->compared || !f->first_key)
-            continue;
-        buf_printf(sql, "%s(%d, ", any ? ", " : "", f->part);
-        rc = append_pair(a, sql, f->first_bucket, f->first_key, 1, errbuf, errlen);
-        buf_append_str(sql, ", ");
-        if (!rc)
-            rc = append_pair(a, sql, f->last_bucket, f->last_key, 1, errbuf, errlen);
-        buf_append_str(sql, ")");
-        any = 1;
-    }
-    buf_append_str(
-        sql,
-        ") r (part, fb, fk, lb, lk) WHERE (c.bucket, c.key) >= (r.fb, r.fk) "
-        "AND (c.bucket, c.key) <= (r.lb, r.lk) AND NOT EXISTS (SELECT 1 FROM inv_unlisted m WHERE "
-        "m.part = r.part AND m.bucket = c.bucket AND m.key = c.key AND "
-        "m.version_id = c.version_id))");
-    return rc;
-}
-
-/* Append: no staged line lists the current record c (its key; its version when versioned). */
-static void
-not_staged_sql(struct apply *a, struct buf *sql)
-{
-    buf_append_str(sql, "NOT EXISTS (SELECT 1 FROM (");
-    inventory_part_lines_sql(sql, a->files, a->nfiles);
-    buf_printf(sql,
-               ") s WHERE s.bucket = c.bucket AND s.key = c.key AND (NOT %s OR s.version_id "
-               "= c.version_id))",
-               a->versioned ? "true" : "false");
-}
-
-/*
- * List in inv_deleted the current records the inventory does not list (and
- * no newer event): outside the compared files' ranges, those no staged line
- * lists; inside, those every compared file holding them marked unlisted and
- * no staged line lists (a key can go on in the next file).
- */
-static enum err
-find_deleted(struct apply *a, char *errbuf, size_t errlen)
-{
-    struct buf sql;
-    const char *params[2];
-    size_t i;
-    int marked = 0;
-    enum err rc;
-
-    for (i = 0; i < a->nfiles; i++)
-        marked |= a->files[i].unlisted > 0;
-    buf_init(&sql, 0);
-    buf_append_str(&sql, "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT c.bucket, "
-                         "c.key, c.version_id FROM s3_objects c WHERE c.bucket = ANY "
-                         "($1::text[]) AND c.is_current AND coalesce(c.event_time, "
-                         "c.observed_at, c.ingested_at) <= $2::timestamptz AND ");
-    rc = outside_compared_sql(a, &sql, errbuf, errlen);
-    buf_append_str(&sql, " AND ");
-    not_staged_sql(a, &sql);
-    if (!rc && marked) {
-        buf_append_str(&sql, " UNION SELECT c.bucket, c.key, c.version_id FROM (SELECT DISTINCT "
-                             "bucket, key, version_id FROM inv_unlisted) u JOIN s3_objects c ON "
-                             "c.bucket = u.bucket AND c.key = u.key AND c.version_id = "
-                             "u.version_id WHERE c.is_current AND coalesce(c.event_time, "
-                             "c.observed_at, c.ingested_at) <= $2::timestamptz AND ");
-        not_staged_sql(a, &sql);
-        buf_append_str(&sql, " AND ");
-        rc = marked_by_all_sql(a, &sql, errbuf, errlen);
-    }
-    params[0] = a->buckets;
-    params[1] = a->inv_time;
-    if (!rc)
-        rc = db_query(a->db, NULL, sql.data, 2, params, errbuf, errlen);
-    buf_release(&sql);
-    return rc;
-}
-
-/*
  * A key whose other lines changed keeps its candidate line (IsLatest, else
  * its last: the staged sequencer's counter from ORD_CANDIDATE on) even when
  * that line is unchanged, so that after resequencing the candidate is still
@@ -488,6 +324,51 @@ keep_latest_lines(struct apply *a, char *errbuf, size_t errlen)
     return rc;
 }
 
+/*
+ * Start inv_same with the staged lines of compared files found identical
+ * while streaming (reason 'Same'): no join with the catalog.
+ */
+static enum err
+same_as_compared(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    size_t i;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_append_str(&sql, "CREATE TEMP TABLE inv_same (part int, id uuid) ON COMMIT DROP");
+    for (i = 0; i < a->nfiles; i++)
+        if (a->files[i].same > 0)
+            buf_printf(&sql,
+                       "; INSERT INTO inv_same SELECT part, id FROM s3_objects_inv_%d WHERE "
+                       "reason = 'Same'",
+                       a->files[i].part);
+    buf_append_str(&sql, "; ANALYZE inv_same");
+    rc = db_exec(a->db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+/* The identical lines kept (a key's latest line, see keep_latest_lines) become ordinary. */
+static enum err
+keep_same_as_crawl(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    size_t i;
+    enum err rc = ERR_OK;
+
+    buf_init(&sql, 0);
+    for (i = 0; i < a->nfiles; i++)
+        if (a->files[i].same > 0 && a->files[i].records > a->files[i].unchanged)
+            buf_printf(&sql,
+                       "%sUPDATE s3_objects_inv_%d SET reason = 'Crawl' WHERE reason = 'Same'",
+                       sql.len ? "; " : "", a->files[i].part);
+    if (sql.len)
+        rc = db_exec(a->db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
 /* List in inv_same the staged lines identical to their version's latest record; count them. */
 static enum err
 find_unchanged(struct apply *a, char *errbuf, size_t errlen)
@@ -500,14 +381,18 @@ find_unchanged(struct apply *a, char *errbuf, size_t errlen)
     enum err rc;
 
     buf_init(&sql, 0);
-    buf_printf(&sql, SAME_AS_CURRENT_SQL, p, p);
-    rc = db_query(a->db, NULL, sql.data, 1, (const char *const *)&a->buckets, errbuf, errlen);
-    if (!rc)
-        rc = db_exec(a->db, "ANALYZE inv_same", errbuf, errlen);
-    buf_reset(&sql);
-    buf_printf(&sql, SAME_AS_LATEST_SQL, p, p);
-    if (!rc)
+    rc = same_as_compared(a, errbuf, errlen);
+    if (!rc && strcmp(a->plain_parts.data, "{}") != 0) {
+        buf_printf(&sql, SAME_AS_CURRENT_SQL, a->plain_parts.data, p);
         rc = db_query(a->db, NULL, sql.data, 1, (const char *const *)&a->buckets, errbuf, errlen);
+        if (!rc)
+            rc = db_exec(a->db, "ANALYZE inv_same", errbuf, errlen);
+        buf_reset(&sql);
+        buf_printf(&sql, SAME_AS_LATEST_SQL, a->plain_parts.data, p);
+        if (!rc)
+            rc = db_query(a->db, NULL, sql.data, 1, (const char *const *)&a->buckets, errbuf,
+                          errlen);
+    }
     if (!rc)
         rc = keep_latest_lines(a, errbuf, errlen);
     if (!rc)
@@ -540,6 +425,8 @@ drop_unchanged(struct apply *a, char *errbuf, size_t errlen)
         rc = inventory_part_keep_changed(a->db, a->files[i].part, a->files[i].records,
                                          a->files[i].records - a->files[i].unchanged, errbuf,
                                          errlen);
+    if (!rc)
+        rc = keep_same_as_crawl(a, errbuf, errlen);
     return rc;
 }
 
@@ -665,15 +552,34 @@ touch_keys_seen_apart(struct apply *a, char *errbuf, size_t errlen)
     return rc;
 }
 
-/* Recompute the current record of every touched key. */
+/*
+ * Recompute the current record of every touched key. Against a big catalog,
+ * few touched keys are best served by index probes per key (nested loops,
+ * which the planner's estimates would not choose over one pass).
+ */
 static enum err
 recompute_current(struct apply *a, char *errbuf, size_t errlen)
 {
+    long long touched = 0;
     enum err rc;
 
     rc = db_exec(a->db, "ANALYZE inv_touched", errbuf, errlen);
     if (!rc)
-        rc = db_exec(a->db, current_from_touched_sql, errbuf, errlen);
+        rc = db_query_ll(a->db, "SELECT count(*) FROM inv_touched", 0, NULL, "no count", &touched,
+                         errbuf, errlen);
+    if (rc || touched >= BIG_JOIN_ROWS)
+        return rc ? rc : db_exec(a->db, current_from_touched_sql, errbuf, errlen);
+    rc = db_exec(a->db,
+                 "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+                 "SET LOCAL enable_seqscan = off",
+                 errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, current_few_touched_sql, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db,
+                     "SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on; "
+                     "SET LOCAL enable_seqscan = on",
+                     errbuf, errlen);
     return rc;
 }
 
@@ -752,6 +658,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     a.job_id = job_id;
     a.m = m;
     buf_init(&a.parts, 0);
+    buf_init(&a.plain_parts, 0);
     buf_init(&a.boundary, 0);
     rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
     if (!rc)
@@ -765,9 +672,10 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     if (!rc && a.existing)
         rc = prefer_hash_joins(&a, errbuf, errlen);
     if (!rc)
-        rc = take_unlisted(&a, errbuf, errlen);
+        rc = inventory_deleted_take_markers(db, a.files, a.nfiles, errbuf, errlen);
     if (!rc && a.existing)
-        rc = find_deleted(&a, errbuf, errlen);
+        rc = inventory_deleted_find(db, a.files, a.nfiles, a.versioned, a.buckets, a.inv_time,
+                                    errbuf, errlen);
     if (!rc)
         rc = apply_files(&a, merge_below, max_parts, errbuf, errlen);
     crashpoint("inventory.mid_apply");
@@ -786,6 +694,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     free(a.files);
     free(a.buckets);
     buf_release(&a.parts);
+    buf_release(&a.plain_parts);
     buf_release(&a.boundary);
     return rc;
 }

@@ -6,7 +6,9 @@
  * of index scans), read in batches of BATCH_ROWS while the file streams,
  * each batch a statement of its own that starts at the key where the last
  * one was cut (its rows of that key are read again): no transaction stays
- * open, so no lock on the catalog is held across the file. The
+ * open, so no lock on the catalog is held across the file. The next batch
+ * is asked for as soon as one arrives (PQsendQueryPrepared), so the
+ * database reads it while the file's lines are decoded and compared. The
  * records of the key asked for are copied into an arena (a key's records
  * may span two batches) and sorted by (version, sequencer, event type); the
  * last of each version is its latest, the record an inventory line is
@@ -44,6 +46,7 @@ struct inventory_compare {
     int started;
     int last; /* the batch read is the last one */
     int eof;
+    int in_flight;   /* the next batch's query is sent, its result not read */
     int limit;       /* rows per batch: BATCH_ROWS, more for a key with more records */
     struct buf next; /* the bucket and key (NUL-terminated) the next batch starts at */
     PGresult *batch;
@@ -76,6 +79,12 @@ inventory_compare_free(struct inventory_compare *c)
 {
     if (!c)
         return;
+    if (c->in_flight && db_conn(c->db)) {
+        PGresult *res;
+
+        while ((res = PQgetResult(db_conn(c->db))) != NULL)
+            PQclear(res);
+    }
     PQclear(c->batch);
     buf_release(&c->arena);
     buf_release(&c->next);
@@ -109,29 +118,73 @@ cut_rows(PGresult *res, int n)
     return n - i;
 }
 
-/* Read the next batch from (c->next_bucket, c->next_key) on; set eof after the last. */
+static const char batch_name[] = "inventory_compare_batch";
+
+/* Send the query of the batch from c->next on (c->limit rows), not waiting for it. */
 static enum err
-fetch_batch(struct inventory_compare *c, char *errbuf, size_t errlen)
+send_batch(struct inventory_compare *c, char *errbuf, size_t errlen)
 {
     char ms[32];
     char limit[16];
     const char *params[4];
     enum err rc;
-    int n;
-    int cut;
 
     /* one ms later than the inventory: the apply checks each judged record again exactly */
     snprintf(ms, sizeof(ms), "%lld", (long long)c->inventory_ms + 1);
+    snprintf(limit, sizeof(limit), "%d", c->limit);
     params[0] = c->next.data;
     params[1] = c->next.data + strlen(c->next.data) + 1;
     params[2] = ms;
     params[3] = limit;
+    rc = db_prepare(c->db, batch_name, batch_sql, 4, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (!PQsendQueryPrepared(db_conn(c->db), batch_name, 4, params, NULL, NULL, 0))
+        return db_result_error(c->db, NULL, "inventory compare batch", errbuf, errlen);
+    c->in_flight = 1;
+    return ERR_OK;
+}
+
+/* Wait for the batch in flight into c->batch. */
+static enum err
+receive_batch(struct inventory_compare *c, char *errbuf, size_t errlen)
+{
+    PGresult *res;
+    PGresult *extra;
+    enum err rc = ERR_OK;
+
+    PQclear(c->batch);
+    c->batch = NULL;
+    res = PQgetResult(db_conn(c->db));
+    while ((extra = PQgetResult(db_conn(c->db))) != NULL)
+        PQclear(extra);
+    c->in_flight = 0;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = db_result_error(c->db, res, "inventory compare batch", errbuf, errlen);
+        PQclear(res);
+        return rc;
+    }
+    c->batch = res;
+    return ERR_OK;
+}
+
+/*
+ * Take the next batch (sent before, or now), keep its rows up to the cut,
+ * and send the query of the one after it, so that PostgreSQL reads it while
+ * the file's lines are decoded and compared; set `last` after the last.
+ */
+static enum err
+fetch_batch(struct inventory_compare *c, char *errbuf, size_t errlen)
+{
+    enum err rc = ERR_OK;
+    int n;
+    int cut;
+
     for (;;) {
-        PQclear(c->batch);
-        c->batch = NULL;
-        snprintf(limit, sizeof(limit), "%d", c->limit);
-        rc = db_query_prepared(c->db, &c->batch, "inventory_compare_batch", batch_sql, 4, params,
-                               NULL, NULL, errbuf, errlen);
+        if (!c->in_flight)
+            rc = send_batch(c, errbuf, errlen);
+        if (!rc)
+            rc = receive_batch(c, errbuf, errlen);
         if (rc)
             return rc;
         n = PQntuples(c->batch);
@@ -147,14 +200,14 @@ fetch_batch(struct inventory_compare *c, char *errbuf, size_t errlen)
     }
     c->row = 0;
     c->nrows = n - cut;
-    if (cut) {
-        buf_reset(&c->next);
-        buf_append(&c->next, PQgetvalue(c->batch, c->nrows, 0),
-                   strlen(PQgetvalue(c->batch, c->nrows, 0)) + 1);
-        buf_append(&c->next, PQgetvalue(c->batch, c->nrows, 1),
-                   strlen(PQgetvalue(c->batch, c->nrows, 1)) + 1);
-    }
-    return ERR_OK;
+    if (!cut)
+        return ERR_OK;
+    buf_reset(&c->next);
+    buf_append(&c->next, PQgetvalue(c->batch, c->nrows, 0),
+               strlen(PQgetvalue(c->batch, c->nrows, 0)) + 1);
+    buf_append(&c->next, PQgetvalue(c->batch, c->nrows, 1),
+               strlen(PQgetvalue(c->batch, c->nrows, 1)) + 1);
+    return send_batch(c, errbuf, errlen);
 }
 
 /* Make c->row a row of the batch, reading the next batch when needed; or set eof. */

@@ -22,8 +22,10 @@
  * A current record of the file's range that the lines do not list (its key,
  * or its version when the file is versioned) is written as a marker row
  * (reason 'Unlisted'), which the apply takes out before the partition is
- * read. A file compared so must be sorted: a key out of order fails the
- * stage, which is then run again without comparing (jobs/inventory_runner.c).
+ * read. The identical lines of a group that is written carry reason 'Same'
+ * (the apply drops them without joining the catalog, or sets 'Crawl'). A file compared so must be
+ * sorted: a key out of order fails the stage, which is then run again without comparing
+ * (jobs/inventory_runner.c).
  *
  * Invariants: between begin and commit/abort the connection is inside the
  * file's transaction with a COPY in progress; nothing of the file is
@@ -78,6 +80,8 @@ struct inventory_stage {
     size_t groups;    /* groups flushed */
     int64_t skipped;  /* lines identical to the catalog, not staged */
     int64_t unlisted; /* markers of unlisted current records staged */
+    int64_t same;     /* staged lines identical to the catalog (reason 'Same') */
+    int cmp_seen;     /* the compare met a stored record in the file's range */
     struct staged_line *lines;
     size_t nlines;
     size_t lines_alloc;
@@ -263,6 +267,7 @@ on_unlisted_key(void *ud, const struct inventory_compare_rec *r, char *errbuf, s
 
     (void)errbuf;
     (void)errlen;
+    s->cmp_seen = 1;
     if (r->judged)
         write_marker(s, r);
     return ERR_OK;
@@ -326,7 +331,11 @@ flush_group(struct inventory_stage *s, int last, char *errbuf, size_t errlen)
         pgcopy_bin_text(&s->out, seq, (size_t)n);
         pgcopy_bin_bool(&s->out, l->is_delete_marker);
         pgcopy_bin_bool(&s->out, cand && !l->is_delete_marker);
-        pgcopy_bin_text(&s->out, "Crawl", 5);
+        if (l->same) {
+            pgcopy_bin_text(&s->out, "Same", 4); /* the apply needs no join to know */
+            s->same++;
+        } else
+            pgcopy_bin_text(&s->out, "Crawl", 5);
         pgcopy_bin_text(&s->out, "inventory", 9);
         pgcopy_bin_time_ms(&s->out, s->observed_ms);
         pgcopy_bin_int4(&s->out, s->part);
@@ -403,8 +412,11 @@ begin_group(struct inventory_stage *s, const struct inventory_line *l, char *err
     note_bucket(s, l->bucket);
     if (!s->cmp)
         return ERR_OK;
-    return inventory_compare_key(s->cmp, l->bucket, l->key, on_unlisted_key, s, &s->cmp_recs,
-                                 &s->ncmp, errbuf, errlen);
+    rc = inventory_compare_key(s->cmp, l->bucket, l->key, on_unlisted_key, s, &s->cmp_recs,
+                               &s->ncmp, errbuf, errlen);
+    if (s->ncmp > 0)
+        s->cmp_seen = 1;
+    return rc;
 }
 
 enum err
@@ -474,7 +486,8 @@ record_staged(struct inventory_stage *s, int64_t bytes, char *errbuf, size_t err
     char nbytes[32];
     char skipped[32];
     char unlisted[32];
-    const char *params[15];
+    char same[32];
+    const char *params[16];
     enum err rc;
 
     buf_init(&lit, 0);
@@ -500,16 +513,18 @@ record_staged(struct inventory_stage *s, int64_t bytes, char *errbuf, size_t err
     params[12] = skipped;
     params[13] = unlisted;
     params[14] = s->cmp ? "t" : "f";
+    snprintf(same, sizeof(same), "%lld", (long long)s->same);
+    params[15] = same;
     rc = db_query(s->db, NULL,
                   "WITH f AS (UPDATE inventory_files SET staged = true, records = $3, bytes = $4, "
                   "streamed_records = 0, streamed_bytes = 0, buckets = $5, versioned = $6, part = "
                   "$7, sorted = $8, first_bucket = $9, "
                   "first_key = $10, last_bucket = $11, last_key = $12, skipped = $13, "
-                  "unlisted = $14, compared = $15 "
+                  "unlisted = $14, compared = $15, same = $16 "
                   "WHERE job_id = $1 AND idx = $2 RETURNING 1) "
                   "UPDATE inventory_jobs SET files_done = files_done + (SELECT count(*) FROM f), "
                   "records = records + $3, bytes = bytes + $4, heartbeat_at = now() WHERE id = $1",
-                  15, params, errbuf, errlen);
+                  16, params, errbuf, errlen);
     buf_release(&lit);
     return rc;
 }
@@ -532,8 +547,18 @@ index_if_new(struct inventory_stage *s, char *errbuf, size_t errlen)
 
     if (!s->first_key)
         return ERR_OK;
-    buf_init(&lit, 0);
     buf_init(&sql, 0);
+    if (s->cmp) {
+        /* the compare read the catalog over the file's whole range: new if it met nothing */
+        rc = ERR_OK;
+        if (!s->cmp_seen) {
+            inventory_part_index_sql(&sql, s->part);
+            rc = db_exec(s->db, sql.data, errbuf, errlen);
+        }
+        buf_release(&sql);
+        return rc;
+    }
+    buf_init(&lit, 0);
     pgcopy_param_array(&lit, (const char *const *)s->buckets, NULL, s->nbuckets);
     params[0] = s->first_bucket;
     params[1] = s->first_key;
