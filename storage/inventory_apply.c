@@ -67,24 +67,6 @@ static const char current_from_touched_sql[] =
     "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
     "  WHERE o.id = c.id AND NOT o.is_current";
 
-/* The same for few touched keys, each joined by (bucket, key) through indexes. */
-static const char current_few_touched_sql[] =
-    "CREATE TEMP TABLE inv_cur ON COMMIT DROP AS "
-    "WITH lv AS (SELECT DISTINCT ON (o.bucket, o.key, o.version_id) o.id, o.bucket, o.key, "
-    "  o.sequencer, o.event_type, o.is_delete_marker "
-    "  FROM s3_objects o JOIN inv_touched t ON o.bucket = t.bucket AND o.key = t.key "
-    "  ORDER BY o.bucket, o.key, o.version_id, o.sequencer DESC, o.event_type DESC, o.id DESC), "
-    "top AS (SELECT DISTINCT ON (bucket, key) id, bucket, key, is_delete_marker FROM lv "
-    "  WHERE event_type = 'Created' OR is_delete_marker "
-    "  ORDER BY bucket, key, sequencer DESC, id DESC) "
-    "SELECT id, bucket, key FROM top WHERE NOT is_delete_marker; "
-    "CREATE INDEX ON inv_cur (id); ANALYZE inv_cur; "
-    "UPDATE s3_objects o SET is_current = false FROM inv_touched t "
-    "  WHERE o.bucket = t.bucket AND o.key = t.key AND o.is_current "
-    "  AND NOT EXISTS (SELECT 1 FROM inv_cur c WHERE c.id = o.id); "
-    "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
-    "  WHERE o.bucket = c.bucket AND o.key = c.key AND o.id = c.id AND NOT o.is_current";
-
 /* A staged line s identical to the latest record lv of its version. */
 #define LINE_UNCHANGED                                                                             \
     "lv.is_delete_marker = s.is_delete_marker AND lv.event_type = s.event_type "                   \
@@ -552,34 +534,15 @@ touch_keys_seen_apart(struct apply *a, char *errbuf, size_t errlen)
     return rc;
 }
 
-/*
- * Recompute the current record of every touched key. Against a big catalog,
- * few touched keys are best served by index probes per key (nested loops,
- * which the planner's estimates would not choose over one pass).
- */
+/* Recompute the current record of every touched key. */
 static enum err
 recompute_current(struct apply *a, char *errbuf, size_t errlen)
 {
-    long long touched = 0;
     enum err rc;
 
     rc = db_exec(a->db, "ANALYZE inv_touched", errbuf, errlen);
     if (!rc)
-        rc = db_query_ll(a->db, "SELECT count(*) FROM inv_touched", 0, NULL, "no count", &touched,
-                         errbuf, errlen);
-    if (rc || touched >= BIG_JOIN_ROWS)
-        return rc ? rc : db_exec(a->db, current_from_touched_sql, errbuf, errlen);
-    rc = db_exec(a->db,
-                 "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
-                 "SET LOCAL enable_seqscan = off",
-                 errbuf, errlen);
-    if (!rc)
-        rc = db_exec(a->db, current_few_touched_sql, errbuf, errlen);
-    if (!rc)
-        rc = db_exec(a->db,
-                     "SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on; "
-                     "SET LOCAL enable_seqscan = on",
-                     errbuf, errlen);
+        rc = db_exec(a->db, current_from_touched_sql, errbuf, errlen);
     return rc;
 }
 

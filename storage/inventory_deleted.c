@@ -30,6 +30,7 @@ struct deleted {
     const struct inventory_part *files;
     size_t nfiles;
     int versioned; /* some file lists versions: a record is listed by its version */
+    int ranges;    /* range queries appended */
 };
 
 enum err
@@ -56,6 +57,20 @@ inventory_deleted_take_markers(struct db *db, const struct inventory_part *f, si
     return rc;
 }
 
+/* Append s as an escaped literal. */
+static enum err
+append_literal(struct deleted *a, struct buf *sql, const char *s, char *errbuf, size_t errlen)
+{
+    char *lit = PQescapeLiteral(db_conn(a->db), s, strlen(s));
+
+    if (!lit)
+        return err_set(ERR_INTERNAL, errbuf, errlen, "cannot quote a name: %s",
+                       PQerrorMessage(db_conn(a->db)));
+    buf_append_str(sql, lit);
+    PQfreemem(lit);
+    return ERR_OK;
+}
+
 /* Append (bucket, key) as two escaped literals, in parentheses unless bare. */
 static enum err
 append_pair(struct deleted *a, struct buf *sql, const char *bucket, const char *key, int bare,
@@ -75,24 +90,65 @@ append_pair(struct deleted *a, struct buf *sql, const char *bucket, const char *
     return rc;
 }
 
+/* The start of a query of the current records c not newer than $2. */
+#define CURRENT_OLD_SQL                                                                            \
+    "SELECT c.bucket, c.key, c.version_id FROM s3_objects c WHERE c.is_current AND "               \
+    "coalesce(c.event_time, c.observed_at, c.ingested_at) <= $2::timestamptz"
+
+/*
+ * Append the current records of bucket b with keys above lo and below hi
+ * (NULL: no bound): scalar conditions, which bound the index scan at both
+ * ends (a row comparison would end it only at the bucket's end).
+ */
 static enum err
-append_key(struct deleted *a, struct buf *sql, const char *bucket, const char *key, char *errbuf,
-           size_t errlen)
+bucket_range_sql(struct deleted *a, struct buf *sql, const char *b, const char *lo, const char *hi,
+                 char *errbuf, size_t errlen)
 {
-    return append_pair(a, sql, bucket, key, 0, errbuf, errlen);
+    enum err rc;
+
+    buf_append_str(sql, a->ranges++ ? " UNION ALL " : "");
+    buf_append_str(sql, CURRENT_OLD_SQL " AND c.bucket = ");
+    rc = append_literal(a, sql, b, errbuf, errlen);
+    if (!rc && lo) {
+        buf_append_str(sql, " AND c.key > ");
+        rc = append_literal(a, sql, lo, errbuf, errlen);
+    }
+    if (!rc && hi) {
+        buf_append_str(sql, " AND c.key < ");
+        rc = append_literal(a, sql, hi, errbuf, errlen);
+    }
+    return rc;
 }
 
-/* The start of a query of the current records c of the source buckets not newer than $2. */
-#define CURRENT_OLD_SQL                                                                            \
-    "SELECT c.bucket, c.key, c.version_id FROM s3_objects c WHERE c.bucket = ANY ($1::text[]) "    \
-    "AND c.is_current AND coalesce(c.event_time, c.observed_at, c.ingested_at) <= "                \
-    "$2::timestamptz"
+/* Append the current records strictly between (lb, lk) and (hb, hk) (a NULL key: the bucket's end).
+ */
+static enum err
+gap_sql(struct deleted *a, struct buf *sql, const char *lb, const char *lk, const char *hb,
+        const char *hk, char *errbuf, size_t errlen)
+{
+    enum err rc;
+
+    if (strcmp(lb, hb) == 0)
+        return bucket_range_sql(a, sql, lb, lk, hk, errbuf, errlen);
+    rc = bucket_range_sql(a, sql, lb, lk, NULL, errbuf, errlen);
+    if (!rc) {
+        buf_append_str(sql, " UNION ALL " CURRENT_OLD_SQL " AND c.bucket > ");
+        rc = append_literal(a, sql, lb, errbuf, errlen);
+    }
+    if (!rc) {
+        buf_append_str(sql, " AND c.bucket < ");
+        rc = append_literal(a, sql, hb, errbuf, errlen);
+    }
+    if (!rc)
+        rc = bucket_range_sql(a, sql, hb, NULL, hk, errbuf, errlen);
+    return rc;
+}
 
 /*
  * Append the current records outside every compared file's key range
- * (first to last key), one index range scan per gap between the ranges:
- * there, the listed keys are the staged lines; inside, the markers say
- * what is unlisted.
+ * (first to last key), from the first file's bucket to the last's, a few
+ * index range scans per gap between the ranges: there, the listed keys are
+ * the staged lines; inside, the markers say what is unlisted.
  */
 static enum err
 outside_compared_sql(struct deleted *a, struct buf *sql, char *errbuf, size_t errlen)
@@ -106,26 +162,20 @@ outside_compared_sql(struct deleted *a, struct buf *sql, char *errbuf, size_t er
 
         if (!f->compared || !f->first_key)
             continue;
-        if (!end || inventory_part_key_cmp(end->last_bucket, end->last_key, f->first_bucket,
-                                           f->first_key) < 0) {
-            buf_append_str(sql, end ? " UNION ALL " CURRENT_OLD_SQL : CURRENT_OLD_SQL);
-            if (end) {
-                buf_append_str(sql, " AND (c.bucket, c.key) > ");
-                rc = append_key(a, sql, end->last_bucket, end->last_key, errbuf, errlen);
-            }
-            buf_append_str(sql, " AND (c.bucket, c.key) < ");
-            if (!rc)
-                rc = append_key(a, sql, f->first_bucket, f->first_key, errbuf, errlen);
-        }
+        if (!end)
+            rc = bucket_range_sql(a, sql, f->first_bucket, NULL, f->first_key, errbuf, errlen);
+        else if (inventory_part_key_cmp(end->last_bucket, end->last_key, f->first_bucket,
+                                        f->first_key) < 0)
+            rc = gap_sql(a, sql, end->last_bucket, end->last_key, f->first_bucket, f->first_key,
+                         errbuf, errlen);
         if (!end || inventory_part_key_cmp(end->last_bucket, end->last_key, f->last_bucket,
                                            f->last_key) < 0)
             end = f;
     }
     if (!end)
         return ERR_INTERNAL; /* BUG: called without a compared file */
-    buf_append_str(sql, " UNION ALL " CURRENT_OLD_SQL " AND (c.bucket, c.key) > ");
     if (!rc)
-        rc = append_key(a, sql, end->last_bucket, end->last_key, errbuf, errlen);
+        rc = bucket_range_sql(a, sql, end->last_bucket, end->last_key, NULL, errbuf, errlen);
     return rc;
 }
 
@@ -182,7 +232,7 @@ enum err
 inventory_deleted_find(struct db *db, const struct inventory_part *f, size_t n, int versioned,
                        const char *buckets, const char *inv_time, char *errbuf, size_t errlen)
 {
-    struct deleted d = {db, f, n, versioned};
+    struct deleted d = {db, f, n, versioned, 0};
     struct deleted *a = &d;
     struct buf sql;
     const char *params[2];
@@ -198,11 +248,14 @@ inventory_deleted_find(struct db *db, const struct inventory_part *f, size_t n, 
     buf_init(&sql, 0);
     buf_append_str(&sql, "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS ");
     if (!compared) {
-        buf_append_str(&sql, CURRENT_OLD_SQL " AND NOT EXISTS (");
+        buf_append_str(&sql, CURRENT_OLD_SQL " AND c.bucket = ANY ($1::text[]) AND NOT EXISTS (");
         listed_sql(a, &sql, "c");
         buf_append_str(&sql, ")");
     } else {
+        /* the buckets filter the gaps' rows, not their index scans (OFFSET 0 keeps it out) */
+        buf_append_str(&sql, "SELECT * FROM (");
         rc = outside_compared_sql(a, &sql, errbuf, errlen);
+        buf_append_str(&sql, " OFFSET 0) g WHERE g.bucket = ANY ($1::text[])");
         if (!rc && marked) {
             buf_append_str(&sql, " UNION ALL ");
             rc = marked_by_all_sql(a, &sql, errbuf, errlen);
