@@ -6,7 +6,7 @@
  * current records of a file's key range that its lines do not list, reason
  * 'Unlisted') leave the partitions for inv_unlisted, and inv_deleted lists
  * the current records the inventory does not list. Outside the compared
- * files' ranges the catalog is read (one index range scan per gap between
+ * files' ranges the catalog is read (index range scans per bucket in each gap between
  * them) and checked against the staged lines; inside, only the marked
  * records are read again (one index probe each): still current, not newer
  * than the inventory, marked by every compared file whose range holds them;
