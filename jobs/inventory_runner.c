@@ -393,10 +393,14 @@ ranged_file(struct s3_client *s3, const char *bucket, enum inventory_format form
     return rc;
 }
 
-/* Stage file idx of st's manifest on db, its progress shown in slot. */
+/*
+ * Stage file idx of st's manifest on db, its progress shown in slot, compared
+ * with the catalog on cmp unless NULL; *out_of_order: it was compared and
+ * its keys are not in order.
+ */
 static enum err
-stage_file(struct staging *st, struct stream_slot *slot, struct db *db, struct s3_client *s3,
-           int idx, char *errbuf, size_t errlen)
+stage_file(struct staging *st, struct stream_slot *slot, struct db *db, struct db *cmp,
+           struct s3_client *s3, int idx, int *out_of_order, char *errbuf, size_t errlen)
 {
     const struct inventory_manifest *m = st->m;
     const struct inventory_file *f = &m->files[idx];
@@ -414,7 +418,8 @@ stage_file(struct staging *st, struct stream_slot *slot, struct db *db, struct s
         if (klen > 3 && strcmp(f->key + klen - 3, ".gz") == 0)
             p.gz = gzip_decoder_new(0, on_decoded, &p);
     }
-    rc = inventory_stage_begin(db, st->job_id, idx, st->observed_ms, &p.stage, errbuf, errlen);
+    *out_of_order = 0;
+    rc = inventory_stage_begin(db, cmp, st->job_id, idx, st->observed_ms, &p.stage, errbuf, errlen);
     if (rc)
         goto out;
     if (m->format == INVENTORY_CSV)
@@ -429,6 +434,7 @@ stage_file(struct staging *st, struct stream_slot *slot, struct db *db, struct s
                          f->md5_hex, hex);
     }
     if (rc) {
+        *out_of_order = inventory_stage_out_of_order(p.stage);
         inventory_stage_abort(p.stage);
         goto out;
     }
@@ -442,18 +448,28 @@ out:
 
 /*
  * stage_file, tried again from scratch (its stage was rolled back) when S3
- * failed, e.g. a connection cut mid-body, which the S3 client does not retry.
+ * failed, e.g. a connection cut mid-body, which the S3 client does not retry,
+ * and without comparing when the file's keys turned out not to be in order.
  */
 static enum err
-stage_tries(struct staging *st, struct stream_slot *slot, struct db *db, struct s3_client *s3,
-            int idx, char *errbuf, size_t errlen)
+stage_tries(struct staging *st, struct stream_slot *slot, struct db *db, struct db *cmp,
+            struct s3_client *s3, int idx, char *errbuf, size_t errlen)
 {
     enum err rc;
+    int unsorted;
     int i;
 
     for (i = 1;; i++) {
         errbuf[0] = '\0';
-        rc = stage_file(st, slot, db, s3, idx, errbuf, errlen);
+        rc = stage_file(st, slot, db, cmp, s3, idx, &unsorted, errbuf, errlen);
+        if (rc && unsorted) {
+            log_json(LOG_INFO, "inventory data file staged again without comparing",
+                     json_pack("{s:s,s:s,s:s}", "job", st->job_id, "key", st->m->files[idx].key,
+                               "reason", errbuf));
+            cmp = NULL;
+            i--;
+            continue;
+        }
         if (rc != ERR_UPSTREAM || i == FETCH_TRIES || thread_stopping(st->runner))
             return rc;
         log_json(LOG_WARN, "inventory data file read again",
@@ -491,6 +507,7 @@ stream_main(struct thread *t, void *arg)
 {
     struct staging *st = arg;
     struct db *db = db_new(st->r->conninfo);
+    struct db *cmp = db_new(st->r->conninfo); /* reads the catalog beside the file */
     struct s3_client *s3 = s3_client_new(&st->r->s3);
     struct stream_slot *slot;
     char errbuf[ERRBUF_SIZE];
@@ -505,7 +522,7 @@ stream_main(struct thread *t, void *arg)
         i = next_file(st, slot);
         if (i < 0)
             break;
-        rc = stage_tries(st, slot, db, s3, st->pending[i], errbuf, sizeof(errbuf));
+        rc = stage_tries(st, slot, db, cmp, s3, st->pending[i], errbuf, sizeof(errbuf));
         if (!rc)
             continue;
         pthread_mutex_lock(&st->lock);
@@ -518,6 +535,7 @@ stream_main(struct thread *t, void *arg)
         break;
     }
     s3_client_free(s3);
+    db_free(cmp);
     db_free(db);
     pthread_mutex_lock(&st->lock);
     st->running--;

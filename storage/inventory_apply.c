@@ -2,14 +2,21 @@
  * inventory_apply.c - the final transaction of an inventory job
  *
  * inventory_store_apply() turns the job's staged files into catalog records
- * in one transaction. The staged files' tables become partitions of the
- * catalog at once. When the source buckets already had records, the lines
- * are compared with them: first with the current records (each the latest
- * of its version: one hash join, which settles most lines of a repeated
- * inventory), then the lines left with the latest record of their version,
- * among the records of their keys only. Lines identical to their version's
- * latest record add nothing (a file whose lines all do is dropped before
- * its lookup indexes are ever built), lines of keys with records get
+ * in one transaction. Files compared with the catalog while they streamed
+ * (inventory_stage.c) hold only their changed key groups and markers of the
+ * current records of their key ranges that they do not list: the markers
+ * leave the partitions first (inv_unlisted), and deletion detection reads
+ * the catalog only outside the compared ranges, plus the marked records
+ * (each checked again: still current, not newer than the inventory, marked
+ * by every compared file whose range holds it, listed by no staged line).
+ * The staged files' tables become partitions of the catalog at once. When
+ * the source buckets already had records, the lines are compared with
+ * them: first with the current records (each the latest of its version:
+ * one hash join, which settles most lines of a repeated inventory), then
+ * the lines left with the latest record of their version, among the
+ * records of their keys only. Lines identical to their version's latest
+ * record add nothing (a file whose lines all do is dropped before its
+ * lookup indexes are ever built), lines of keys with records get
  * sequencers after the key's greatest, and current records the inventory
  * does not list (found before attaching) get a Deleted record. The current
  * state is then recomputed for the keys that had records, and for keys
@@ -39,6 +46,7 @@
 #include "core/buf.h"
 #include "core/crashpoint.h"
 #include "storage/db.h"
+#include "storage/inventory_deleted.h"
 #include "storage/inventory_part.h"
 #include "storage/locks.h"
 #include "storage/outbox_store.h"
@@ -67,13 +75,13 @@ static const char current_from_touched_sql[] =
     "AND lv.last_modified IS NOT DISTINCT FROM s.last_modified"
 
 /*
- * Staged lines s (of the job's parts, first %s) identical to a record lv of
+ * Staged lines s (of the parts not compared, first %s) identical to a record lv of
  * the catalog outside the job's parts (second %s) of the same version:
  * joined with the current records (each the latest of its version), the
  * fast path of a repeated inventory.
  */
 #define SAME_AS_CURRENT_SQL                                                                        \
-    "CREATE TEMP TABLE inv_same ON COMMIT DROP AS SELECT s.part, s.id FROM s3_objects s "          \
+    "INSERT INTO inv_same SELECT s.part, s.id FROM s3_objects s "                                  \
     "JOIN s3_objects lv ON lv.bucket = s.bucket AND lv.key = s.key AND lv.version_id = "           \
     "s.version_id AND " LINE_UNCHANGED " WHERE s.part = ANY ('%s'::int[]) AND lv.part <> ALL "     \
     "('%s'::int[]) AND lv.bucket = ANY ($1::text[]) AND lv.is_current"
@@ -122,17 +130,19 @@ struct apply {
     PGresult *files_res;          /* the staged files' rows; files[] borrows their strings */
     struct inventory_part *files; /* in (first_bucket, first_key) order */
     size_t nfiles;
-    char *buckets;       /* text[] literal of the source buckets */
-    struct buf parts;    /* int[] literal of the files' parts */
-    struct buf boundary; /* keys where one file ends and the next begins */
-    char inv_time[64];   /* when the inventory was taken, as timestamptz text */
-    int versioned;       /* some file lists versions */
-    int existing;        /* the source buckets had records */
-    int all_keys;        /* the staging saw every key apart (see order_problems) */
-    int big_joins;       /* join by hashing only */
-    long long staged;    /* staged lines */
-    long long unchanged; /* staged lines identical to their version's latest record */
-    long long deleted;   /* Deleted records added */
+    char *buckets;          /* text[] literal of the source buckets */
+    struct buf parts;       /* int[] literal of the files' parts */
+    struct buf plain_parts; /* int[] literal of the parts of the files not compared */
+    struct buf boundary;    /* keys where one file ends and the next begins */
+    char inv_time[64];      /* when the inventory was taken, as timestamptz text */
+    int versioned;          /* some file lists versions */
+    int existing;           /* the source buckets had records */
+    int all_keys;           /* the staging saw every key apart (see order_problems) */
+    int big_joins;          /* join by hashing only */
+    long long staged;       /* staged lines */
+    long long skipped;      /* lines not staged: identical to the catalog when compared */
+    long long unchanged;    /* staged lines identical to their version's latest record */
+    long long deleted;      /* Deleted records added */
 };
 
 /* Read the job's source buckets, whether any file is versioned, and its staged lines. */
@@ -142,17 +152,20 @@ read_totals(struct apply *a, char *errbuf, size_t errlen)
     PGresult *res = NULL;
     enum err rc;
 
-    rc = db_query(a->db, &res,
-                  "SELECT coalesce(array_agg(DISTINCT b), '{}'), coalesce(bool_or(versioned), "
-                  "false), (SELECT coalesce(sum(records), 0) FROM inventory_files WHERE job_id = "
-                  "$1) FROM inventory_files LEFT JOIN LATERAL unnest(buckets) AS b ON true "
-                  "WHERE job_id = $1",
-                  1, &a->job_id, errbuf, errlen);
+    rc =
+        db_query(a->db, &res,
+                 "SELECT coalesce(array_agg(DISTINCT b), '{}'), coalesce(bool_or(versioned), "
+                 "false), (SELECT coalesce(sum(records - skipped), 0) FROM inventory_files WHERE "
+                 "job_id = $1), (SELECT coalesce(sum(skipped), 0) FROM inventory_files WHERE "
+                 "job_id = $1) FROM inventory_files LEFT JOIN LATERAL unnest(buckets) AS b ON true "
+                 "WHERE job_id = $1",
+                 1, &a->job_id, errbuf, errlen);
     if (rc)
         return rc;
     a->buckets = xstrdup(PQgetvalue(res, 0, 0));
     a->versioned = PQgetvalue(res, 0, 1)[0] == 't';
     a->staged = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    a->skipped = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     PQclear(res);
     return ERR_OK;
 }
@@ -166,8 +179,9 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
     enum err rc;
 
     rc = db_query(a->db, &a->files_res,
-                  "SELECT part, sorted, records, first_bucket, first_key, last_bucket, last_key "
-                  "FROM inventory_files WHERE job_id = $1 AND staged "
+                  "SELECT part, sorted, records - skipped, first_bucket, first_key, last_bucket, "
+                  "last_key, compared, unlisted, same FROM inventory_files WHERE job_id = $1 AND "
+                  "staged "
                   "ORDER BY first_bucket, first_key, idx",
                   1, &a->job_id, errbuf, errlen);
     if (rc)
@@ -176,6 +190,7 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
     a->nfiles = (size_t)PQntuples(res);
     a->files = xcalloc(a->nfiles ? a->nfiles : 1, sizeof(*a->files));
     buf_append_char(&a->parts, '{');
+    buf_append_char(&a->plain_parts, '{');
     for (i = 0; i < a->nfiles; i++) {
         struct inventory_part *f = &a->files[i];
         int r = (int)i;
@@ -183,6 +198,11 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
         f->part = atoi(PQgetvalue(res, r, 0));
         f->sorted = PQgetvalue(res, r, 1)[0] == 't';
         f->records = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+        f->compared = PQgetvalue(res, r, 7)[0] == 't';
+        f->unlisted = strtoll(PQgetvalue(res, r, 8), NULL, 10);
+        f->same = strtoll(PQgetvalue(res, r, 9), NULL, 10);
+        if (!f->compared)
+            buf_printf(&a->plain_parts, "%s%d", a->plain_parts.len > 1 ? "," : "", f->part);
         if (!PQgetisnull(res, r, 4)) {
             f->first_bucket = PQgetvalue(res, r, 3);
             f->first_key = PQgetvalue(res, r, 4);
@@ -192,6 +212,7 @@ read_files(struct apply *a, char *errbuf, size_t errlen)
         buf_printf(&a->parts, "%s%d", i ? "," : "", f->part);
     }
     buf_append_char(&a->parts, '}');
+    buf_append_char(&a->plain_parts, '}');
     inventory_part_order_problems(a->files, a->nfiles, &a->all_keys, &a->boundary);
     return ERR_OK;
 }
@@ -264,32 +285,6 @@ prefer_hash_joins(struct apply *a, char *errbuf, size_t errlen)
     return hash_joins_only(a, 1, errbuf, errlen);
 }
 
-/* List in inv_deleted the current records the inventory does not list (and no newer event). */
-static enum err
-find_deleted(struct apply *a, char *errbuf, size_t errlen)
-{
-    struct buf sql;
-    const char *params[2];
-    enum err rc;
-
-    buf_init(&sql, 0);
-    buf_append_str(&sql, "CREATE TEMP TABLE inv_deleted ON COMMIT DROP AS SELECT c.bucket, "
-                         "c.key, c.version_id FROM s3_objects c WHERE c.bucket = ANY "
-                         "($1::text[]) AND c.is_current AND coalesce(c.event_time, "
-                         "c.observed_at, c.ingested_at) <= $2::timestamptz AND NOT EXISTS "
-                         "(SELECT 1 FROM (");
-    inventory_part_lines_sql(&sql, a->files, a->nfiles);
-    buf_printf(&sql,
-               ") s WHERE s.bucket = c.bucket AND s.key = c.key AND (NOT %s OR s.version_id "
-               "= c.version_id))",
-               a->versioned ? "true" : "false");
-    params[0] = a->buckets;
-    params[1] = a->inv_time;
-    rc = db_query(a->db, NULL, sql.data, 2, params, errbuf, errlen);
-    buf_release(&sql);
-    return rc;
-}
-
 /*
  * A key whose other lines changed keeps its candidate line (IsLatest, else
  * its last: the staged sequencer's counter from ORD_CANDIDATE on) even when
@@ -311,6 +306,51 @@ keep_latest_lines(struct apply *a, char *errbuf, size_t errlen)
     return rc;
 }
 
+/*
+ * Start inv_same with the staged lines of compared files found identical
+ * while streaming (reason 'Same'): no join with the catalog.
+ */
+static enum err
+same_as_compared(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    size_t i;
+    enum err rc;
+
+    buf_init(&sql, 0);
+    buf_append_str(&sql, "CREATE TEMP TABLE inv_same (part int, id uuid) ON COMMIT DROP");
+    for (i = 0; i < a->nfiles; i++)
+        if (a->files[i].same > 0)
+            buf_printf(&sql,
+                       "; INSERT INTO inv_same SELECT part, id FROM s3_objects_inv_%d WHERE "
+                       "reason = 'Same'",
+                       a->files[i].part);
+    buf_append_str(&sql, "; ANALYZE inv_same");
+    rc = db_exec(a->db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
+/* The identical lines kept (a key's latest line, see keep_latest_lines) become ordinary. */
+static enum err
+keep_same_as_crawl(struct apply *a, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    size_t i;
+    enum err rc = ERR_OK;
+
+    buf_init(&sql, 0);
+    for (i = 0; i < a->nfiles; i++)
+        if (a->files[i].same > 0 && a->files[i].records > a->files[i].unchanged)
+            buf_printf(&sql,
+                       "%sUPDATE s3_objects_inv_%d SET reason = 'Crawl' WHERE reason = 'Same'",
+                       sql.len ? "; " : "", a->files[i].part);
+    if (sql.len)
+        rc = db_exec(a->db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
 /* List in inv_same the staged lines identical to their version's latest record; count them. */
 static enum err
 find_unchanged(struct apply *a, char *errbuf, size_t errlen)
@@ -323,14 +363,18 @@ find_unchanged(struct apply *a, char *errbuf, size_t errlen)
     enum err rc;
 
     buf_init(&sql, 0);
-    buf_printf(&sql, SAME_AS_CURRENT_SQL, p, p);
-    rc = db_query(a->db, NULL, sql.data, 1, (const char *const *)&a->buckets, errbuf, errlen);
-    if (!rc)
-        rc = db_exec(a->db, "ANALYZE inv_same", errbuf, errlen);
-    buf_reset(&sql);
-    buf_printf(&sql, SAME_AS_LATEST_SQL, p, p);
-    if (!rc)
+    rc = same_as_compared(a, errbuf, errlen);
+    if (!rc && strcmp(a->plain_parts.data, "{}") != 0) {
+        buf_printf(&sql, SAME_AS_CURRENT_SQL, a->plain_parts.data, p);
         rc = db_query(a->db, NULL, sql.data, 1, (const char *const *)&a->buckets, errbuf, errlen);
+        if (!rc)
+            rc = db_exec(a->db, "ANALYZE inv_same", errbuf, errlen);
+        buf_reset(&sql);
+        buf_printf(&sql, SAME_AS_LATEST_SQL, a->plain_parts.data, p);
+        if (!rc)
+            rc = db_query(a->db, NULL, sql.data, 1, (const char *const *)&a->buckets, errbuf,
+                          errlen);
+    }
     if (!rc)
         rc = keep_latest_lines(a, errbuf, errlen);
     if (!rc)
@@ -363,6 +407,8 @@ drop_unchanged(struct apply *a, char *errbuf, size_t errlen)
         rc = inventory_part_keep_changed(a->db, a->files[i].part, a->files[i].records,
                                          a->files[i].records - a->files[i].unchanged, errbuf,
                                          errlen);
+    if (!rc)
+        rc = keep_same_as_crawl(a, errbuf, errlen);
     return rc;
 }
 
@@ -509,7 +555,7 @@ finish_job(struct apply *a, char *errbuf, size_t errlen)
 
     snprintf(summary, sizeof(summary),
              "{\"created\": %lld, \"deleted\": %lld, \"unchanged\": %lld}",
-             a->staged - a->unchanged, a->deleted, a->unchanged);
+             a->staged - a->unchanged, a->deleted, a->unchanged + a->skipped);
     params[0] = a->job_id;
     params[1] = summary;
     return db_query(a->db, NULL,
@@ -575,6 +621,7 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     a.job_id = job_id;
     a.m = m;
     buf_init(&a.parts, 0);
+    buf_init(&a.plain_parts, 0);
     buf_init(&a.boundary, 0);
     rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
     if (!rc)
@@ -587,8 +634,11 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
         rc = lock_buckets(&a, errbuf, errlen);
     if (!rc && a.existing)
         rc = prefer_hash_joins(&a, errbuf, errlen);
+    if (!rc)
+        rc = inventory_deleted_take_markers(db, a.files, a.nfiles, errbuf, errlen);
     if (!rc && a.existing)
-        rc = find_deleted(&a, errbuf, errlen);
+        rc = inventory_deleted_find(db, a.files, a.nfiles, a.versioned, a.buckets, a.inv_time,
+                                    errbuf, errlen);
     if (!rc)
         rc = apply_files(&a, merge_below, max_parts, errbuf, errlen);
     crashpoint("inventory.mid_apply");
@@ -602,11 +652,12 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     if (rc)
         db_rollback(db);
     else if (records)
-        *records = a.staged;
+        *records = a.staged + a.skipped;
     PQclear(a.files_res);
     free(a.files);
     free(a.buckets);
     buf_release(&a.parts);
+    buf_release(&a.plain_parts);
     buf_release(&a.boundary);
     return rc;
 }

@@ -189,7 +189,7 @@ inventory_part_keep_changed(struct db *db, int part, long long records, long lon
     struct buf sql;
     enum err rc;
 
-    if (changed == records)
+    if (changed == records && changed > 0)
         return inventory_part_ensure_indexed(db, part, errbuf, errlen);
     buf_init(&sql, 0);
     if (changed == 0)

@@ -28,8 +28,11 @@ struct db;
 struct inventory_part {
     int part;
     int sorted;
-    long long records;
+    long long records;        /* its lines staged (not those skipped while compared) */
     long long unchanged;      /* lines identical to their version's latest stored record */
+    int compared;             /* compared with the catalog while staged (inventory_compare.h) */
+    long long unlisted;       /* its markers of unlisted current records (reason 'Unlisted') */
+    long long same;           /* its staged lines found identical while streaming ('Same') */
     const char *first_bucket; /* NULL for a file without lines */
     const char *first_key;
     const char *last_bucket;

@@ -94,12 +94,21 @@ enum err inventory_store_observed_ms(struct db *db, const char *job_id,
  * staged with its counts (clearing what inventory_store_progress() wrote)
  * and adds them to the job's progress; abort() rolls everything of this
  * file back.
+ * With cmp_db (another connection, idle, borrowed; NULL: none), the file is
+ * compared with the catalog while it streams (inventory_compare.h): the
+ * groups of lines identical to the catalog are not staged, and the current
+ * records of its key range it does not list are staged as markers for the
+ * apply. Such a file must list its keys in order: add() fails with
+ * ERR_CONFLICT and out_of_order() is true (until abort) when it does not;
+ * stage it again without cmp_db.
  */
 struct inventory_stage;
-enum err inventory_stage_begin(struct db *db, const char *job_id, int file_idx, int64_t observed_ms,
-                               struct inventory_stage **out, char *errbuf, size_t errlen);
+enum err inventory_stage_begin(struct db *db, struct db *cmp_db, const char *job_id, int file_idx,
+                               int64_t observed_ms, struct inventory_stage **out, char *errbuf,
+                               size_t errlen);
 enum err inventory_stage_add(struct inventory_stage *s, const struct inventory_line *line,
                              char *errbuf, size_t errlen);
+int inventory_stage_out_of_order(const struct inventory_stage *s);
 enum err inventory_stage_commit(struct inventory_stage *s, int64_t bytes, char *errbuf,
                                 size_t errlen);
 void inventory_stage_abort(struct inventory_stage *s);

@@ -552,6 +552,106 @@ inventory_crash(const char *point, int succeeded)
     return ms;
 }
 
+/*
+ * The sample inventory ingested, a new key between its keys created by an
+ * event before the inventory was taken, then the same inventory again, its
+ * runner killed at `point`: the repeat is compared with the catalog (the
+ * new key is staged as a marker for deletion detection, the lines of
+ * inventory-test/key1 are not staged); nothing of it shows before the
+ * restart, and after it the job ends with the key's Deleted record only.
+ */
+static long
+inventory_repeat_crash(const char *point, int unused)
+{
+    char *url = new_db();
+    long t0;
+    long ms;
+    char *env[4];
+    const char *base[5];
+    struct th_ingestd *p;
+    struct th_resp r;
+    size_t i;
+    static const char manifest[] = "{\"bucket\":\"" FIX_BUCKET "\",\"key\":\"csv/manifest.json\"}";
+    static const char events[] =
+        "{\"Records\":[{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"eventName\":"
+        "\"ObjectCreated:Put\",\"eventTime\":\"2024-05-07T00:00:00.000Z\",\"s3\":{"
+        "\"s3SchemaVersion\":\"1.0\",\"bucket\":{\"name\":\"" FIX_BUCKET "\"},\"object\":{"
+        "\"key\":\"inventory-test/key1a\",\"size\":3,\"versionId\":\"n1\",\"sequencer\":"
+        "\"0055AED6DCD90281E5\"}}}]}";
+
+    (void)unused;
+    for (i = 0; i < 4; i++) {
+        env[i] = th_strf("%s=%s", s3_env_names[i], getenv(s3_env_names[i]));
+        base[i] = env[i];
+    }
+    base[4] = NULL;
+    p = start(url, base, NULL);
+    r = th_post_json(th_ingestd_base(p), "/api/v1/s3/inventories", manifest, NULL);
+    assert_int_equal(r.status, 202);
+    th_resp_release(&r);
+    wait_sql(url, "SELECT count(*) FROM inventory_jobs WHERE status = 'succeeded'", 1);
+    r = th_post_json(th_ingestd_base(p), "/api/v1/s3/events", events, NULL);
+    assert_int_equal(r.status, 200);
+    th_resp_release(&r);
+    assert_int_equal(th_ingestd_term(p), 0);
+    th_ingestd_free(p);
+
+    p = start(url, base, point);
+    r = th_post_json(th_ingestd_base(p), "/api/v1/s3/inventories", manifest, NULL);
+    assert_int_equal(r.status, 202);
+    th_resp_release(&r);
+    wait_crash(p, point);
+    th_ingestd_free(p);
+    assert_int_equal(sql_ll(url, "SELECT count(*) FROM inventory_jobs WHERE status = "
+                                 "'succeeded'"),
+                     1);
+    assert_int_equal(sql_ll(url, "SELECT count(*) FROM s3_objects"), 6);
+    assert_int_equal(sql_ll(url, "SELECT count(*) FROM s3_objects WHERE is_current AND key = "
+                                 "'inventory-test/key1a'"),
+                     1);
+
+    t0 = th_now_ms();
+    p = start(url, base, NULL);
+    wait_sql(url, "SELECT count(*) FROM inventory_jobs WHERE status = 'succeeded'", 2);
+    ms = th_now_ms() - t0;
+    assert_int_equal(sql_ll(url, "SELECT (summary->>'deleted')::bigint FROM inventory_jobs "
+                                 "ORDER BY created_at DESC LIMIT 1"),
+                     1);
+    assert_int_equal(sql_ll(url, "SELECT (summary->>'unchanged')::bigint FROM inventory_jobs "
+                                 "ORDER BY created_at DESC LIMIT 1"),
+                     5);
+    assert_int_equal(sql_ll(url, "SELECT sum(skipped) FROM inventory_files f JOIN inventory_jobs "
+                                 "j ON j.id = f.job_id WHERE j.created_at = (SELECT "
+                                 "max(created_at) FROM inventory_jobs) AND f.compared AND "
+                                 "f.unlisted = 1"),
+                     2);
+    assert_int_equal(sql_ll(url, "SELECT count(*) FROM s3_objects"), 7);
+    assert_int_equal(sql_ll(url, "SELECT count(*) FROM s3_objects WHERE reason = 'Unlisted'"), 0);
+    assert_int_equal(sql_ll(url, "SELECT count(*) FROM s3_objects WHERE is_current AND key = "
+                                 "'inventory-test/key1a'"),
+                     0);
+    assert_int_equal(th_ingestd_term(p), 0);
+    th_ingestd_free(p);
+    for (i = 0; i < 4; i++)
+        free(env[i]);
+    free(url);
+    return ms;
+}
+
+static void
+test_inventory_repeat_after_staging(void **state)
+{
+    (void)state;
+    run_point(inventory_repeat_crash, "inventory.after_staging", 0);
+}
+
+static void
+test_inventory_repeat_mid_apply(void **state)
+{
+    (void)state;
+    run_point(inventory_repeat_crash, "inventory.mid_apply", 0);
+}
+
 static void
 test_inventory_after_staging(void **state)
 {
@@ -737,6 +837,8 @@ main(void)
         cmocka_unit_test(test_inventory_mid_apply),
         cmocka_unit_test(test_inventory_before_commit),
         cmocka_unit_test(test_inventory_after_commit),
+        cmocka_unit_test(test_inventory_repeat_after_staging),
+        cmocka_unit_test(test_inventory_repeat_mid_apply),
         cmocka_unit_test(test_outbox_after_2xx),
     };
 

@@ -55,6 +55,7 @@ struct day {
     int day;         /* 0: the first; each later day changes, removes and adds some keys */
     int keys;        /* keys 0..keys-1, before removals, plus the day's new ones */
     int files;
+    int reverse; /* each file lists its keys in descending order */
 };
 
 /* Key k changed on day d (about 1 line in 100, never on day 0). */
@@ -202,7 +203,8 @@ day_manifest(const struct day *d)
         buf_init(&csv, 0);
         buf_append(&csv, "", 0);
         for (k = total * f / d->files; k < total * (f + 1) / d->files; k++)
-            key_lines(&csv, d, k);
+            key_lines(&csv, d,
+                      d->reverse ? total * f / d->files + total * (f + 1) / d->files - 1 - k : k);
         gzip_buf(&csv, &gz);
         if (th_s3rver_put(G.s3, DEST, key, gz.data, gz.len, errbuf, sizeof(errbuf)))
             fail_msg("put %s: %s", key, errbuf);
@@ -267,6 +269,18 @@ partitions_of(const char *src)
     long long n = sql_int(sql);
 
     free(sql);
+    return n;
+}
+
+/* SELECT expr FROM the job's inventory_files rows [AND cond]: one integer. */
+static long long
+files_int(json_t *job, const char *expr, const char *cond)
+{
+    char *q = th_strf("SELECT %s FROM inventory_files WHERE job_id = '%s'%s%s", expr,
+                      th_jstr(job, "id"), cond ? " AND " : "", cond ? cond : "");
+    long long n = sql_int(q);
+
+    free(q);
     return n;
 }
 
@@ -390,9 +404,9 @@ group_teardown(void **state)
 static void
 test_repeat_then_changed_equals_fresh(void **state)
 {
-    struct day a = {"rep-a", 0, 1200, 3};
-    struct day a2 = {"rep-a", 1, 1200, 3};
-    struct day fresh = {"rep-fresh", 1, 1200, 3};
+    struct day a = {"rep-a", 0, 1200, 3, 0};
+    struct day a2 = {"rep-a", 1, 1200, 3, 0};
+    struct day fresh = {"rep-fresh", 1, 1200, 3, 0};
     long long records;
     long long removed = 0;
     char *before;
@@ -411,6 +425,9 @@ test_repeat_then_changed_equals_fresh(void **state)
     assert_int_equal(summary(j, "created"), 0);
     assert_int_equal(summary(j, "deleted"), 0);
     assert_int_equal(summary(j, "unchanged"), th_jint(j, "records"));
+    /* compared while streaming: only each file's first and last key were staged */
+    assert_int_equal(files_int(j, "count(*)", "compared AND unlisted = 0"), 3);
+    assert_true(files_int(j, "sum(skipped)", NULL) > th_jint(j, "records") - 20);
     json_decref(j);
     after = state_of("rep-a", 1);
     assert_string_equal(before, after);
@@ -423,6 +440,7 @@ test_repeat_then_changed_equals_fresh(void **state)
         removed += removed_by(k, 1) && (k % 11 == 0 || k % 17 != 0); /* (not a marker) */
     j = ingest(&a2);
     assert_int_equal(summary(j, "deleted"), removed);
+    assert_int_equal(files_int(j, "sum(unlisted)", NULL), removed);
     assert_true(summary(j, "created") > 0);
     assert_true(summary(j, "created") < th_jint(j, "records") / 20);
     assert_int_equal(sql_int("SELECT count(*) FROM s3_objects WHERE bucket = 'rep-a'"),
@@ -437,8 +455,8 @@ test_repeat_then_changed_equals_fresh(void **state)
 static void
 test_thirty_days_bounded_partitions(void **state)
 {
-    struct day d = {"daily", 0, 600, 2};
-    struct day fresh = {"daily-fresh", 29, 600, 2};
+    struct day d = {"daily", 0, 600, 2, 0};
+    struct day fresh = {"daily-fresh", 29, 600, 2, 0};
     long long most = 0;
     json_t *j;
 
@@ -462,12 +480,132 @@ test_thirty_days_bounded_partitions(void **state)
     assert_true(partitions_of("rep-a") <= MAX_PARTS);
 }
 
+/* One S3 notification record for key of src at time (ISO 8601), with its sequencer. */
+static json_t *
+event(const char *name, const char *src, const char *key, const char *ver, const char *seq,
+      const char *time)
+{
+    json_t *obj = json_pack("{s:s,s:s,s:I,s:s}", "key", key, "sequencer", seq, "size",
+                            (json_int_t)77, "eTag", "0123456789abcdef0123456789abcdef");
+
+    if (ver)
+        json_object_set_new(obj, "versionId", json_string(ver));
+    return json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:{s:s},s:o}}", "eventVersion", "2.1", "eventSource",
+                     "aws:s3", "eventName", name, "eventTime", time, "s3", "s3SchemaVersion", "1.0",
+                     "bucket", "name", src, "object", obj);
+}
+
+/* POST the records (consumed) as one batch; want each ingested. */
+static void
+post_events(json_t *records)
+{
+    json_t *body = json_pack("{s:o}", "Records", records);
+    char *text = json_dumps(body, 0);
+    struct th_resp r = th_post_json(th_ingestd_base(G.srv), "/api/v1/s3/events", text, NULL);
+
+    if (r.status != 200)
+        fail_msg("POST events: %ld %.300s", r.status, r.body);
+    th_resp_release(&r);
+    free(text);
+    json_decref(body);
+}
+
+/* Events that arrive after day 0's inventory of src, before day 1's; and one after day 1's. */
+static void
+events_between(const char *src, int late_only)
+{
+    const char *between = "2024-05-07T02:00:00.000Z"; /* T0 + 1 h */
+    const char *late = "2024-05-08T03:00:00.000Z";    /* day 1's inventory + 2 h */
+    json_t *recs = json_array();
+
+    if (!late_only) {
+        /* a version the next inventory lists again, deleted meanwhile */
+        json_array_append_new(recs, event("ObjectRemoved:Delete", src, "dir/obj-00001", "v1-1",
+                                          "0055AED6DCD9028101", between));
+        /* a new version of a listed key, not in the next inventory */
+        json_array_append_new(recs, event("ObjectCreated:Put", src, "dir/obj-00002", "v9-2",
+                                          "0055AED6DCD9028102", between));
+        /* new keys before, inside and after the files' key ranges, not listed either */
+        json_array_append_new(recs, event("ObjectCreated:Put", src, "dir/a-first", "n1",
+                                          "0055AED6DCD9028103", between));
+        json_array_append_new(recs, event("ObjectCreated:Put", src, "dir/obj-00003a", "n2",
+                                          "0055AED6DCD9028104", between));
+        json_array_append_new(recs, event("ObjectCreated:Put", src, "dir/zz-last", "n3",
+                                          "0055AED6DCD9028105", between));
+    }
+    /* newer than the next inventory: it must stay */
+    json_array_append_new(
+        recs, event("ObjectCreated:Put", src, "dir/obj-00004a", "n4", "0055AED6DCD9028106", late));
+    post_events(recs);
+}
+
+/*
+ * Events between two inventories: the second is compared with a catalog
+ * they changed. The result is that of the second inventory alone plus the
+ * event newer than it; the records the events added and the inventory does
+ * not list get Deleted ones, the version deleted meanwhile is listed again.
+ */
+static void
+test_events_between_inventories(void **state)
+{
+    struct day a = {"ev-a", 0, 600, 3, 0};
+    struct day a2 = {"ev-a", 1, 600, 3, 0};
+    struct day fresh = {"ev-fresh", 1, 600, 3, 0};
+    long long removed = 0;
+    json_t *j;
+    int k;
+
+    (void)state;
+    json_decref(ingest(&a));
+    events_between("ev-a", 0);
+    for (k = 0; k < a.keys; k++)
+        removed += removed_by(k, 1) && (k % 11 == 0 || k % 17 != 0);
+    j = ingest(&a2);
+    /* removed keys, the new version of obj-00002, and the three new keys */
+    assert_int_equal(summary(j, "deleted"), removed + 4);
+    assert_int_equal(files_int(j, "count(*)", "compared"), 3);
+    json_decref(j);
+    events_between("ev-fresh", 1);
+    json_decref(ingest(&fresh));
+    want_same_current("ev-a", "ev-fresh");
+    assert_true(sql_int("SELECT count(*) FROM s3_objects WHERE bucket = 'ev-a' AND key = "
+                        "'dir/obj-00004a' AND is_current") == 1);
+    assert_true(sql_int("SELECT count(*) FROM s3_objects WHERE bucket = 'ev-a' AND key = "
+                        "'dir/obj-00001' AND version_id = 'v1-1' AND is_current") == 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM s3_objects WHERE reason = 'Unlisted'"), 0);
+}
+
+/* A file whose keys are not in order is staged again without comparing, with the same result. */
+static void
+test_unsorted_file_repeat(void **state)
+{
+    struct day a = {"uns-a", 0, 300, 2, 1};
+    struct day a2 = {"uns-a", 1, 300, 2, 1};
+    struct day fresh = {"uns-fresh", 1, 300, 2, 0};
+    json_t *j;
+
+    (void)state;
+    json_decref(ingest(&a));
+    j = ingest(&a);
+    assert_int_equal(summary(j, "created"), 0);
+    assert_int_equal(summary(j, "unchanged"), th_jint(j, "records"));
+    assert_int_equal(files_int(j, "count(*)", "NOT compared AND skipped = 0"), 2);
+    json_decref(j);
+    j = ingest(&a2);
+    assert_true(summary(j, "deleted") > 0);
+    json_decref(j);
+    json_decref(ingest(&fresh));
+    want_same_current("uns-a", "uns-fresh");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_repeat_then_changed_equals_fresh),
         cmocka_unit_test(test_thirty_days_bounded_partitions),
+        cmocka_unit_test(test_events_between_inventories),
+        cmocka_unit_test(test_unsorted_file_repeat),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
