@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "jobs/thread.h"
 #include "storage/db.h"
@@ -47,6 +48,23 @@ queue_pop(struct workers *w)
     return job;
 }
 
+/*
+ * A job hands its connection back out of any transaction. One left open
+ * would keep its locks, and its backend would not see a partition attached
+ * since (PostgreSQL reads a relation's invalidations when it takes a lock
+ * the transaction does not hold yet): later jobs would list a catalog
+ * without it. No job does; should one, its transaction is rolled back here
+ * and the error logged.
+ */
+static void
+job_done(struct db *db)
+{
+    if (!db_in_transaction(db))
+        return;
+    log_json(LOG_ERROR, "a job left its database transaction open: rolled back", NULL);
+    db_rollback(db);
+}
+
 static void
 worker_main(struct thread *t, void *arg)
 {
@@ -60,6 +78,7 @@ worker_main(struct thread *t, void *arg)
         if (job) {
             metrics_add(w->metrics, M_DB_POOL_IN_USE, NULL, 1);
             job->run(job, db); /* may free job */
+            job_done(db);
             metrics_add(w->metrics, M_DB_POOL_IN_USE, NULL, -1);
             continue;
         }

@@ -403,6 +403,13 @@ db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen)
     return take_result(db, PQexec(db->conn, sql), NULL, 0, sql, errbuf, errlen);
 }
 
+int
+db_in_transaction(const struct db *db)
+{
+    return db->conn && PQstatus(db->conn) == CONNECTION_OK &&
+           PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+}
+
 void
 db_rollback(struct db *db)
 {

@@ -143,6 +143,8 @@ enum err db_page_before_json(struct db *db, const struct db_page_query *q, const
 enum err db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen);
 /* ROLLBACK if a transaction is open; never fails (a broken connection is dropped). */
 void db_rollback(struct db *db);
+/* 1 when the connection is inside a transaction (open, failed or in a statement). */
+int db_in_transaction(const struct db *db);
 
 /* Map a failed result (or NULL) onto enum err and log it; exposed for COPY. */
 enum err db_result_error(struct db *db, PGresult *res, const char *what, char *errbuf,

@@ -585,6 +585,33 @@ th_ingestd_data_dir(const struct th_ingestd *p)
     return p->datadir;
 }
 
+/*
+ * What no run of ingestd may log, whatever the test: a job that handed its
+ * database connection back inside a transaction (jobs/workers.c rolls it
+ * back and says so). Aborts the test with the log line.
+ */
+static void
+check_log(const char *path)
+{
+    static const char *const never[] = {"left its database transaction open", NULL};
+    size_t len = 0;
+    char *log = slurp(path, 0, &len); /* NULL when there is none */
+    const char *hit;
+    size_t i;
+
+    for (i = 0; log && never[i]; i++) {
+        if ((hit = strstr(log, never[i])) != NULL) {
+            const char *start = hit;
+
+            while (start > log && start[-1] != '\n')
+                start--;
+            fprintf(stderr, "ingestd logged: %.*s\n", (int)strcspn(start, "\n"), start);
+            abort();
+        }
+    }
+    free(log);
+}
+
 void
 th_ingestd_free(struct th_ingestd *p)
 {
@@ -598,6 +625,7 @@ th_ingestd_free(struct th_ingestd *p)
             kill_and_reap(p);
     }
     stop_stray_pg(p->datadir);
+    check_log(p->logpath);
     rm_rf(p->tmpdir);
     for (i = 0; p->envp && p->envp[i]; i++)
         free(p->envp[i]);
