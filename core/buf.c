@@ -3,9 +3,38 @@
  */
 #include "core/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/*
+ * Buffers of BUF_HUGE bytes or more (a rendered repos.csv, a large upload)
+ * ask the kernel for transparent huge pages (MADV_HUGEPAGE: acted on where
+ * THP is "madvise" or "always", ignored elsewhere). Filling fresh memory
+ * then costs one fault per 2 MiB instead of one per 4 KiB page: a 180 MB
+ * copy into a fresh buffer measured 525 ms with 4 KiB pages and 31-36 ms
+ * with huge pages on a VM whose page faults are slow.
+ */
+#define BUF_HUGE ((size_t)8 << 20)
+
+static void
+advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(page - 1);
+
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice: failure changes nothing */
+#else
+    (void)p;
+    (void)n;
+#endif
+}
 
 void *
 xmalloc(size_t n)
@@ -99,6 +128,8 @@ buf_reserve(struct buf *b, size_t extra)
         n = b->cap + 1 > need ? b->cap + 1 : need;
     b->data = xrealloc(b->data, n);
     b->alloc = n;
+    if (n >= BUF_HUGE)
+        advise_huge(b->data, n);
     return ERR_OK;
 }
 
