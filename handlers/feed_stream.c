@@ -121,6 +121,8 @@ stream_fetch(void *ctx, struct db *db)
             break;
         }
         data = json_dumps(item, JSON_COMPACT);
+        if (!data) /* out of memory, as xmalloc() treats it */
+            abort();
         sse_event_append(&st->pending, id, json_string_value(json_object_get(item, "type")), data,
                          strlen(data));
         free(data);

@@ -58,6 +58,8 @@ respond_list(struct request *req, struct response *res, enum s3_filter_mode mode
                                   "countIsExact", total.exact));
     text = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(head);
+    if (!text) /* out of memory: jansson's only failure for an object built here */
+        abort();
     /* {"links":..,"pagination":..} without its '}', then the results */
     buf_init(&body, 0);
     buf_append(&body, text, strlen(text) - 1);

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "jobs/thread.h"
 
 struct waiter {
     struct s3_ingest_part *part;
@@ -61,13 +62,9 @@ struct s3_group *
 s3_group_new(size_t max_records, long max_wait_us, int max_groups)
 {
     struct s3_group *g = xcalloc(1, sizeof(*g));
-    pthread_condattr_t attr;
 
     pthread_mutex_init(&g->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->more, &attr);
-    pthread_condattr_destroy(&attr);
+    thread_cond_init_mono(&g->more);
     g->max_records = max_records;
     g->max_wait_us = max_wait_us;
     g->max_groups = max_groups < 1 ? 1 : max_groups;
@@ -212,13 +209,7 @@ wait_for_more(struct s3_group *g)
 
     if (g->max_wait_us <= 0 || g->queued_records >= g->max_records)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += g->max_wait_us / 1000000;
-    deadline.tv_nsec += (g->max_wait_us % 1000000) * 1000;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    deadline = thread_mono_deadline_us(g->max_wait_us);
     while (g->queued_records < g->max_records)
         if (pthread_cond_timedwait(&g->more, &g->lock, &deadline) == ETIMEDOUT)
             break;

@@ -21,6 +21,9 @@
 #ifndef INGESTD_THREAD_H
 #define INGESTD_THREAD_H
 
+#include <pthread.h>
+#include <time.h>
+
 struct thread;
 
 typedef void (*thread_fn)(struct thread *t, void *arg);
@@ -40,5 +43,13 @@ int thread_stopping(struct thread *t);
 void thread_stop(struct thread *t);
 /* Wait until every fn returned on its own (no stop flag), free t; NULL-safe. */
 void thread_join(struct thread *t);
+
+/*
+ * A condition variable timed on the monotonic clock (a wall-clock jump
+ * neither cuts nor stretches its waits), and the deadline `us`
+ * microseconds from now for pthread_cond_timedwait() on it.
+ */
+void thread_cond_init_mono(pthread_cond_t *cond);
+struct timespec thread_mono_deadline_us(long long us);
 
 #endif

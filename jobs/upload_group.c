@@ -21,6 +21,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "jobs/thread.h"
 #include "storage/events_group.h"
 
 struct waiter {
@@ -48,13 +49,9 @@ struct upload_group *
 upload_group_new(int max_count, size_t max_bytes, long max_wait_us, int max_groups)
 {
     struct upload_group *g = xcalloc(1, sizeof(*g));
-    pthread_condattr_t attr;
 
     pthread_mutex_init(&g->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->more, &attr);
-    pthread_condattr_destroy(&attr);
+    thread_cond_init_mono(&g->more);
     g->max_count = max_count < 1 ? 1 : max_count;
     g->max_bytes = max_bytes;
     g->max_wait_us = max_wait_us;
@@ -80,13 +77,7 @@ wait_for_more(struct upload_group *g)
 
     if (g->max_wait_us <= 0 || g->queued >= g->max_count)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += g->max_wait_us / 1000000;
-    deadline.tv_nsec += (g->max_wait_us % 1000000) * 1000;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    deadline = thread_mono_deadline_us(g->max_wait_us);
     while (g->queued < g->max_count)
         if (pthread_cond_timedwait(&g->more, &g->lock, &deadline) == ETIMEDOUT)
             break;
