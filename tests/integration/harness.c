@@ -263,6 +263,19 @@ th_pg_scalar(const struct th_pg *pg, const char *sql)
     return value;
 }
 
+long long
+th_pg_ll(const struct th_pg *pg, const char *sql)
+{
+    char *v = th_pg_scalar(pg, sql);
+    long long n;
+
+    if (!v)
+        fail_msg("no value from: %s", sql);
+    n = strtoll(v, NULL, 10);
+    free(v);
+    return n;
+}
+
 /* ---- the ingestd binary ---------------------------------------------- */
 
 struct th_ingestd {

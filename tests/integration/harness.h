@@ -50,6 +50,8 @@ PGresult *th_pg_exec(const struct th_pg *pg, const char *sql);
  * or NULL when there is no row or the cell is SQL NULL; fails like th_pg_exec.
  */
 char *th_pg_scalar(const struct th_pg *pg, const char *sql);
+/* The first cell of the result of `sql` as a number; fails the test when there is none. */
+long long th_pg_ll(const struct th_pg *pg, const char *sql);
 
 /* ---- the ingestd binary ---------------------------------------------- */
 
@@ -208,6 +210,23 @@ const char *th_sqs_endpoint(void);
 /* Stop and reap the server; a no-op when not started. */
 void th_sqs_free(void);
 
+/* ---- one PostgreSQL and one ingestd per test (harness_util.c) ------------- */
+
+/*
+ * The state of a cmocka test that runs one ingestd on its own PostgreSQL:
+ * th_one_setup/th_one_teardown as the test's setup and teardown, then
+ * th_one_start() in the test (env: extra NAME=value settings, NULL-ended,
+ * or NULL). Teardown stops both, also after a failed test.
+ */
+struct th_one {
+    struct th_pg *pg;
+    struct th_ingestd *srv;
+};
+
+int th_one_setup(void **state);
+int th_one_teardown(void **state);
+struct th_ingestd *th_one_start(void **state, const char *const *env);
+
 /* ---- small helpers (harness_util.c) ------------------------------------- */
 
 /* printf into a new malloc'd string ("" for empty output; caller frees). */
@@ -218,6 +237,8 @@ char *th_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * exit code, or -1 when the command did not exit normally.
  */
 char *th_run(const char *cmd, int *exit_status);
+/* The SHA-256 of data[0..len) as 64 lower-case hex digits and a NUL. */
+void th_sha256_hex(const void *data, size_t len, char out[65]);
 /* CLOCK_MONOTONIC in milliseconds. */
 long th_now_ms(void);
 /* Sleep `ms` milliseconds, resuming after signals. */

@@ -14,7 +14,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,6 +35,46 @@ th_strf(const char *fmt, ...)
     va_end(ap);
     buf_append(&b, "", 0);
     return buf_take(&b, NULL);
+}
+
+int
+th_one_setup(void **state)
+{
+    *state = calloc(1, sizeof(struct th_one));
+    return *state ? 0 : -1;
+}
+
+int
+th_one_teardown(void **state)
+{
+    struct th_one *one = *state;
+
+    th_ingestd_free(one->srv);
+    th_pg_free(one->pg);
+    free(one);
+    return 0;
+}
+
+struct th_ingestd *
+th_one_start(void **state, const char *const *env)
+{
+    struct th_one *one = *state;
+
+    one->pg = th_pg_start();
+    one->srv = th_ingestd_start(th_pg_url(one->pg), env);
+    return one->srv;
+}
+
+void
+th_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    unsigned int i;
+
+    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+    for (i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 long

@@ -19,7 +19,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -39,32 +38,6 @@
 #define UP_THREADS 4
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static void
-sha256_hex(const void *data, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    unsigned int i;
-
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-/* The first cell of `sql` as a number; fails the test when there is none. */
-static long long
-sql_ll(const struct th_pg *pg, const char *sql)
-{
-    char *v = th_pg_scalar(pg, sql);
-    long long n;
-
-    if (!v)
-        fail_msg("no value from: %s", sql);
-    n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
-}
 
 /* First cell of `sql` on an open connection as a number, -1 on any error. */
 static long long
@@ -371,7 +344,7 @@ uploader_main(void *arg)
 
         memset(&a, 0, sizeof(a));
         a.body = stream_event(u->index, i, &a.rows, &a.len);
-        sha256_hex(a.body, a.len, a.sha);
+        th_sha256_hex(a.body, a.len, a.sha);
         atomic_fetch_add(u->busy, 1);
         client_do(h, "POST", url, "text/csv", a.body, a.len, &r);
         atomic_fetch_sub(u->busy, 1);
@@ -747,10 +720,10 @@ test_kill9_during_merge(void **state)
         before_len = r.len;
         r.body = NULL;
         th_resp_release(&r);
-        gen_before = sql_ll(pg, "SELECT generation FROM effective_meta");
-        merges_before = sql_ll(pg, "SELECT count(*) FROM merges");
-        merged_before = sql_ll(pg, "SELECT count(*) FROM events WHERE sequence <= "
-                                   "(SELECT coalesce(max(seq_hi), 0) FROM merges)");
+        gen_before = th_pg_ll(pg, "SELECT generation FROM effective_meta");
+        merges_before = th_pg_ll(pg, "SELECT count(*) FROM merges");
+        merged_before = th_pg_ll(pg, "SELECT count(*) FROM events WHERE sequence <= "
+                                     "(SELECT coalesce(max(seq_hi), 0) FROM merges)");
 
         merge_call_start(&mc, th_ingestd_base(p));
         deadline = th_now_ms() + 30000;
@@ -789,8 +762,8 @@ test_kill9_during_merge(void **state)
     th_ingestd_restart(p);
 
     /* nothing of the killed merge is visible */
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM merges"), merges_before);
-    assert_int_equal(sql_ll(pg, "SELECT generation FROM effective_meta"), gen_before);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM merges"), merges_before);
+    assert_int_equal(th_pg_ll(pg, "SELECT generation FROM effective_meta"), gen_before);
     r = th_get(th_ingestd_base(p), "/api/v1/repos.csv", NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.len, before_len);
@@ -811,8 +784,8 @@ test_kill9_during_merge(void **state)
     listed = list_events(th_ingestd_base(p), "merged");
     assert_int_equal(json_array_size(listed), merged_before);
     json_decref(listed);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM event_rows WHERE event_seq > "
-                                "(SELECT coalesce(max(seq_hi), 0) FROM merges)"),
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM event_rows WHERE event_seq > "
+                                  "(SELECT coalesce(max(seq_hi), 0) FROM merges)"),
                      (long long)pending_batches * BATCH_EVENTS * EV_ROWS);
 
     /* a merge after the restart merges every pending event exactly once */
@@ -837,9 +810,9 @@ test_kill9_during_merge(void **state)
         assert_string_equal(json_str(e, "merge_id"), json_str(m, "id"));
     }
     json_decref(listed);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM events e WHERE (SELECT count(*) FROM "
-                                "merges m WHERE m.seq_lo < e.sequence AND e.sequence <= "
-                                "m.seq_hi) <> 1"),
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM events e WHERE (SELECT count(*) FROM "
+                                  "merges m WHERE m.seq_lo < e.sequence AND e.sequence <= "
+                                  "m.seq_hi) <> 1"),
                      0);
     json_decref(m);
 
@@ -1167,9 +1140,9 @@ test_graceful_shutdown(void **state)
 
     assert_int_equal(th_ingestd_term(p), 0);
     assert_true(log_has_msg(th_ingestd_log(p), "shutting down"));
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM events"), 1);
-    assert_int_equal(sql_ll(pg, "SELECT row_count FROM events"), 6000);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM event_rows"), 6000);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(th_pg_ll(pg, "SELECT row_count FROM events"), 6000);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM event_rows"), 6000);
     rc = th_http("GET", url, NULL, NULL, 0, &r);
     assert_int_equal(rc, CURLE_COULDNT_CONNECT);
     th_resp_release(&r);
@@ -1416,15 +1389,15 @@ test_command_line(void **state)
     if (!strstr(out, "\"migration applied\""))
         fail_msg("first migrate applied nothing:\n%s", out);
     free(out);
-    applied = sql_ll(pg, "SELECT count(*) FROM schema_migrations");
+    applied = th_pg_ll(pg, "SELECT count(*) FROM schema_migrations");
     assert_true(applied >= 1);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM effective_meta"), 1);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM effective_meta"), 1);
     assert_int_equal(run_ingestd((const char *const[]){"migrate", NULL}, env, &out), 0);
     if (strstr(out, "\"migration applied\""))
         fail_msg("second migrate applied something:\n%s", out);
     free(out);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM schema_migrations"), applied);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM effective_meta"), 1);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM schema_migrations"), applied);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM effective_meta"), 1);
 
     assert_bad_config(db_env, "INGESTD_DB_POOL=abc", "INGESTD_DB_POOL");
     assert_bad_config(db_env, "INGESTD_LISTEN=nonsense", "INGESTD_LISTEN");

@@ -39,51 +39,6 @@
 #define NKEYS 12
 #define NBATCH 8
 
-struct fixture {
-    struct th_pg *pg;
-    struct th_ingestd *srv;
-};
-
-static int
-fixture_setup(void **state)
-{
-    *state = calloc(1, sizeof(struct fixture));
-    return 0;
-}
-
-static int
-fixture_teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    th_ingestd_free(f->srv);
-    th_pg_free(f->pg);
-    free(f);
-    return 0;
-}
-
-static void
-start(void **state, const char *const *env)
-{
-    struct fixture *f = *state;
-
-    f->pg = th_pg_start();
-    f->srv = th_ingestd_start(th_pg_url(f->pg), env);
-}
-
-static long long
-sql_ll(const struct th_pg *pg, const char *sql)
-{
-    char *v = th_pg_scalar(pg, sql);
-    long long n;
-
-    if (!v)
-        fail_msg("no value for %s", sql);
-    n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
-}
-
 /* One S3 notification record as JSON text (size < 0: a deletion). */
 static char *
 rec_json(const char *bucket, const char *key, const char *seq, long long size)
@@ -217,14 +172,14 @@ check_current(const struct th_pg *pg, const char *bucket)
         sql = th_strf("SELECT count(*) FROM s3_objects WHERE bucket = '%s' AND key = 'k%02d' "
                       "AND is_current",
                       bucket, k);
-        assert_int_equal(sql_ll(pg, sql), k % 3 == 0 ? 0 : 1);
+        assert_int_equal(th_pg_ll(pg, sql), k % 3 == 0 ? 0 : 1);
         free(sql);
         if (k % 3 == 0)
             continue;
         sql = th_strf("SELECT size FROM s3_objects WHERE bucket = '%s' AND key = 'k%02d' "
                       "AND is_current",
                       bucket, k);
-        assert_int_equal(sql_ll(pg, sql), 100 * last + k);
+        assert_int_equal(th_pg_ll(pg, sql), 100 * last + k);
         free(sql);
     }
 }
@@ -237,12 +192,12 @@ static const char *const one_group_env[] = {"INGESTD_DB_POOL=8", "INGESTD_S3_GRO
 static void
 test_one_group(void **state)
 {
-    struct fixture *f;
+    struct th_one *f;
     struct shot shots[NBATCH];
     long long ingested = 0, duplicates = 0;
     int b;
 
-    start(state, one_group_env);
+    th_one_start(state, one_group_env);
     f = *state;
     memset(shots, 0, sizeof(shots));
     for (b = 0; b < NBATCH; b++) {
@@ -263,13 +218,13 @@ test_one_group(void **state)
     assert_int_equal(ingested, NBATCH * NKEYS + 1);
     assert_int_equal(duplicates, 1);
     /* one transaction wrote them all */
-    assert_int_equal(sql_ll(f->pg, "SELECT count(DISTINCT xmin::text) FROM s3_objects "
-                                   "WHERE bucket = 'grp'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(DISTINCT xmin::text) FROM s3_objects "
+                                     "WHERE bucket = 'grp'"),
                      1);
-    assert_int_equal(sql_ll(f->pg, "SELECT number_duplicate_events FROM s3_objects "
-                                   "WHERE bucket = 'grp' AND key = 'dup'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT number_duplicate_events FROM s3_objects "
+                                     "WHERE bucket = 'grp' AND key = 'dup'"),
                      1);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM s3_objects WHERE bucket = 'grp'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM s3_objects WHERE bucket = 'grp'"),
                      NBATCH * NKEYS + 1);
     check_current(f->pg, "grp");
 }
@@ -277,11 +232,11 @@ test_one_group(void **state)
 static void
 test_bad_batch_in_group(void **state)
 {
-    struct fixture *f;
+    struct th_one *f;
     struct shot shots[NBATCH];
     int b;
 
-    start(state, one_group_env);
+    th_one_start(state, one_group_env);
     f = *state;
     memset(shots, 0, sizeof(shots));
     for (b = 0; b < NBATCH; b++) {
@@ -306,10 +261,10 @@ test_bad_batch_in_group(void **state)
             assert_int_equal(shots[b].ingested + shots[b].duplicates, NKEYS + (b < 2 ? 1 : 0));
         free(shots[b].body);
     }
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM s3_objects WHERE bucket = 'grp'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM s3_objects WHERE bucket = 'grp'"),
                      (NBATCH - 1) * NKEYS + 1);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM s3_objects WHERE bucket = 'grp' "
-                                   "AND sequencer_raw = '00ZZ'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM s3_objects WHERE bucket = 'grp' "
+                                     "AND sequencer_raw = '00ZZ'"),
                      0);
 }
 
@@ -401,14 +356,14 @@ static const char *const stress_env[] = {"INGESTD_DB_POOL=8", "INGESTD_S3_GROUPS
 static void
 test_stress(void **state)
 {
-    struct fixture *f;
+    struct th_one *f;
     struct stress st[THREADS];
     pthread_t th[THREADS];
     long long ingested = 0, duplicates = 0;
     int t;
     int k;
 
-    start(state, stress_env);
+    th_one_start(state, stress_env);
     f = *state;
     memset(st, 0, sizeof(st));
     for (t = 0; t < THREADS; t++) {
@@ -427,10 +382,10 @@ test_stress(void **state)
     /* every delivery but the repeats is a record of its own */
     assert_int_equal(ingested, THREADS * BATCHES * PER_BATCH - THREADS * (BATCHES - 1));
     assert_int_equal(duplicates, THREADS * (BATCHES - 1));
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM s3_objects WHERE bucket = 'stress'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM s3_objects WHERE bucket = 'stress'"),
                      ingested);
-    assert_int_equal(sql_ll(f->pg, "SELECT sum(number_duplicate_events) FROM s3_objects "
-                                   "WHERE bucket = 'stress'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT sum(number_duplicate_events) FROM s3_objects "
+                                     "WHERE bucket = 'stress'"),
                      duplicates);
     for (k = 0; k < NKEYS; k++) { /* the current record: the latest, unless it is a deletion */
         char *sql = th_strf(
@@ -455,9 +410,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_one_group, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_bad_batch_in_group, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_stress, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_one_group, th_one_setup, th_one_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_batch_in_group, th_one_setup, th_one_teardown),
+        cmocka_unit_test_setup_teardown(test_stress, th_one_setup, th_one_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

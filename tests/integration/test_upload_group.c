@@ -28,7 +28,6 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,65 +38,6 @@
 
 #define CSV_HEADER "origin,path,branch,changeset,publishUri\n"
 #define MAX_SHOTS 64
-
-struct fixture {
-    struct th_pg *pg;
-    struct th_ingestd *srv;
-};
-
-static int
-fixture_setup(void **state)
-{
-    *state = calloc(1, sizeof(struct fixture));
-    return 0;
-}
-
-static int
-fixture_teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    th_ingestd_free(f->srv);
-    th_pg_free(f->pg);
-    free(f);
-    return 0;
-}
-
-/* ingestd on a fresh PostgreSQL with these extra settings. */
-static struct th_ingestd *
-start(void **state, const char *const *env)
-{
-    struct fixture *f = *state;
-
-    f->pg = th_pg_start();
-    f->srv = th_ingestd_start(th_pg_url(f->pg), env);
-    return f->srv;
-}
-
-static void
-sha256_hex(const void *data, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    unsigned int i;
-
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-static long long
-sql_ll(const struct th_pg *pg, const char *sql)
-{
-    char *v = th_pg_scalar(pg, sql);
-    long long n;
-
-    if (!v)
-        fail_msg("no value for %s", sql);
-    n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
-}
 
 /* ---- concurrent uploads ---------------------------------------------------- */
 
@@ -168,7 +108,7 @@ check_event(const struct shot *s, long want_status)
         fail_msg("%s %s: %ld %s (expected %ld)", s->method, s->name ? s->name : "", s->r.status,
                  s->r.body, want_status);
     j = th_resp_json(&s->r);
-    sha256_hex(s->csv, strlen(s->csv), digest);
+    th_sha256_hex(s->csv, strlen(s->csv), digest);
     assert_string_equal(th_jstr(j, "sha256"), digest);
     assert_int_equal(th_jint(j, "bytes"), (json_int_t)strlen(s->csv));
     assert_int_equal(th_jint(j, "rows"), 1);
@@ -194,8 +134,8 @@ static const char *const one_group_env[] = {"INGESTD_DB_POOL=8", "INGESTD_UPLOAD
 static void
 test_one_group(void **state)
 {
-    struct fixture *f;
-    struct th_ingestd *srv = start(state, one_group_env);
+    struct th_one *f;
+    struct th_ingestd *srv = th_one_start(state, one_group_env);
     struct shot shots[8];
     char *names[8];
     size_t i;
@@ -216,20 +156,20 @@ test_one_group(void **state)
                             "e.sequence = r.event_seq WHERE e.id = '%s'",
                             id);
 
-        assert_int_equal(sql_ll(f->pg, sql), 1);
+        assert_int_equal(th_pg_ll(f->pg, sql), 1);
         free(sql);
         free(id);
         free(names[i]);
     }
     /* one transaction: one xmin for the 8 events, their names and their journal rows */
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM events"), 8);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(DISTINCT xmin::text) FROM events"), 1);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM event_names n JOIN events e "
-                                   "ON e.id = n.event_id AND e.xmin::text = n.xmin::text"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM events"), 8);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(DISTINCT xmin::text) FROM events"), 1);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM event_names n JOIN events e "
+                                     "ON e.id = n.event_id AND e.xmin::text = n.xmin::text"),
                      4);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM changes c JOIN events e "
-                                   "ON c.subject = e.id::text AND c.xmin::text = e.xmin::text "
-                                   "WHERE c.type = 'io.ingestd.event.accepted'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM changes c JOIN events e "
+                                     "ON c.subject = e.id::text AND c.xmin::text = e.xmin::text "
+                                     "WHERE c.type = 'io.ingestd.event.accepted'"),
                      8);
     shots_release(shots, 8);
 }
@@ -237,8 +177,8 @@ test_one_group(void **state)
 static void
 test_conflicts_in_group(void **state)
 {
-    struct fixture *f;
-    struct th_ingestd *srv = start(state, one_group_env);
+    struct th_one *f;
+    struct th_ingestd *srv = th_one_start(state, one_group_env);
     const char *base = th_ingestd_base(srv);
     struct shot shots[8];
     struct th_resp r;
@@ -283,14 +223,14 @@ test_conflicts_in_group(void **state)
     for (i = 5; i < 8; i++)
         id[i] = check_event(&shots[i], 201);
     /* the earlier name, then one group: twice, one of 3/4, 5, 6, 7 in one transaction */
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM events"), 6);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(DISTINCT xmin::text) FROM events "
-                                   "WHERE source IS DISTINCT FROM 'taken'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM events"), 6);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(DISTINCT xmin::text) FROM events "
+                                     "WHERE source IS DISTINCT FROM 'taken'"),
                      1);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM event_rows"), 6);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM event_names"), 2);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM changes "
-                                   "WHERE type = 'io.ingestd.event.accepted'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM event_rows"), 6);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM event_names"), 2);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM changes "
+                                     "WHERE type = 'io.ingestd.event.accepted'"),
                      6);
     for (i = 0; i < 8; i++) {
         free(id[i]);
@@ -302,8 +242,8 @@ test_conflicts_in_group(void **state)
 static void
 test_failure_in_group(void **state)
 {
-    struct fixture *f;
-    struct th_ingestd *srv = start(state, one_group_env);
+    struct th_one *f;
+    struct th_ingestd *srv = th_one_start(state, one_group_env);
     struct shot shots[8];
     size_t i;
 
@@ -324,11 +264,11 @@ test_failure_in_group(void **state)
             assert_int_equal(shots[i].r.status, 500);
         else
             free(check_event(&shots[i], 201));
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM events"), 7);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM events WHERE source = 'poison'"), 0);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM event_rows"), 7);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM changes "
-                                   "WHERE type = 'io.ingestd.event.accepted'"),
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM events"), 7);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM events WHERE source = 'poison'"), 0);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM event_rows"), 7);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM changes "
+                                     "WHERE type = 'io.ingestd.event.accepted'"),
                      7);
     shots_release(shots, 8);
 }
@@ -337,8 +277,8 @@ test_failure_in_group(void **state)
 static void
 test_default_concurrent(void **state)
 {
-    struct fixture *f;
-    struct th_ingestd *srv = start(state, (const char *const[]){"INGESTD_DB_POOL=16", NULL});
+    struct th_one *f;
+    struct th_ingestd *srv = th_one_start(state, (const char *const[]){"INGESTD_DB_POOL=16", NULL});
     struct shot shots[16];
     int round;
     size_t i;
@@ -357,10 +297,10 @@ test_default_concurrent(void **state)
             free(check_event(&shots[i], 201));
         shots_release(shots, 16);
     }
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM events"), 48);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM event_rows"), 48);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM events"), 48);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM event_rows"), 48);
     print_message("48 uploads in %lld transactions\n",
-                  sql_ll(f->pg, "SELECT count(DISTINCT xmin::text) FROM events"));
+                  th_pg_ll(f->pg, "SELECT count(DISTINCT xmin::text) FROM events"));
 }
 
 /* Wait until a backend of the ingestd database waits for a lock. */
@@ -369,7 +309,7 @@ wait_for_lock_waiter(const struct th_pg *pg)
 {
     long deadline = th_now_ms() + 20000;
 
-    while (sql_ll(pg, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") ==
+    while (th_pg_ll(pg, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") ==
            0) {
         if (th_now_ms() > deadline)
             fail_msg("no group waited for the lock");
@@ -380,13 +320,13 @@ wait_for_lock_waiter(const struct th_pg *pg)
 static void
 test_database_stops_mid_group(void **state)
 {
-    struct fixture *f;
+    struct th_one *f;
     struct th_ingestd *srv =
-        start(state, (const char *const[]){"INGESTD_DB_POOL=4", "INGESTD_UPLOAD_GROUP_MAX=4",
-                                           "INGESTD_UPLOAD_GROUPS=1",
-                                           "INGESTD_UPLOAD_GROUP_WAIT_US="
-                                           "1000000",
-                                           NULL});
+        th_one_start(state, (const char *const[]){"INGESTD_DB_POOL=4", "INGESTD_UPLOAD_GROUP_MAX=4",
+                                                  "INGESTD_UPLOAD_GROUPS=1",
+                                                  "INGESTD_UPLOAD_GROUP_WAIT_US="
+                                                  "1000000",
+                                                  NULL});
     const char *base = th_ingestd_base(srv);
     struct shot shots[4];
     PGconn *holder;
@@ -420,9 +360,9 @@ test_database_stops_mid_group(void **state)
             fail_msg("upload %zu of a group cut by the database: %ld %s (expected 503)", i,
                      shots[i].r.status, shots[i].r.body);
     th_pg_restart(f->pg);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM events"), 0);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM event_rows"), 0);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM event_names"), 0);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM events"), 0);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM event_rows"), 0);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM event_names"), 0);
     /* and uploads work again: the same bytes are stored now */
     deadline = th_now_ms() + 20000;
     for (;;) {
@@ -435,7 +375,7 @@ test_database_stops_mid_group(void **state)
         th_sleep_ms(100);
     }
     th_resp_release(&r);
-    assert_int_equal(sql_ll(f->pg, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM events"), 1);
     for (i = 0; i < 4; i++)
         shots[i].name = NULL;
     shots_release(shots, 4);
@@ -445,12 +385,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_one_group, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_conflicts_in_group, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_failure_in_group, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_default_concurrent, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_database_stops_mid_group, fixture_setup,
-                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_one_group, th_one_setup, th_one_teardown),
+        cmocka_unit_test_setup_teardown(test_conflicts_in_group, th_one_setup, th_one_teardown),
+        cmocka_unit_test_setup_teardown(test_failure_in_group, th_one_setup, th_one_teardown),
+        cmocka_unit_test_setup_teardown(test_default_concurrent, th_one_setup, th_one_teardown),
+        cmocka_unit_test_setup_teardown(test_database_stops_mid_group, th_one_setup,
+                                        th_one_teardown),
     };
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
