@@ -17,7 +17,6 @@
 
 #include <cmocka.h>
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,18 +96,6 @@ want_json(json_t *got, const char *expected)
         fail_msg("JSON\n  %s\nwant\n  %s", g, expected);
     }
     json_decref(want);
-}
-
-static void
-sha256_hex(const void *data, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    unsigned int i;
-
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* gzip-compress data (a complete gzip member); caller frees. */
@@ -877,7 +864,7 @@ test_event_create_and_get(void **state)
 
     (void)state;
     e = upload(B(), csv, src, 201);
-    sha256_hex(csv, strlen(csv), sha);
+    th_sha256_hex(csv, strlen(csv), sha);
     assert_string_equal(th_jstr(e, "status"), "pending");
     assert_string_equal(th_jstr(e, "source"), "worker-3");
     assert_int_equal(th_jint(e, "rows"), 2);
@@ -1230,7 +1217,7 @@ test_event_content_exact(void **state)
     (void)state;
     drain();
     e = upload(B(), csv, NULL, 201);
-    sha256_hex(csv, sizeof(csv) - 1, sha);
+    th_sha256_hex(csv, sizeof(csv) - 1, sha);
     assert_int_equal(th_jint(e, "rows"), 3);
     assert_int_equal(th_jint(e, "bytes"), sizeof(csv) - 1);
     assert_string_equal(th_jstr(e, "sha256"), sha);

@@ -48,14 +48,7 @@ static struct {
 static long long
 sql_ll(const char *sql)
 {
-    char *v = th_pg_scalar(G.pg, sql);
-    long long n;
-
-    if (!v)
-        fail_msg("no value from: %s", sql);
-    n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
+    return th_pg_ll(G.pg, sql);
 }
 
 /* Run a shell command; fail the test unless it exits 0. Returns its stdout (caller frees). */

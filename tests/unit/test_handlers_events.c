@@ -12,7 +12,6 @@
 
 #include <cmocka.h>
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +23,6 @@
 #define CSV_AB                                                                                     \
     HEADER "github.com,org/a,main,https://github.com/org/a,hashA,https://art/a.jar\n"              \
            "github.com,org/b,main,https://github.com/org/b,hashB,https://art/b.jar\n"
-
-static void
-sha256_hex(const char *data, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    unsigned int i;
-
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 /* POST csv with the optional Idempotency-Key and X-Event-Source; res is the caller's. */
 static void
@@ -79,7 +66,7 @@ test_post_created(void **state)
 
     post(a, CSV_AB, "key-1", "worker-3", &res);
     event = hs_want_json(&res, 201);
-    sha256_hex(CSV_AB, strlen(CSV_AB), digest);
+    th_sha256_hex(CSV_AB, strlen(CSV_AB), digest);
     want = th_strf("{\"status\":\"pending\",\"source\":\"worker-3\",\"rows\":2,\"bytes\":%zu,"
                    "\"sha256\":\"%s\",\"columns\":[\"origin\",\"path\",\"branch\",\"cloneUrl\","
                    "\"changeset\",\"publishUri\"],\"merge_id\":null,\"merged_at\":null,"
