@@ -250,7 +250,7 @@ add_new(json_t *doc, const char *p, json_t *value, size_t n, char *errbuf, size_
 
 /* Apply operation n (1-based) o to doc. */
 static enum err
-apply_one(json_t *doc, const json_t *o, size_t n, char *errbuf, size_t errlen)
+apply_one(json_t *doc, const json_t *o, size_t n, size_t max_nodes, char *errbuf, size_t errlen)
 {
     const char *op = json_string_value(json_object_get(o, "op"));
     const char *path = json_string_value(json_object_get(o, "path"));
@@ -271,11 +271,10 @@ apply_one(json_t *doc, const json_t *o, size_t n, char *errbuf, size_t errlen)
             return err_set(ERR_BAD_INPUT, errbuf, errlen,
                            "operation %zu: from %.200s does not exist", n, from);
         /* copies can double a document per operation: cap what it grows to */
-        if (nodes(doc, JSON_PATCH_MAX_NODES) + nodes(at, JSON_PATCH_MAX_NODES) >
-            JSON_PATCH_MAX_NODES)
+        if (nodes(doc, max_nodes) + nodes(at, max_nodes) > max_nodes)
             return err_set(ERR_BAD_INPUT, errbuf, errlen,
-                           "operation %zu: the document would hold more than %d values", n,
-                           JSON_PATCH_MAX_NODES);
+                           "operation %zu: the document would hold more than %zu values", n,
+                           max_nodes);
         return add_new(doc, path, json_deep_copy(at), n, errbuf, errlen);
     }
     return add_new(doc, path, json_deep_copy(json_object_get(o, "value")), n, errbuf, errlen);
@@ -283,6 +282,13 @@ apply_one(json_t *doc, const json_t *o, size_t n, char *errbuf, size_t errlen)
 
 enum err
 json_patch_apply(const json_t *doc, const json_t *patch, json_t **out, char *errbuf, size_t errlen)
+{
+    return json_patch_apply_capped(doc, patch, JSON_PATCH_MAX_NODES, out, errbuf, errlen);
+}
+
+enum err
+json_patch_apply_capped(const json_t *doc, const json_t *patch, size_t max_nodes, json_t **out,
+                        char *errbuf, size_t errlen)
 {
     json_t *work;
     size_t i;
@@ -293,7 +299,7 @@ json_patch_apply(const json_t *doc, const json_t *patch, json_t **out, char *err
     if (!work)
         return err_set(ERR_BAD_INPUT, errbuf, errlen, "no document to patch");
     for (i = 0; i < json_array_size(patch) && !rc; i++)
-        rc = apply_one(work, json_array_get(patch, i), i + 1, errbuf, errlen);
+        rc = apply_one(work, json_array_get(patch, i), i + 1, max_nodes, errbuf, errlen);
     if (rc) {
         json_decref(work);
         return rc;

@@ -39,6 +39,13 @@ enum err json_patch_check(const json_t *patch, char *errbuf, size_t errlen);
  */
 enum err json_patch_apply(const json_t *doc, const json_t *patch, json_t **out, char *errbuf,
                           size_t errlen);
+/*
+ * json_patch_apply() with another bound on what a `copy` may grow the
+ * document to (json_patch_apply: JSON_PATCH_MAX_NODES); the fuzz target
+ * runs the same paths with a small bound, so that each input stays cheap.
+ */
+enum err json_patch_apply_capped(const json_t *doc, const json_t *patch, size_t max_nodes,
+                                 json_t **out, char *errbuf, size_t errlen);
 
 /* RFC 6902 equality of two JSON values (numbers by value, objects unordered). */
 int json_patch_equal(const json_t *a, const json_t *b);

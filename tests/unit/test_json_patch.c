@@ -197,6 +197,39 @@ test_caps(void **state)
     json_decref(p);
 }
 
+/* json_patch_apply_capped: the same bound at another size (the fuzz target's). */
+static void
+test_capped(void **state)
+{
+    char errbuf[ERRBUF_SIZE];
+    json_t *doc = json_pack("{s:[i,i,i]}", "a", 1, 2, 3); /* 5 values */
+    json_t *p = json_loads("[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/b\"}]", 0, NULL);
+    json_t *p2 = json_loads("[{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/b\"},"
+                            "{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/c\"}]",
+                            0, NULL);
+    json_t *out = NULL;
+
+    (void)state;
+    /* 5 + 4 = 9 values: within 9, not within 8 */
+    assert_int_equal(json_patch_apply_capped(doc, p, 9, &out, errbuf, sizeof(errbuf)), ERR_OK);
+    assert_int_equal(json_array_size(json_object_get(out, "b")), 3);
+    json_decref(out);
+    out = NULL;
+    assert_int_equal(json_patch_apply_capped(doc, p, 8, &out, errbuf, sizeof(errbuf)),
+                     ERR_BAD_INPUT);
+    assert_string_equal(errbuf, "operation 1: the document would hold more than 8 values");
+    assert_null(out);
+    /* the second copy would make 13 */
+    assert_int_equal(json_patch_apply_capped(doc, p2, 12, &out, errbuf, sizeof(errbuf)),
+                     ERR_BAD_INPUT);
+    assert_string_equal(errbuf, "operation 2: the document would hold more than 12 values");
+    assert_int_equal(json_patch_apply_capped(doc, p2, 13, &out, errbuf, sizeof(errbuf)), ERR_OK);
+    json_decref(out);
+    json_decref(p2);
+    json_decref(p);
+    json_decref(doc);
+}
+
 int
 main(void)
 {
@@ -205,6 +238,7 @@ main(void)
         cmocka_unit_test(test_append_only),
         cmocka_unit_test(test_shape),
         cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_capped),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
