@@ -49,9 +49,12 @@
 #define PG_WAIT_SECONDS "60"
 #define PG_ADOPT_WAIT_MS 30000
 #define PG_SERVER_OPTIONS                                                                          \
-    "-c max_connections=200 -c shared_buffers=1GB -c wal_buffers=32MB -c max_wal_size=4GB -c "     \
+    "-c max_connections=200 -c wal_buffers=32MB -c max_wal_size=4GB -c "                           \
     "wal_level=minimal -c max_wal_senders=0 "                                                      \
     "-c checkpoint_timeout=15min -c work_mem=32MB -c wal_compression=lz4"
+/* shared_buffers: a quarter of the machine's memory, within these bounds (MiB) */
+#define PG_SHARED_BUFFERS_MIN_MB 128
+#define PG_SHARED_BUFFERS_MAX_MB 4096
 #define CHILD_CANNOT_CHDIR 126 /* the child could not enter dir */
 
 struct embedded_pg {
@@ -208,6 +211,28 @@ path_bindir(void)
         p = colon ? colon + 1 : NULL;
     }
     return NULL;
+}
+
+/*
+ * PostgreSQL's shared_buffers for the embedded server: a quarter of the
+ * physical memory (PostgreSQL's own advice for a dedicated server),
+ * between 128 MiB and 4 GiB. A catalog read in key order (an inventory
+ * compared with the records it repeats) then stays in PostgreSQL's cache
+ * instead of being read again through the kernel's for every page.
+ */
+static long
+shared_buffers_mb(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page = sysconf(_SC_PAGESIZE);
+    long mb;
+
+    if (pages <= 0 || page <= 0)
+        return PG_SHARED_BUFFERS_MIN_MB;
+    mb = (long)((long double)pages * (long double)page / 4 / (1024 * 1024));
+    if (mb < PG_SHARED_BUFFERS_MIN_MB)
+        return PG_SHARED_BUFFERS_MIN_MB;
+    return mb > PG_SHARED_BUFFERS_MAX_MB ? PG_SHARED_BUFFERS_MAX_MB : mb;
 }
 
 static enum err
@@ -607,7 +632,8 @@ embedded_pg_start(const char *dir, struct embedded_pg **out, char *errbuf, size_
     if (rc)
         goto out;
     pg->server_opts =
-        xasprintf("-c listen_addresses='' -k '%s' -p %d " PG_SERVER_OPTIONS, pg->rundir, PG_PORT);
+        xasprintf("-c listen_addresses='' -k '%s' -p %d -c shared_buffers=%ldMB " PG_SERVER_OPTIONS,
+                  pg->rundir, PG_PORT, shared_buffers_mb());
     rc = run_initdb(pg, errbuf, errlen);
     if (!rc)
         rc = start_server(pg, errbuf, errlen);

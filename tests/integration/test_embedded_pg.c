@@ -47,6 +47,14 @@ can_connect(const char *conninfo)
     return ok;
 }
 
+static long long
+expected_shared_buffers_mb(void)
+{
+    long long mb = (long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE) / 4 / (1024 * 1024);
+
+    return mb < 128 ? 128 : mb > 4096 ? 4096 : mb;
+}
+
 static void
 test_start_stop_restart(void **state)
 {
@@ -69,6 +77,10 @@ test_start_stop_restart(void **state)
     v = th_pg_scalar(pg, "SHOW listen_addresses");
     assert_string_equal(v, "");
     free(v);
+    /* shared_buffers: a quarter of the machine's memory, within 128 MiB..4 GiB */
+    assert_int_equal(th_pg_ll(pg, "SELECT setting::bigint * 8 / 1024 FROM pg_settings "
+                                  "WHERE name = 'shared_buffers'"),
+                     expected_shared_buffers_mb());
     assert_null(th_pg_scalar(pg, "SELECT NULL"));
 
     th_pg_stop(pg);
