@@ -51,6 +51,11 @@
 #include "storage/locks.h"
 #include "storage/outbox_store.h"
 
+/*
+ * The current record of each touched key: of the latest record of each of
+ * its versions (lv), the latest Created one or delete marker; then the
+ * flags that change, one statement each.
+ */
 static const char current_from_touched_sql[] =
     "CREATE TEMP TABLE inv_cur ON COMMIT DROP AS "
     "WITH lv AS (SELECT DISTINCT ON (o.bucket, o.key, o.version_id) o.id, o.bucket, o.key, "
@@ -60,12 +65,13 @@ static const char current_from_touched_sql[] =
     "top AS (SELECT DISTINCT ON (bucket, key) id, is_delete_marker FROM lv "
     "  WHERE event_type = 'Created' OR is_delete_marker "
     "  ORDER BY bucket, key, sequencer DESC, id DESC) "
-    "SELECT id FROM top WHERE NOT is_delete_marker; "
+    "SELECT id FROM top WHERE NOT is_delete_marker";
+static const char current_off_sql[] =
     "UPDATE s3_objects o SET is_current = false FROM inv_touched t "
     "  WHERE o.bucket = t.bucket AND o.key = t.key AND o.is_current "
-    "  AND NOT EXISTS (SELECT 1 FROM inv_cur c WHERE c.id = o.id); "
-    "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
-    "  WHERE o.id = c.id AND NOT o.is_current";
+    "  AND NOT EXISTS (SELECT 1 FROM inv_cur c WHERE c.id = o.id)";
+static const char current_on_sql[] = "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
+                                     "WHERE o.id = c.id AND NOT o.is_current";
 
 /* A staged line s identical to the latest record lv of its version. */
 #define LINE_UNCHANGED                                                                             \
@@ -543,6 +549,10 @@ recompute_current(struct apply *a, char *errbuf, size_t errlen)
     rc = db_exec(a->db, "ANALYZE inv_touched", errbuf, errlen);
     if (!rc)
         rc = db_exec(a->db, current_from_touched_sql, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, current_off_sql, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, current_on_sql, errbuf, errlen);
     return rc;
 }
 
