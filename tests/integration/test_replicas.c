@@ -44,19 +44,6 @@
 /* ---- small helpers ------------------------------------------------------- */
 
 static long long
-sql_ll(const struct th_pg *pg, const char *sql)
-{
-    char *v = th_pg_scalar(pg, sql);
-    long long n;
-
-    if (!v)
-        fail_msg("no value from: %s", sql);
-    n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
-}
-
-static long long
 json_ll(json_t *o, const char *key)
 {
     return (long long)json_integer_value(json_object_get(o, key));
@@ -794,10 +781,10 @@ test_concurrent_uploads_and_merges(void **state)
     qsort(byseq, nev, sizeof(*byseq), cmp_event_seq);
 
     /* each accepted event is in exactly one merge */
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM events"), (long long)nev);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM events e WHERE (SELECT count(*) FROM "
-                                "merges m WHERE m.seq_lo < e.sequence AND e.sequence <= "
-                                "m.seq_hi) <> 1"),
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM events"), (long long)nev);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM events e WHERE (SELECT count(*) FROM "
+                                  "merges m WHERE m.seq_lo < e.sequence AND e.sequence <= "
+                                  "m.seq_hi) <> 1"),
                      0);
     ms = load_merges(pg, "seq_hi > seq_lo", &nms);
     all = load_merges(pg, "true", &nall);
@@ -835,14 +822,14 @@ test_concurrent_uploads_and_merges(void **state)
 
     print_message("reference: %zu rows, generation %lld\n", ref.nrows, ref.generation);
     print_message("totals: %lld added, %lld updated, %lld unchanged, %lld skipped\n",
-                  sql_ll(pg, "SELECT sum(added) FROM merges"),
-                  sql_ll(pg, "SELECT sum(updated) FROM merges"),
-                  sql_ll(pg, "SELECT sum(unchanged) FROM merges"),
-                  sql_ll(pg, "SELECT sum(skipped) FROM merges"));
+                  th_pg_ll(pg, "SELECT sum(added) FROM merges"),
+                  th_pg_ll(pg, "SELECT sum(updated) FROM merges"),
+                  th_pg_ll(pg, "SELECT sum(unchanged) FROM merges"),
+                  th_pg_ll(pg, "SELECT sum(skipped) FROM merges"));
     /* some merges were asked for while another one ran */
-    assert_true(sql_ll(pg, "SELECT count(*) FROM (SELECT started_at, lag(finished_at) OVER "
-                           "(ORDER BY finished_at, seq_hi NULLS FIRST) AS prev FROM merges) x "
-                           "WHERE started_at < prev") > 0);
+    assert_true(th_pg_ll(pg, "SELECT count(*) FROM (SELECT started_at, lag(finished_at) OVER "
+                             "(ORDER BY finished_at, seq_hi NULLS FIRST) AS prev FROM merges) x "
+                             "WHERE started_at < prev") > 0);
 
     /* the effective file, from both processes */
     want = reference_render(&ref, &want_len);
@@ -875,19 +862,19 @@ test_concurrent_uploads_and_merges(void **state)
         total_events += all[i].events;
     }
     /* generations never go backwards, in the order merges finished */
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM (SELECT generation, lag(generation) "
-                                "OVER (ORDER BY finished_at, seq_hi NULLS FIRST) AS prev "
-                                "FROM merges) x WHERE generation < prev"),
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM (SELECT generation, lag(generation) "
+                                  "OVER (ORDER BY finished_at, seq_hi NULLS FIRST) AS prev "
+                                  "FROM merges) x WHERE generation < prev"),
                      0);
-    assert_int_equal(sql_ll(pg, "SELECT generation FROM effective_meta"), ref.generation);
+    assert_int_equal(th_pg_ll(pg, "SELECT generation FROM effective_meta"), ref.generation);
 
     /* the sum over merges of `events` is the number of events */
     if (total_events != (long long)nev)
         fail_msg("merges report %lld events in total, %zu were accepted (merges of nothing "
                  "report events: %lld)",
                  total_events, nev,
-                 sql_ll(pg, "SELECT coalesce(sum(event_count), 0) FROM merges WHERE "
-                            "NOT coalesce(seq_hi > seq_lo, false)"));
+                 th_pg_ll(pg, "SELECT coalesce(sum(event_count), 0) FROM merges WHERE "
+                              "NOT coalesce(seq_hi > seq_lo, false)"));
 
     /* nothing left, on either process */
     fin = merge_ok(th_ingestd_base(b));
@@ -1079,10 +1066,11 @@ test_replicas_start_together(void **state)
     }
 
     /* the migrations ran once */
-    versions = sql_ll(pg, "SELECT count(*) FROM schema_migrations");
+    versions = th_pg_ll(pg, "SELECT count(*) FROM schema_migrations");
     assert_true(versions >= 1);
-    assert_int_equal(sql_ll(pg, "SELECT count(DISTINCT version) FROM schema_migrations"), versions);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM effective_meta"), 1);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(DISTINCT version) FROM schema_migrations"),
+                     versions);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM effective_meta"), 1);
     for (i = 0; i < 2; i++) {
         applied += count_in_file(p[i].logpath, "\"msg\":\"migration applied\"");
         assert_int_equal(count_in_file(p[i].logpath, "\"level\":\"error\""), 0);

@@ -486,34 +486,21 @@ change(const struct th_ingestd *up, const struct th_ingestd *merge_at, int n)
     return id;
 }
 
-static long long
-sql_ll(const struct th_pg *pg, const char *sql)
-{
-    char *v = th_pg_scalar(pg, sql);
-    long long n;
-
-    if (!v)
-        fail_msg("no value from: %s", sql);
-    n = strtoll(v, NULL, 10);
-    free(v);
-    return n;
-}
-
 /* Wait until `sql` gives want (a count); fails the test after WAIT_MS. */
 static void
 wait_sql(const struct th_pg *pg, const char *sql, long long want)
 {
     long until = th_now_ms() + WAIT_MS;
 
-    while (sql_ll(pg, sql) != want && th_now_ms() < until)
+    while (th_pg_ll(pg, sql) != want && th_now_ms() < until)
         th_sleep_ms(50);
-    if (sql_ll(pg, sql) != want) {
+    if (th_pg_ll(pg, sql) != want) {
         char *rows = th_pg_scalar(pg, "SELECT string_agg(format('%s %s attempts=%s status=%s "
                                       "error=%s next_in=%s', url, status, attempts, "
                                       "last_status, last_error, next_attempt_at - "
                                       "clock_timestamp()), E'\\n') FROM webhook_deliveries");
 
-        fail_msg("%s: %lld, want %lld; deliveries:\n%s", sql, sql_ll(pg, sql), want,
+        fail_msg("%s: %lld, want %lld; deliveries:\n%s", sql, th_pg_ll(pg, sql), want,
                  rows ? rows : "none");
     }
 }
@@ -600,7 +587,7 @@ test_retried_none_lost_none_twice(void **state)
     assert_int_equal(resp.status, 200);
     th_resp_release(&resp);
     assert_int_equal(
-        sql_ll(pg, "SELECT count(*) FROM changes WHERE type = 'io.ingestd.merge.completed'"), 1);
+        th_pg_ll(pg, "SELECT count(*) FROM changes WHERE type = 'io.ingestd.merge.completed'"), 1);
 
     /* failing, then down: attempts are retried, nothing is lost */
     atomic_store(&r->mode, RECV_500);
@@ -820,9 +807,9 @@ test_rolled_back_merge_announces_nothing(void **state)
     th_sleep_ms(1000);
     assert_int_equal(requests(r), 0);
     assert_int_equal(
-        sql_ll(pg, "SELECT count(*) FROM changes WHERE type = 'io.ingestd.merge.completed'"), 0);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM webhook_deliveries"), 0);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM merges"), 0);
+        th_pg_ll(pg, "SELECT count(*) FROM changes WHERE type = 'io.ingestd.merge.completed'"), 0);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM webhook_deliveries"), 0);
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM merges"), 0);
     /* without the failure the same merge commits and is announced, once */
     PQclear(th_pg_exec(pg, "DROP TRIGGER fail_at_commit ON effective_meta"));
     resp = th_request("POST", base, "/api/v1/merges", NULL, NULL, 0);
@@ -941,8 +928,8 @@ test_hanging_and_unreachable(void **state)
     assert_non_null(strstr(err, "timeout after 500 ms"));
     assert_null(strstr(err, "t0ps3cr3t"));
     free(err);
-    assert_int_equal(sql_ll(pg, "SELECT count(*) FROM webhook_deliveries WHERE status = 'failed' "
-                                "AND last_status IS NULL"),
+    assert_int_equal(th_pg_ll(pg, "SELECT count(*) FROM webhook_deliveries WHERE status = 'failed' "
+                                  "AND last_status IS NULL"),
                      2);
     assert_true(metric(p, "ingestd_webhook_deliveries_total{outcome=\"failed\"} ") == 2);
     assert_true(metric(p, "ingestd_webhook_deliveries_total{outcome=\"retry\"} ") == 2);
