@@ -50,6 +50,7 @@ static struct {
     atomic_long bad;     /* answers other than 2xx / 503 */
     char bad_what[512];
     const char *url; /* DATABASE_URL through the proxy */
+    double slowness; /* connect_slowness(): scales the resets' cadence */
 } G;
 
 /* ---- clients ------------------------------------------------------------------- */
@@ -187,11 +188,63 @@ check_uploads(const struct uploader *u, int merged_ok)
 }
 
 /* Reset every connection at random moments until the clients are done. */
+/*
+ * How much slower than the reference machine this one opens a database
+ * connection and runs a first query through the proxy (1 when as fast or
+ * faster): the median of 5 against REF_CONNECT_MS. Every reset cuts every
+ * connection, and a client's next transaction needs a new one first, so
+ * the resets' cadence is scaled by it: the same resets per connection
+ * lifetime on a slow machine (a VM whose page faults are slow opens a
+ * backend in 15-30 ms) as on a fast one, not a stream of resets that
+ * lets no transaction through; reset_work() scales the work to match.
+ */
+#define REF_CONNECT_MS 5.0
+
+static double
+connect_slowness(void)
+{
+    double ms[5];
+    double tmp;
+    int i;
+    int j;
+
+    for (i = 0; i < 5; i++) {
+        long t0 = th_now_ms();
+        PGconn *conn = PQconnectdb(G.url);
+        PGresult *res = PQexec(conn, "SELECT 1");
+
+        PQclear(res);
+        PQfinish(conn);
+        ms[i] = (double)(th_now_ms() - t0);
+    }
+    for (i = 0; i < 5; i++)
+        for (j = i + 1; j < 5; j++)
+            if (ms[j] < ms[i]) {
+                tmp = ms[i];
+                ms[i] = ms[j];
+                ms[j] = tmp;
+            }
+    return ms[2] > REF_CONNECT_MS ? ms[2] / REF_CONNECT_MS : 1.0;
+}
+
+/*
+ * The work of a test under resets: FAULT_SCALE times the slowness (rounded
+ * up), so that the clients run for about as many reset rounds as on the
+ * reference machine although the rounds are further apart.
+ */
+static int
+reset_work(void)
+{
+    return G.scale * (int)(G.slowness + 0.999);
+}
+
 static long
 chaos_resets(int clients, int min_ms, int max_ms)
 {
     long rounds = 0;
 
+    min_ms = (int)(min_ms * G.slowness);
+    max_ms = (int)(max_ms * G.slowness);
     while (atomic_load(&G.done) < clients) {
         th_sleep_ms(min_ms + rand() % (max_ms - min_ms + 1));
         th_proxy_reset_all(G.proxy);
@@ -222,6 +275,10 @@ group_setup(void **state)
              th_proxy_port(G.proxy));
     G.url = url;
     G.srv = th_ingestd_start(url, env);
+    G.slowness = connect_slowness();
+    print_message("connections through the proxy: %.1fx the reference's %.0f ms; resets' "
+                  "intervals scaled by it\n",
+                  G.slowness, REF_CONNECT_MS);
     return 0;
 }
 
@@ -258,7 +315,7 @@ test_uploads_reset(void **state)
     atomic_store(&G.retries, 0);
     for (i = 0; i < CLIENTS; i++) {
         u[i].id = i;
-        u[i].n = 15 * G.scale;
+        u[i].n = 15 * reset_work();
         u[i].rows = 20;
         u[i].status = calloc((size_t)u[i].n, sizeof(long));
         assert_int_equal(pthread_create(&t[i], NULL, uploader_run, &u[i]), 0);
@@ -271,7 +328,7 @@ test_uploads_reset(void **state)
         ok += check_uploads(&u[i], 0);
         free(u[i].status);
     }
-    assert_int_equal(ok, CLIENTS * 15 * G.scale);
+    assert_int_equal(ok, CLIENTS * 15 * reset_work());
     print_message("uploads, %d clients: %d events 2xx'd, each stored once with its rows; %ld "
                   "reset rounds (%ld connections reset), %ld retried 503s\n",
                   CLIENTS, ok, rounds, th_proxy_resets(G.proxy), atomic_load(&G.retries));
@@ -470,7 +527,7 @@ test_s3_batches_reset(void **state)
     atomic_store(&G.retries, 0);
     for (i = 0; i < CLIENTS; i++) {
         c[i].id = i;
-        c[i].batches = 10 * G.scale;
+        c[i].batches = 10 * reset_work();
         c[i].status = calloc((size_t)c[i].batches, sizeof(long));
         assert_int_equal(pthread_create(&t[i], NULL, s3_run, &c[i]), 0);
     }
@@ -504,7 +561,7 @@ test_s3_batches_reset(void **state)
         }
         free(c[i].status);
     }
-    assert_int_equal(ok, CLIENTS * 10 * G.scale);
+    assert_int_equal(ok, CLIENTS * 10 * reset_work());
     print_message("S3 event batches of 20, %d clients: %d batches 2xx'd, every record once, no "
                   "batch in part; %ld reset rounds, %ld retried 503s\n",
                   CLIENTS, ok, rounds, atomic_load(&G.retries));
