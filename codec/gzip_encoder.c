@@ -108,7 +108,7 @@ void
 gzip_blocks_header(struct buf *out)
 {
     /* ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255 (unknown): the same bytes everywhere */
-    static const unsigned char h[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+    static const unsigned char h[GZIP_BLOCKS_HEADER_LEN] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
 
     if (buf_append(out, h, sizeof(h)) != ERR_OK)
         abort();
@@ -118,7 +118,7 @@ void
 gzip_blocks_trailer(struct buf *out, uint32_t crc, uint64_t total_len)
 {
     /* a final empty stored block (BFINAL=1, BTYPE=00, LEN=0, NLEN=0xffff), CRC-32, ISIZE */
-    unsigned char t[13] = {0x01, 0x00, 0x00, 0xff, 0xff};
+    unsigned char t[GZIP_BLOCKS_TRAILER_LEN] = {0x01, 0x00, 0x00, 0xff, 0xff};
     int i;
 
     for (i = 0; i < 4; i++) {

@@ -37,9 +37,15 @@ void gzip_blocks_free(struct gzip_blocks *g); /* NULL-safe */
 /* Append the block of data[0..len) to out; *crc = CRC-32 of data. */
 void gzip_blocks_deflate(struct gzip_blocks *g, const void *data, size_t len, struct buf *out,
                          uint32_t *crc);
-/* The 10-byte member header (no name, MTIME 0: deterministic bytes). */
+#define GZIP_BLOCKS_HEADER_LEN 10
+#define GZIP_BLOCKS_TRAILER_LEN 13
+
+/* The member header, GZIP_BLOCKS_HEADER_LEN bytes (no name, MTIME 0: deterministic bytes). */
 void gzip_blocks_header(struct buf *out);
-/* The end: a final empty stored block, CRC-32 and ISIZE (total_len mod 2^32). */
+/*
+ * The end, GZIP_BLOCKS_TRAILER_LEN bytes: a final empty stored block, CRC-32
+ * and ISIZE (total_len mod 2^32).
+ */
 void gzip_blocks_trailer(struct buf *out, uint32_t crc, uint64_t total_len);
 /* CRC-32 of A followed by B, from crc(A), crc(B) and B's length. */
 uint32_t gzip_blocks_crc_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b);

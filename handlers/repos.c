@@ -65,10 +65,12 @@ handle_repos_csv_get(struct request *req, struct response *res)
     res->content_type = xstrdup("text/csv; charset=utf-8");
     if (request_accepts_gzip(req)) {
         response_header(res, "Content-Encoding", "gzip");
-        res->shared_data = r->gz;
+        res->shared_iov = r->gz;
+        res->shared_iovcnt = r->gz_slices;
         res->shared_len = r->gz_len;
     } else {
-        res->shared_data = r->csv;
+        res->shared_iov = r->csv;
+        res->shared_iovcnt = r->csv_slices;
         res->shared_len = r->csv_len;
     }
     res->shared_release = repos_cache_release;

@@ -1,12 +1,23 @@
 /*
  * repos_cache.c - the effective repos.csv as rendered once per generation
  *
- * An entry keeps, besides the bytes it serves, where each block of
- * positions (storage/repos_blocks.h) starts in the plain and in the gzip
- * body, and each block's CRC-32. The next generation is built from the
- * current entry: the blocks holding rows written since are rendered and
- * deflated again, every other block's bytes (plain and deflated) are
- * copied, and the gzip trailer's CRC-32 is combined from the blocks' ones.
+ * An entry is a list of pieces (the header line, then each block of
+ * positions of storage/repos_blocks.h), each with its plain bytes, its
+ * deflated bytes and its CRC-32. The bytes live in chunks: reference
+ * counted allocations that several generations share. A new generation is
+ * built from the current entry: the blocks holding rows written since are
+ * rendered and deflated again into the new generation's own two chunks
+ * (plain, and gzip with the member's header and trailer), every other piece
+ * points at the bytes the base entry points at, and the gzip trailer's
+ * CRC-32 is combined from the pieces' ones. Nothing of the unchanged blocks
+ * is copied; responses send the pieces as slices (writev).
+ *
+ * Chunks stay alive while a piece of any entry points into them, so after
+ * many generations an entry may hold chunks much larger than what it
+ * serves; past twice its bytes (plus HELD_SLACK), or past max_chunks
+ * (REPOS_CACHE_MAX_CHUNKS), a build copies every piece into two fresh chunks instead: the
+ * copy of the whole file is paid once in many generations.
+ *
  * Blocks are deflated independently (codec/gzip_encoder.h), so an entry's
  * bytes depend only on the generation: built in steps or at once, on any
  * replica, they are the same.
@@ -26,60 +37,97 @@
 #include "storage/repos_store.h"
 
 #define GZIP_LEVEL 6
+#define HELD_SLACK ((size_t)32 << 20)
+#define NEW_CSV 0 /* an entry's chunks 0 and 1 are its own: plain and gzip */
+#define NEW_GZ 1
+
+struct chunk {
+    atomic_int refs;
+    char *data;
+    size_t len;
+};
+
+struct piece {
+    const char *csv; /* its bytes (while building: NULL when in the new chunk, at csv_at) */
+    const char *gz;
+    size_t csv_len;
+    size_t gz_len;
+    size_t csv_at;
+    size_t gz_at;
+    uint32_t crc;       /* CRC-32 of the plain bytes */
+    uint32_t csv_chunk; /* index in the entry's chunks */
+    uint32_t gz_chunk;
+};
 
 struct entry {
     struct repos_rendered pub; /* first: callers see this */
     atomic_int refs;
-    char *csv;
-    char *gz;
     json_t *cols;
     long long nblocks;
-    /* piece 0 is the header line, piece b + 1 block b; npieces = nblocks + 1 */
-    size_t csv_alloc; /* the sizes of the csv and gz allocations */
-    size_t gz_alloc;
-    size_t *csv_off; /* npieces + 1: where each piece starts in csv, then csv_len */
-    size_t *gz_off;  /* npieces + 1: where each piece starts in gz, then the trailer */
-    uint32_t *crc;   /* npieces: CRC-32 of each piece's plain bytes */
+    struct piece *pieces; /* piece 0 is the header line, piece b + 1 block b */
+    size_t npieces;       /* nblocks + 1 */
+    struct chunk **chunks;
+    size_t nchunks;
+    size_t held; /* the chunks' bytes */
+    struct body_slice *csv_iov;
+    struct body_slice *gz_iov;
 };
 
 struct repos_cache {
     pthread_mutex_t lock;        /* guards cur */
-    pthread_mutex_t render_lock; /* one render at a time; guards spare */
+    pthread_mutex_t render_lock; /* one render at a time */
     struct entry *cur;
-    /*
-     * The buffers of the entry before the current one, once nothing held
-     * it: the next build writes into them (already mapped: no page faults
-     * over the whole file for a generation that changed a few blocks).
-     */
-    struct buf spare_csv;
-    struct buf spare_gz;
+    size_t max_chunks;
 };
 
 /* A new entry being built from a base entry (NULL: from scratch). */
 struct build {
     const struct entry *base;
     struct gzip_blocks *gzb;
-    struct buf csv;
+    struct buf csv; /* the new chunks' bytes */
     struct buf gz;
-    size_t *csv_off;
-    size_t *gz_off;
-    uint32_t *crc;
+    struct piece *pieces;
     size_t npieces;
     size_t cap;
+    struct chunk **chunks; /* [NEW_CSV], [NEW_GZ] (set at the end), then the base's it uses */
+    size_t nchunks;
+    uint32_t *map;  /* base chunk -> index in chunks, UINT32_MAX: not used yet */
     long long next; /* the next block the file needs */
     int missing;    /* the base lacked a block it was asked for */
 };
 
+static struct chunk *
+chunk_from(struct buf *b)
+{
+    struct chunk *c = xcalloc(1, sizeof(*c));
+
+    atomic_store(&c->refs, 1);
+    c->data = buf_take(b, &c->len);
+    return c;
+}
+
+static void
+chunk_unref(struct chunk *c)
+{
+    if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    free(c->data);
+    free(c);
+}
+
 static void
 entry_unref(struct entry *e)
 {
+    size_t i;
+
     if (!e || atomic_fetch_sub(&e->refs, 1) != 1)
         return;
-    free(e->csv);
-    free(e->gz);
-    free(e->csv_off);
-    free(e->gz_off);
-    free(e->crc);
+    for (i = 0; i < e->nchunks; i++)
+        chunk_unref(e->chunks[i]);
+    free(e->chunks);
+    free(e->pieces);
+    free(e->csv_iov);
+    free(e->gz_iov);
     json_decref(e->cols);
     free(e);
 }
@@ -91,13 +139,20 @@ repos_cache_release(void *rendered)
 }
 
 struct repos_cache *
-repos_cache_new(void)
+repos_cache_new_capped(size_t max_chunks)
 {
     struct repos_cache *c = xcalloc(1, sizeof(*c));
 
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->render_lock, NULL);
+    c->max_chunks = max_chunks < 2 ? 2 : max_chunks;
     return c;
+}
+
+struct repos_cache *
+repos_cache_new(void)
+{
+    return repos_cache_new_capped(REPOS_CACHE_MAX_CHUNKS);
 }
 
 void
@@ -106,8 +161,6 @@ repos_cache_free(struct repos_cache *c)
     if (!c)
         return;
     entry_unref(c->cur);
-    buf_release(&c->spare_csv);
-    buf_release(&c->spare_gz);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->render_lock);
     free(c);
@@ -128,27 +181,37 @@ take_current(struct repos_cache *c, int64_t generation)
     return e;
 }
 
-/* Room for `more` pieces' offsets and CRCs. */
+/* Room for `more` pieces. */
 static void
 build_grow(struct build *bd, size_t more)
 {
-    if (bd->npieces + more + 1 <= bd->cap)
+    if (bd->npieces + more <= bd->cap)
         return;
-    while (bd->npieces + more + 1 > bd->cap)
+    while (bd->npieces + more > bd->cap)
         bd->cap = bd->cap ? bd->cap * 2 : 1024;
-    bd->csv_off = xrealloc(bd->csv_off, bd->cap * sizeof(size_t));
-    bd->gz_off = xrealloc(bd->gz_off, bd->cap * sizeof(size_t));
-    bd->crc = xrealloc(bd->crc, bd->cap * sizeof(uint32_t));
+    bd->pieces = xrealloc(bd->pieces, bd->cap * sizeof(*bd->pieces));
 }
 
-/* Copy the base's blocks next .. upto-1 (one run of bytes each for plain and gzip). */
+/* The index in bd's chunks of the base's chunk i, taking a reference the first time. */
+static uint32_t
+use_base_chunk(struct build *bd, uint32_t i)
+{
+    if (bd->map[i] == UINT32_MAX) {
+        bd->chunks[bd->nchunks] = bd->base->chunks[i];
+        atomic_fetch_add(&bd->base->chunks[i]->refs, 1);
+        bd->map[i] = (uint32_t)bd->nchunks++;
+    }
+    return bd->map[i];
+}
+
+/* Point at the base's blocks next .. upto-1. */
 static enum err
 copy_base(struct build *bd, long long upto, char *errbuf, size_t errlen)
 {
     const struct entry *b = bd->base;
     size_t first = (size_t)bd->next + 1; /* piece numbers */
     size_t end = (size_t)upto + 1;
-    size_t csv_lo, gz_lo, i;
+    size_t i;
 
     if (upto <= bd->next)
         return ERR_OK;
@@ -157,15 +220,13 @@ copy_base(struct build *bd, long long upto, char *errbuf, size_t errlen)
         return err_set(ERR_INTERNAL, errbuf, errlen, "repos.csv block %lld is not cached", upto);
     }
     build_grow(bd, end - first);
-    csv_lo = b->csv_off[first];
-    gz_lo = b->gz_off[first];
     for (i = first; i < end; i++) {
-        bd->csv_off[bd->npieces] = bd->csv.len + (b->csv_off[i] - csv_lo);
-        bd->gz_off[bd->npieces] = bd->gz.len + (b->gz_off[i] - gz_lo);
-        bd->crc[bd->npieces++] = b->crc[i];
+        struct piece *p = &bd->pieces[bd->npieces++];
+
+        *p = b->pieces[i];
+        p->csv_chunk = use_base_chunk(bd, b->pieces[i].csv_chunk);
+        p->gz_chunk = use_base_chunk(bd, b->pieces[i].gz_chunk);
     }
-    buf_append(&bd->csv, b->csv + csv_lo, b->csv_off[end] - csv_lo);
-    buf_append(&bd->gz, b->gz + gz_lo, b->gz_off[end] - gz_lo);
     bd->next = upto;
     return ERR_OK;
 }
@@ -176,78 +237,163 @@ on_block(void *ctx, long long block, const char *data, size_t len, char *errbuf,
 {
     struct build *bd = ctx;
     enum err rc = block < 0 ? ERR_OK : copy_base(bd, block, errbuf, errlen);
+    struct piece *p;
 
     if (rc)
         return rc;
     build_grow(bd, 1);
-    bd->csv_off[bd->npieces] = bd->csv.len;
-    bd->gz_off[bd->npieces] = bd->gz.len;
+    p = &bd->pieces[bd->npieces++];
+    memset(p, 0, sizeof(*p));
+    p->csv_chunk = NEW_CSV;
+    p->gz_chunk = NEW_GZ;
+    p->csv_at = bd->csv.len;
+    p->gz_at = bd->gz.len;
+    p->csv_len = len;
     buf_append(&bd->csv, data, len);
-    gzip_blocks_deflate(bd->gzb, data, len, &bd->gz, &bd->crc[bd->npieces]);
-    bd->npieces++;
+    gzip_blocks_deflate(bd->gzb, data, len, &bd->gz, &p->crc);
+    p->gz_len = bd->gz.len - p->gz_at;
     if (block >= 0)
         bd->next = block + 1;
     return ERR_OK;
 }
 
-/* The end offsets and the gzip trailer; the finished entry takes bd's bytes. */
+/* Append a slice to iov[*n], joined to the last one when the bytes follow on. */
+static void
+slice_add(struct body_slice *iov, size_t *n, const char *base, size_t len)
+{
+    if (!len)
+        return;
+    if (*n && (const char *)iov[*n - 1].base + iov[*n - 1].len == base) {
+        iov[*n - 1].len += len;
+        return;
+    }
+    iov[*n].base = base;
+    iov[*n].len = len;
+    (*n)++;
+}
+
+/* The entry's slices: gzip header, pieces, gzip trailer (the end of chunk NEW_GZ). */
+static void
+entry_slices(struct entry *e)
+{
+    const struct chunk *gz = e->chunks[NEW_GZ];
+    size_t i;
+
+    e->csv_iov = xmalloc(e->npieces * sizeof(*e->csv_iov));
+    e->gz_iov = xmalloc((e->npieces + 2) * sizeof(*e->gz_iov));
+    e->pub.csv_slices = e->pub.gz_slices = 0;
+    slice_add(e->gz_iov, &e->pub.gz_slices, gz->data, GZIP_BLOCKS_HEADER_LEN);
+    for (i = 0; i < e->npieces; i++) {
+        slice_add(e->csv_iov, &e->pub.csv_slices, e->pieces[i].csv, e->pieces[i].csv_len);
+        slice_add(e->gz_iov, &e->pub.gz_slices, e->pieces[i].gz, e->pieces[i].gz_len);
+    }
+    slice_add(e->gz_iov, &e->pub.gz_slices, gz->data + gz->len - GZIP_BLOCKS_TRAILER_LEN,
+              GZIP_BLOCKS_TRAILER_LEN);
+    e->pub.csv = e->csv_iov;
+    e->pub.gz = e->gz_iov;
+}
+
+/* The gzip trailer, the new chunks, the pieces' addresses: the entry takes bd's parts. */
 static void
 build_finish(struct build *bd, struct entry *e)
 {
     uint32_t crc = 0;
     size_t i;
 
-    build_grow(bd, 0);
-    bd->csv_off[bd->npieces] = bd->csv.len;
-    bd->gz_off[bd->npieces] = bd->gz.len;
-    for (i = 0; i < bd->npieces; i++)
-        crc = i ? gzip_blocks_crc_combine(crc, bd->crc[i], bd->csv_off[i + 1] - bd->csv_off[i])
-                : bd->crc[0];
-    gzip_blocks_trailer(&bd->gz, crc, (uint64_t)bd->csv.len);
-    e->csv_alloc = bd->csv.alloc;
-    e->gz_alloc = bd->gz.alloc;
-    e->csv = buf_take(&bd->csv, &e->pub.csv_len);
-    e->gz = buf_take(&bd->gz, &e->pub.gz_len);
-    e->pub.csv = e->csv;
-    e->pub.gz = e->gz;
-    e->csv_off = bd->csv_off;
-    e->gz_off = bd->gz_off;
-    e->crc = bd->crc;
-    bd->csv_off = bd->gz_off = NULL;
-    bd->crc = NULL;
+    for (i = 0; i < bd->npieces; i++) {
+        e->pub.csv_len += bd->pieces[i].csv_len;
+        e->pub.gz_len += bd->pieces[i].gz_len;
+        crc = i ? gzip_blocks_crc_combine(crc, bd->pieces[i].crc, bd->pieces[i].csv_len)
+                : bd->pieces[0].crc;
+    }
+    gzip_blocks_trailer(&bd->gz, crc, (uint64_t)e->pub.csv_len);
+    e->pub.gz_len += GZIP_BLOCKS_HEADER_LEN + GZIP_BLOCKS_TRAILER_LEN;
+    bd->chunks[NEW_CSV] = chunk_from(&bd->csv);
+    bd->chunks[NEW_GZ] = chunk_from(&bd->gz);
+    for (i = 0; i < bd->npieces; i++) {
+        struct piece *p = &bd->pieces[i];
+
+        if (p->csv_chunk == NEW_CSV)
+            p->csv = bd->chunks[NEW_CSV]->data + p->csv_at;
+        if (p->gz_chunk == NEW_GZ)
+            p->gz = bd->chunks[NEW_GZ]->data + p->gz_at;
+    }
+    for (i = 0; i < bd->nchunks; i++)
+        e->held += bd->chunks[i]->len;
+    e->pieces = bd->pieces;
+    e->npieces = bd->npieces;
+    e->chunks = bd->chunks;
+    e->nchunks = bd->nchunks;
+    bd->pieces = NULL;
+    bd->chunks = NULL;
+    bd->nchunks = 0;
 }
 
-/* Start b from the spare buffer when it is large enough for want bytes. */
+/* Copy every piece of e into two fresh chunks, dropping the chunks it held. */
 static void
-build_buf(struct buf *b, struct buf *spare, size_t want)
+compact(struct entry *e)
 {
-    if (spare->data && spare->alloc > want) {
-        *b = *spare;
-        b->len = 0;
-        buf_init(spare, 0);
-    } else {
-        buf_init(b, 0);
-        buf_reserve(b, want);
+    struct buf csv, gz;
+    struct chunk **old = e->chunks;
+    size_t nold = e->nchunks;
+    const struct chunk *oldgz = old[NEW_GZ];
+    size_t i;
+
+    buf_init(&csv, 0);
+    buf_init(&gz, 0);
+    buf_reserve(&csv, e->pub.csv_len);
+    buf_reserve(&gz, e->pub.gz_len);
+    buf_append(&gz, oldgz->data, GZIP_BLOCKS_HEADER_LEN);
+    for (i = 0; i < e->npieces; i++) {
+        struct piece *p = &e->pieces[i];
+
+        p->csv_at = csv.len;
+        p->gz_at = gz.len;
+        buf_append(&csv, p->csv, p->csv_len);
+        buf_append(&gz, p->gz, p->gz_len);
+        p->csv_chunk = NEW_CSV;
+        p->gz_chunk = NEW_GZ;
     }
+    buf_append(&gz, oldgz->data + oldgz->len - GZIP_BLOCKS_TRAILER_LEN, GZIP_BLOCKS_TRAILER_LEN);
+    e->chunks = xmalloc(2 * sizeof(*e->chunks));
+    e->chunks[NEW_CSV] = chunk_from(&csv);
+    e->chunks[NEW_GZ] = chunk_from(&gz);
+    e->nchunks = 2;
+    e->held = e->chunks[NEW_CSV]->len + e->chunks[NEW_GZ]->len;
+    for (i = 0; i < e->npieces; i++) {
+        e->pieces[i].csv = e->chunks[NEW_CSV]->data + e->pieces[i].csv_at;
+        e->pieces[i].gz = e->chunks[NEW_GZ]->data + e->pieces[i].gz_at;
+    }
+    for (i = 0; i < nold; i++)
+        chunk_unref(old[i]);
+    free(old);
 }
 
 /* A new entry for the current generation, from base (NULL: render every block). */
 static enum err
-build_entry(struct repos_cache *c, struct db *db, const struct entry *base, struct entry **out,
-            long long *rendered, int *missing, char *errbuf, size_t errlen)
+build_entry(const struct entry *base, size_t max_chunks, struct db *db, struct entry **out,
+            long long *rendered, int *missing, int *compacted, char *errbuf, size_t errlen)
 {
     struct repos_blocks rb;
     struct build bd;
     struct entry *e = NULL;
+    size_t i;
     enum err rc;
 
     memset(&bd, 0, sizeof(bd));
     memset(&rb, 0, sizeof(rb));
     bd.base = base;
     bd.gzb = gzip_blocks_new(GZIP_LEVEL);
-    build_buf(&bd.csv, &c->spare_csv, base ? base->pub.csv_len + (base->pub.csv_len >> 4) : 0);
-    build_buf(&bd.gz, &c->spare_gz, base ? base->pub.gz_len + (base->pub.gz_len >> 4) : 0);
+    buf_init(&bd.csv, 0);
+    buf_init(&bd.gz, 0);
     gzip_blocks_header(&bd.gz);
+    bd.chunks = xcalloc(2 + (base ? base->nchunks : 0), sizeof(*bd.chunks));
+    bd.nchunks = 2;
+    if (base) {
+        bd.map = xmalloc(base->nchunks * sizeof(*bd.map));
+        for (i = 0; i < base->nchunks; i++)
+            bd.map[i] = UINT32_MAX;
+    }
     rb.since = base ? base->pub.generation : -1;
     rb.since_cols = base ? base->cols : NULL;
     rb.since_nblocks = base ? base->nblocks : 0;
@@ -265,6 +411,12 @@ build_entry(struct repos_cache *c, struct db *db, const struct entry *base, stru
         rb.cols = NULL;
         e->nblocks = rb.nblocks;
         atomic_store(&e->refs, 1);
+        *compacted =
+            e->nchunks > 2 && (e->nchunks > max_chunks ||
+                               e->held > 2 * (e->pub.csv_len + e->pub.gz_len) + HELD_SLACK);
+        if (*compacted)
+            compact(e);
+        entry_slices(e);
     }
     *rendered = rb.rendered;
     *missing = bd.missing;
@@ -272,30 +424,13 @@ build_entry(struct repos_cache *c, struct db *db, const struct entry *base, stru
     gzip_blocks_free(bd.gzb);
     buf_release(&bd.csv);
     buf_release(&bd.gz);
-    free(bd.csv_off);
-    free(bd.gz_off);
-    free(bd.crc);
+    for (i = 2; i < bd.nchunks; i++) /* a failed build's references on the base's chunks */
+        chunk_unref(bd.chunks[i]);
+    free(bd.chunks);
+    free(bd.map);
+    free(bd.pieces);
     *out = e;
     return rc;
-}
-
-/*
- * Drop the reference on base; when it was the last one (base is no longer
- * current, so no request can take it again), keep its buffers as the spare.
- */
-static void
-recycle(struct repos_cache *c, struct entry *base)
-{
-    if (base && base != c->cur && atomic_load(&base->refs) == 1) {
-        buf_release(&c->spare_csv);
-        buf_release(&c->spare_gz);
-        c->spare_csv.data = base->csv;
-        c->spare_csv.alloc = base->csv_alloc;
-        c->spare_gz.data = base->gz;
-        c->spare_gz.alloc = base->gz_alloc;
-        base->csv = base->gz = NULL;
-    }
-    entry_unref(base);
 }
 
 /* Render the current generation from c->cur (under render_lock) and make it current. */
@@ -307,16 +442,16 @@ render_current(struct repos_cache *c, struct db *db, struct entry **out, char *e
     struct entry *e = NULL;
     long long t0 = clock_mono_ms();
     long long rendered = 0;
-    int missing = 0;
+    int missing = 0, compacted = 0;
     enum err rc;
 
-    rc = build_entry(c, db, base, &e, &rendered, &missing, errbuf, errlen);
+    rc = build_entry(base, c->max_chunks, db, &e, &rendered, &missing, &compacted, errbuf, errlen);
     if (rc && missing) /* never expected: the base is not what its generation says */
-        rc = build_entry(c, db, NULL, &e, &rendered, &missing, errbuf, errlen);
-    if (rc) {
-        entry_unref(base);
+        rc = build_entry(NULL, c->max_chunks, db, &e, &rendered, &missing, &compacted, errbuf,
+                         errlen);
+    entry_unref(base);
+    if (rc)
         return rc;
-    }
     atomic_store(&e->refs, 2); /* the cache's and the caller's */
     pthread_mutex_lock(&c->lock);
     if (c->cur && c->cur->pub.generation > e->pub.generation) {
@@ -326,12 +461,13 @@ render_current(struct repos_cache *c, struct db *db, struct entry **out, char *e
         c->cur = e;
     }
     pthread_mutex_unlock(&c->lock);
-    recycle(c, base);
     log_json(LOG_INFO, "repos.csv rendered",
-             json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "generation", (json_int_t)e->pub.generation,
-                       "bytes", (json_int_t)e->pub.csv_len, "gzip_bytes", (json_int_t)e->pub.gz_len,
-                       "blocks", (json_int_t)e->nblocks, "blocks_rendered", (json_int_t)rendered,
-                       "duration_ms", (json_int_t)(clock_mono_ms() - t0)));
+             json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I}", "generation",
+                       (json_int_t)e->pub.generation, "bytes", (json_int_t)e->pub.csv_len,
+                       "gzip_bytes", (json_int_t)e->pub.gz_len, "blocks", (json_int_t)e->nblocks,
+                       "blocks_rendered", (json_int_t)rendered, "held_bytes", (json_int_t)e->held,
+                       "chunks", (json_int_t)e->nchunks, "compacted", compacted, "duration_ms",
+                       (json_int_t)(clock_mono_ms() - t0)));
     *out = e;
     return ERR_OK;
 }

@@ -5,11 +5,10 @@
  * generation once (plain and gzip) and serves those bytes to every request
  * until a newer generation appears. A newer generation is built from the
  * one held: only the blocks of positions holding rows written since are
- * rendered and deflated again (storage/repos_blocks.h); the gzip body is
- * one member made of independently deflated blocks, the same bytes on
- * every replica. Entries are reference counted: a response holds its
- * entry until the last byte is sent.
- * Thread-safe.
+ * rendered and deflated again (storage/repos_blocks.h), the others are
+ * shared with it; the gzip body is one member made of independently
+ * deflated blocks, the same bytes on every replica. Entries are reference counted: a response holds
+ * its entry until the last byte is sent. Thread-safe.
  */
 #ifndef INGESTD_REPOS_CACHE_H
 #define INGESTD_REPOS_CACHE_H
@@ -18,21 +17,37 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "handlers/request.h"
 
 struct db;
 
+/*
+ * A generation's bytes, plain and gzip, each as slices in order: the blocks
+ * a generation shares with the one it was built from are the same memory,
+ * not a copy, so a merge that changed a few blocks costs a few blocks.
+ */
 struct repos_rendered {
     int64_t generation;
     long long updated_ms;
-    const char *csv;
+    const struct body_slice *csv;
+    size_t csv_slices;
     size_t csv_len;
-    const char *gz;
+    const struct body_slice *gz;
+    size_t gz_slices;
     size_t gz_len;
 };
 
 struct repos_cache;
 
+#define REPOS_CACHE_MAX_CHUNKS 256
+
 struct repos_cache *repos_cache_new(void);
+/*
+ * A cache whose entries hold at most max_chunks chunks (>= 2; a build past
+ * it copies every piece into two new ones; repos_cache_new() uses
+ * REPOS_CACHE_MAX_CHUNKS): tests make it small to exercise that copy.
+ */
+struct repos_cache *repos_cache_new_capped(size_t max_chunks);
 void repos_cache_free(struct repos_cache *cache); /* NULL-safe */
 
 /*

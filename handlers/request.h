@@ -74,14 +74,26 @@ struct stream_ops {
 
 typedef void (*response_release_fn)(void *ctx);
 
+/* One run of bytes of a body made of several (struct response's shared_iov). */
+struct body_slice {
+    const void *base;
+    size_t len;
+};
+
 struct response {
     int status;
     char *content_type; /* NULL = none */
     struct buf body;
     struct kv headers[RESPONSE_MAX_HEADERS];
     size_t nheaders;
-    /* alternative body: borrowed bytes released through shared_release */
+    /*
+     * alternative body: borrowed bytes released through shared_release, either
+     * shared_data or (when shared_iov is set) the shared_iovcnt slices in
+     * order; shared_len is the body's length either way
+     */
     const char *shared_data;
+    const struct body_slice *shared_iov;
+    size_t shared_iovcnt;
     size_t shared_len;
     response_release_fn shared_release;
     void *shared_ctx;

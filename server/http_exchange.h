@@ -37,6 +37,9 @@
  */
 #define HTTP_STREAM_CHUNK ((size_t)8 * 1024)
 #define HTTP_STREAM_SNDBUF (32 * 1024)
+/* a body of more slices than this is copied out (http_respond.c), not sent by sendmsg() */
+#define HTTP_IOV_MAX 1024
+#define HTTP_SLICE_READ ((size_t)64 * 1024) /* bytes per copy of such a body */
 
 struct http_server {
     struct MHD_Daemon *daemon;

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,6 +39,92 @@ release_shared(void *cls)
 
     holder->shared_release(holder->shared_ctx);
     free(holder);
+}
+
+/*
+ * A body of several slices. Up to HTTP_IOV_MAX slices go out with
+ * sendmsg() straight from them (libmicrohttpd copies the vector, not the
+ * bytes). libmicrohttpd 0.9.75 stalls a vector longer than IOV_MAX after
+ * its first full sendmsg() (it waits for a write edge that never comes), so
+ * a longer one is read into libmicrohttpd's buffer by slice_read() instead.
+ * The holder's release runs when the response is destroyed, or now if it
+ * cannot be made.
+ */
+struct slice_reader {
+    struct response *holder;
+    const struct body_slice *iov;
+    size_t n;
+    size_t i;     /* the slice at pos */
+    size_t off;   /* pos's offset in it */
+    uint64_t pos; /* the next byte libmicrohttpd asks for */
+};
+
+static ssize_t
+slice_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct slice_reader *r = cls;
+    size_t done = 0;
+
+    if (pos != r->pos) /* libmicrohttpd reads in order; anything else is a bug */
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    while (done < max && r->i < r->n) {
+        size_t k = r->iov[r->i].len - r->off;
+
+        if (k > max - done)
+            k = max - done;
+        memcpy(buf + done, (const char *)r->iov[r->i].base + r->off, k);
+        done += k;
+        r->off += k;
+        if (r->off == r->iov[r->i].len) {
+            r->i++;
+            r->off = 0;
+        }
+    }
+    if (!done)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    r->pos += done;
+    return (ssize_t)done;
+}
+
+static void
+slice_reader_free(void *cls)
+{
+    struct slice_reader *r = cls;
+
+    release_shared(r->holder);
+    free(r);
+}
+
+static struct MHD_Response *
+shared_iov_response(const struct response *res, struct response *holder)
+{
+    struct MHD_IoVec *iov;
+    struct MHD_Response *mr = NULL;
+    size_t i;
+
+    if (res->shared_iovcnt > HTTP_IOV_MAX) {
+        struct slice_reader *r = xcalloc(1, sizeof(*r));
+
+        r->holder = holder;
+        r->iov = res->shared_iov;
+        r->n = res->shared_iovcnt;
+        mr = MHD_create_response_from_callback(res->shared_len, HTTP_SLICE_READ, slice_read, r,
+                                               slice_reader_free);
+        if (!mr)
+            slice_reader_free(r);
+        return mr;
+    }
+    iov = xmalloc((res->shared_iovcnt ? res->shared_iovcnt : 1) * sizeof(*iov));
+    for (i = 0; i < res->shared_iovcnt; i++) {
+        iov[i].iov_base = res->shared_iov[i].base;
+        iov[i].iov_len = res->shared_iov[i].len;
+    }
+    mr = MHD_create_response_from_iovec(iov, (unsigned int)res->shared_iovcnt, release_shared,
+                                        holder);
+    free(iov);
+    if (!mr)
+        release_shared(holder);
+    return mr;
 }
 
 /* CORS (cors.h): Vary: Origin, and for an allowed Origin its Access-Control-* headers. */
@@ -162,8 +249,11 @@ http_queue(struct exchange *ex)
         holder->shared_release = res->shared_release;
         holder->shared_ctx = res->shared_ctx;
         res->shared_release = NULL;
-        mr = MHD_create_response_from_buffer_with_free_callback_cls(
-            res->shared_len, (void *)(uintptr_t)res->shared_data, release_shared, holder);
+        if (res->shared_iov)
+            mr = shared_iov_response(res, holder);
+        else
+            mr = MHD_create_response_from_buffer_with_free_callback_cls(
+                res->shared_len, (void *)(uintptr_t)res->shared_data, release_shared, holder);
     } else if (res->status == 204) {
         /* libmicrohttpd sends no body and no framing headers for a 204 */
         mr = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);

@@ -2470,6 +2470,84 @@ test_repos_list(void **state)
     json_decref(j);
 }
 
+/*
+ * GET /api/v1/repos.csv after merges that change a few blocks, then every
+ * other block, of a 100,000-row file (3,125 blocks): the new generation
+ * shares the unchanged blocks' bytes with the one before, and is sent as
+ * slices - a few (sendmsg() from them), then more than 1,024 (copied out in
+ * order) - plain and gzip, byte for byte the generation's full render.
+ */
+static void
+want_generation_served(json_int_t gen)
+{
+    const char *gz_h[] = {"Accept-Encoding: gzip", NULL};
+    struct th_resp plain = th_get(B(), "/api/v1/repos.csv", NULL);
+    struct th_resp gz = th_get(B(), "/api/v1/repos.csv", gz_h);
+    char *path = th_strf("/api/v1/repos.csv?generation=%lld", (long long)gen);
+    struct th_resp full = th_get(B(), path, NULL);
+    char *etag = th_strf("\"%lld\"", (long long)gen);
+    char *inflated;
+    size_t n;
+
+    want_status(&plain, 200, "GET repos.csv");
+    want_status(&gz, 200, "GET repos.csv (gzip)");
+    want_status(&full, 200, path);
+    want_header(&plain, "ETag", etag);
+    want_header(&gz, "Content-Encoding", "gzip");
+    want_body(&plain, full.body, full.len);
+    inflated = gunzip_bytes(gz.body, gz.len, &n);
+    want_body(&full, inflated, n);
+    free(inflated);
+    free(etag);
+    free(path);
+    th_resp_release(&plain);
+    th_resp_release(&gz);
+    th_resp_release(&full);
+}
+
+static void
+test_repos_csv_shared_blocks(void **state)
+{
+    enum { ROWS = 100000, BLOCK = 32 };
+    struct buf file, ev;
+    json_int_t gen;
+    json_t *m;
+    int i, n;
+
+    (void)state;
+    drain();
+    buf_init(&file, 0);
+    buf_append_str(&file, DEFAULT_HEADER);
+    for (i = 0; i < ROWS; i++)
+        buf_printf(&file, "gh,shared/r%06d,main,https://g/r%d,c%d,https://art/%d.jar\n", i, i, i,
+                   i);
+    gen = put_repos(B(), file.data, NULL);
+    want_generation_served(gen); /* rendered whole: one slice */
+
+    /* one row: the new generation is a few slices of two generations */
+    buf_init(&ev, 0);
+    buf_printf(&ev, "origin,path,branch,changeset,publishUri\ngh,shared/r%06d,main,d1,p1\n",
+               ROWS / 2);
+    json_decref(upload(B(), ev.data, NULL, 201));
+    m = merge_now(B(), NULL);
+    want_counts(m, 1, 1, 0, 1, 0, 0);
+    json_decref(m);
+    want_generation_served(generation_now(B()));
+
+    /* a row in every other block: more than 1,024 slices */
+    buf_reset(&ev);
+    buf_append_str(&ev, "origin,path,branch,changeset,publishUri\n");
+    for (i = 0, n = 0; i < ROWS; i += 2 * BLOCK, n++)
+        buf_printf(&ev, "gh,shared/r%06d,main,d2,p2\n", i);
+    json_decref(upload(B(), ev.data, NULL, 201));
+    m = merge_now(B(), NULL);
+    want_counts(m, 1, n, 0, n, 0, 0);
+    json_decref(m);
+    want_generation_served(generation_now(B()));
+    buf_release(&ev);
+    buf_release(&file);
+}
+
 int
 main(void)
 {
@@ -2499,6 +2577,7 @@ main(void)
         cmocka_unit_test(test_values_round_trip),
         cmocka_unit_test(test_repos_csv_conditional),
         cmocka_unit_test(test_repos_csv_put),
+        cmocka_unit_test(test_repos_csv_shared_blocks),
         cmocka_unit_test(test_repos_list),
     };
 

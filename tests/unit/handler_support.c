@@ -320,6 +320,19 @@ hs_call_at(struct hs_app *a, const char *method, const char *path, handler_fn ha
 const char *
 hs_body(const struct response *res, size_t *len)
 {
+    if (res->shared_release && res->shared_iov) {
+        /* a body of slices, joined once into the (otherwise unused) body buffer */
+        struct response *r = (struct response *)(uintptr_t)res;
+        size_t i;
+
+        if (r->body.len != res->shared_len) {
+            buf_reset(&r->body);
+            for (i = 0; i < res->shared_iovcnt; i++)
+                buf_append(&r->body, res->shared_iov[i].base, res->shared_iov[i].len);
+        }
+        *len = r->body.len;
+        return r->body.data ? r->body.data : "";
+    }
     if (res->shared_release) {
         *len = res->shared_len;
         return res->shared_data;

@@ -4,8 +4,10 @@
  * After random merges (updates, new keys, failed builds, a new column) and
  * PUTs, the served file - built from the previous generation's blocks - is
  * byte for byte the full render (repos_store_render(), COPY), its gzip body
- * inflates to it, a cache built from nothing (another replica) serves the
- * same plain and gzip bytes, and ?generation=N gives back what was served.
+ * inflates to it, a cache built from nothing (another replica) and one that
+ * copies every generation into fresh chunks serve the same plain and gzip
+ * bytes, a merge's generation shares the blocks it did not change with the
+ * one before, and ?generation=N gives back what was served.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -159,17 +161,63 @@ want_inflates_to(const char *gz, size_t gz_len, const char *want, size_t want_le
     free(out);
 }
 
-/* The served bytes against the full render, the gzip body, and a cache built from nothing. */
+/* Slices joined, against want. */
 static void
-check_generation(struct hs_app *a, char **served, size_t *served_len, int64_t *gen)
+want_slices(const struct body_slice *s, size_t n, size_t len, const char *want, size_t want_len)
+{
+    struct buf b;
+    size_t i;
+
+    buf_init(&b, 0);
+    for (i = 0; i < n; i++)
+        buf_append(&b, s[i].base, s[i].len);
+    assert_int_equal(len, want_len);
+    assert_int_equal(b.len, want_len);
+    assert_memory_equal(b.data, want, want_len);
+    buf_release(&b);
+}
+
+/*
+ * The rendering in cache c, against the served bytes; its slices (the
+ * pieces it shares with earlier generations, joined where they follow on).
+ */
+static void
+want_cached(struct repos_cache *c, struct hs_app *a, const char *csv, size_t csv_len,
+            const char *gz, size_t gz_len, int64_t gen, size_t *slices)
+{
+    const struct repos_rendered *r = NULL;
+    char errbuf[256];
+
+    assert_int_equal(repos_cache_acquire(c, a->db, &r, errbuf, sizeof(errbuf)), 0);
+    assert_int_equal(r->generation, gen);
+    want_slices(r->csv, r->csv_slices, r->csv_len, csv, csv_len);
+    want_slices(r->gz, r->gz_slices, r->gz_len, gz, gz_len);
+    *slices = r->csv_slices;
+    repos_cache_release((void *)(uintptr_t)r);
+}
+
+/*
+ * A cache whose entries may hold 3 chunks: every generation built from the
+ * one before goes past it and is copied into fresh chunks.
+ */
+static struct repos_cache *tight;
+
+/*
+ * The served bytes against the full render, the gzip body, a cache built
+ * from nothing (another replica) and the tight cache; *slices: how many
+ * slices the served plain body is made of.
+ */
+static void
+check_generation_slices(struct hs_app *a, char **served, size_t *served_len, int64_t *gen,
+                        size_t *slices)
 {
     struct buf full;
-    const struct repos_rendered *fresh = NULL;
     struct repos_cache *other = repos_cache_new();
-    char errbuf[256];
     char *gz;
     size_t gz_len;
+    size_t n;
     long long updated;
+    char errbuf[256];
 
     *served = get_body(a, 0, NULL, served_len);
     gz = get_body(a, 1, NULL, &gz_len);
@@ -178,16 +226,24 @@ check_generation(struct hs_app *a, char **served, size_t *served_len, int64_t *g
     assert_int_equal(full.len, *served_len);
     assert_memory_equal(full.data, *served, full.len);
     want_inflates_to(gz, gz_len, full.data, full.len);
-    assert_int_equal(repos_cache_acquire(other, a->db, &fresh, errbuf, sizeof(errbuf)), 0);
-    assert_int_equal(fresh->generation, *gen);
-    assert_int_equal(fresh->csv_len, *served_len);
-    assert_memory_equal(fresh->csv, *served, *served_len);
-    assert_int_equal(fresh->gz_len, gz_len);
-    assert_memory_equal(fresh->gz, gz, gz_len);
-    repos_cache_release((void *)(uintptr_t)fresh);
+    want_cached(a->app.repos_cache, a, *served, *served_len, gz, gz_len, *gen, slices);
+    want_cached(other, a, *served, *served_len, gz, gz_len, *gen, &n);
+    assert_int_equal(n, 1); /* rendered at once: one chunk */
+    if (tight) {
+        want_cached(tight, a, *served, *served_len, gz, gz_len, *gen, &n);
+        assert_int_equal(n, 1);
+    }
     repos_cache_free(other);
     buf_release(&full);
     free(gz);
+}
+
+static void
+check_generation(struct hs_app *a, char **served, size_t *served_len, int64_t *gen)
+{
+    size_t slices;
+
+    check_generation_slices(a, served, served_len, gen, &slices);
 }
 
 static void
@@ -198,14 +254,17 @@ test_incremental_equals_full(void **state)
     size_t served_len[ROUNDS + 2];
     int64_t gens[ROUNDS + 2];
     struct buf file;
+    size_t slices;
     int round;
     int i;
 
     a->cfg.repos_history_s = 3600; /* keep every generation for ?generation=N */
+    tight = repos_cache_new_capped(3);
     buf_init(&file, 0);
     effective_file(&file, 0, NREPOS);
     run_ok(a, "PUT", "/api/v1/repos.csv", handle_repos_csv_put, file.data);
-    check_generation(a, &served[0], &served_len[0], &gens[0]);
+    check_generation_slices(a, &served[0], &served_len[0], &gens[0], &slices);
+    assert_int_equal(slices, 1);
     for (round = 1; round <= ROUNDS; round++) {
         if (round == 6) { /* a smaller file, other keys: every block differs */
             buf_reset(&file);
@@ -218,8 +277,18 @@ test_incremental_equals_full(void **state)
                 upload_event(a, round == 4 && i == 0);
             run_ok(a, "POST", "/api/v1/merges", handle_merges_post, NULL);
         }
-        check_generation(a, &served[round], &served_len[round], &gens[round]);
+        check_generation_slices(a, &served[round], &served_len[round], &gens[round], &slices);
+        /*
+         * a merge shares the blocks it did not change with the generation
+         * before (more than one slice); a PUT or a new column renders all
+         */
+        if (round == 4 || round == 6)
+            assert_int_equal(slices, 1);
+        else
+            assert_true(slices > 1);
     }
+    repos_cache_free(tight);
+    tight = NULL;
     /* every generation still reads back as the bytes it served */
     for (round = 0; round <= ROUNDS; round++) {
         char g[32];
