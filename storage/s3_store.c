@@ -489,6 +489,14 @@ batch_arrays(struct row *rows, size_t n, int new_only, struct buf a[COL_COUNT])
  * the stored records' ids): those are duplicates, not inserted, so the
  * insert needs no ON CONFLICT (the key locks keep any other writer of the
  * keys out until the commit).
+ *
+ * The batch's rows are matched with the stored ones (xm) by one sort of
+ * both over (bucket, key, version, type, sequencer) and a window, not a
+ * join: the statement is prepared, its generic plan estimates the unnest at
+ * 10 rows, and a join was planned as a nested loop over the two CTEs -
+ * 24,000,000 comparisons, 3.4 s of a 3.6 s statement for a group of 6,595
+ * records. Every column compared is NOT NULL in s3_objects, so grouping
+ * matches exactly what equality did.
  */
 static const char plan_current_sql[] =
     "WITH x AS (SELECT b COLLATE \"C\" AS b, k COLLATE \"C\" AS k, v COLLATE \"C\" AS v, et, "
@@ -499,16 +507,19 @@ static const char plan_current_sql[] =
     "e AS (SELECT o.id, o.bucket AS b, o.key AS k, o.version_id AS v, o.sequencer AS seq, "
     "  o.event_type AS et, o.is_delete_marker AS dm, o.is_current AS cur, o.part "
     "  FROM s3_objects o JOIN t ON o.bucket = t.b AND o.key = t.k), "
+    "xm AS (SELECT i, id, b, k, v, seq, et, dm, count(eid) OVER g AS seen, "
+    "  max(CASE WHEN epart = 0 THEN eid::text END) OVER g AS dup FROM ("
+    "  SELECT x.i, x.id, x.b, x.k, x.v, x.seq, x.et, x.dm, NULL::uuid AS eid, NULL::int AS epart "
+    "  FROM x UNION ALL SELECT NULL, NULL, e.b, e.k, e.v, e.seq, e.et, NULL, e.id, e.part::int "
+    "  FROM e) u WINDOW g AS (PARTITION BY b, k, v, et, seq)), "
     "allr AS (SELECT id, b, k, v, seq, et, dm, cur FROM e UNION ALL "
-    "  SELECT x.id, x.b, x.k, x.v, x.seq, x.et, x.dm, NULL FROM x WHERE NOT EXISTS (SELECT 1 "
-    "  FROM e WHERE e.b = x.b AND e.k = x.k AND e.v = x.v AND e.et = x.et AND e.seq = x.seq)), "
+    "  SELECT id, b, k, v, seq, et, dm, NULL FROM xm WHERE i IS NOT NULL AND seen = 0), "
     "lv AS (SELECT DISTINCT ON (b, k, v) id, b, k, seq, et, dm, cur FROM allr "
     "  ORDER BY b, k, v, seq DESC, et DESC, id DESC), "
     "top AS (SELECT DISTINCT ON (b, k) id, dm, cur FROM lv WHERE et = 'Created' OR dm "
     "  ORDER BY b, k, seq DESC, id DESC), "
     "w AS (SELECT id, cur FROM top WHERE NOT dm), "
-    "m AS (SELECT x.i, e.id FROM x JOIN e ON e.b = x.b AND e.k = x.k AND e.v = x.v "
-    "  AND e.et = x.et AND e.seq = x.seq AND e.part = 0), "
+    "m AS (SELECT i, dup::uuid AS id FROM xm WHERE i IS NOT NULL AND dup IS NOT NULL), "
     "clr AS (UPDATE s3_objects o SET is_current = false FROM t WHERE o.bucket = t.b "
     "  AND o.key = t.k AND o.is_current AND o.id NOT IN (SELECT id FROM w) RETURNING 1) "
     "SELECT (SELECT coalesce(array_agg(x.i ORDER BY x.i), '{}') FROM x JOIN w ON w.id = x.id), "

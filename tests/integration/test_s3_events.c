@@ -729,6 +729,19 @@ test_duplicates(void **state)
     post_spec("dups", "within", "C:E1", 0, 1);
     check_state("dups", "within", "C:E1#3*");
 
+    /*
+     * a repeat of the current record leaves it current (whichever of the
+     * repeat's new id and the stored id sorts first: 24 keys)
+     */
+    for (int n = 0; n < 24; n++) {
+        char key[32];
+
+        snprintf(key, sizeof(key), "again%02d", n);
+        post_spec("dups", key, "C:E1", 1, 0);
+        post_spec("dups", key, "C:E1", 0, 1);
+        check_state("dups", key, "C:E1#1*");
+    }
+
     /* a batch mixing new records and repeats of stored and in-batch ones */
     post_spec("dups", "mixed", "C:E1 D:E2", 2, 0);
     post_spec("dups", "mixed", "D:E2 C:E1 D:E2 C:E3", 1, 3);
