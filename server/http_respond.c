@@ -65,8 +65,14 @@ slice_read(void *cls, uint64_t pos, char *buf, size_t max)
     struct slice_reader *r = cls;
     size_t done = 0;
 
-    if (pos != r->pos) /* libmicrohttpd reads in order; anything else is a bug */
-        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (pos != r->pos) { /* libmicrohttpd reads in order; find pos anyway */
+        uint64_t at = 0;
+
+        for (r->i = 0; r->i < r->n && at + r->iov[r->i].len <= pos; r->i++)
+            at += r->iov[r->i].len;
+        r->off = (size_t)(pos - at);
+        r->pos = pos;
+    }
     while (done < max && r->i < r->n) {
         size_t k = r->iov[r->i].len - r->off;
 
