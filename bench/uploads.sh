@@ -6,10 +6,10 @@
 # For each disk - the machine's own, then one whose fsync takes 2 ms - on a
 # fresh ingestd (its embedded PostgreSQL, durable: fsync and
 # synchronous_commit on, wal_sync_method fdatasync):
-#   (a) the ceiling: pgbench on the same server, the same tables and indexes
-#       (and the same journal trigger), with a custom script that inserts what
-#       one upload inserts - the events row (1.1 kB content, unique sha256) and
-#       its 10 event_rows, in one prepared statement, one transaction per upload - for
+#   (a) the ceiling: pgbench on the same server, the same tables and indexes,
+#       with a custom script that inserts what one upload inserts - the events
+#       row (1.1 kB content, unique sha256), its 10 event_rows and its journal
+#       row, in one prepared statement, one transaction per upload - for
 #       each client count of PGBENCH_CLIENTS (default "4 8 16"),
 #       PGBENCH_SECONDS each; the best tps is the ceiling;
 #   (b) ingestd: EVENTS repos-lock.csv uploads of 10 rows POSTed over HTTP by
@@ -59,7 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# what one upload of loadgen inserts: 10 rows, a 1.1 kB content, a new digest
+# what one upload of loadgen inserts: 10 rows, a 1.1 kB content, a new digest, the journal row
 cat >"$work/upload.sql" <<'SQL'
 \set r random(1, 1000000000)
 WITH e AS (INSERT INTO events (id, source, row_count, byte_count, sha256, columns,
@@ -69,7 +69,11 @@ WITH e AS (INSERT INTO events (id, source, row_count, byte_count, sha256, column
             convert_to(repeat('github.com,org' || :r % 1000 || '/repo-' || :r ||
               ',main,0123456789abcdef,https://artifactory.example.com/lst/repo-' || :r ||
               '/e1.jar,maven' || chr(10), 10), 'UTF8'))
-    ON CONFLICT DO NOTHING RETURNING sequence, received_at)
+    ON CONFLICT DO NOTHING RETURNING id, source, row_count, byte_count, sequence, received_at),
+j AS (INSERT INTO changes (event_id, type, source, subject, data)
+    SELECT gen_random_uuid(), 'io.ingestd.event.accepted', '/api/v1/events', e.id::text,
+           jsonb_build_object('id', e.id, 'receivedAt', e.received_at, 'source', e.source,
+                              'rowCount', e.row_count, 'byteCount', e.byte_count) FROM e)
 INSERT INTO event_rows (event_seq, row_no, origin, path, branch, changeset, publish_uri,
                         vals, key_digest)
 SELECT e.sequence, g, 'github.com', 'org' || (:r + g) % 1000 || '/repo-' || (:r + g), 'main',

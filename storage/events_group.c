@@ -3,8 +3,8 @@
  *
  * BEGIN, then each upload as it would be stored alone but inside the
  * transaction (events_store_insert_txn(), imports_store_put_named_txn():
- * the event, its event_rows, the name; the journal trigger of migration
- * 0015 writes its `changes` row in the same statement), then one COMMIT.
+ * the event, its event_rows, the name; the event's statement writes its
+ * `changes` journal row too), then one COMMIT.
  * Every statement is idempotent against the ones before it in the group
  * (INSERT ... ON CONFLICT DO NOTHING on the digest, the key and the name),
  * so a repeat inside a group is answered as a duplicate of the first.

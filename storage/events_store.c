@@ -2,8 +2,10 @@
  * events_store.c - the events table family
  *
  * An upload is one transaction: INSERT the event (ON CONFLICT DO NOTHING
- * covers both the idempotency key and the content digest), then COPY its
- * rows into event_rows. Uploads hold ROW EXCLUSIVE on events; a merge takes
+ * covers both the idempotency key and the content digest) and, in the same
+ * statement, its io.ingestd.event.accepted journal row, then COPY its rows
+ * into event_rows (or insert them in that statement too, up to
+ * INLINE_ROWS_MAX rows). Uploads hold ROW EXCLUSIVE on events; a merge takes
  * SHARE on it, so a merge never runs while an accepted sequence number is
  * still uncommitted (sequence order = commit order as the merge sees it).
  */
@@ -163,15 +165,28 @@ inline_row_arrays(const struct repos_csv *doc, struct buf arrays[7])
     buf_release(&lit);
 }
 
+/*
+ * The io.ingestd.event.accepted journal row of the event e just inserted
+ * (none for a duplicate: e is then empty), written by the insert's own
+ * statement (migration 0024 replaced 0015's trigger with it).
+ */
+#define JOURNAL_ACCEPTED                                                                           \
+    "j AS (INSERT INTO changes (event_id, type, source, subject, data) "                           \
+    "  SELECT gen_random_uuid(), 'io.ingestd.event.accepted', '/api/v1/events', e.id::text, "      \
+    "  jsonb_build_object('id', e.id, 'receivedAt', e.received_at, 'source', e.source, "           \
+    "  'rowCount', e.row_count, 'byteCount', e.byte_count) FROM e) "
+
+#define INSERT_EVENT                                                                               \
+    "e AS (INSERT INTO events (id, source, row_count, byte_count, sha256, columns, "               \
+    "  idempotency_key, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "                         \
+    "  ON CONFLICT DO NOTHING RETURNING id, source, row_count, byte_count, sequence, "             \
+    "received_at), "
+
 static const char insert_event_sql[] =
-    "INSERT INTO events (id, source, row_count, byte_count, sha256, columns, idempotency_key, "
-    "content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING "
-    "RETURNING sequence, " TS("received_at");
+    "WITH " INSERT_EVENT JOURNAL_ACCEPTED "SELECT sequence, " TS("received_at") " FROM e";
 
 static const char insert_inline_sql[] =
-    "WITH e AS (INSERT INTO events (id, source, row_count, byte_count, sha256, columns, "
-    "  idempotency_key, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-    "  ON CONFLICT DO NOTHING RETURNING sequence, received_at), "
+    "WITH " INSERT_EVENT JOURNAL_ACCEPTED ", "
     "r AS (INSERT INTO event_rows (event_seq, row_no, origin, path, branch, changeset, "
     "  publish_uri, vals, key_digest) "
     "  SELECT e.sequence, u.n, u.o, u.p, u.b, u.c, u.u, u.v::text[], u.k FROM e, "

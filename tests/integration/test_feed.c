@@ -8,7 +8,8 @@
  * through one replica read from the other, the filters, a long poll woken
  * by a change, a row whose id was drawn before a later committed one (held
  * back until it commits, then returned in order), bad input, and
- * `ingestd tail`.
+ * `ingestd tail`; one event.accepted per stored event (inline rows, COPY
+ * rows), none for a repeat.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "harness.h"
 
 #define CSV_HEAD "origin,path,branch,cloneUrl,changeset,publishUri\n"
@@ -205,6 +207,55 @@ test_filters(void **state)
     json_decref(j);
 }
 
+/* a change's data.rowCount, data.id */
+static long long
+row_count_of(json_t *items, size_t i)
+{
+    json_t *data = json_object_get(json_array_get(items, i), "data");
+
+    return json_integer_value(json_object_get(data, "rowCount"));
+}
+
+/*
+ * One io.ingestd.event.accepted per stored event, written by the upload's
+ * own statement: with the rows inline (<= 1,000) and with rows sent by COPY
+ * after it; none for a repeat of the same bytes (200, nothing stored).
+ */
+static void
+test_accepted_once_per_event(void **state)
+{
+    struct buf big;
+    struct th_resp r;
+    long long top;
+    json_t *j;
+    char *q;
+    int i;
+
+    (void)state;
+    j = feed(G.a, "&limit=1000", NULL, &top);
+    json_decref(j);
+    post_event(G.a, "once");
+    r = th_post_csv(th_ingestd_base(G.a), "/api/v1/events",
+                    CSV_HEAD "https://a.example/once.git,once,main,u,c1,https://p/once\n", NULL);
+    assert_int_equal(r.status, 200);
+    th_resp_release(&r);
+    buf_init(&big, 0);
+    buf_append_str(&big, CSV_HEAD);
+    for (i = 0; i < 1500; i++)
+        buf_printf(&big, "https://a.example/big%d.git,big%d,main,u,c1,https://p/%d\n", i, i, i);
+    r = th_post_csv(th_ingestd_base(G.a), "/api/v1/events", big.data, NULL);
+    assert_int_equal(r.status, 201);
+    th_resp_release(&r);
+    buf_release(&big);
+    q = th_strf("&after=%lld&type=io.ingestd.event.accepted", top);
+    j = feed(G.b, q, NULL, NULL);
+    assert_int_equal(json_array_size(j), 2);
+    assert_int_equal(row_count_of(j, 0), 1);
+    assert_int_equal(row_count_of(j, 1), 1500);
+    json_decref(j);
+    free(q);
+}
+
 static void *
 post_later(void *arg)
 {
@@ -375,6 +426,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_journal_in_order_across_replicas),
         cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_accepted_once_per_event),
         cmocka_unit_test(test_long_poll),
         cmocka_unit_test(test_late_commit_not_skipped),
         cmocka_unit_test(test_bad_input),
