@@ -25,6 +25,7 @@
 
 #include "core/buf.h"
 #include "storage/db.h"
+#include "storage/pgcopy.h"
 
 /* Where a collected record's strings are in the arena (NO_STR: NULL). */
 struct rec_at {
@@ -94,9 +95,15 @@ inventory_compare_free(struct inventory_compare *c)
     free(c);
 }
 
+/*
+ * Read in binary format: each value as PostgreSQL holds it, no text output
+ * to write and parse back (last_modified as text went through numeric
+ * arithmetic, a third of the statement's time). A text value in a binary
+ * result is its bytes followed by a NUL (libpq), so it is used as a string.
+ */
 static const char batch_sql[] =
     "SELECT bucket, key, version_id, sequencer, event_type, is_delete_marker, size, etag, "
-    "storage_class, (extract(epoch FROM last_modified) * 1000000)::int8, is_current AND "
+    "storage_class, last_modified, is_current AND "
     "coalesce(event_time, observed_at, ingested_at) < to_timestamp($3::float8 / 1000) "
     "FROM s3_objects WHERE (bucket, key) >= ($1, $2) ORDER BY bucket, key, sequencer LIMIT $4";
 
@@ -139,7 +146,7 @@ send_batch(struct inventory_compare *c, char *errbuf, size_t errlen)
     rc = db_prepare(c->db, batch_name, batch_sql, 4, errbuf, errlen);
     if (rc)
         return rc;
-    if (!PQsendQueryPrepared(db_conn(c->db), batch_name, 4, params, NULL, NULL, 0))
+    if (!PQsendQueryPrepared(db_conn(c->db), batch_name, 4, params, NULL, NULL, 1))
         return db_result_error(c->db, NULL, "inventory compare batch", errbuf, errlen);
     c->in_flight = 1;
     return ERR_OK;
@@ -244,16 +251,16 @@ row_rec(PGresult *res, int r, struct inventory_compare_rec *rec)
     rec->version_id = PQgetvalue(res, r, 2);
     rec->sequencer = PQgetvalue(res, r, 3);
     rec->event_type = PQgetvalue(res, r, 4);
-    rec->is_delete_marker = PQgetvalue(res, r, 5)[0] == 't';
+    rec->is_delete_marker = PQgetvalue(res, r, 5)[0] != 0;
     rec->has_size = !PQgetisnull(res, r, 6);
     if (rec->has_size)
-        rec->size = strtoll(PQgetvalue(res, r, 6), NULL, 10);
+        rec->size = pgcopy_bin_get_int8(PQgetvalue(res, r, 6));
     rec->etag = col_or_null(res, r, 7);
     rec->storage_class = col_or_null(res, r, 8);
     rec->has_last_modified = !PQgetisnull(res, r, 9);
     if (rec->has_last_modified)
-        rec->last_modified_us = strtoll(PQgetvalue(res, r, 9), NULL, 10);
-    rec->judged = PQgetvalue(res, r, 10)[0] == 't';
+        rec->last_modified_us = pgcopy_bin_get_time_us(PQgetvalue(res, r, 9));
+    rec->judged = !PQgetisnull(res, r, 10) && PQgetvalue(res, r, 10)[0] != 0;
 }
 
 static size_t

@@ -315,3 +315,21 @@ pgcopy_bin_trailer(struct buf *out)
 {
     put_be(out, 0xffff, 2);
 }
+
+int64_t
+pgcopy_bin_get_int8(const char *v)
+{
+    const unsigned char *b = (const unsigned char *)v;
+    uint64_t u = 0;
+    int i;
+
+    for (i = 0; i < 8; i++)
+        u = (u << 8) | b[i];
+    return (int64_t)u;
+}
+
+int64_t
+pgcopy_bin_get_time_us(const char *v)
+{
+    return pgcopy_bin_get_int8(v) + PG_EPOCH_MS * 1000;
+}

@@ -79,4 +79,11 @@ void pgcopy_bin_uuid(struct buf *out, const unsigned char u[16]);
 void pgcopy_bin_time_ms(struct buf *out, int64_t epoch_ms);
 void pgcopy_bin_trailer(struct buf *out);
 
+/*
+ * Values of a binary-format result (PQgetvalue of a query sent with
+ * resultFormat 1): an int8, and a timestamptz as microseconds since 1970.
+ */
+int64_t pgcopy_bin_get_int8(const char *v);
+int64_t pgcopy_bin_get_time_us(const char *v);
+
 #endif
