@@ -21,7 +21,10 @@
  * PROGRESS_MS how far each file in flight has come (lines, stored bytes)
  * on its own connection, which is idle meanwhile: a stream's connection is
  * inside its file's transaction, whose rows nobody sees before it commits.
- * Each thread owns its database connection and S3 client. On stop, stream
+ * Each thread owns its database connection and S3 client; a CSV file's
+ * decoded bytes are parsed, compared and staged on a second thread of its
+ * stream, which uses the stream's connections while the stream thread
+ * downloads, hashes and gunzips (byte_pipe.h; pipe_file()). On stop, stream
  * threads finish their current file and take no other; the job stays
  * running, resumable. A job that succeeds adds its records to
  * ingestd_inventory_records_total.
@@ -51,6 +54,7 @@
 #include "core/hex.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "jobs/byte_pipe.h"
 #include "jobs/inventory_ranged.h"
 #include "jobs/thread.h"
 #include "storage/db.h"
@@ -248,10 +252,21 @@ struct staging {
 
 /* ---- staging one data file ---- */
 
+/*
+ * A CSV file's decoded bytes go to its decoder on a thread of their own
+ * (jobs/byte_pipe.h): the stream thread downloads, hashes and gunzips
+ * while that thread parses, compares with the catalog and stages, so a
+ * file alone (the last of a job) still keeps two cores busy. Chunks of
+ * PIPE_CHUNK bytes, at most PIPE_DEPTH waiting.
+ */
+#define PIPE_CHUNK (256 * 1024)
+#define PIPE_DEPTH 4
+
 struct file_pipe {
     EVP_MD_CTX *md5;
     struct gzip_decoder *gz;   /* CSV only */
-    struct inventory_csv *csv; /* CSV only */
+    struct byte_pipe *pipe;    /* CSV only, while it streams */
+    struct inventory_csv *csv; /* CSV only: fed on the pipe's thread */
     struct inventory_stage *stage;
     int64_t bytes;  /* read so far (ORC, Parquet: the ranges fetched) */
     int64_t stored; /* the file's size, once known */
@@ -269,22 +284,41 @@ on_line(void *ctx, const struct inventory_line *line, char *errbuf, size_t errle
     return inventory_stage_add(p->stage, line, errbuf, errlen);
 }
 
+/* Show the runner how many lines the file has given (the thread that decodes them). */
+static void
+publish_records(struct file_pipe *p)
+{
+    pthread_mutex_lock(&p->st->lock);
+    p->slot->records = p->records;
+    pthread_mutex_unlock(&p->st->lock);
+}
+
+/* ... and how many stored bytes it has read (the thread that reads them). */
+static void
+publish_bytes(struct file_pipe *p)
+{
+    pthread_mutex_lock(&p->st->lock);
+    p->slot->bytes = p->bytes;
+    pthread_mutex_unlock(&p->st->lock);
+}
+
+/* The pipe's sink, on its thread: decoded CSV bytes into the decoder. */
+static enum err
+on_csv_bytes(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
+{
+    struct file_pipe *p = ctx;
+    enum err rc = inventory_csv_feed(p->csv, data, len, errbuf, errlen);
+
+    publish_records(p);
+    return rc;
+}
+
 static enum err
 on_decoded(void *ctx, const char *data, size_t len, char *errbuf, size_t errlen)
 {
     struct file_pipe *p = ctx;
 
-    return inventory_csv_feed(p->csv, data, len, errbuf, errlen);
-}
-
-/* Show the runner how far the file has come (once per chunk S3 hands over). */
-static void
-publish(struct file_pipe *p)
-{
-    pthread_mutex_lock(&p->st->lock);
-    p->slot->records = p->records;
-    p->slot->bytes = p->bytes;
-    pthread_mutex_unlock(&p->st->lock);
+    return byte_pipe_write(p->pipe, data, len, errbuf, errlen);
 }
 
 static enum err
@@ -298,8 +332,8 @@ on_stored_bytes(void *ctx, const char *data, size_t len, char *errbuf, size_t er
     if (p->gz)
         rc = gzip_decoder_feed(p->gz, data, len, errbuf, errlen);
     else
-        rc = inventory_csv_feed(p->csv, data, len, errbuf, errlen);
-    publish(p);
+        rc = byte_pipe_write(p->pipe, data, len, errbuf, errlen);
+    publish_bytes(p);
     return rc;
 }
 
@@ -320,11 +354,21 @@ static enum err
 pipe_file(struct s3_client *s3, const char *bucket, const struct inventory_file *f,
           struct file_pipe *p, char *errbuf, size_t errlen)
 {
+    char pipe_err[ERRBUF_SIZE];
+    enum err prc;
     enum err rc;
 
+    p->pipe = byte_pipe_start(on_csv_bytes, p, PIPE_CHUNK, PIPE_DEPTH);
     rc = s3_fetch(s3, bucket, f->key, on_stored_bytes, p, errbuf, errlen);
     if (!rc && p->gz)
         rc = gzip_decoder_finish(p->gz, errbuf, errlen);
+    /* on an error here (the decoder's own, passed up, included) what waits is dropped */
+    pipe_err[0] = '\0';
+    prc = byte_pipe_finish(p->pipe, rc != ERR_OK, pipe_err, sizeof(pipe_err));
+    p->pipe = NULL;
+    if (!rc && prc)
+        rc = err_set(prc, errbuf, errlen, "%s", pipe_err);
+    /* the pipe's thread has ended: the decoder is this thread's again */
     if (!rc)
         rc = inventory_csv_finish(p->csv, errbuf, errlen);
     p->stored = p->bytes;
@@ -338,7 +382,8 @@ on_range_bytes(void *ctx, size_t n)
     struct file_pipe *p = ctx;
 
     p->bytes += (int64_t)n;
-    publish(p);
+    publish_records(p);
+    publish_bytes(p);
 }
 
 static enum err
