@@ -165,6 +165,10 @@ s3_url_decode(const char *src)
     char *out = xmalloc(n + 1);
     int b;
 
+    /* most keys have nothing to decode: copy up to the first '+' or '%' at once */
+    i = strcspn(src, "+%");
+    memcpy(out, src, i);
+    o = i;
     while (i < n) {
         if (src[i] == '+') {
             out[o++] = ' ';

@@ -38,8 +38,12 @@ struct rec_at {
 
 #define NO_STR ((size_t)-1)
 
-/* Rows per batch: few round trips, bounded memory. */
-#define BATCH_ROWS 5000
+/*
+ * Rows per batch: few round trips and plans (each batch is planned anew, 0.35 ms
+ * over seven partitions, against 0.5 us a row to read), bounded memory (a
+ * batch of records of ~150 bytes is ~6 MB in libpq, two per stream).
+ */
+#define BATCH_ROWS 20000
 
 struct inventory_compare {
     struct db *db;
