@@ -331,5 +331,9 @@ pgcopy_bin_get_int8(const char *v)
 int64_t
 pgcopy_bin_get_time_us(const char *v)
 {
-    return pgcopy_bin_get_int8(v) + PG_EPOCH_MS * 1000;
+    const int64_t shift = PG_EPOCH_MS * 1000;
+    int64_t us = pgcopy_bin_get_int8(v);
+
+    /* 'infinity' is INT64_MAX, and the latest finite times would overflow too */
+    return us > INT64_MAX - shift ? INT64_MAX : us + shift;
 }

@@ -81,7 +81,8 @@ void pgcopy_bin_trailer(struct buf *out);
 
 /*
  * Values of a binary-format result (PQgetvalue of a query sent with
- * resultFormat 1): an int8, and a timestamptz as microseconds since 1970.
+ * resultFormat 1): an int8, and a timestamptz as microseconds since 1970
+ * ('infinity' and times too late for that: INT64_MAX).
  */
 int64_t pgcopy_bin_get_int8(const char *v);
 int64_t pgcopy_bin_get_time_us(const char *v);
