@@ -106,9 +106,10 @@ json_to_array_literal(json_t *cols, struct buf *out)
 /*
  * Winners, updates, appends and counts in one statement. $1: the last merged
  * sequence; $2: the generation this merge makes when it changes something
- * (the updated rows' old versions go to repos_history, valid up to it: the
- * update returns what it did not change and the key lookup read the old
- * changeset, publishUri and valid_from); the new rows' vals are built by a generated ARRAY[...] of
+ * (the updated rows' old versions, valid up to it, go to one row of
+ * repos_history_merges: the old changeset, publishUri and valid_from the key
+ * lookup read, with the position and key; the rest of each is the row itself,
+ * migration 0025); the new rows' vals are built by a generated ARRAY[...] of
  * one element per effective column (see vals_expr). The update finds each row by the ctid the
  * key lookup read (a TID scan, not a second index lookup): nothing else writes effective_rows
  * while the merge holds the effective lock.
@@ -129,11 +130,12 @@ static const char apply_sql_head[] =
     "  UPDATE effective_rows t SET changeset = m.changeset, publish_uri = m.publish_uri,"
     "         event_id = m.event_id, updated_at = now(), valid_from = $2"
     "  FROM m WHERE t.ctid = m.tid AND (m.tcs <> m.changeset OR m.tpu <> m.publish_uri)"
-    "  RETURNING m.tvf, t.pos, t.origin, t.path, t.branch, m.tcs, m.tpu, t.vals, t.key_digest),"
+    "  RETURNING m.tvf, t.pos, m.tcs, m.tpu, t.key_digest),"
     " hist AS ("
-    "  INSERT INTO repos_history (valid_from, valid_to, pos, origin, path, branch, changeset,"
-    "                             publish_uri, vals, key_digest)"
-    "  SELECT tvf, $2, pos, origin, path, branch, tcs, tpu, vals, key_digest FROM upd),"
+    "  INSERT INTO repos_history_merges (valid_to, valid_from, pos, changeset, publish_uri,"
+    "                                    key_digest)"
+    "  SELECT $2, array_agg(tvf), array_agg(pos), array_agg(tcs), array_agg(tpu),"
+    "         array_agg(key_digest) FROM upd HAVING count(*) > 0),"
     " ins AS ("
     "  INSERT INTO effective_rows (pos, origin, path, branch, changeset, publish_uri, vals,"
     "                              event_id, updated_at, key_digest, valid_from)"

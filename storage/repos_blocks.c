@@ -55,12 +55,13 @@ read_state(struct db *db, struct repos_blocks *rb, long long *kept, char *errbuf
 
 /*
  * The blocks holding a row written after generation rb->since, ascending:
- * those of the positions whose version of then was retired since (a merge's
- * update or a PUT moved it to repos_history, valid_to > since), and every
- * block from the last one of generation since on (rows appended after it).
- * No index on effective_rows.valid_from: the merges' updates stay HOT
- * (migration 0023). The versions are read through repos_history_valid_to
- * even before statistics exist (a sequential scan would be O(history)).
+ * those of the positions whose version of then was retired since (a PUT
+ * moved it to repos_history, a merge's update to its row of
+ * repos_history_merges, valid_to > since), and every block from the last one
+ * of generation since on (rows appended after it). No index on
+ * effective_rows.valid_from: the merges' updates stay HOT (migration 0023).
+ * The versions are read through the indexes on valid_to even before
+ * statistics exist (a sequential scan would be O(history)).
  */
 static enum err
 changed_blocks(struct db *db, const struct repos_blocks *rb, long long **out, size_t *n,
@@ -79,8 +80,10 @@ changed_blocks(struct db *db, const struct repos_blocks *rb, long long **out, si
     rc = db_exec(db, "SET LOCAL enable_seqscan = off", errbuf, errlen);
     if (!rc)
         rc = db_query(db, &res,
-                      "SELECT DISTINCT (pos - 1) / " REPOS_BLOCK_ROWS_SQL " FROM repos_history "
-                      "WHERE valid_to > $1::bigint ORDER BY 1",
+                      "SELECT (pos - 1) / " REPOS_BLOCK_ROWS_SQL " FROM repos_history "
+                      "WHERE valid_to > $1::bigint UNION SELECT (p - 1) / " REPOS_BLOCK_ROWS_SQL
+                      " FROM repos_history_merges m, unnest(m.pos) p WHERE m.valid_to > $1::bigint "
+                      "ORDER BY 1",
                       1, &param, errbuf, errlen);
     if (!rc)
         rc = db_exec(db, "SET LOCAL enable_seqscan = on", errbuf, errlen);

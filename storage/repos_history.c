@@ -2,7 +2,8 @@
  * repos_history.c - past generations of the effective repos.csv
  *
  * The rows of generation G are the current rows valid from G or earlier and
- * the retired versions valid for G (migrations/0014_repos_history.sql);
+ * the retired versions valid for G (migrations/0014_repos_history.sql, read
+ * through the view repos_history_versions of 0025);
  * generation G's columns are in repos_generations. Both are read in one
  * REPEATABLE READ snapshot with the window check, so a sweep committed
  * meanwhile never removes rows from under a request it let through.
@@ -25,7 +26,8 @@ snapshot_sql(struct buf *sql, int64_t g)
                "(SELECT valid_from, pos, origin, path, branch, changeset, publish_uri, vals, "
                "key_digest FROM effective_rows WHERE valid_from <= %lld UNION ALL "
                "SELECT valid_from, pos, origin, path, branch, changeset, publish_uri, vals, "
-               "key_digest FROM repos_history WHERE valid_from <= %lld AND valid_to > %lld)",
+               "key_digest FROM repos_history_versions WHERE valid_from <= %lld AND "
+               "valid_to > %lld)",
                (long long)g, (long long)g, (long long)g);
 }
 
@@ -318,12 +320,16 @@ repos_history_sweep(struct db *db, long long window_s)
      * generation is in repos_generations, every version retired after it is
      * still here (repos_blocks.c relies on it) */
     rc = db_query(db, &res,
-                  "WITH g AS (DELETE FROM repos_generations WHERE generation < $1::bigint) "
-                  "DELETE FROM repos_history WHERE ctid = ANY (ARRAY("
-                  " SELECT ctid FROM repos_history WHERE valid_to <= $1::bigint LIMIT $2::int))",
+                  "WITH g AS (DELETE FROM repos_generations WHERE generation < $1::bigint), "
+                  "mv AS (DELETE FROM repos_history_merges WHERE valid_to <= $1::bigint "
+                  "       RETURNING cardinality(pos) AS n), "
+                  "h AS (DELETE FROM repos_history WHERE ctid = ANY (ARRAY("
+                  " SELECT ctid FROM repos_history WHERE valid_to <= $1::bigint LIMIT $2::int))"
+                  " RETURNING 1) "
+                  "SELECT (SELECT count(*) FROM h) + (SELECT coalesce(sum(n), 0) FROM mv)",
                   2, params, errbuf, sizeof(errbuf));
     if (!rc)
-        deleted = strtoll(PQcmdTuples(res), NULL, 10);
+        deleted = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
 out:
     if (rc)

@@ -46,8 +46,9 @@ enum err repos_history_diff(struct db *db, int64_t from, int64_t to, long long w
                             json_t **diff, char *errbuf, size_t errlen);
 
 /*
- * Delete up to REPOS_HISTORY_SWEEP_BATCH row versions that only generations
- * outside the window used, and those generations' rows of repos_generations
+ * Delete up to REPOS_HISTORY_SWEEP_BATCH row versions of repos_history and
+ * every merge's row of repos_history_merges that only generations outside
+ * the window used, and those generations' rows of repos_generations
  * (they read as 410 either way), in one statement of its own (called after
  * merges and PUTs). Never fails its caller: an error is logged and the next call
  * sweeps. Returns how many were deleted (a full batch: more may be left).

@@ -175,10 +175,29 @@ copy_effective_rows(struct db *db, const struct repos_csv *doc, long long valid_
                         doc->nrows, effective_row_line, &ec, errbuf, errlen);
 }
 
-/* Every current row becomes history, valid up to the generation `next` (text). */
+/*
+ * Every current row becomes history, valid up to the generation `next`
+ * (text). First the merges' retired versions (repos_history_merges), which
+ * take their other values from these rows, become whole repos_history rows:
+ * the rows are about to go (migration 0025).
+ */
 static enum err
 retire_effective_rows(struct db *db, const char *next, char *errbuf, size_t errlen)
 {
+    enum err rc;
+
+    rc = db_exec(db,
+                 "WITH d AS (DELETE FROM repos_history_merges RETURNING *) "
+                 "INSERT INTO repos_history (valid_from, valid_to, pos, origin, path, branch, "
+                 "changeset, publish_uri, vals, key_digest) "
+                 "SELECT v.valid_from, d.valid_to, v.pos, e.origin, e.path, e.branch, "
+                 "v.changeset, v.publish_uri, e.vals, v.key_digest FROM d "
+                 "CROSS JOIN LATERAL unnest(d.valid_from, d.pos, d.changeset, d.publish_uri, "
+                 "d.key_digest) AS v (valid_from, pos, changeset, publish_uri, key_digest) "
+                 "JOIN effective_rows e ON e.key_digest = v.key_digest",
+                 errbuf, errlen);
+    if (rc)
+        return rc;
     return db_query(db, NULL,
                     "INSERT INTO repos_history (valid_from, valid_to, pos, origin, path, branch, "
                     "changeset, publish_uri, vals, key_digest) SELECT valid_from, $1, pos, "

@@ -30,8 +30,28 @@ static struct {
     struct th_pg *pg;
     struct th_ingestd *hist;
     struct th_ingestd *shortw;
+    char *hist_url;             /* the database of hist */
     struct th_resp saved[NGEN]; /* GET /api/v1/repos.csv while generation i was current */
 } G;
+
+/* The first value of sql's first row in hist's database (caller frees). */
+static char *
+hist_scalar(const char *sql)
+{
+    PGconn *c = PQconnectdb(G.hist_url);
+    PGresult *res;
+    char *v;
+
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect: %s", PQerrorMessage(c));
+    res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    v = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    PQfinish(c);
+    return v;
+}
 
 static void
 want_status(const struct th_resp *r, long status, const char *what)
@@ -152,7 +172,7 @@ group_setup(void **state)
     PQclear(th_pg_exec(G.pg, "CREATE DATABASE ingestd_hist"));
     url = th_strf("%s dbname=ingestd_hist", th_pg_url(G.pg));
     G.hist = th_ingestd_start(url, NULL);
-    free(url);
+    G.hist_url = url;
     G.shortw = th_ingestd_start(th_pg_url(G.pg), short_env);
     return 0;
 }
@@ -167,6 +187,7 @@ group_teardown(void **state)
         th_resp_release(&G.saved[i]);
     th_ingestd_free(G.shortw);
     th_ingestd_free(G.hist);
+    free(G.hist_url);
     th_pg_free(G.pg);
     return 0;
 }
@@ -207,6 +228,25 @@ test_generations_made(void **state)
     assert_int_equal(merge_events(base, "origin,path,branch,changeset,publishUri\n"
                                         "o1,b,main,,\n"),
                      3);
+    /* before the PUT: the merges' old versions are one row per merge, read with their rows */
+    {
+        char *s = hist_scalar("SELECT count(*) || ' ' || sum(cardinality(pos)) "
+                              "FROM repos_history_merges");
+
+        assert_string_equal(s, "2 3"); /* b at 2; a and e at 3 */
+        free(s);
+        for (long long n = 1; n <= 3; n++) {
+            char *path = th_strf("/api/v1/repos.csv?generation=%lld", n);
+            struct th_resp r = th_get(base, path, NULL);
+
+            want_status(&r, 200, path);
+            if (r.len != G.saved[n].len || memcmp(r.body, G.saved[n].body, r.len) != 0)
+                fail_msg("generation %lld before the PUT: got\n%s\nwant\n%s", n, r.body,
+                         G.saved[n].body);
+            th_resp_release(&r);
+            free(path);
+        }
+    }
     /* PUT: b removed, e first, c's cloneUrl changed, f added; columns change */
     assert_int_equal(put_file(base, "origin,path,branch,changeset,publishUri,cloneUrl\n"
                                     "o3,e,main,c4,s3://b/e4,https://x/e\n"
@@ -216,6 +256,14 @@ test_generations_made(void **state)
                                     "o4,f,main,c1,s3://b/f1,https://x/f\n"),
                      4);
     save_current(4);
+    {
+        /* the PUT wrote the merges' old versions out whole: their rows are gone */
+        char *s = hist_scalar("SELECT (SELECT count(*) FROM repos_history_merges) || ' ' || "
+                              "(SELECT count(*) FROM repos_history WHERE valid_to IN (2, 3))");
+
+        assert_string_equal(s, "0 3");
+        free(s);
+    }
     assert_int_equal(merge_events(base, "origin,path,branch,changeset,publishUri\n"
                                         "o4,f,main,c2,s3://b/f2\n"),
                      5);
@@ -426,7 +474,7 @@ test_window(void **state)
                                     "o,b,main,c1,s3://b1\n");
         th_resp_release(&r);
     }
-    s = th_pg_scalar(G.pg, "SELECT count(*) FROM repos_history WHERE valid_to = 2");
+    s = th_pg_scalar(G.pg, "SELECT count(*) FROM repos_history_versions WHERE valid_to = 2");
     assert_string_equal(s, "1"); /* the old version of a: O(rows changed) */
     free(s);
     sleep(3);
@@ -451,10 +499,10 @@ test_window(void **state)
     assert_int_equal(merge_events(base, "origin,path,branch,changeset,publishUri\n"
                                         "o,b,main,c3,s3://b3\n"),
                      3);
-    s = th_pg_scalar(G.pg, "SELECT count(*) FROM repos_history WHERE valid_to <= 2");
+    s = th_pg_scalar(G.pg, "SELECT count(*) FROM repos_history_versions WHERE valid_to <= 2");
     assert_string_equal(s, "0");
     free(s);
-    s = th_pg_scalar(G.pg, "SELECT count(*) FROM repos_history WHERE valid_to = 3");
+    s = th_pg_scalar(G.pg, "SELECT count(*) FROM repos_history_versions WHERE valid_to = 3");
     assert_string_equal(s, "1");
     free(s);
     {

@@ -344,6 +344,7 @@ test_swept_history_renders_full(void **state)
         upload_event(a, 0);
     run_ok(a, "POST", "/api/v1/merges", handle_merges_post, NULL);
     assert_int_equal(scalar(a, "SELECT count(*) FROM repos_history"), 0);
+    assert_int_equal(scalar(a, "SELECT count(*) FROM repos_history_merges"), 0);
     assert_true(scalar(a, "SELECT min(generation) FROM repos_generations") > before);
     check_generation(a, &served, &len, &gen);
     assert_true(gen > before);
