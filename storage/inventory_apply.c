@@ -52,26 +52,33 @@
 #include "storage/outbox_store.h"
 
 /*
+ * The records of every touched key, read once (one join with the catalog),
+ * each with its partition, its ctid and its flag.
+ */
+static const char touched_records_sql[] =
+    "CREATE TEMP TABLE inv_recs ON COMMIT DROP AS "
+    "SELECT o.tableoid::regclass::text AS rel, o.ctid AS tid, o.id, o.bucket, o.key, "
+    "  o.version_id, o.sequencer, o.event_type, o.is_delete_marker, o.is_current "
+    "FROM s3_objects o JOIN inv_touched t ON o.bucket = t.bucket AND o.key = t.key";
+/*
  * The current record of each touched key: of the latest record of each of
- * its versions (lv), the latest Created one or delete marker; then the
- * flags that change, one statement each.
+ * its versions (lv), the latest Created one or delete marker.
  */
 static const char current_from_touched_sql[] =
     "CREATE TEMP TABLE inv_cur ON COMMIT DROP AS "
-    "WITH lv AS (SELECT DISTINCT ON (o.bucket, o.key, o.version_id) o.id, o.bucket, o.key, "
-    "  o.sequencer, o.event_type, o.is_delete_marker "
-    "  FROM s3_objects o JOIN inv_touched t ON o.bucket = t.bucket AND o.key = t.key "
-    "  ORDER BY o.bucket, o.key, o.version_id, o.sequencer DESC, o.event_type DESC, o.id DESC), "
+    "WITH lv AS (SELECT DISTINCT ON (bucket, key, version_id) id, bucket, key, sequencer, "
+    "  event_type, is_delete_marker FROM inv_recs "
+    "  ORDER BY bucket, key, version_id, sequencer DESC, event_type DESC, id DESC), "
     "top AS (SELECT DISTINCT ON (bucket, key) id, is_delete_marker FROM lv "
     "  WHERE event_type = 'Created' OR is_delete_marker "
     "  ORDER BY bucket, key, sequencer DESC, id DESC) "
     "SELECT id FROM top WHERE NOT is_delete_marker";
-static const char current_off_sql[] =
-    "UPDATE s3_objects o SET is_current = false FROM inv_touched t "
-    "  WHERE o.bucket = t.bucket AND o.key = t.key AND o.is_current "
-    "  AND NOT EXISTS (SELECT 1 FROM inv_cur c WHERE c.id = o.id)";
-static const char current_on_sql[] = "UPDATE s3_objects o SET is_current = true FROM inv_cur c "
-                                     "WHERE o.id = c.id AND NOT o.is_current";
+/* Per partition, the ctids (tid[] text, or NULL) whose flag turns off, and those it turns on. */
+static const char flag_flips_sql[] =
+    "SELECT r.rel, (array_agg(r.tid) FILTER (WHERE r.is_current))::text, "
+    "  (array_agg(r.tid) FILTER (WHERE NOT r.is_current))::text "
+    "FROM inv_recs r LEFT JOIN inv_cur c ON c.id = r.id "
+    "WHERE r.is_current <> (c.id IS NOT NULL) GROUP BY r.rel ORDER BY r.rel";
 
 /* A staged line s identical to the latest record lv of its version. */
 #define LINE_UNCHANGED                                                                             \
@@ -455,7 +462,12 @@ key_max_sequencers(struct apply *a, char *errbuf, size_t errlen)
     return rc;
 }
 
-/* Give the lines of keys with records sequencers after the key's greatest; touch the keys. */
+/*
+ * Give the lines of keys with records sequencers after the key's greatest;
+ * touch the keys. Their flags stay as staged: recompute_current() reads
+ * every record of a touched key and writes the flags that are wrong, so a
+ * staged line that stays its key's current record is not written again.
+ */
 static enum err
 resequence_known_keys(struct apply *a, char *errbuf, size_t errlen)
 {
@@ -465,7 +477,7 @@ resequence_known_keys(struct apply *a, char *errbuf, size_t errlen)
     buf_init(&sql, 0);
     buf_printf(&sql,
                "WITH u AS (UPDATE s3_objects s SET sequencer = " SEQUENCER_AFTER_KB
-               ", is_current = false FROM inv_kb kb WHERE s.part = ANY ('%s'::int[]) AND "
+               " FROM inv_kb kb WHERE s.part = ANY ('%s'::int[]) AND "
                "kb.bucket = s.bucket AND kb.key = s.key RETURNING s.bucket, s.key) "
                "INSERT INTO inv_touched SELECT DISTINCT bucket, key FROM u "
                "ON CONFLICT DO NOTHING",
@@ -540,7 +552,43 @@ touch_keys_seen_apart(struct apply *a, char *errbuf, size_t errlen)
     return rc;
 }
 
-/* Recompute the current record of every touched key. */
+/*
+ * Set the flags that flip (flag_flips_sql), each partition's by one UPDATE
+ * of the partition by TID: off everywhere first (the events partition holds
+ * at most one current record per key), then on.
+ */
+static enum err
+flip_flags(struct apply *a, char *errbuf, size_t errlen)
+{
+    PGresult *res = NULL;
+    struct buf sql;
+    const char *tids;
+    int on;
+    int i;
+    enum err rc;
+
+    rc = db_query(a->db, &res, flag_flips_sql, 0, NULL, errbuf, errlen);
+    buf_init(&sql, 0);
+    for (on = 0; !rc && on < 2; on++)
+        for (i = 0; !rc && i < PQntuples(res); i++) {
+            if (PQgetisnull(res, i, 1 + on))
+                continue;
+            tids = PQgetvalue(res, i, 1 + on);
+            buf_reset(&sql);
+            buf_printf(&sql, "UPDATE %s SET is_current = %s WHERE ctid = ANY ($1::tid[])",
+                       PQgetvalue(res, i, 0), on ? "true" : "false");
+            rc = db_query(a->db, NULL, sql.data, 1, &tids, errbuf, errlen);
+        }
+    PQclear(res);
+    buf_release(&sql);
+    return rc;
+}
+
+/*
+ * Recompute the current record of every touched key: its records are read
+ * once, and only the flags that change are written, found by TID (a join
+ * of the catalog for each of the two updates read it twice more).
+ */
 static enum err
 recompute_current(struct apply *a, char *errbuf, size_t errlen)
 {
@@ -548,11 +596,13 @@ recompute_current(struct apply *a, char *errbuf, size_t errlen)
 
     rc = db_exec(a->db, "ANALYZE inv_touched", errbuf, errlen);
     if (!rc)
+        rc = db_exec(a->db, touched_records_sql, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, "ANALYZE inv_recs", errbuf, errlen);
+    if (!rc)
         rc = db_exec(a->db, current_from_touched_sql, errbuf, errlen);
     if (!rc)
-        rc = db_exec(a->db, current_off_sql, errbuf, errlen);
-    if (!rc)
-        rc = db_exec(a->db, current_on_sql, errbuf, errlen);
+        rc = flip_flags(a, errbuf, errlen);
     return rc;
 }
 
