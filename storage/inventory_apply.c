@@ -53,11 +53,11 @@
 
 /*
  * The records of every touched key, read once (one join with the catalog),
- * each with its partition, its ctid and its flag.
+ * each with its partition and its flag.
  */
 static const char touched_records_sql[] =
     "CREATE TEMP TABLE inv_recs ON COMMIT DROP AS "
-    "SELECT o.tableoid::regclass::text AS rel, o.ctid AS tid, o.id, o.bucket, o.key, "
+    "SELECT o.tableoid::regclass::text AS rel, o.id, o.bucket, o.key, "
     "  o.version_id, o.sequencer, o.event_type, o.is_delete_marker, o.is_current "
     "FROM s3_objects o JOIN inv_touched t ON o.bucket = t.bucket AND o.key = t.key";
 /*
@@ -73,12 +73,12 @@ static const char current_from_touched_sql[] =
     "  WHERE event_type = 'Created' OR is_delete_marker "
     "  ORDER BY bucket, key, sequencer DESC, id DESC) "
     "SELECT id FROM top WHERE NOT is_delete_marker";
-/* Per partition, the ctids (tid[] text, or NULL) whose flag turns off, and those it turns on. */
+/* The records whose flag is wrong (on: it turns on), with their partition (rel). */
 static const char flag_flips_sql[] =
-    "SELECT r.rel, (array_agg(r.tid) FILTER (WHERE r.is_current))::text, "
-    "  (array_agg(r.tid) FILTER (WHERE NOT r.is_current))::text "
+    "CREATE TEMP TABLE inv_flip ON COMMIT DROP AS "
+    "SELECT r.rel, r.bucket, r.key, r.id, c.id IS NOT NULL AS turn_on "
     "FROM inv_recs r LEFT JOIN inv_cur c ON c.id = r.id "
-    "WHERE r.is_current <> (c.id IS NOT NULL) GROUP BY r.rel ORDER BY r.rel";
+    "WHERE r.is_current <> (c.id IS NOT NULL)";
 
 /* A staged line s identical to the latest record lv of its version. */
 #define LINE_UNCHANGED                                                                             \
@@ -134,6 +134,7 @@ static const char flag_flips_sql[] =
 
 /* From this many staged lines (or lines left) on, the apply joins by hashing. */
 #define BIG_JOIN_ROWS 100000
+#define BIG_JOIN_ROWS_SQL "100000"
 
 /* What the phases of one apply learn and share. */
 struct apply {
@@ -553,32 +554,72 @@ touch_keys_seen_apart(struct apply *a, char *errbuf, size_t errlen)
 }
 
 /*
- * Set the flags that flip (flag_flips_sql), each partition's by one UPDATE
- * of the partition by TID: off everywhere first (the events partition holds
- * at most one current record per key), then on.
+ * Write the flags that flip (inv_flip), one UPDATE of each partition that
+ * holds some, which finds its records by key and id (by TID they could have
+ * moved: a PATCH of their annotations does not wait for the apply's bucket
+ * locks); off everywhere first (the events partition holds at most one
+ * current record per key), then on. Fewer than BIG_JOIN_ROWS flips of a
+ * partition are looked up one by one in its key index (a hash join would
+ * read the whole partition); the join settings are put back after.
  */
 static enum err
 flip_flags(struct apply *a, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
+    PGresult *was = NULL;
     struct buf sql;
-    const char *tids;
+    const char *params[2];
     int on;
     int i;
     enum err rc;
 
-    rc = db_query(a->db, &res, flag_flips_sql, 0, NULL, errbuf, errlen);
+    rc = db_exec(a->db, flag_flips_sql, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, "ANALYZE inv_flip", errbuf, errlen);
+    if (!rc)
+        rc = db_query(a->db, &res,
+                      "SELECT rel, turn_on, count(*) < " BIG_JOIN_ROWS_SQL " FROM inv_flip "
+                      "GROUP BY rel, turn_on ORDER BY turn_on, rel",
+                      0, NULL, errbuf, errlen);
+    if (!rc)
+        rc = db_query(a->db, &was,
+                      "SELECT current_setting('enable_nestloop'), "
+                      "current_setting('enable_hashjoin'), current_setting('enable_mergejoin')",
+                      0, NULL, errbuf, errlen);
     buf_init(&sql, 0);
-    for (on = 0; !rc && on < 2; on++)
-        for (i = 0; !rc && i < PQntuples(res); i++) {
-            if (PQgetisnull(res, i, 1 + on))
-                continue;
-            tids = PQgetvalue(res, i, 1 + on);
-            buf_reset(&sql);
-            buf_printf(&sql, "UPDATE %s SET is_current = %s WHERE ctid = ANY ($1::tid[])",
-                       PQgetvalue(res, i, 0), on ? "true" : "false");
-            rc = db_query(a->db, NULL, sql.data, 1, &tids, errbuf, errlen);
-        }
+    for (i = 0; !rc && i < PQntuples(res); i++) {
+        on = PQgetvalue(res, i, 1)[0] == 't';
+        buf_reset(&sql);
+        if (PQgetvalue(res, i, 2)[0] == 't')
+            buf_append_str(&sql, "SET LOCAL enable_nestloop = on; SET LOCAL enable_hashjoin = "
+                                 "off; SET LOCAL enable_mergejoin = off");
+        else
+            buf_printf(&sql,
+                       "SET LOCAL enable_nestloop = %s; SET LOCAL enable_hashjoin = %s; "
+                       "SET LOCAL enable_mergejoin = %s",
+                       PQgetvalue(was, 0, 0), PQgetvalue(was, 0, 1), PQgetvalue(was, 0, 2));
+        rc = db_exec(a->db, sql.data, errbuf, errlen);
+        if (rc)
+            break;
+        buf_reset(&sql);
+        buf_printf(&sql,
+                   "UPDATE %s o SET is_current = $2::boolean FROM inv_flip f WHERE f.rel = $1 "
+                   "AND f.turn_on = $2::boolean AND o.bucket = f.bucket AND o.key = f.key "
+                   "AND o.id = f.id AND o.is_current <> $2::boolean",
+                   PQgetvalue(res, i, 0));
+        params[0] = PQgetvalue(res, i, 0);
+        params[1] = on ? "true" : "false";
+        rc = db_query(a->db, NULL, sql.data, 2, params, errbuf, errlen);
+    }
+    if (!rc && was) {
+        buf_reset(&sql);
+        buf_printf(&sql,
+                   "SET LOCAL enable_nestloop = %s; SET LOCAL enable_hashjoin = %s; "
+                   "SET LOCAL enable_mergejoin = %s",
+                   PQgetvalue(was, 0, 0), PQgetvalue(was, 0, 1), PQgetvalue(was, 0, 2));
+        rc = db_exec(a->db, sql.data, errbuf, errlen);
+    }
+    PQclear(was);
     PQclear(res);
     buf_release(&sql);
     return rc;
@@ -586,8 +627,9 @@ flip_flags(struct apply *a, char *errbuf, size_t errlen)
 
 /*
  * Recompute the current record of every touched key: its records are read
- * once, and only the flags that change are written, found by TID (a join
- * of the catalog for each of the two updates read it twice more).
+ * once, and only the flags that change are written, each partition's
+ * looked up by key (a join of the whole catalog for each of the two updates
+ * read it twice more).
  */
 static enum err
 recompute_current(struct apply *a, char *errbuf, size_t errlen)

@@ -28,9 +28,11 @@
 #include <cmocka.h>
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "core/buf.h"
@@ -651,6 +653,146 @@ test_unsorted_file_repeat(void **state)
     want_same_current("uns-a", "uns-fresh");
 }
 
+/* The day's inventory on a thread of its own (the job, or NULL when it did not succeed). */
+static void *
+ingest_thread(void *day)
+{
+    const struct day *d = day;
+    char *manifest = day_manifest(d);
+    struct th_resp r = th_post_json(th_ingestd_base(G.srv), INV_PATH, manifest, NULL);
+    json_t *job = r.status == 200 ? th_resp_json(&r) : NULL;
+
+    th_resp_release(&r);
+    free(manifest);
+    return job;
+}
+
+/* A connection of the test's own to the catalog, inside BEGIN; sql run there. */
+static PGconn *
+open_tx(const char *sql)
+{
+    PGconn *c = PQconnectdb(th_pg_url(G.pg));
+    PGresult *res;
+
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect: %s", PQerrorMessage(c));
+    PQclear(PQexec(c, "BEGIN"));
+    res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    return c;
+}
+
+static void
+commit_tx(PGconn *c)
+{
+    PGresult *res = PQexec(c, "COMMIT");
+
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    PQfinish(c);
+}
+
+/*
+ * Annotations written while the next day's inventory applies: a PATCH does
+ * not wait for the apply's bucket locks. Two keys that day changes have
+ * their current records in two partitions; the test updates both records
+ * (as PATCH does) in two open transactions, lets the apply block on the
+ * first one's row while it writes the first partition's old flags, commits
+ * the second one, then the first. The apply must still clear both old
+ * flags: the second record moved after the apply had read the touched
+ * keys' records (a write by TID would miss it).
+ */
+static void
+test_annotations_during_apply(void **state)
+{
+    struct day a = {"pat-a", 0, 1200, 3, 0};
+    struct day a2 = {"pat-a", 1, 1200, 3, 0};
+    char *rel1 = NULL;
+    char *rel2 = NULL;
+    char *id1 = NULL;
+    char *id2 = NULL;
+    PGconn *c1;
+    PGconn *c2;
+    pthread_t t;
+    void *job = NULL;
+    char *sql;
+    int k;
+    int waited;
+
+    (void)state;
+    json_decref(ingest(&a));
+    for (k = 0; k < a.keys; k++) {
+        PGresult *res;
+        const char *rel;
+
+        if (!changed_on(k, 1) || removed_by(k, 1) || k % 5 == 0 || k % 11 == 0 || k % 17 == 0)
+            continue;
+        sql = th_strf("SELECT tableoid::regclass::text, id FROM s3_objects WHERE bucket = "
+                      "'pat-a' AND key = 'dir/obj-%05d' AND is_current",
+                      k);
+        res = th_pg_exec(G.pg, sql);
+        free(sql);
+        assert_int_equal(PQntuples(res), 1);
+        rel = PQgetvalue(res, 0, 0);
+        /* rel1: the first partition in name order (the apply's order); rel2: a later one */
+        if (!rel1 || strcmp(rel, rel1) < 0) {
+            if (rel1 && !rel2) {
+                rel2 = rel1;
+                id2 = id1;
+            } else {
+                free(rel1);
+                free(id1);
+            }
+            rel1 = strdup(rel);
+            id1 = strdup(PQgetvalue(res, 0, 1));
+        } else if (!rel2 && strcmp(rel, rel1) > 0) {
+            rel2 = strdup(rel);
+            id2 = strdup(PQgetvalue(res, 0, 1));
+        }
+        PQclear(res);
+    }
+    assert_non_null(rel1);
+    assert_non_null(rel2);
+    sql = th_strf("UPDATE s3_objects SET attributes = '{\"t\": 1}' WHERE id = '%s'", id1);
+    c1 = open_tx(sql);
+    free(sql);
+    sql = th_strf("UPDATE s3_objects SET attributes = '{\"t\": 2}' WHERE id = '%s'", id2);
+    c2 = open_tx(sql);
+    free(sql);
+    assert_int_equal(pthread_create(&t, NULL, ingest_thread, &a2), 0);
+    sql = th_strf("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+                  "query LIKE 'UPDATE %s %%'",
+                  rel1);
+    for (waited = 0; waited < 600 && sql_int(sql) == 0; waited++)
+        usleep(100000);
+    free(sql);
+    assert_true(waited < 600); /* the apply waits for the first record's row */
+    commit_tx(c2);
+    usleep(200000);
+    commit_tx(c1);
+    assert_int_equal(pthread_join(t, &job), 0);
+    assert_non_null(job);
+    assert_string_equal(th_jstr(job, "status"), "succeeded");
+    json_decref(job);
+    sql = th_strf("SELECT count(*) FROM s3_objects WHERE id IN ('%s', '%s') AND is_current", id1,
+                  id2);
+    assert_int_equal(sql_int(sql), 0);
+    free(sql);
+    sql = th_strf("SELECT count(*) FROM s3_objects WHERE id IN ('%s', '%s') AND attributes ? 't'",
+                  id1, id2);
+    assert_int_equal(sql_int(sql), 2);
+    free(sql);
+    assert_int_equal(sql_int("SELECT count(*) FROM (SELECT key FROM s3_objects WHERE bucket = "
+                             "'pat-a' AND is_current GROUP BY key HAVING count(*) > 1) x"),
+                     0);
+    free(rel1);
+    free(rel2);
+    free(id1);
+    free(id2);
+}
+
 int
 main(void)
 {
@@ -660,6 +802,7 @@ main(void)
         cmocka_unit_test(test_thirty_days_bounded_partitions),
         cmocka_unit_test(test_events_between_inventories),
         cmocka_unit_test(test_unsorted_file_repeat),
+        cmocka_unit_test(test_annotations_during_apply),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
