@@ -51,15 +51,33 @@
 #include "storage/locks.h"
 #include "storage/outbox_store.h"
 
+/* The columns of inv_recs, read from a record t of the catalog (REC_COLS: of o). */
+#define REC_COLS_OF(t)                                                                             \
+    t ".tableoid::regclass::text, " t ".id, " t ".bucket, " t ".key, " t ".version_id, " t         \
+      ".sequencer, " t ".event_type, " t ".is_delete_marker, " t ".is_current"
+#define REC_COLS REC_COLS_OF("o")
+#define REC_COLS_C REC_COLS_OF("c")
+#define REC_COLS_S REC_COLS_OF("s")
+
 /*
- * The records of every touched key, read once (one join with the catalog),
- * each with its partition and its flag.
+ * inv_recs: every record of every touched key, each with its partition and
+ * its flag; inv_kb: the keys whose records it holds (known_records()).
  */
-static const char touched_records_sql[] =
-    "CREATE TEMP TABLE inv_recs ON COMMIT DROP AS "
-    "SELECT o.tableoid::regclass::text AS rel, o.id, o.bucket, o.key, "
-    "  o.version_id, o.sequencer, o.event_type, o.is_delete_marker, o.is_current "
-    "FROM s3_objects o JOIN inv_touched t ON o.bucket = t.bucket AND o.key = t.key";
+static const char recs_tables_sql[] =
+    "CREATE TEMP TABLE inv_recs (rel text, id uuid, bucket text COLLATE \"C\", key text "
+    "COLLATE \"C\", version_id text COLLATE \"C\", sequencer text COLLATE \"C\", event_type text, "
+    "is_delete_marker boolean, is_current boolean) ON COMMIT DROP; "
+    "CREATE TEMP TABLE inv_kb (bucket text COLLATE \"C\", key text COLLATE \"C\", maxseq text "
+    "COLLATE \"C\", PRIMARY KEY (bucket, key)) ON COMMIT DROP";
+/* The touched keys inv_recs does not hold yet. */
+static const char other_keys_sql[] =
+    "CREATE TEMP TABLE inv_other ON COMMIT DROP AS SELECT t.bucket, t.key FROM inv_touched t "
+    "WHERE NOT EXISTS (SELECT 1 FROM inv_kb kb WHERE kb.bucket = t.bucket AND kb.key = t.key); "
+    "ANALYZE inv_other";
+/* Their records. */
+static const char other_records_sql[] =
+    "INSERT INTO inv_recs SELECT " REC_COLS " FROM s3_objects o JOIN inv_other t ON "
+    "o.bucket = t.bucket AND o.key = t.key";
 /*
  * The current record of each touched key: of the latest record of each of
  * its versions (lv), the latest Created one or delete marker.
@@ -299,6 +317,43 @@ prefer_hash_joins(struct apply *a, char *errbuf, size_t errlen)
     return hash_joins_only(a, 1, errbuf, errlen);
 }
 
+/* Read the join settings in force (to put back with set_joins()). */
+static enum err
+read_joins(struct apply *a, PGresult **was, char *errbuf, size_t errlen)
+{
+    return db_query(
+        a->db, was,
+        "SELECT current_setting('enable_nestloop'), current_setting('enable_hashjoin'), "
+        "current_setting('enable_mergejoin')",
+        0, NULL, errbuf, errlen);
+}
+
+/*
+ * Join by index lookups only (lookups = 1: a few rows against a big table,
+ * which the planner may misjudge and hash whole), or as before (the
+ * settings read into was).
+ */
+static enum err
+set_joins(struct apply *a, const PGresult *was, int lookups, char *errbuf, size_t errlen)
+{
+    struct buf sql;
+    enum err rc;
+
+    if (lookups)
+        return db_exec(a->db,
+                       "SET LOCAL enable_nestloop = on; SET LOCAL enable_hashjoin = off; "
+                       "SET LOCAL enable_mergejoin = off",
+                       errbuf, errlen);
+    buf_init(&sql, 0);
+    buf_printf(&sql,
+               "SET LOCAL enable_nestloop = %s; SET LOCAL enable_hashjoin = %s; "
+               "SET LOCAL enable_mergejoin = %s",
+               PQgetvalue(was, 0, 0), PQgetvalue(was, 0, 1), PQgetvalue(was, 0, 2));
+    rc = db_exec(a->db, sql.data, errbuf, errlen);
+    buf_release(&sql);
+    return rc;
+}
+
 /*
  * A key whose other lines changed keeps its candidate line (IsLatest, else
  * its last: the staged sequencer's counter from ORD_CANDIDATE on) even when
@@ -427,47 +482,63 @@ drop_unchanged(struct apply *a, char *errbuf, size_t errlen)
 }
 
 /*
- * Find in inv_kb the greatest stored sequencer of each key with lines left:
- * probing the catalog's indexes per key when the lines left are few, else
- * from one pass over the source buckets' records.
+ * Read into inv_recs the stored records of the keys with lines left (the
+ * catalog outside the job's parts), probing the catalog's indexes per key
+ * when the lines left are few (forced: the planner guesses their keys far
+ * too few and may hash the whole catalog), else in one pass over the
+ * source buckets' records; inv_kb gets each such key's greatest sequencer.
+ * Of the keys' other records, the ones that matter are the resequenced
+ * lines (resequence_known_keys() adds them), so recompute_current() reads
+ * the catalog again only for the touched keys not in inv_kb.
  */
 static enum err
-key_max_sequencers(struct apply *a, char *errbuf, size_t errlen)
+known_records(struct apply *a, char *errbuf, size_t errlen)
 {
+    PGresult *was = NULL;
     struct buf sql;
     const char *p = a->parts.data;
+    int few = a->staged - a->unchanged < BIG_JOIN_ROWS;
     enum err rc;
 
     buf_init(&sql, 0);
-    if (a->staged - a->unchanged < BIG_JOIN_ROWS)
+    if (few)
         buf_printf(&sql,
-                   "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT k.bucket, k.key, mx.maxseq "
-                   "FROM (SELECT DISTINCT bucket, key FROM s3_objects WHERE part = ANY "
-                   "('%s'::int[])) k, LATERAL (SELECT max(c.sequencer) AS maxseq FROM s3_objects "
-                   "c WHERE c.bucket = k.bucket AND c.key = k.key AND c.part <> ALL "
-                   "('%s'::int[])) mx WHERE mx.maxseq IS NOT NULL",
+                   "INSERT INTO inv_recs SELECT o.* FROM (SELECT DISTINCT bucket, key FROM "
+                   "s3_objects WHERE part = ANY ('%s'::int[])) k, LATERAL (SELECT " REC_COLS_C
+                   " FROM s3_objects c WHERE c.bucket = k.bucket AND c.key = k.key AND c.part "
+                   "<> ALL ('%s'::int[])) o",
                    p, p);
     else
         buf_printf(&sql,
-                   "CREATE TEMP TABLE inv_kb ON COMMIT DROP AS SELECT c.bucket, c.key, "
-                   "max(c.sequencer) AS maxseq FROM s3_objects c WHERE c.part <> ALL "
-                   "('%s'::int[]) AND c.bucket = ANY ($1::text[]) AND EXISTS (SELECT 1 FROM "
-                   "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND s.bucket = c.bucket AND "
-                   "s.key = c.key) GROUP BY c.bucket, c.key",
+                   "INSERT INTO inv_recs SELECT " REC_COLS " FROM s3_objects o WHERE o.part <> "
+                   "ALL ('%s'::int[]) AND o.bucket = ANY ($1::text[]) AND EXISTS (SELECT 1 FROM "
+                   "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND s.bucket = o.bucket AND "
+                   "s.key = o.key)",
                    p, p);
-    rc = db_query(a->db, NULL, sql.data, a->staged - a->unchanged < BIG_JOIN_ROWS ? 0 : 1,
-                  (const char *const *)&a->buckets, errbuf, errlen);
+    rc = read_joins(a, &was, errbuf, errlen);
     if (!rc)
-        rc = db_exec(a->db, "ANALYZE inv_kb", errbuf, errlen);
+        rc = set_joins(a, was, few, errbuf, errlen);
+    if (!rc)
+        rc = db_query(a->db, NULL, sql.data, few ? 0 : 1, (const char *const *)&a->buckets, errbuf,
+                      errlen);
+    if (!rc)
+        rc = set_joins(a, was, 0, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db,
+                     "INSERT INTO inv_kb SELECT bucket, key, max(sequencer) FROM inv_recs "
+                     "GROUP BY bucket, key; ANALYZE inv_kb",
+                     errbuf, errlen);
+    PQclear(was);
     buf_release(&sql);
     return rc;
 }
 
 /*
- * Give the lines of keys with records sequencers after the key's greatest;
- * touch the keys. Their flags stay as staged: recompute_current() reads
- * every record of a touched key and writes the flags that are wrong, so a
- * staged line that stays its key's current record is not written again.
+ * Give the lines of keys with records sequencers after the key's greatest
+ * and add them to inv_recs, which then holds every record of those keys
+ * (inv_kb). Their flags stay as staged: recompute_current() writes only
+ * the flags that are wrong, so a staged line that stays its key's current
+ * record is not written again.
  */
 static enum err
 resequence_known_keys(struct apply *a, char *errbuf, size_t errlen)
@@ -477,18 +548,22 @@ resequence_known_keys(struct apply *a, char *errbuf, size_t errlen)
 
     buf_init(&sql, 0);
     buf_printf(&sql,
-               "WITH u AS (UPDATE s3_objects s SET sequencer = " SEQUENCER_AFTER_KB
-               " FROM inv_kb kb WHERE s.part = ANY ('%s'::int[]) AND "
-               "kb.bucket = s.bucket AND kb.key = s.key RETURNING s.bucket, s.key) "
-               "INSERT INTO inv_touched SELECT DISTINCT bucket, key FROM u "
-               "ON CONFLICT DO NOTHING",
+               "WITH o AS (UPDATE s3_objects s SET sequencer = " SEQUENCER_AFTER_KB
+               " FROM inv_kb kb WHERE s.part = ANY ('%s'::int[]) AND kb.bucket = s.bucket AND "
+               "kb.key = s.key RETURNING " REC_COLS_S ") INSERT INTO inv_recs SELECT * FROM o",
                a->parts.data);
     rc = db_exec(a->db, sql.data, errbuf, errlen);
     buf_release(&sql);
     return rc;
 }
 
-/* Add a Deleted record after each record of inv_deleted; touch the keys. */
+/*
+ * Add a Deleted record after each record of inv_deleted; touch the keys.
+ * inv_recs needs none of them: a key in inv_kb has resequenced lines,
+ * which come after each of its stored records, so its current record is
+ * one of them whatever was deleted; the other keys' records, the new
+ * Deleted ones included, are read by recompute_current().
+ */
 static enum err
 record_deletions(struct apply *a, char *errbuf, size_t errlen)
 {
@@ -520,7 +595,7 @@ correct_known_keys(struct apply *a, char *errbuf, size_t errlen)
     if (!rc)
         rc = hash_joins_only(a, 0, errbuf, errlen);
     if (!rc)
-        rc = key_max_sequencers(a, errbuf, errlen);
+        rc = known_records(a, errbuf, errlen);
     if (!rc)
         rc = resequence_known_keys(a, errbuf, errlen);
     if (!rc)
@@ -582,23 +657,11 @@ flip_flags(struct apply *a, char *errbuf, size_t errlen)
                       "GROUP BY rel, turn_on ORDER BY turn_on, rel",
                       0, NULL, errbuf, errlen);
     if (!rc)
-        rc = db_query(a->db, &was,
-                      "SELECT current_setting('enable_nestloop'), "
-                      "current_setting('enable_hashjoin'), current_setting('enable_mergejoin')",
-                      0, NULL, errbuf, errlen);
+        rc = read_joins(a, &was, errbuf, errlen);
     buf_init(&sql, 0);
     for (i = 0; !rc && i < PQntuples(res); i++) {
         on = PQgetvalue(res, i, 1)[0] == 't';
-        buf_reset(&sql);
-        if (PQgetvalue(res, i, 2)[0] == 't')
-            buf_append_str(&sql, "SET LOCAL enable_nestloop = on; SET LOCAL enable_hashjoin = "
-                                 "off; SET LOCAL enable_mergejoin = off");
-        else
-            buf_printf(&sql,
-                       "SET LOCAL enable_nestloop = %s; SET LOCAL enable_hashjoin = %s; "
-                       "SET LOCAL enable_mergejoin = %s",
-                       PQgetvalue(was, 0, 0), PQgetvalue(was, 0, 1), PQgetvalue(was, 0, 2));
-        rc = db_exec(a->db, sql.data, errbuf, errlen);
+        rc = set_joins(a, was, PQgetvalue(res, i, 2)[0] == 't', errbuf, errlen);
         if (rc)
             break;
         buf_reset(&sql);
@@ -611,25 +674,43 @@ flip_flags(struct apply *a, char *errbuf, size_t errlen)
         params[1] = on ? "true" : "false";
         rc = db_query(a->db, NULL, sql.data, 2, params, errbuf, errlen);
     }
-    if (!rc && was) {
-        buf_reset(&sql);
-        buf_printf(&sql,
-                   "SET LOCAL enable_nestloop = %s; SET LOCAL enable_hashjoin = %s; "
-                   "SET LOCAL enable_mergejoin = %s",
-                   PQgetvalue(was, 0, 0), PQgetvalue(was, 0, 1), PQgetvalue(was, 0, 2));
-        rc = db_exec(a->db, sql.data, errbuf, errlen);
-    }
+    if (!rc && was)
+        rc = set_joins(a, was, 0, errbuf, errlen);
     PQclear(was);
     PQclear(res);
     buf_release(&sql);
     return rc;
 }
 
+/* Add to inv_recs the records of the touched keys it lacks, by lookups when they are few. */
+static enum err
+other_records(struct apply *a, char *errbuf, size_t errlen)
+{
+    PGresult *was = NULL;
+    long long n = 0;
+    enum err rc;
+
+    rc = db_exec(a->db, other_keys_sql, errbuf, errlen);
+    if (!rc)
+        rc = db_query_ll(a->db, "SELECT count(*) FROM inv_other", 0, NULL, "no count", &n, errbuf,
+                         errlen);
+    if (!rc)
+        rc = read_joins(a, &was, errbuf, errlen);
+    if (!rc)
+        rc = set_joins(a, was, n < BIG_JOIN_ROWS, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, other_records_sql, errbuf, errlen);
+    if (!rc)
+        rc = set_joins(a, was, 0, errbuf, errlen);
+    PQclear(was);
+    return rc;
+}
+
 /*
  * Recompute the current record of every touched key: its records are read
- * once, and only the flags that change are written, each partition's
- * looked up by key (a join of the whole catalog for each of the two updates
- * read it twice more).
+ * once (most already are, see known_records()), and only the flags that
+ * change are written, each partition's looked up by key (a join of the
+ * whole catalog for each of the two updates read it twice more).
  */
 static enum err
 recompute_current(struct apply *a, char *errbuf, size_t errlen)
@@ -638,7 +719,7 @@ recompute_current(struct apply *a, char *errbuf, size_t errlen)
 
     rc = db_exec(a->db, "ANALYZE inv_touched", errbuf, errlen);
     if (!rc)
-        rc = db_exec(a->db, touched_records_sql, errbuf, errlen);
+        rc = other_records(a, errbuf, errlen);
     if (!rc)
         rc = db_exec(a->db, "ANALYZE inv_recs", errbuf, errlen);
     if (!rc)
@@ -680,6 +761,8 @@ apply_files(struct apply *a, long long merge_below, int max_parts, char *errbuf,
                      "CREATE TEMP TABLE inv_touched (bucket text COLLATE \"C\", key text COLLATE "
                      "\"C\", PRIMARY KEY (bucket, key)) ON COMMIT DROP",
                      errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db, recs_tables_sql, errbuf, errlen);
     if (!rc && a->existing)
         rc = correct_known_keys(a, errbuf, errlen);
     for (i = 0; !rc && i < a->nfiles; i++)

@@ -7,8 +7,9 @@
  * partition, and INGESTD_INVENTORY_MAX_PARTITIONS=4):
  *   - A, then A again (adds nothing, leaves no partition), then A' (1 % of
  *     lines changed, some keys removed, a few new): the API's current state
- *     equals that of a fresh ingestion of A' alone into another bucket, and
- *     the removed keys got Deleted records;
+ *     equals that of a fresh ingestion of A' alone into another bucket, the
+ *     removed keys got Deleted records, and a changed key's old record kept
+ *     its page (its flag turned off in the room the partition leaves);
  *   - 30 daily inventories of one bucket: its partitions never exceed 4,
  *     and its current state is that of the last day's inventory alone;
  *   - the same with one file of more records than a compare batch.
@@ -428,6 +429,7 @@ test_repeat_then_changed_equals_fresh(void **state)
     struct day fresh = {"rep-fresh", 1, 1200, 3, 0};
     long long records;
     long long removed = 0;
+    char *at41;
     char *before;
     char *after;
     json_t *j;
@@ -454,6 +456,14 @@ test_repeat_then_changed_equals_fresh(void **state)
     free(before);
     free(after);
 
+    /* key 41 changes on day 1 (changed_on): where its current record is now */
+    assert_true(changed_on(41, 1) && !removed_by(41, 1) && 41 % 5 && 41 % 11);
+    at41 = th_pg_scalar(G.pg, "SELECT id || ' ' || tableoid::regclass || ' ' || (ctid::text::"
+                              "point)[0] FROM s3_objects WHERE bucket = 'rep-a' AND key = "
+                              "'dir/obj-00041' AND is_current");
+    assert_non_null(at41);
+    assert_non_null(strstr(at41, " s3_objects_inv_"));
+
     /* the next day's: its changes only; the removed keys' current records get Deleted ones */
     for (k = 0; k < a.keys; k++)
         removed += removed_by(k, 1) && (k % 11 == 0 || k % 17 != 0); /* (not a marker) */
@@ -465,6 +475,25 @@ test_repeat_then_changed_equals_fresh(void **state)
     assert_int_equal(sql_int("SELECT count(*) FROM s3_objects WHERE bucket = 'rep-a'"),
                      records + summary(j, "created") + removed);
     json_decref(j);
+    /*
+     * its flag turned off in place: the inventory partition's pages keep room
+     * (fillfactor), so the update stayed on the record's page (HOT, no index
+     * entry written)
+     */
+    {
+        char *id = th_strf("%.36s", at41);
+        char *q = th_strf("SELECT id || ' ' || tableoid::regclass || ' ' || (ctid::text::point)"
+                          "[0] FROM s3_objects WHERE id = '%s' AND NOT is_current",
+                          id);
+        char *now = th_pg_scalar(G.pg, q);
+
+        if (!now || strcmp(now, at41) != 0)
+            fail_msg("old record of dir/obj-00041: %s, then %s", at41, now ? now : "(none)");
+        free(now);
+        free(q);
+        free(id);
+    }
+    free(at41);
     json_decref(ingest(&fresh));
     want_same_current("rep-a", "rep-fresh");
     assert_true(partitions_of("rep-a") <= MAX_PARTS);
