@@ -61,12 +61,14 @@
 
 /*
  * inv_recs: every record of every touched key, each with its partition and
- * its flag; inv_kb: the keys whose records it holds (known_records()).
+ * its flag, and whether it can be the key's current record (candidate: not
+ * the stored records of a key in inv_kb, whose resequenced lines come after
+ * each of them); inv_kb: the keys whose records it holds (known_records()).
  */
 static const char recs_tables_sql[] =
     "CREATE TEMP TABLE inv_recs (rel text, id uuid, bucket text COLLATE \"C\", key text "
     "COLLATE \"C\", version_id text COLLATE \"C\", sequencer text COLLATE \"C\", event_type text, "
-    "is_delete_marker boolean, is_current boolean) ON COMMIT DROP; "
+    "is_delete_marker boolean, is_current boolean, candidate boolean) ON COMMIT DROP; "
     "CREATE TEMP TABLE inv_kb (bucket text COLLATE \"C\", key text COLLATE \"C\", maxseq text "
     "COLLATE \"C\", PRIMARY KEY (bucket, key)) ON COMMIT DROP";
 /* The touched keys inv_recs does not hold yet. */
@@ -76,16 +78,17 @@ static const char other_keys_sql[] =
     "ANALYZE inv_other";
 /* Their records. */
 static const char other_records_sql[] =
-    "INSERT INTO inv_recs SELECT " REC_COLS " FROM s3_objects o JOIN inv_other t ON "
+    "INSERT INTO inv_recs SELECT " REC_COLS ", true FROM s3_objects o JOIN inv_other t ON "
     "o.bucket = t.bucket AND o.key = t.key";
 /*
  * The current record of each touched key: of the latest record of each of
- * its versions (lv), the latest Created one or delete marker.
+ * its versions (lv), the latest Created one or delete marker; among its
+ * candidates (a key with resequenced lines: among those).
  */
 static const char current_from_touched_sql[] =
     "CREATE TEMP TABLE inv_cur ON COMMIT DROP AS "
     "WITH lv AS (SELECT DISTINCT ON (bucket, key, version_id) id, bucket, key, sequencer, "
-    "  event_type, is_delete_marker FROM inv_recs "
+    "  event_type, is_delete_marker FROM inv_recs WHERE candidate "
     "  ORDER BY bucket, key, version_id, sequencer DESC, event_type DESC, id DESC), "
     "top AS (SELECT DISTINCT ON (bucket, key) id, is_delete_marker FROM lv "
     "  WHERE event_type = 'Created' OR is_delete_marker "
@@ -502,15 +505,17 @@ known_records(struct apply *a, char *errbuf, size_t errlen)
 
     buf_init(&sql, 0);
     if (few)
-        buf_printf(&sql,
-                   "INSERT INTO inv_recs SELECT o.* FROM (SELECT DISTINCT bucket, key FROM "
-                   "s3_objects WHERE part = ANY ('%s'::int[])) k, LATERAL (SELECT " REC_COLS_C
-                   " FROM s3_objects c WHERE c.bucket = k.bucket AND c.key = k.key AND c.part "
-                   "<> ALL ('%s'::int[])) o",
-                   p, p);
+        buf_printf(
+            &sql,
+            "INSERT INTO inv_recs SELECT o.* FROM (SELECT DISTINCT bucket, key FROM "
+            "s3_objects WHERE part = ANY ('%s'::int[])) k, LATERAL (SELECT " REC_COLS_C
+            ", false FROM s3_objects c WHERE c.bucket = k.bucket AND c.key = k.key AND c.part "
+            "<> ALL ('%s'::int[])) o",
+            p, p);
     else
         buf_printf(&sql,
-                   "INSERT INTO inv_recs SELECT " REC_COLS " FROM s3_objects o WHERE o.part <> "
+                   "INSERT INTO inv_recs SELECT " REC_COLS
+                   ", false FROM s3_objects o WHERE o.part <> "
                    "ALL ('%s'::int[]) AND o.bucket = ANY ($1::text[]) AND EXISTS (SELECT 1 FROM "
                    "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND s.bucket = o.bucket AND "
                    "s.key = o.key)",
@@ -550,7 +555,8 @@ resequence_known_keys(struct apply *a, char *errbuf, size_t errlen)
     buf_printf(&sql,
                "WITH o AS (UPDATE s3_objects s SET sequencer = " SEQUENCER_AFTER_KB
                " FROM inv_kb kb WHERE s.part = ANY ('%s'::int[]) AND kb.bucket = s.bucket AND "
-               "kb.key = s.key RETURNING " REC_COLS_S ") INSERT INTO inv_recs SELECT * FROM o",
+               "kb.key = s.key RETURNING " REC_COLS_S
+               ") INSERT INTO inv_recs SELECT *, true FROM o",
                a->parts.data);
     rc = db_exec(a->db, sql.data, errbuf, errlen);
     buf_release(&sql);
