@@ -320,40 +320,42 @@ prefer_hash_joins(struct apply *a, char *errbuf, size_t errlen)
     return hash_joins_only(a, 1, errbuf, errlen);
 }
 
-/* Read the join settings in force (to put back with set_joins()). */
-static enum err
-read_joins(struct apply *a, PGresult **was, char *errbuf, size_t errlen)
-{
-    return db_query(
-        a->db, was,
-        "SELECT current_setting('enable_nestloop'), current_setting('enable_hashjoin'), "
-        "current_setting('enable_mergejoin')",
-        0, NULL, errbuf, errlen);
-}
-
 /*
- * Join by index lookups only (lookups = 1: a few rows against a big table,
- * which the planner may misjudge and hash whole), or as before (the
- * settings read into was).
+ * Run a statement; with lookups, by index lookups only (a few rows against
+ * a big table, which the planner may misjudge and hash whole), the join
+ * settings in force put back after.
  */
 static enum err
-set_joins(struct apply *a, const PGresult *was, int lookups, char *errbuf, size_t errlen)
+query_joined(struct apply *a, int lookups, const char *sql, int nparams, const char *const *params,
+             char *errbuf, size_t errlen)
 {
-    struct buf sql;
+    PGresult *was = NULL;
+    struct buf back;
     enum err rc;
 
-    if (lookups)
-        return db_exec(a->db,
-                       "SET LOCAL enable_nestloop = on; SET LOCAL enable_hashjoin = off; "
-                       "SET LOCAL enable_mergejoin = off",
-                       errbuf, errlen);
-    buf_init(&sql, 0);
-    buf_printf(&sql,
-               "SET LOCAL enable_nestloop = %s; SET LOCAL enable_hashjoin = %s; "
-               "SET LOCAL enable_mergejoin = %s",
-               PQgetvalue(was, 0, 0), PQgetvalue(was, 0, 1), PQgetvalue(was, 0, 2));
-    rc = db_exec(a->db, sql.data, errbuf, errlen);
-    buf_release(&sql);
+    if (!lookups)
+        return db_query(a->db, NULL, sql, nparams, params, errbuf, errlen);
+    rc = db_query(a->db, &was,
+                  "SELECT current_setting('enable_nestloop'), current_setting('enable_hashjoin'), "
+                  "current_setting('enable_mergejoin')",
+                  0, NULL, errbuf, errlen);
+    if (!rc)
+        rc = db_exec(a->db,
+                     "SET LOCAL enable_nestloop = on; SET LOCAL enable_hashjoin = off; "
+                     "SET LOCAL enable_mergejoin = off",
+                     errbuf, errlen);
+    if (!rc)
+        rc = db_query(a->db, NULL, sql, nparams, params, errbuf, errlen);
+    if (!rc) {
+        buf_init(&back, 0);
+        buf_printf(&back,
+                   "SET LOCAL enable_nestloop = %s; SET LOCAL enable_hashjoin = %s; "
+                   "SET LOCAL enable_mergejoin = %s",
+                   PQgetvalue(was, 0, 0), PQgetvalue(was, 0, 1), PQgetvalue(was, 0, 2));
+        rc = db_exec(a->db, back.data, errbuf, errlen);
+        buf_release(&back);
+    }
+    PQclear(was);
     return rc;
 }
 
@@ -497,7 +499,6 @@ drop_unchanged(struct apply *a, char *errbuf, size_t errlen)
 static enum err
 known_records(struct apply *a, char *errbuf, size_t errlen)
 {
-    PGresult *was = NULL;
     struct buf sql;
     const char *p = a->parts.data;
     int few = a->staged - a->unchanged < BIG_JOIN_ROWS;
@@ -520,20 +521,13 @@ known_records(struct apply *a, char *errbuf, size_t errlen)
                    "s3_objects s WHERE s.part = ANY ('%s'::int[]) AND s.bucket = o.bucket AND "
                    "s.key = o.key)",
                    p, p);
-    rc = read_joins(a, &was, errbuf, errlen);
-    if (!rc)
-        rc = set_joins(a, was, few, errbuf, errlen);
-    if (!rc)
-        rc = db_query(a->db, NULL, sql.data, few ? 0 : 1, (const char *const *)&a->buckets, errbuf,
+    rc = query_joined(a, few, sql.data, few ? 0 : 1, (const char *const *)&a->buckets, errbuf,
                       errlen);
-    if (!rc)
-        rc = set_joins(a, was, 0, errbuf, errlen);
     if (!rc)
         rc = db_exec(a->db,
                      "INSERT INTO inv_kb SELECT bucket, key, max(sequencer) FROM inv_recs "
                      "GROUP BY bucket, key; ANALYZE inv_kb",
                      errbuf, errlen);
-    PQclear(was);
     buf_release(&sql);
     return rc;
 }
@@ -647,10 +641,8 @@ static enum err
 flip_flags(struct apply *a, char *errbuf, size_t errlen)
 {
     PGresult *res = NULL;
-    PGresult *was = NULL;
     struct buf sql;
     const char *params[2];
-    int on;
     int i;
     enum err rc;
 
@@ -662,14 +654,8 @@ flip_flags(struct apply *a, char *errbuf, size_t errlen)
                       "SELECT rel, turn_on, count(*) < " BIG_JOIN_ROWS_SQL " FROM inv_flip "
                       "GROUP BY rel, turn_on ORDER BY turn_on, rel",
                       0, NULL, errbuf, errlen);
-    if (!rc)
-        rc = read_joins(a, &was, errbuf, errlen);
     buf_init(&sql, 0);
     for (i = 0; !rc && i < PQntuples(res); i++) {
-        on = PQgetvalue(res, i, 1)[0] == 't';
-        rc = set_joins(a, was, PQgetvalue(res, i, 2)[0] == 't', errbuf, errlen);
-        if (rc)
-            break;
         buf_reset(&sql);
         buf_printf(&sql,
                    "UPDATE %s o SET is_current = $2::boolean FROM inv_flip f WHERE f.rel = $1 "
@@ -677,12 +663,9 @@ flip_flags(struct apply *a, char *errbuf, size_t errlen)
                    "AND o.id = f.id AND o.is_current <> $2::boolean",
                    PQgetvalue(res, i, 0));
         params[0] = PQgetvalue(res, i, 0);
-        params[1] = on ? "true" : "false";
-        rc = db_query(a->db, NULL, sql.data, 2, params, errbuf, errlen);
+        params[1] = PQgetvalue(res, i, 1)[0] == 't' ? "true" : "false";
+        rc = query_joined(a, PQgetvalue(res, i, 2)[0] == 't', sql.data, 2, params, errbuf, errlen);
     }
-    if (!rc && was)
-        rc = set_joins(a, was, 0, errbuf, errlen);
-    PQclear(was);
     PQclear(res);
     buf_release(&sql);
     return rc;
@@ -692,7 +675,6 @@ flip_flags(struct apply *a, char *errbuf, size_t errlen)
 static enum err
 other_records(struct apply *a, char *errbuf, size_t errlen)
 {
-    PGresult *was = NULL;
     long long n = 0;
     enum err rc;
 
@@ -701,14 +683,7 @@ other_records(struct apply *a, char *errbuf, size_t errlen)
         rc = db_query_ll(a->db, "SELECT count(*) FROM inv_other", 0, NULL, "no count", &n, errbuf,
                          errlen);
     if (!rc)
-        rc = read_joins(a, &was, errbuf, errlen);
-    if (!rc)
-        rc = set_joins(a, was, n < BIG_JOIN_ROWS, errbuf, errlen);
-    if (!rc)
-        rc = db_exec(a->db, other_records_sql, errbuf, errlen);
-    if (!rc)
-        rc = set_joins(a, was, 0, errbuf, errlen);
-    PQclear(was);
+        rc = query_joined(a, n < BIG_JOIN_ROWS, other_records_sql, 0, NULL, errbuf, errlen);
     return rc;
 }
 
