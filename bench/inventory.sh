@@ -273,8 +273,12 @@ pids+=($!)
 
 # Before a job: what an earlier job left to the database (autovacuum of its tables) done now,
 # not during the job, and a checkpoint
+# and ingestd's background key index builds of the earlier job's partitions
+# (bench/key-index-wait.sh) done, with how long they took
+. bench/key-index-wait.sh
 settle() {
   local n
+  echo "waited $(key_index_wait "${psql_cmd[@]}") s for the background key index builds"
   "${psql_cmd[@]}" -c "VACUUM (ANALYZE)" -c "CHECKPOINT"
   for _ in $(seq 1 120); do
     n=$("${psql_cmd[@]}" -c "SELECT count(*) FROM pg_stat_activity

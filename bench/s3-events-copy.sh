@@ -95,6 +95,9 @@ COMMIT;
 VACUUM (ANALYZE) $t;
 SQL
 fi
+# ingestd's background key index builds (bench/key-index-wait.sh) done before anything is timed
+. bench/key-index-wait.sh
+echo "key segments indexes ready after $(key_index_wait "${psql_cmd[@]}") s of waiting"
 # events of an earlier run on a kept DATA would come back as repeat deliveries
 "${psql_cmd[@]}" -c "TRUNCATE s3_objects_events" -c "VACUUM ANALYZE s3_objects_events"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

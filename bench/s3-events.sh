@@ -51,13 +51,16 @@ for _ in $(seq 1 600); do
 done
 [ -n "$port" ] || { echo "ingestd did not start"; cat "$work/ingestd.log"; exit 1; }
 base=http://127.0.0.1:$port
+psql_cmd=(psql -h "$work/data/run" -U postgres -d ingestd -XAtq)
+# the events partition's key segments index (built in the background) in place first
+. bench/key-index-wait.sh
+echo "key segments indexes ready after $(key_index_wait "${psql_cmd[@]}") s of waiting"
 
 status=0
 ./build-bench/s3load "$base" "$PREFILL" "$CLIENTS" "$BATCHES" "$BATCH" "$LIST_RUNS" | tee "$work/s3load.out" || status=$?
 val() { awk -v k="$1" '$1 == k { print $2 }' "$work/s3load.out"; }
 
 rss_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$ingestd_pid/status")
-psql_cmd=(psql -h "$work/data/run" -U postgres -d ingestd -XAtq)
 table_size=$("${psql_cmd[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) FROM pg_partition_tree('s3_objects')" 2>/dev/null || echo "?")
 
 printf '\n%-46s %16s %22s\n' "figure" "ingestd" "baseline / target"

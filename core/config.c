@@ -353,6 +353,10 @@ load_jobs(struct config *cfg, char *errbuf, size_t errlen)
     if (rc)
         return rc;
     cfg->merge_interval_s = (int)n;
+    rc = config_env_int("INGESTD_KEY_INDEX_INTERVAL", 10, 0, 86400, &n, errbuf, errlen);
+    if (rc)
+        return rc;
+    cfg->key_index_interval_s = (int)n;
     rc = config_env_int("INGESTD_INVENTORY_STREAMS", 2, 1, 16, &n, errbuf, errlen);
     if (rc)
         return rc;

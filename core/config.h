@@ -44,6 +44,7 @@ struct config {
     size_t max_field_bytes;          /* CSV field */
     size_t max_rows;                 /* CSV data rows per upload */
     int merge_interval_s;            /* 0 = off */
+    int key_index_interval_s;        /* key segments index builds: seconds between looks, 0 = off */
     int inventory_streams;           /* data files of an inventory job staged at once */
     long long inventory_merge_below; /* a file's fewer new records join partition 0 */
     int inventory_max_partitions;    /* inventory partitions per source buckets, 0 = no limit */

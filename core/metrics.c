@@ -184,6 +184,14 @@ static const struct family_def defs[M_COUNT] = {
                            {NULL},
                            NULL,
                            0},
+    [M_KEY_INDEX_PENDING] = {"ingestd_s3_key_index_pending",
+                             "Partitions of the S3 catalog whose key segments index is not "
+                             "built yet (key patterns that start with a wildcard read them "
+                             "whole).",
+                             KIND_GAUGE,
+                             {NULL},
+                             NULL,
+                             0},
 };
 
 struct series {

@@ -44,6 +44,7 @@ enum metric_id {
     M_IMPORT_LAST_SCAN,   /* gauge {location}: unix time of the last completed scan */
     M_WEBHOOK_DELIVERIES, /* counter {outcome}: delivered, retry, failed, gone (per attempt) */
     M_WEBHOOK_PENDING,    /* gauge: deliveries pending (read from PostgreSQL at scrape) */
+    M_KEY_INDEX_PENDING,  /* gauge: partitions without their key segments index (at scrape) */
     M_COUNT
 };
 

@@ -3,7 +3,8 @@
  *
  * Counters and histograms are kept as they happen (core/metrics.h); the
  * gauges that describe the database (pending events, generation, rows,
- * inventory jobs; webhook deliveries pending) are read at scrape time, so every replica
+ * inventory jobs; webhook deliveries pending; partitions without their key
+ * segments index) are read at scrape time, so every replica
  * reports the shared state. A database that does not answer gives
  * ingestd_db_up 0 and the rest of the page, still 200.
  */
@@ -13,6 +14,7 @@
 #include "handlers/app.h"
 #include "handlers/handlers.h"
 #include "storage/outbox_store.h"
+#include "storage/s3_key_index.h"
 #include "storage/stats_store.h"
 
 void
@@ -38,6 +40,8 @@ handle_metrics_get(struct request *req, struct response *res)
         }
         if (outbox_store_pending(req->db, &pending, errbuf, sizeof(errbuf)) == ERR_OK)
             metrics_set(m, M_WEBHOOK_PENDING, NULL, (double)pending);
+        if (s3_key_index_pending(req->db, &pending, errbuf, sizeof(errbuf)) == ERR_OK)
+            metrics_set(m, M_KEY_INDEX_PENDING, NULL, (double)pending);
     } else {
         metrics_set(m, M_DB_UP, NULL, 0);
     }

@@ -38,6 +38,7 @@
 #include "core/crashpoint.h"
 #include "jobs/importer.h"
 #include "jobs/inventory_runner.h"
+#include "jobs/key_index.h"
 #include "jobs/feed_hub.h"
 #include "jobs/outbox.h"
 #include "jobs/sqs_consumer.h"
@@ -463,6 +464,7 @@ serve(struct app *app, const char *conninfo)
     struct workers *long_lane = NULL;
     struct http_server *http = NULL;
     struct scheduler *sched = NULL;
+    struct key_index *key_index = NULL;
     struct importer *importer = NULL;
     struct importer_settings imp;
     struct outbox *outbox = NULL;
@@ -495,6 +497,8 @@ serve(struct app *app, const char *conninfo)
     if (cfg->merge_interval_s > 0)
         sched = scheduler_start(long_lane, cfg->merge_interval_s, app->metrics, app->exporter,
                                 cfg->repos_history_s);
+    if (cfg->key_index_interval_s > 0)
+        key_index = key_index_start(conninfo, cfg->key_index_interval_s);
     memset(&imp, 0, sizeof(imp));
     imp.locations = (const char *const *)cfg->import_locations;
     imp.rescan_s = cfg->import_rescan_s;
@@ -513,6 +517,7 @@ serve(struct app *app, const char *conninfo)
     log_json(LOG_INFO, "shutting down", json_pack("{s:s}", "signal", strsignal(sig)));
     atomic_store(&app->stopping, 1);
     scheduler_stop(sched);
+    key_index_stop(key_index); /* a build under way is cancelled */
     importer_stop(importer);
     feed_hub_close(app->feed_hub); /* event streams end, telling where to resume */
     drain_http(http, cfg->shutdown_grace_s);

@@ -102,6 +102,19 @@ db_conn(struct db *db)
     return db->conn;
 }
 
+void
+db_cancel(struct db *db)
+{
+    PGcancel *c = db->conn ? PQgetCancel(db->conn) : NULL;
+    char msg[256];
+
+    if (!c)
+        return;
+    if (!PQcancel(c, msg, (int)sizeof(msg)))
+        log_json(LOG_WARN, "cancel request failed", json_pack("{s:s}", "error", msg));
+    PQfreeCancel(c);
+}
+
 const char *
 db_last_sqlstate(const struct db *db)
 {
@@ -235,6 +248,10 @@ db_result_error(struct db *db, PGresult *res, const char *what, char *errbuf, si
     }
     if (state && strcmp(state, "23505") == 0)
         return err_set(ERR_CONFLICT, errbuf, errlen, "conflict");
+    if (state && strcmp(state, "57014") == 0) { /* db_cancel(), ours or another session's */
+        log_json(LOG_WARN, "statement canceled", json_pack("{s:s}", "during", what));
+        return err_set(ERR_UNAVAILABLE, errbuf, errlen, "statement canceled, retry");
+    }
     if (state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
         log_json(LOG_WARN, "transaction conflict",
                  json_pack("{s:s,s:s}", "during", what, "sqlstate", state));

@@ -53,6 +53,12 @@ enum err db_send(struct db *db, const char *sql, int nparams, const char *const 
  * when it is still running after timeout_ms.
  */
 int db_ready(struct db *db, int timeout_ms);
+/*
+ * Ask the server to cancel the statement db_send() sent (a no-op when none
+ * runs); its db_receive() then fails with ERR_UNAVAILABLE ("statement
+ * canceled"). Same thread as db, between db_send() and db_receive().
+ */
+void db_cancel(struct db *db);
 /* Wait for the answer of the statement db_send() sent; *out as db_query's. */
 enum err db_receive(struct db *db, PGresult **out, char *errbuf, size_t errlen);
 /* Connect if not connected (or the connection broke). ERR_UNAVAILABLE on failure. */

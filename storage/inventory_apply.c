@@ -50,6 +50,7 @@
 #include "storage/inventory_part.h"
 #include "storage/locks.h"
 #include "storage/outbox_store.h"
+#include "storage/s3_key_index.h"
 
 /* The columns of inv_recs, read from a record t of the catalog (REC_COLS: of o). */
 #define REC_COLS_OF(t)                                                                             \
@@ -790,6 +791,9 @@ inventory_store_apply(struct db *db, const char *job_id, const struct inventory_
     buf_init(&a.plain_parts, 0);
     buf_init(&a.boundary, 0);
     rc = db_exec(db, "BEGIN; SET LOCAL work_mem = '256MB'", errbuf, errlen);
+    /* first: no key index build may hold a partition this apply detaches or analyzes */
+    if (!rc)
+        rc = s3_key_index_fence(db, errbuf, errlen);
     if (!rc)
         rc = read_totals(&a, errbuf, errlen);
     if (!rc)

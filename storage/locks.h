@@ -42,6 +42,15 @@
  *      with no other lock held; while it is held the thread takes no other
  *      advisory lock (it reads the effective file in a snapshot and updates
  *      the target's row).
+ *   8. LOCK_S3_PARTITIONS - the catalog's partitions while the key index
+ *      builder (jobs/key_index.c) runs CREATE INDEX CONCURRENTLY on one: it
+ *      holds the key EXCLUSIVE (session), only tried, with no other lock
+ *      held. An inventory's final apply, the one transaction that detaches,
+ *      drops or analyzes attached partitions, tries it SHARED as its first
+ *      statement; while it fails, the apply cancels the builder's statement
+ *      and tries again (storage/s3_key_index.c). Neither ever waits for it,
+ *      so it is outside the order above: the apply never waits behind a
+ *      build, and a build never starts while an apply runs.
  * Within one step a transaction takes all its keys in one statement, sorted
  * by key (ORDER BY h): two batches that share keys meet them in the same
  * order. Deadlocks PostgreSQL still reports (40P01) are mapped to
@@ -70,6 +79,9 @@
 #define LOCK_S3_KEY(bucket, key) "hashtextextended(" bucket " || E'\\x1f' || " key ", 7400)"
 /* 6. The effective repos.csv: merges and PUT /api/v1/repos.csv. */
 #define LOCK_EFFECTIVE_KEY "7400000002"
+
+/* 8. The catalog's partitions: exclusive by the key index builder, shared by an inventory apply. */
+#define LOCK_S3_PARTITIONS "7400000003"
 
 /* 7. One export target (session, by its publisher); `name` a text expression. */
 #define LOCK_EXPORT_TARGET(name) "hashtextextended(" name ", 7409)"

@@ -568,6 +568,76 @@ attribute_prefilter(const struct s3_cond *c, int case_insensitive)
     return buf_take(&out, NULL);
 }
 
+/* The longest segment s3_key_segments() keeps whole in a long key (migration 0026). */
+#define KEY_SEGMENT_CHARS 255
+
+/* Append one literal run to a tsquery: quoted, a prefix when `prefix`, and-ed to the rest. */
+static void
+segment_term(struct buf *q, const char *piece, size_t len, int prefix)
+{
+    size_t i;
+    size_t chars = 0;
+
+    for (i = 0; i < len; i++) { /* cut before the 256th character's first byte */
+        if (((unsigned char)piece[i] & 0xC0) != 0x80 && ++chars > KEY_SEGMENT_CHARS) {
+            len = i; /* the index may hold only the segment's first 255 characters */
+            prefix = 1;
+        }
+    }
+    buf_append_str(q, q->len ? " & '" : "'");
+    for (i = 0; i < len; i++) {
+        if (piece[i] == '\\' || piece[i] == '\'')
+            buf_append_char(q, piece[i]);
+        buf_append_char(q, piece[i]);
+    }
+    buf_append_str(q, prefix ? "':*" : "'");
+}
+
+/*
+ * For a key LIKE pattern that starts with a wildcard: a tsquery over
+ * s3_key_segments(key) (migration 0026) that every key it matches also
+ * satisfies, so that the GIN index on that expression finds the candidates
+ * and the LIKE decides. Each literal run that follows a literal `/` is a
+ * whole segment when it ends at a `/` or the pattern's end, and a
+ * segment's start when a wildcard follows it: `%/run00420/sample%.bam`
+ * gives 'run00420' & 'sample':*. NULL when no literal follows a `/`.
+ */
+static char *
+key_segments_query(const char *like)
+{
+    struct buf q;
+    struct buf piece;
+    const char *p;
+    int in_piece = 0; /* collecting the literal run after a literal `/` */
+
+    buf_init(&q, 0);
+    buf_init(&piece, 0);
+    for (p = like; *p; p++) {
+        int wildcard = *p == '%' || *p == '_';
+        char c = *p;
+
+        if (*p == '\\' && p[1])
+            c = *++p;
+        if (!wildcard && c != '/') {
+            if (in_piece)
+                buf_append_char(&piece, c);
+            continue;
+        }
+        if (in_piece && piece.len)
+            segment_term(&q, piece.data, piece.len, wildcard);
+        buf_reset(&piece);
+        in_piece = !wildcard;
+    }
+    if (in_piece && piece.len)
+        segment_term(&q, piece.data, piece.len, 0);
+    buf_release(&piece);
+    if (!q.len) {
+        buf_release(&q);
+        return NULL;
+    }
+    return buf_take(&q, NULL);
+}
+
 /* The SQL of one condition, its value bound as the next parameter. */
 static void
 cond_sql(const struct s3_query *q, const struct s3_cond *c, struct s3_where *w, char **owned)
@@ -596,7 +666,15 @@ cond_sql(const struct s3_query *q, const struct s3_cond *c, struct s3_where *w, 
         buf_printf(&w->sql, "%s = $%d::%s", f->column, n, f->cast);
         break;
     case K_LIKE:
-        buf_printf(&w->sql, "%s %s $%d", f->column, like, n);
+        /* a key pattern that starts with a wildcard: the segments' index (0026) */
+        if (c->field == S3F_KEY && !q->case_insensitive &&
+            (c->value[0] == '%' || c->value[0] == '_'))
+            owned[0] = key_segments_query(c->value);
+        if (owned[0])
+            buf_printf(&w->sql, "(%s LIKE $%d AND s3_key_segments(%s) @@ $%d::tsquery)", f->column,
+                       n, f->column, s3_where_param(w, owned[0]));
+        else
+            buf_printf(&w->sql, "%s %s $%d", f->column, like, n);
         break;
     case K_TIME_LIKE:
         /* the API's form (2024-01-02T03:04:05.000Z) or PostgreSQL's, as the filemanager

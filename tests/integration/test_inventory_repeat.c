@@ -23,6 +23,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -394,13 +395,10 @@ group_setup(void **state)
     ep = th_strf("AWS_ENDPOINT_URL=%s", th_s3rver_endpoint());
     {
         char parts[64];
-        const char *env[] = {ep,
-                             "AWS_ACCESS_KEY_ID=S3RVER",
-                             "AWS_SECRET_ACCESS_KEY=S3RVER",
-                             "AWS_REGION=us-east-1",
-                             "INGESTD_INVENTORY_MERGE_BELOW=0",
-                             parts,
-                             NULL};
+        const char *env[] = {ep, "AWS_ACCESS_KEY_ID=S3RVER", "AWS_SECRET_ACCESS_KEY=S3RVER",
+                             "AWS_REGION=us-east-1", "INGESTD_INVENTORY_MERGE_BELOW=0",
+                             /* key index builds beside every test's applies */
+                             "INGESTD_KEY_INDEX_INTERVAL=1", parts, NULL};
 
         snprintf(parts, sizeof(parts), "INGESTD_INVENTORY_MAX_PARTITIONS=%d", MAX_PARTS);
         G.srv = th_ingestd_start(th_pg_url(G.pg), env);
@@ -822,11 +820,107 @@ test_annotations_during_apply(void **state)
     free(id2);
 }
 
+/* How many times ingestd's log holds s. */
+static int
+log_count(const char *s)
+{
+    size_t len = 0;
+    char *log = th_read_file(th_ingestd_log(G.srv), &len);
+    const char *p = log;
+    int n = 0;
+
+    while (p && (p = strstr(p, s)) != NULL) {
+        n++;
+        p++;
+    }
+    free(log);
+    return n;
+}
+
+/* Wait up to 60 s for sql to count more than 0; 1 when it did. */
+static int
+wait_for(const char *sql)
+{
+    int waited;
+
+    for (waited = 0; waited < 600; waited++) {
+        if (sql_int(sql) > 0)
+            return 1;
+        usleep(100000);
+    }
+    return 0;
+}
+
+/* ingest_thread() that says when it is done. */
+struct ingest_run {
+    struct day *day;
+    atomic_int done;
+};
+
+static void *
+ingest_run_thread(void *arg)
+{
+    struct ingest_run *r = arg;
+    void *job = ingest_thread(r->day);
+
+    atomic_store(&r->done, 1);
+    return job;
+}
+
+/*
+ * An apply while the key index builder (INGESTD_KEY_INDEX_INTERVAL=1) runs
+ * CREATE INDEX CONCURRENTLY: the apply cancels the build instead of waiting
+ * behind it, and the builder builds the index again later. The test keeps a
+ * REPEATABLE READ snapshot open, which a concurrent build waits for before
+ * it ends: an apply waiting behind the build would wait for as long as the
+ * snapshot lives, and the apply must end while it still does.
+ */
+static void
+test_apply_cancels_key_index_build(void **state)
+{
+    struct day a = {"kix-a", 0, 400, 2, 0};
+    struct day a2 = {"kix-a", 1, 400, 2, 0};
+    PGconn *x = open_tx("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    PGresult *res = PQexec(x, "SELECT 1"); /* takes the snapshot, and no lock */
+    struct ingest_run run = {&a2, 0};
+    pthread_t t;
+    void *job = NULL;
+    int cancelled;
+    int waited;
+
+    (void)state;
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    json_decref(ingest(&a)); /* new partitions, which the builder indexes next */
+    assert_true(wait_for("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX "
+                         "CONCURRENTLY %' AND wait_event_type = 'Lock'"));
+    cancelled = log_count("\"key index build failed\"");
+    assert_int_equal(pthread_create(&t, NULL, ingest_run_thread, &run), 0);
+    for (waited = 0; waited < 600 && !atomic_load(&run.done); waited++)
+        usleep(100000);
+    assert_true(atomic_load(&run.done)); /* while the snapshot (and the build's wait) lasts */
+    commit_tx(x);
+    assert_int_equal(pthread_join(t, &job), 0);
+    assert_non_null(job);
+    assert_string_equal(th_jstr(job, "status"), "succeeded");
+    json_decref(job);
+    assert_true(log_count("\"key index build failed\"") > cancelled);
+    /* the builder comes back: every partition indexed, no invalid index left */
+    assert_true(wait_for("SELECT (count(*) = 0)::int FROM pg_inherits h JOIN pg_class c ON "
+                         "c.oid = h.inhrelid LEFT JOIN pg_class ic ON ic.relname = c.relname || "
+                         "'_segs' LEFT JOIN pg_index i ON i.indexrelid = ic.oid WHERE "
+                         "h.inhparent = 's3_objects'::regclass AND i.indisvalid IS NOT TRUE"));
+    assert_int_equal(sql_int("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = "
+                             "i.indexrelid WHERE c.relname LIKE '%\\_segs' AND NOT i.indisvalid"),
+                     0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_repeat_then_changed_equals_fresh),
+        cmocka_unit_test(test_apply_cancels_key_index_build),
         cmocka_unit_test(test_file_across_compare_batches),
         cmocka_unit_test(test_thirty_days_bounded_partitions),
         cmocka_unit_test(test_events_between_inventories),

@@ -142,11 +142,79 @@ test_key_without_bucket(void **state)
 
     s3_query_init(&q);
     add_ok(&q, "key", S3_JOIN_OR, "*/sample.bam"); /* a leading wildcard: no range to read */
-    want_where(&q, " WHERE true AND (key LIKE $1) AND is_current", "%/sample.bam", NULL);
+    want_where(&q,
+               " WHERE true AND ((key LIKE $1 AND s3_key_segments(key) @@ $2::tsquery)) AND "
+               "is_current",
+               "%/sample.bam", "'sample.bam'", NULL);
     add_ok(&q, "key", S3_JOIN_OR, "?x");
-    want_where(&q, " WHERE true AND (key LIKE $1 OR key LIKE $2) AND is_current", "%/sample.bam",
-               "_x", NULL);
+    want_where(&q,
+               " WHERE true AND ((key LIKE $1 AND s3_key_segments(key) @@ $2::tsquery) OR key "
+               "LIKE $3) AND is_current",
+               "%/sample.bam", "'sample.bam'", "_x", NULL);
     s3_query_release(&q);
+}
+
+/* The segments' tsquery (migration 0026) of key pattern p, or NULL when the clause has none. */
+static void
+want_segments(const char *p, const char *tsquery)
+{
+    struct s3_query q;
+    struct s3_where w;
+
+    s3_query_init(&q);
+    q.current_only = 0;
+    add_ok(&q, "key", S3_JOIN_OR, p);
+    s3_query_where(&q, &w);
+    if (!tsquery) {
+        if (w.nparams != 1 || strstr(w.sql.data, "s3_key_segments"))
+            fail_msg("%s: %s (%d parameters), want no segments", p, w.sql.data, w.nparams);
+    } else {
+        assert_string_equal(
+            w.sql.data, " WHERE true AND ((key LIKE $1 AND s3_key_segments(key) @@ $2::tsquery))");
+        assert_int_equal(w.nparams, 2);
+        if (strcmp(w.params[1], tsquery) != 0)
+            fail_msg("%s: tsquery %s, want %s", p, w.params[1], tsquery);
+    }
+    s3_where_release(&w);
+    q.case_insensitive = 1; /* the lexemes are compared byte for byte: ILIKE goes without */
+    s3_query_where(&q, &w);
+    assert_null(strstr(w.sql.data, "s3_key_segments"));
+    s3_where_release(&w);
+    s3_query_release(&q);
+}
+
+/* A key pattern that starts with a wildcard: each literal run after a `/` is a segment's start
+ * (a wildcard follows) or a whole segment (a `/` or the end follows). */
+static void
+test_key_segments(void **state)
+{
+    char long_piece[600];
+    char want[700];
+
+    (void)state;
+    want_segments("*/sample0042*.bam", "'sample0042':*");
+    want_segments("*/run00420/sample*", "'run00420' & 'sample':*");
+    want_segments("*/run00420/", "'run00420'");
+    want_segments("*x/a?b/c", "'a':* & 'c'");
+    want_segments("?/a//b*", "'a' & 'b':*"); /* an empty segment: nothing */
+    want_segments("*/it's\\\\ok:* & !x|(y)", "'it''s\\\\ok:':*");
+    want_segments("*/\\*lit\\?*", "'*lit?':*"); /* escaped wildcards are literal */
+    want_segments("*/50%_off/x", "'50%_off' & 'x'");
+    /* no literal after a `/`, or a literal start (the B-tree ranges serve those) */
+    want_segments("*sample0042*", NULL);
+    want_segments("*/*", NULL);
+    want_segments("*/", NULL);
+    want_segments("run/*/x", NULL);
+    want_segments("\\*/x", NULL);
+    /* over 255 characters: the first 255 whole characters, as a prefix */
+    memset(long_piece, 'a', 300);
+    memcpy(long_piece, "*/\xc3\xa9", 4); /* a 2-byte character first */
+    long_piece[300] = '\0';
+    snprintf(want, sizeof(want), "'\xc3\xa9%.*s':*", 254, long_piece + 4);
+    want_segments(long_piece, want);
+    long_piece[4 + 254] = '\0'; /* 255 characters exactly: whole */
+    snprintf(want, sizeof(want), "'\xc3\xa9%.*s'", 254, long_piece + 4);
+    want_segments(long_piece, want);
 }
 
 static void
@@ -366,6 +434,7 @@ main(void)
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_patterns_or_and),
         cmocka_unit_test(test_key_without_bucket),
+        cmocka_unit_test(test_key_segments),
         cmocka_unit_test(test_typed_filters),
         cmocka_unit_test(test_dates),
         cmocka_unit_test(test_computed_fields),
