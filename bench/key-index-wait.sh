@@ -5,9 +5,11 @@
 #                         index (<partition>_segs, built by jobs/key_index.c every
 #                         INGESTD_KEY_INDEX_INTERVAL seconds, 10 by default), then print
 #                         the seconds it waited. Benchmarks call it between their timed
-#                         parts, so that no build runs beside what they time.
+#                         parts, so that no build runs beside what they time. With
+#                         INGESTD_KEY_INDEX_INTERVAL=0 (no builds) it prints 0 at once.
 key_index_wait() {
   local t0 n
+  [ "${INGESTD_KEY_INDEX_INTERVAL:-10}" = 0 ] && { echo 0; return; }
   t0=$(date +%s)
   while :; do
     n=$("$@" -c "SELECT count(*) FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
