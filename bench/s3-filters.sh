@@ -23,6 +23,7 @@
 #   - key suffix wildcard        key=*.bam            (every record matches: the first page is near)
 #   - key infix wildcard         key=*/sample0042*.bam   (10,000 matches; the key segments'
 #                                                         GIN index, built in the background)
+#   - the same, case-insensitive key=*/SAMPLE0042*.BAM&caseSensitive=false (the same index)
 #   - key infix, no literal after a /   key=*sample0042*.bam   (a full scan: no index serves it)
 #   - attribute equality         attributes[project]=P42           (GIN index)
 #   - attribute wildcard         attributes[project]=P4*           (annotated-records index)
@@ -134,6 +135,7 @@ row "attribute wildcard: attributes[project]=P4*" "/api/v1/s3?attributes%5Bproje
 row "attribute wildcard + key: ...P4*&key=run004*" "/api/v1/s3?attributes%5Bproject%5D=P4*&key=run004*&rowsPerPage=1000"
 row "/api/v1/s3/attributes?project=P42" "/api/v1/s3/attributes?project=P42&rowsPerPage=1000"
 row "key infix wildcard: key=*/sample0042*.bam (segments index)" "/api/v1/s3?key=*/sample0042*.bam&rowsPerPage=1000"
+row "key infix, caseSensitive=false: key=*/SAMPLE0042*.BAM" "/api/v1/s3?key=*/SAMPLE0042*.BAM&caseSensitive=false&rowsPerPage=1000"
 row "* key infix, no literal after a /: key=*sample0042*.bam (full scan)" "/api/v1/s3?key=*sample0042*.bam&rowsPerPage=1000" "$SLOW_RUNS"
 size=$("${psql_cmd[@]}" -c "SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) FROM pg_partition_tree('s3_objects')")
 echo

@@ -7,9 +7,16 @@
 -- every key it matches: "some segment starts with sample0042", or "is
 -- run00420" when the literal reaches the next `/` or the pattern's end.
 -- s3_key_segments(key) is the key's segments as a tsvector (no parsing, no
--- stemming: each segment is one lexeme, compared byte for byte), and
--- storage/s3_query.c adds `s3_key_segments(key) @@ '''sample0042'':*'` beside
--- the LIKE, which still decides: a GIN index on the expression serves it.
+-- stemming: each segment is one lexeme, compared byte for byte), taken from
+-- the key with its ASCII letters in lower case, and storage/s3_query.c adds
+-- `s3_key_segments(key) @@ '''sample0042'':*'` (the literal in lower case
+-- too) beside the LIKE, which still decides: a GIN index on the expression
+-- serves it. Lower case, so that one index serves caseSensitive=false as
+-- well: on a "C" column (key is one) ILIKE is lower(key) LIKE lower(pattern)
+-- and lower() folds ASCII letters only, so a key ILIKE matches has the
+-- lower-cased literal as (the start of) one of its lower-cased segments; a
+-- case-sensitive pattern only gets a few more candidates (keys that differ
+-- from a match in case alone).
 --
 -- Those indexes are not built here, nor while an inventory lands: building
 -- one takes about 17 s per 5,000,000 records (as long as half an inventory's
@@ -30,6 +37,7 @@ CREATE FUNCTION s3_key_segments(key text) RETURNS tsvector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT array_to_tsvector(array_remove(string_to_array(
-        CASE WHEN octet_length(key) <= 2000 THEN key
-             ELSE regexp_replace(key, '([^/]{255})[^/]*', '\1', 'g') END, '/'), ''))
+        CASE WHEN octet_length(key) <= 2000 THEN lower(key COLLATE "C")
+             ELSE regexp_replace(lower(key COLLATE "C"), '([^/]{255})[^/]*', '\1', 'g') END,
+        '/'), ''))
 $$;

@@ -571,7 +571,11 @@ attribute_prefilter(const struct s3_cond *c, int case_insensitive)
 /* The longest segment s3_key_segments() keeps whole in a long key (migration 0026). */
 #define KEY_SEGMENT_CHARS 255
 
-/* Append one literal run to a tsquery: quoted, a prefix when `prefix`, and-ed to the rest. */
+/*
+ * Append one literal run to a tsquery: ASCII letters in lower case (as
+ * s3_key_segments() takes the key), quoted, a prefix when `prefix`, and-ed
+ * to the rest.
+ */
 static void
 segment_term(struct buf *q, const char *piece, size_t len, int prefix)
 {
@@ -586,21 +590,23 @@ segment_term(struct buf *q, const char *piece, size_t len, int prefix)
     }
     buf_append_str(q, q->len ? " & '" : "'");
     for (i = 0; i < len; i++) {
-        if (piece[i] == '\\' || piece[i] == '\'')
-            buf_append_char(q, piece[i]);
-        buf_append_char(q, piece[i]);
+        char c = piece[i] >= 'A' && piece[i] <= 'Z' ? (char)(piece[i] - 'A' + 'a') : piece[i];
+
+        if (c == '\\' || c == '\'')
+            buf_append_char(q, c);
+        buf_append_char(q, c);
     }
     buf_append_str(q, prefix ? "':*" : "'");
 }
 
 /*
  * For a key LIKE pattern that starts with a wildcard: a tsquery over
- * s3_key_segments(key) (migration 0026) that every key it matches also
- * satisfies, so that the GIN index on that expression finds the candidates
- * and the LIKE decides. Each literal run that follows a literal `/` is a
- * whole segment when it ends at a `/` or the pattern's end, and a
- * segment's start when a wildcard follows it: `%/run00420/sample%.bam`
- * gives 'run00420' & 'sample':*. NULL when no literal follows a `/`.
+ * s3_key_segments(key) (migration 0026) that every key it matches, as LIKE
+ * or as ILIKE, also satisfies, so that the GIN index on that expression
+ * finds the candidates and the LIKE (ILIKE) decides. Each literal run that follows a literal `/` is
+ * a whole segment when it ends at a `/` or the pattern's end, and a segment's start when a wildcard
+ * follows it: `%/run00420/sample%.bam` gives 'run00420' & 'sample':*. NULL when no literal follows
+ * a `/`.
  */
 static char *
 key_segments_query(const char *like)
@@ -667,12 +673,11 @@ cond_sql(const struct s3_query *q, const struct s3_cond *c, struct s3_where *w, 
         break;
     case K_LIKE:
         /* a key pattern that starts with a wildcard: the segments' index (0026) */
-        if (c->field == S3F_KEY && !q->case_insensitive &&
-            (c->value[0] == '%' || c->value[0] == '_'))
+        if (c->field == S3F_KEY && (c->value[0] == '%' || c->value[0] == '_'))
             owned[0] = key_segments_query(c->value);
         if (owned[0])
-            buf_printf(&w->sql, "(%s LIKE $%d AND s3_key_segments(%s) @@ $%d::tsquery)", f->column,
-                       n, f->column, s3_where_param(w, owned[0]));
+            buf_printf(&w->sql, "(%s %s $%d AND s3_key_segments(%s) @@ $%d::tsquery)", f->column,
+                       like, n, f->column, s3_where_param(w, owned[0]));
         else
             buf_printf(&w->sql, "%s %s $%d", f->column, like, n);
         break;

@@ -244,7 +244,7 @@ test_patterns_through_the_index(void **state)
     assert_true(metrics_line(G.plain, "ingestd_s3_key_index_pending 0"));
     assert_int_equal(th_pg_ll(G.pg, "SELECT count(*) FROM s3_objects WHERE s3_key_segments(key) "
                                     "@@ '''sample0042'':*'"),
-                     6); /* the first segment too */
+                     7); /* the first segment too, and Sample0042d.bam (lower-cased) */
     before = segs_index_scans();
 
     want_pattern("*/sample0042*.bam", "",
@@ -267,10 +267,16 @@ test_patterns_through_the_index(void **state)
     want_pattern("*sample0042*.bam", "",
                  "a//sample0042c.bam\nrun1/sample0042a.bam\nrun2/x/sample0042.bam\n"
                  "run3/notsample0042.bam\nrun4/sample0042e/deep/file.bam\nsample0042/top.bam");
-    /* case-insensitive: ILIKE, which the lexemes (compared byte for byte) cannot serve */
+    /* the lexemes are lower-cased keys: a case-sensitive pattern gets keys that differ in case
+     * as candidates, which the LIKE drops; ILIKE (on a "C" column, ASCII letters alone fold)
+     * is served as well */
+    want_pattern("*/Sample0042*", "", "q/Sample0042d.bam");
     want_pattern("*/SAMPLE0042*.BAM", "&caseSensitive=false",
                  "a//sample0042c.bam\nq/Sample0042d.bam\nrun1/sample0042a.bam\n"
                  "run2/x/sample0042.bam\nrun4/sample0042e/deep/file.bam");
+    want_pattern("*/\xc3\x89/*", "&caseSensitive=false", ""); /* not é: ILIKE folds ASCII only */
+    want_pattern("*/Q/*", "&caseSensitive=false", "");        /* q is the first segment */
+    want_pattern("*/DEEP/F*", "&caseSensitive=false", "run4/sample0042e/deep/file.bam");
     /* the long key: its 1,100-character segment is indexed as its first 255 */
     p = th_strf("*/%.*stail/*", 2200, G.long_key + 5);
     want_pattern(p, "", G.long_key);

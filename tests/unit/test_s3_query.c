@@ -176,9 +176,15 @@ want_segments(const char *p, const char *tsquery)
             fail_msg("%s: tsquery %s, want %s", p, w.params[1], tsquery);
     }
     s3_where_release(&w);
-    q.case_insensitive = 1; /* the lexemes are compared byte for byte: ILIKE goes without */
+    q.case_insensitive = 1; /* the same terms serve ILIKE (lower-cased lexemes and terms) */
     s3_query_where(&q, &w);
-    assert_null(strstr(w.sql.data, "s3_key_segments"));
+    if (!tsquery) {
+        assert_null(strstr(w.sql.data, "s3_key_segments"));
+    } else {
+        assert_string_equal(
+            w.sql.data, " WHERE true AND ((key ILIKE $1 AND s3_key_segments(key) @@ $2::tsquery))");
+        assert_string_equal(w.params[1], tsquery);
+    }
     s3_where_release(&w);
     s3_query_release(&q);
 }
@@ -200,6 +206,9 @@ test_key_segments(void **state)
     want_segments("*/it's\\\\ok:* & !x|(y)", "'it''s\\\\ok:':*");
     want_segments("*/\\*lit\\?*", "'*lit?':*"); /* escaped wildcards are literal */
     want_segments("*/50%_off/x", "'50%_off' & 'x'");
+    /* ASCII letters in lower case, as the lexemes; other letters as they are */
+    want_segments("*/Run00420/SAMPLE*", "'run00420' & 'sample':*");
+    want_segments("*/\xc3\x89t\xc3\xa9/Z", "'\xc3\x89t\xc3\xa9' & 'z'");
     /* no literal after a `/`, or a literal start (the B-tree ranges serve those) */
     want_segments("*sample0042*", NULL);
     want_segments("*/*", NULL);
