@@ -19,8 +19,8 @@
 -- from a match in case alone).
 --
 -- Those indexes are not built here, nor while an inventory lands: building
--- one takes about 17 s per 5,000,000 records (as long as half an inventory's
--- ingestion). jobs/key_index.c builds them in the background, CREATE INDEX
+-- one takes 17-23 s per 5,000,000 records on 2 cores (as long as half or
+-- more of an inventory's ingestion). jobs/key_index.c builds them in the background, CREATE INDEX
 -- CONCURRENTLY per partition (s3_objects_events_segs, s3_objects_inv_N_segs),
 -- and until a partition has its index the planner scans that partition: the
 -- results are the same either way.
