@@ -19,8 +19,7 @@
 #include "storage/db.h"
 #include "storage/locks.h"
 
-/* The partitions of s3_objects whose <name>_segs is missing or invalid (names of up to 58 bytes).
- */
+/* Partitions of s3_objects (names up to 58 bytes) whose <name>_segs is missing or invalid. */
 #define PENDING_FROM                                                                               \
     " FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid "                                   \
     "LEFT JOIN pg_class ic ON ic.relnamespace = c.relnamespace AND ic.relname = c.relname || "     \
