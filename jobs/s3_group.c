@@ -3,15 +3,24 @@
  *
  * Leader/follower, no thread of its own, as jobs/upload_group.c: the waiting
  * batches form a FIFO under one mutex, each with the hashes of its keys;
- * `active` lists the groups being ingested (their batches' keys stay busy
- * until they commit). A queued batch leads when there is a leader's place
- * and no active group or earlier queued batch shares a key with it
- * (may_lead): it takes a group (take_group: skipping, and then keeping busy,
- * the keys of every batch it leaves, so batches on one key stay in arrival
- * order), unlocks, ingests the group on its own connection, relocks, marks
- * the group's batches done and wakes their threads, then wakes every batch
- * still queued to look again. A waiter's entry lives on its own stack; the
- * leader never touches an entry after marking it done and unlocking.
+ * `active` lists the groups being ingested. A group's keys stay busy until
+ * its transaction holds their locks in PostgreSQL (`locked`, reported by
+ * s3_store_ingest_group_locked); after that a later group on the same keys
+ * may start: it queues in PostgreSQL behind the locked one, so its BEGIN,
+ * its parameters and its lock statement are under way when the first
+ * commits, and it cannot pass it. A queued batch leads when there is a
+ * leader's place and no unlocked active group or earlier queued batch
+ * shares a key with it (may_lead): it takes a group (take_group: skipping,
+ * and then keeping busy, the keys of every batch it leaves, so batches on
+ * one key stay in arrival order), unlocks, ingests the group on its own
+ * connection, relocks, marks the group's batches done and wakes their
+ * threads, then wakes every batch still queued to look again. A waiter's
+ * entry lives on its own stack; the leader never touches an entry after
+ * marking it done and unlocking.
+ *
+ * Waits in PostgreSQL go only from an unlocked group to a locked one (two
+ * unlocked groups share no key here, and each takes its key locks in one
+ * statement, in hash order), so they form no cycle.
  */
 #include "jobs/s3_group.h"
 
@@ -37,10 +46,15 @@ struct waiter {
     pthread_cond_t wake; /* done, or asked to lead: only this waiter is woken */
 };
 
-/* A group being ingested: its batches, whose keys no other group may take meanwhile. */
+/*
+ * A group being ingested: its batches, whose keys no other group may take
+ * until the group holds their locks in PostgreSQL (locked).
+ */
 struct active {
     struct waiter **taken;
     size_t n;
+    int locked;
+    struct s3_group *g;
     struct active *next;
 };
 
@@ -162,8 +176,8 @@ keyset_meets(const struct keyset *k, const struct waiter *w)
 
 /*
  * With the lock held: the keys no new group may take now - those of the
- * groups being ingested and of the batches queued before `upto` (NULL: all);
- * sized for every key queued or active.
+ * groups being ingested that do not hold their locks yet, and of the batches
+ * queued before `upto` (NULL: all); sized for every key queued or active.
  */
 static void
 busy_keys(const struct s3_group *g, const struct waiter *upto, struct keyset *k)
@@ -174,13 +188,13 @@ busy_keys(const struct s3_group *g, const struct waiter *upto, struct keyset *k)
     size_t i;
 
     for (a = g->active; a; a = a->next)
-        for (i = 0; i < a->n; i++)
+        for (i = 0; i < a->n && !a->locked; i++)
             n += a->taken[i]->nkeys;
     for (w = g->head; w; w = w->next)
         n += w->nkeys;
     keyset_init(k, n);
     for (a = g->active; a; a = a->next)
-        for (i = 0; i < a->n; i++)
+        for (i = 0; i < a->n && !a->locked; i++)
             keyset_add_waiter(k, a->taken[i]);
     for (w = g->head; w && w != upto; w = w->next)
         keyset_add_waiter(k, w);
@@ -254,10 +268,31 @@ take_group(struct s3_group *g, struct waiter ***taken)
     return n;
 }
 
-/* Ingest n batches: one alone, more in one transaction (each alone if that fails). */
+/* s3_store's callback: the group holds its key locks, so later groups on its keys may start. */
 static void
-ingest_group(struct waiter **taken, size_t n, struct db *db)
+group_locked(void *ud)
 {
+    struct active *a = ud;
+    struct waiter *w;
+
+    pthread_mutex_lock(&a->g->lock);
+    if (!a->locked) {
+        a->locked = 1;
+        for (w = a->g->head; w; w = w->next)
+            pthread_cond_signal(&w->wake);
+    }
+    pthread_mutex_unlock(&a->g->lock);
+}
+
+/*
+ * Ingest the n batches of a: one alone, more in one transaction (each alone
+ * if that fails: a later group on their keys may commit first then).
+ */
+static void
+ingest_group(struct active *a, struct db *db)
+{
+    struct waiter **taken = a->taken;
+    size_t n = a->n;
     struct s3_ingest_part *copy;
     char errbuf[ERRBUF_SIZE];
     size_t i;
@@ -267,7 +302,7 @@ ingest_group(struct waiter **taken, size_t n, struct db *db)
         copy = xcalloc(n, sizeof(*copy));
         for (i = 0; i < n; i++)
             copy[i] = *taken[i]->part;
-        rc = s3_store_ingest_group(db, copy, n, errbuf, sizeof(errbuf));
+        rc = s3_store_ingest_group_locked(db, copy, n, group_locked, a, errbuf, sizeof(errbuf));
         for (i = 0; i < n && !rc; i++) {
             taken[i]->part->result = copy[i].result;
             taken[i]->rc = ERR_OK;
@@ -277,15 +312,15 @@ ingest_group(struct waiter **taken, size_t n, struct db *db)
     if (!rc)
         return;
     for (i = 0; i < n; i++) /* alone: the fault (a bad record, a deadlock) stays its own */
-        taken[i]->rc =
-            s3_store_ingest_group(db, taken[i]->part, 1, taken[i]->errbuf, taken[i]->errlen);
+        taken[i]->rc = s3_store_ingest_group_locked(db, taken[i]->part, 1, group_locked, a,
+                                                    taken[i]->errbuf, taken[i]->errlen);
 }
 
 /* With the lock held and may_lead(): lead one group. Returns with the lock held. */
 static void
 lead(struct s3_group *g, struct db *db)
 {
-    struct active me = {NULL, 0, NULL};
+    struct active me = {NULL, 0, 0, g, NULL};
     struct active **a;
     struct waiter *w;
     size_t i;
@@ -297,7 +332,7 @@ lead(struct s3_group *g, struct db *db)
         me.next = g->active;
         g->active = &me;
         pthread_mutex_unlock(&g->lock);
-        ingest_group(me.taken, me.n, db);
+        ingest_group(&me, db);
         pthread_mutex_lock(&g->lock);
         for (a = &g->active; *a != &me; a = &(*a)->next)
             ;

@@ -60,6 +60,15 @@ struct s3_ingest_part {
 enum err s3_store_ingest_group(struct db *db, struct s3_ingest_part *parts, size_t nparts,
                                char *errbuf, size_t errlen);
 /*
+ * The same, calling locked(ud) (when not NULL) once the transaction holds
+ * the locks of every (bucket, key) of the parts: from then on, another
+ * transaction on one of those keys waits in PostgreSQL until this one ends,
+ * so it may start (and queue behind it) without passing it.
+ */
+enum err s3_store_ingest_group_locked(struct db *db, struct s3_ingest_part *parts, size_t nparts,
+                                      void (*locked)(void *ud), void *ud, char *errbuf,
+                                      size_t errlen);
+/*
  * The same for what a crawl of the live bucket observed (source "crawl";
  * last_modified kept): the same locks, duplicate rule and current state, but
  * a record without a sequencer gets one after the greatest stored for its

@@ -13,6 +13,13 @@
  *     sequencer (none when that one is a deletion).
  *   - A bad batch in a group (a sequencer that is not hex) gets its 400 and
  *     the other batches of the group are still ingested.
+ *   - A later group on the same keys starts once the earlier one holds its
+ *     key locks: with the earlier group held up inside PostgreSQL after
+ *     its lock statement (the test holds an ACCESS EXCLUSIVE lock on the
+ *     events' partition), the later batch's transaction waits in
+ *     PostgreSQL on an advisory key lock, not in ingestd; once released,
+ *     the two commit in arrival order (the later record without a
+ *     sequencer is the key's current one).
  *   - Stress: small groups, two in flight at once (so groups wait for each
  *     other's key locks), 12 threads x 15 batches on 12 overlapping keys in
  *     both key orders with repeat deliveries of other threads' records:
@@ -32,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -268,6 +276,100 @@ test_bad_batch_in_group(void **state)
                      0);
 }
 
+/* ---- a later group queues in PostgreSQL behind a locked one ------------------ */
+
+/* A Created record of key without a sequencer (one is generated). */
+static char *
+noseq_json(const char *bucket, const char *key, long long size)
+{
+    return th_strf("{\"eventVersion\":\"2.1\",\"eventSource\":\"aws:s3\",\"eventName\":"
+                   "\"ObjectCreated:Put\",\"eventTime\":\"2026-01-02T03:04:05.000Z\","
+                   "\"s3\":{\"bucket\":{\"name\":\"%s\"},\"object\":{\"key\":\"%s\","
+                   "\"versionId\":\"null\",\"size\":%lld,\"eTag\":\"e%lld\"}}}",
+                   bucket, key, size, size);
+}
+
+/* Whether, within 10 s, a client backend waits on wait_event running a query that starts so. */
+static int
+backend_waits(const struct th_pg *pg, const char *wait_event, const char *query_start)
+{
+    char *sql = th_strf("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                        "'client backend' AND wait_event = '%s' AND starts_with(query, '%s')",
+                        wait_event, query_start);
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    int i;
+    int found = 0;
+
+    for (i = 0; i < 200 && !found; i++) {
+        found = th_pg_ll(pg, sql) > 0;
+        if (!found)
+            nanosleep(&pause, NULL);
+    }
+    free(sql);
+    return found;
+}
+
+static const char *const follow_env[] = {"INGESTD_DB_POOL=8", "INGESTD_KEY_INDEX_INTERVAL=0", NULL};
+
+static void
+test_follow_on_group(void **state)
+{
+    struct th_one *f;
+    struct shot shots[2];
+    PGconn *hold;
+    PGresult *res;
+    int queued;
+    int i;
+
+    th_one_start(state, follow_env);
+    f = *state;
+    memset(shots, 0, sizeof(shots));
+    for (i = 0; i < 2; i++) {
+        shots[i].base = th_ingestd_base(f->srv);
+        shots[i].body = th_strf("{\"Records\":[");
+        body_add(&shots[i].body, rec_json("follow", "k1", i ? "0B" : "0A", 10 + i), 1);
+        body_add(&shots[i].body, noseq_json("follow", "n", 1 + i), 0);
+        body_close(&shots[i].body);
+    }
+    /* hold the first group up after its key locks, at its first read of the catalog */
+    hold = PQconnectdb(th_pg_url(f->pg));
+    assert_int_equal(PQstatus(hold), CONNECTION_OK);
+    res = PQexec(hold, "BEGIN; LOCK TABLE s3_objects_events IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    assert_int_equal(pthread_create(&shots[0].thread, NULL, shoot, &shots[0]), 0);
+    if (!backend_waits(f->pg, "relation", "SELECT (SELECT max(o.sequencer)"))
+        fail_msg("the first batch's transaction never reached the catalog");
+    assert_int_equal(pthread_create(&shots[1].thread, NULL, shoot, &shots[1]), 0);
+    /* the later batch, on the same keys, already waits in PostgreSQL for their locks */
+    queued = backend_waits(f->pg, "advisory", "SELECT pg_advisory_xact_lock_shared");
+    res = PQexec(hold, "COMMIT");
+    PQclear(res);
+    PQfinish(hold);
+    pthread_join(shots[0].thread, NULL);
+    pthread_join(shots[1].thread, NULL);
+    for (i = 0; i < 2; i++) {
+        if (shots[i].status != 200)
+            fail_msg("batch %d: %ld %s", i, shots[i].status, shots[i].answer);
+        assert_int_equal(shots[i].ingested, 2);
+        free(shots[i].body);
+    }
+    if (!queued)
+        fail_msg("the later batch waited in ingestd, not on the key locks in PostgreSQL");
+    /* arrival order: the later record without a sequencer follows the earlier one */
+    assert_int_equal(th_pg_ll(f->pg, "SELECT size FROM s3_objects WHERE bucket = 'follow' "
+                                     "AND key = 'n' AND is_current"),
+                     2);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT count(*) FROM s3_objects WHERE bucket = 'follow' "
+                                     "AND key = 'n' AND sequencer > (SELECT sequencer FROM "
+                                     "s3_objects WHERE bucket = 'follow' AND key = 'n' AND "
+                                     "size = 1)"),
+                     1);
+    assert_int_equal(th_pg_ll(f->pg, "SELECT size FROM s3_objects WHERE bucket = 'follow' "
+                                     "AND key = 'k1' AND is_current"),
+                     11);
+}
+
 /* ---- stress: small groups, two at once --------------------------------------- */
 
 #define THREADS 12
@@ -412,6 +514,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_group, th_one_setup, th_one_teardown),
         cmocka_unit_test_setup_teardown(test_bad_batch_in_group, th_one_setup, th_one_teardown),
+        cmocka_unit_test_setup_teardown(test_follow_on_group, th_one_setup, th_one_teardown),
         cmocka_unit_test_setup_teardown(test_stress, th_one_setup, th_one_teardown),
     };
 
