@@ -10,7 +10,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev zlib1g-dev uuid-dev \
-      libssl-dev libyaml-dev libsnappy-dev libzstd-dev libgit2-dev \
+      libssl-dev libyaml-dev libsnappy-dev libzstd-dev libisal-dev libgit2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -34,7 +34,8 @@ FROM debian:12-slim
 # before a job calls the Parquet and ORC readers).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libmicrohttpd12 libjansson4 libcurl4 libpq5 zlib1g libuuid1 libssl3 libsnappy1v5 libzstd1 \
+      libmicrohttpd12 libjansson4 libcurl4 libpq5 zlib1g libisal2 libuuid1 libssl3 libsnappy1v5 \
+      libzstd1 \
       libgit2-1.5 \
       ca-certificates \
       postgresql-15 \

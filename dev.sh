@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(build-essential cmake pkg-config git curl ca-certificates
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libpq-dev zlib1g-dev uuid-dev
-  libssl-dev libcmocka-dev libyaml-dev libsnappy-dev libzstd-dev libgit2-dev postgresql-15 clang-format acl
+  libssl-dev libcmocka-dev libyaml-dev libsnappy-dev libzstd-dev libisal-dev libgit2-dev postgresql-15 clang-format acl
   jq)
 
 log() { printf '== %s\n' "$*" >&2; }

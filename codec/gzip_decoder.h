@@ -1,12 +1,16 @@
 /*
- * gzip_decoder.h - streaming gzip (RFC 1952) decoder on zlib (pure)
+ * gzip_decoder.h - streaming gzip (RFC 1952) decoder on ISA-L (pure)
  *
  * Input arrives in chunks of any size; decoded bytes go to a sink callback.
  * Multi-member streams (concatenated gzip members) decode as one. Trailing
  * bytes that are not a gzip member, a bad header or CRC, and input that ends
  * inside a member (truncation) are ERR_BAD_INPUT. Output beyond
  * max_out_bytes is ERR_TOO_LARGE, detected before the sink sees the excess
- * (decompression bombs stop at the cap, never allocate past it).
+ * (decompression bombs stop at the cap, never allocate past it). Input is
+ * decoded in slices of 64 KiB counted from its first byte, so the sink's
+ * bytes and the outcome do not depend on how it is chunked; an error in a
+ * slice is returned by the feed that completes it, or by finish. Input
+ * that does not begin as gzip fails at the feed that brings it.
  * Thread-safety: one decoder per thread.
  */
 #ifndef INGESTD_GZIP_DECODER_H
