@@ -4,20 +4,23 @@
  * A thread that holds a decoded batch of S3 event records (a POST
  * /api/v1/s3/events worker, an SQS consumer) hands it to the group and
  * waits. It leads when fewer than max_groups groups are being ingested and
- * none of them, nor any batch queued before it, touches one of its
- * (bucket, key)s: it takes, in arrival order, every queued batch whose keys
- * no group being ingested and no batch left queued before it touches (up to
- * max_records records, at least itself), ingests them in ONE transaction on
- * its own connection (s3_store_ingest_group), then wakes each waiter with
- * its own counts, and every queued batch looks again. So batches on shared
- * keys never wait for each other's key locks in PostgreSQL: the later ones
- * wait here and go together in the next group, in arrival order, one
- * commit for all; batches on other keys run in groups of their own at the
- * same time. (bucket, key)s are compared by a 64-bit hash: a collision only
- * makes a batch wait for a group it did not need to. When a group fails, each of its batches is
- * ingested alone, so one batch's bad record or a deadlock never fails another batch. With
- * max_wait_us > 0 a leader waits up to that long for more batches before it starts (never past
- * max_records). Thread-safe.
+ * none of them that does not hold its key locks in PostgreSQL yet, nor any
+ * batch queued before it, touches one of its (bucket, key)s: it takes, in
+ * arrival order, every queued batch whose keys no such group and no batch
+ * left queued before it touches (up to max_records records, at least
+ * itself), ingests them in ONE transaction on its own connection
+ * (s3_store_ingest_group_locked), then wakes each waiter with its own
+ * counts, and every queued batch looks again. So batches on shared keys go
+ * together in one group, in arrival order, one commit for all; a later
+ * group on the keys of a group that already holds their locks starts and
+ * waits in PostgreSQL behind it (its statements under way when the first
+ * commits), never before it; groups on other keys run at the same time.
+ * (bucket, key)s are compared by a 64-bit hash: a collision only makes a
+ * batch wait for a group it did not need to. When a group fails, each of
+ * its batches is ingested alone, so one batch's bad record or a deadlock
+ * never fails another batch (a later group on their keys may then commit
+ * first). With max_wait_us > 0 a leader waits up to that long for more
+ * batches before it starts (never past max_records). Thread-safe.
  */
 #ifndef INGESTD_S3_GROUP_H
 #define INGESTD_S3_GROUP_H
